@@ -1,0 +1,47 @@
+# Two commands do everything: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SEED := server/catalog/seed.toml
+PROTOS := $(sort $(wildcard protos/rating/v1/*.proto))
+PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
+
+.PHONY: run test proto proto-check lint format venv clean
+
+run: $(STAMP)
+	$(BIN)/rating-server catalog import --if-empty $(SEED)
+	exec $(BIN)/rating-server serve
+
+test: $(STAMP) proto-check lint
+	$(BIN)/pytest
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml client/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ./client -e '.[dev]'
+	touch $@
+
+# Regenerate the rating.v1 Python code (messages, gRPC stubs, .pyi) into client/.
+proto: $(STAMP)
+	$(PROTOC) --python_out=client --grpc_python_out=client --pyi_out=client $(PROTOS)
+
+# Fail when the committed generated code differs from what the protos generate now.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp $(PROTOS) && \
+	diff -r -x __init__.py -x py.typed -x __pycache__ $$tmp/rating client/rating && \
+	rm -rf $$tmp && echo "proto-check: generated code is up to date"
+
+lint: $(STAMP)
+	$(BIN)/buf lint protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) rating.db rating.db-wal rating.db-shm

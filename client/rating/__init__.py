@@ -1,0 +1,1 @@
+"""Client package of the rating service; the generated API lives in ``rating.v1``."""

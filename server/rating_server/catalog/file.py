@@ -1,0 +1,211 @@
+"""The declarative catalog file (TOML): units, plans, SKUs, aliases and prices.
+
+``server/catalog/seed.toml`` is the reference; this module parses such a file into
+plain definitions and refuses anything malformed with the SKU and field named.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rating_server.catalog.model import (
+    BASE_UNITS,
+    BILLERS,
+    CATEGORIES,
+    METERINGS,
+    CatalogError,
+)
+from rating_server.money import parse_decimal
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDef:
+    name: str
+    price_unit: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDef:
+    name: str
+    daily_free_points: Decimal
+    free_storage_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceDef:
+    effective_from: datetime
+    points: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SkuDef:
+    id: str
+    name: str
+    category: str
+    unit: str
+    billed_by: str
+    increment: int
+    metering: str
+    aliases: tuple[str, ...]
+    patterns: tuple[str, ...]
+    prices: tuple[PriceDef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogDef:
+    units: tuple[UnitDef, ...]
+    plans: tuple[PlanDef, ...]
+    skus: tuple[SkuDef, ...]
+
+
+def load_file(path: str | Path) -> CatalogDef:
+    """Read and check a catalog file; raise CatalogError naming what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        return parse_document(document)
+    except CatalogError as error:
+        raise CatalogError(f"{path}: {error}") from None
+
+
+def parse_document(document: dict[str, Any]) -> CatalogDef:
+    if document.get("schema") != SCHEMA:
+        raise CatalogError(f"schema must be {SCHEMA}")
+    units = tuple(_unit(name, body) for name, body in _table(document, "units", "units").items())
+    plans = tuple(_plan(name, body) for name, body in _table(document, "plans", "plans").items())
+    unit_names = {unit.name for unit in units}
+    raw_skus = document.get("skus")
+    if not isinstance(raw_skus, list) or not raw_skus:
+        raise CatalogError("skus must be a non-empty array of tables")
+    skus = tuple(_sku(index, body, unit_names) for index, body in enumerate(raw_skus))
+    seen: set[str] = set()
+    for sku in skus:
+        if sku.id in seen:
+            raise CatalogError(f"sku {sku.id!r} is defined twice")
+        seen.add(sku.id)
+    return CatalogDef(units=units, plans=plans, skus=skus)
+
+
+def _table(body: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict) or not value:
+        raise CatalogError(f"{where}: must be a non-empty table")
+    return value
+
+
+def _get(body: Any, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    if not isinstance(body, dict):
+        raise CatalogError(f"{where}: must be a table")
+    if key not in body:
+        if default is ...:
+            raise CatalogError(f"{where}.{key}: is required")
+        return default
+    value = body[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CatalogError(f"{where}.{key}: has the wrong type")
+    return value
+
+
+def _decimal(text: str, where: str) -> Decimal:
+    try:
+        value = parse_decimal(text)
+    except ValueError as error:
+        raise CatalogError(f"{where}: {error}") from None
+    if value < 0:
+        raise CatalogError(f"{where}: cannot be negative")
+    return value
+
+
+def _unit(name: str, body: Any) -> UnitDef:
+    where = f"units.{name}"
+    if name not in BASE_UNITS:
+        raise CatalogError(f"{where}: unknown base unit (known: {', '.join(BASE_UNITS)})")
+    price_unit = _get(body, "price_unit", int, where)
+    if price_unit <= 0:
+        raise CatalogError(f"{where}.price_unit: must be positive")
+    return UnitDef(name=name, price_unit=price_unit, label=_get(body, "label", str, where))
+
+
+def _plan(name: str, body: Any) -> PlanDef:
+    where = f"plans.{name}"
+    free_bytes = _get(body, "free_storage_bytes", int, where)
+    if free_bytes < 0:
+        raise CatalogError(f"{where}.free_storage_bytes: cannot be negative")
+    return PlanDef(
+        name=name,
+        daily_free_points=_decimal(
+            _get(body, "daily_free_points", str, where), f"{where}.daily_free_points"
+        ),
+        free_storage_bytes=free_bytes,
+    )
+
+
+def _choice(body: Any, key: str, choices: tuple[str, ...], where: str, default: Any = ...) -> str:
+    value = _get(body, key, str, where, default)
+    if value not in choices:
+        raise CatalogError(f"{where}.{key}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _strings(body: Any, key: str, where: str) -> tuple[str, ...]:
+    values = _get(body, key, list, where, [])
+    if not all(isinstance(v, str) and v.strip() == v and v for v in values):
+        raise CatalogError(f"{where}.{key}: must be non-empty strings without outer spaces")
+    return tuple(values)
+
+
+def _sku(index: int, body: Any, unit_names: set[str]) -> SkuDef:
+    where = f"skus[{index}]"
+    sku_id = _get(body, "id", str, where)
+    if not sku_id or sku_id.strip() != sku_id or sku_id != sku_id.lower():
+        raise CatalogError(f"{where}.id: must be non-empty lower case without spaces")
+    where = f"sku {sku_id!r}"
+    unit = _get(body, "unit", str, where)
+    if unit not in unit_names:
+        raise CatalogError(f"{where}.unit: {unit!r} is not declared under [units]")
+    increment = _get(body, "increment", int, where, 0)
+    if increment < 0:
+        raise CatalogError(f"{where}.increment: cannot be negative")
+    metering = _choice(body, "metering", METERINGS, where, "count")
+    if metering == "storage" and unit != "byte_millisecond":
+        raise CatalogError(f"{where}.metering: storage SKUs must use unit byte_millisecond")
+    prices = []
+    for number, price in enumerate(_get(body, "prices", list, where)):
+        price_where = f"{where}.prices[{number}]"
+        effective_from = _get(price, "effective_from", datetime, price_where)
+        if effective_from.tzinfo is None:
+            raise CatalogError(f"{price_where}.effective_from: needs a UTC offset")
+        prices.append(
+            PriceDef(
+                effective_from=effective_from.astimezone(UTC),
+                points=_decimal(_get(price, "points", str, price_where), f"{price_where}.points"),
+            )
+        )
+    starts = [p.effective_from for p in prices]
+    if len(set(starts)) != len(starts):
+        raise CatalogError(f"{where}.prices: two prices share one effective_from")
+    return SkuDef(
+        id=sku_id,
+        name=_get(body, "name", str, where),
+        category=_choice(body, "category", CATEGORIES, where),
+        unit=unit,
+        billed_by=_choice(body, "billed_by", BILLERS, where),
+        increment=increment,
+        metering=metering,
+        aliases=_strings(body, "aliases", where),
+        patterns=_strings(body, "patterns", where),
+        prices=tuple(sorted(prices, key=lambda p: p.effective_from)),
+    )

@@ -1,0 +1,124 @@
+"""The catalog as immutable in-memory values: one snapshot per catalog version.
+
+Rating reads only these objects, never the database, so a batch is rated against
+one consistent snapshot however the catalog changes meanwhile.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rating_server.money import Rate
+
+CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
+BILLERS = ("coze", "ark")
+METERINGS = ("count", "storage")
+BASE_UNITS = ("token", "character", "call", "millisecond", "byte_millisecond")
+
+
+class CatalogError(ValueError):
+    """The catalog contradicts itself (a name used twice, an unknown unit, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceVersion:
+    """A price in points per price unit, in force from ``effective_from_ns`` on."""
+
+    effective_from_ns: int
+    unit_price: Decimal
+    rate: Rate = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    id: str
+    name: str
+    category: str
+    unit: str
+    price_unit: int
+    price_unit_label: str
+    billed_by: str
+    increment: int
+    metering: str
+    aliases: tuple[str, ...]
+    patterns: tuple[str, ...]
+    prices: tuple[PriceVersion, ...]
+    _starts: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(p.effective_from_ns for p in self.prices))
+
+    def price_at(self, at_ns: int) -> PriceVersion | None:
+        """The price in force at ``at_ns`` (ns since the epoch), or None before the first."""
+        index = bisect_right(self._starts, at_ns)
+        return self.prices[index - 1] if index else None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    daily_free_micros: int
+    free_storage_bytes: int
+
+
+def _key(name: str) -> str:
+    return name.casefold()
+
+
+def _split_pattern(pattern: str) -> tuple[str, str]:
+    if pattern.count("*") != 1:
+        raise CatalogError(f"pattern {pattern!r} must hold exactly one '*'")
+    prefix, suffix = pattern.split("*")
+    return _key(prefix), _key(suffix)
+
+
+class CatalogSnapshot:
+    """One catalog version: SKUs by id and by every name, and the plans."""
+
+    def __init__(
+        self,
+        version: int,
+        skus: Iterable[Sku],
+        plans: Mapping[str, Plan],
+        default_plan: str = "basic",
+    ) -> None:
+        self.version = version
+        self.skus: dict[str, Sku] = {}
+        self.plans = dict(plans)
+        if default_plan not in self.plans:
+            raise CatalogError(f"the catalog has no plan {default_plan!r}")
+        self.default_plan = self.plans[default_plan]
+        self._names: dict[str, Sku] = {}
+        patterns: list[tuple[str, str, Sku]] = []
+        for sku in sorted(skus, key=lambda s: s.id):
+            self.skus[sku.id] = sku
+            for name in (sku.id, *sku.aliases):
+                other = self._names.setdefault(_key(name), sku)
+                if other is not sku:
+                    raise CatalogError(
+                        f"the name {name!r} is used by both {other.id!r} and {sku.id!r}"
+                    )
+            patterns.extend((*_split_pattern(p), sku) for p in sku.patterns)
+        self._patterns = tuple(patterns)
+        self.ids = tuple(self.skus)
+
+    def resolve(self, name: str) -> Sku | None:
+        """The SKU a name stands for: its id, an alias or a pattern match, any case."""
+        sku = self._names.get(name)
+        if sku is not None:
+            return sku
+        key = _key(name)
+        sku = self._names.get(key)
+        if sku is not None:
+            return sku
+        for prefix, suffix, candidate in self._patterns:
+            if (
+                len(key) > len(prefix) + len(suffix)
+                and key.startswith(prefix)
+                and key.endswith(suffix)
+            ):
+                return candidate
+        return None

@@ -1,0 +1,302 @@
+"""The catalog's SQLite tables, the import of a catalog file, and loading a snapshot.
+
+Tables: ``catalog_versions`` (one row per import that changed something),
+``units``, ``plans``, ``skus``, ``sku_aliases``, ``sku_patterns`` and
+``price_versions``. Price versions are effective-dated and immutable: an import adds
+new ones and never changes or deletes an old one, so usage is always rated at the
+price that was in force when it happened. SKU metadata (name, aliases, ...) follows
+the latest import. An import never deletes a SKU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from rating_server.catalog.file import CatalogDef, load_file
+from rating_server.catalog.model import CatalogError, CatalogSnapshot, Plan, PriceVersion, Sku
+from rating_server.money import MICROS_PER_POINT, Rate, canonical, parse_decimal
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS catalog_versions (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    imported_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS units (
+    name TEXT PRIMARY KEY,
+    price_unit INTEGER NOT NULL CHECK (price_unit > 0),
+    label TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plans (
+    name TEXT PRIMARY KEY,
+    daily_free_points TEXT NOT NULL,
+    free_storage_bytes INTEGER NOT NULL CHECK (free_storage_bytes >= 0)
+);
+CREATE TABLE IF NOT EXISTS skus (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    unit TEXT NOT NULL REFERENCES units(name),
+    billed_by TEXT NOT NULL,
+    increment INTEGER NOT NULL CHECK (increment >= 0),
+    metering TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sku_aliases (
+    alias TEXT PRIMARY KEY,
+    sku_id TEXT NOT NULL REFERENCES skus(id)
+);
+CREATE TABLE IF NOT EXISTS sku_patterns (
+    pattern TEXT PRIMARY KEY,
+    sku_id TEXT NOT NULL REFERENCES skus(id)
+);
+CREATE TABLE IF NOT EXISTS price_versions (
+    sku_id TEXT NOT NULL REFERENCES skus(id),
+    effective_from TEXT NOT NULL,
+    unit_price TEXT NOT NULL,
+    catalog_version INTEGER NOT NULL REFERENCES catalog_versions(version),
+    PRIMARY KEY (sku_id, effective_from)
+);
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    version: int
+    changed: bool
+
+
+def ensure_schema(db: Database) -> None:
+    with db.atomic():
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+
+def current_version(db: Database) -> int:
+    """The latest catalog version, or 0 when nothing was ever imported."""
+    row = db.execute("SELECT max(version) FROM catalog_versions").fetchone()
+    return row[0] or 0
+
+
+def format_instant(instant: datetime) -> str:
+    """A UTC instant as fixed-width ISO 8601 text, which sorts in time order."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def instant_ns(text: str) -> int:
+    """Nanoseconds since the epoch of an instant written by format_instant."""
+    instant = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (instant - _EPOCH) // _MICROSECOND * 1000
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def import_file(db: Database, path: str | Path, now: datetime | None = None) -> ImportResult:
+    """Import the catalog file at ``path``; all of it, or nothing on any error."""
+    data = Path(path).read_bytes()
+    definition = load_file(path)
+    return import_catalog(
+        db, definition, source=str(path), sha256=hashlib.sha256(data).hexdigest(), now=now
+    )
+
+
+def import_catalog(
+    db: Database,
+    definition: CatalogDef,
+    source: str,
+    sha256: str,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Merge a parsed catalog into the database as a new version, in one transaction.
+
+    Raises CatalogError, writing nothing, when the result would contradict itself or
+    an existing price version would change.
+    """
+    ensure_schema(db)
+    with db.atomic():
+        changed = False
+        changed |= _upsert(
+            db,
+            "units",
+            "name",
+            [
+                {"name": u.name, "price_unit": u.price_unit, "label": u.label}
+                for u in definition.units
+            ],
+        )
+        changed |= _upsert(
+            db,
+            "plans",
+            "name",
+            [
+                {
+                    "name": p.name,
+                    "daily_free_points": canonical(p.daily_free_points),
+                    "free_storage_bytes": p.free_storage_bytes,
+                }
+                for p in definition.plans
+            ],
+        )
+        changed |= _upsert(
+            db,
+            "skus",
+            "id",
+            [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "category": s.category,
+                    "unit": s.unit,
+                    "billed_by": s.billed_by,
+                    "increment": s.increment,
+                    "metering": s.metering,
+                }
+                for s in definition.skus
+            ],
+        )
+        changed |= _replace_names(
+            db, "sku_aliases", "alias", {s.id: s.aliases for s in definition.skus}
+        )
+        changed |= _replace_names(
+            db, "sku_patterns", "pattern", {s.id: s.patterns for s in definition.skus}
+        )
+        new_prices = _new_prices(db, definition)
+        if not changed and not new_prices:
+            return ImportResult(version=current_version(db), changed=False)
+        version = (
+            db["catalog_versions"]
+            .insert(
+                {
+                    "imported_at": format_instant(now or datetime.now(UTC)),
+                    "source": source,
+                    "sha256": sha256,
+                }
+            )
+            .last_pk
+        )
+        assert isinstance(version, int)
+        db["price_versions"].insert_all([{**row, "catalog_version": version} for row in new_prices])
+        load_snapshot(db)  # refuse (and roll back) a catalog that contradicts itself
+        return ImportResult(version=version, changed=True)
+
+
+def _upsert(db: Database, table: str, pk: str, rows: list[dict[str, Any]]) -> bool:
+    existing = {row[pk]: row for row in db[table].rows}
+    fresh = [row for row in rows if existing.get(row[pk]) != row]
+    if fresh:
+        db[table].upsert_all(fresh, pk=pk)
+    return bool(fresh)
+
+
+def _replace_names(
+    db: Database, table: str, column: str, names_by_sku: dict[str, tuple[str, ...]]
+) -> bool:
+    """Give each SKU exactly its listed names; a name may move between listed SKUs."""
+    existing: dict[str, set[str]] = {}
+    for row in db[table].rows:
+        existing.setdefault(row["sku_id"], set()).add(row[column])
+    changed = {
+        sku_id: names
+        for sku_id, names in names_by_sku.items()
+        if existing.get(sku_id, set()) != set(names)
+    }
+    for sku_id in changed:
+        db.execute(f"DELETE FROM {table} WHERE sku_id = ?", [sku_id])
+    owners = {row[column]: row["sku_id"] for row in db[table].rows}
+    for sku_id, names in changed.items():
+        for name in names:
+            if name in owners:
+                raise CatalogError(
+                    f"sku {sku_id!r}: {column} {name!r} already belongs to {owners[name]!r}"
+                )
+            owners[name] = sku_id
+        db[table].insert_all([{column: name, "sku_id": sku_id} for name in names])
+    return bool(changed)
+
+
+def _new_prices(db: Database, definition: CatalogDef) -> list[dict[str, Any]]:
+    existing = {
+        (row["sku_id"], row["effective_from"]): row["unit_price"]
+        for row in db["price_versions"].rows
+    }
+    new = []
+    for sku in definition.skus:
+        for price in sku.prices:
+            key = (sku.id, format_instant(price.effective_from))
+            points = canonical(price.points)
+            if key not in existing:
+                new.append({"sku_id": key[0], "effective_from": key[1], "unit_price": points})
+            elif parse_decimal(existing[key]) != price.points:
+                raise CatalogError(
+                    f"sku {sku.id!r}: the price in force from {key[1]} is "
+                    f"{existing[key]}, not {points}; price versions never change, "
+                    "add one with a later effective_from instead"
+                )
+    return new
+
+
+def load_snapshot(db: Database) -> CatalogSnapshot:
+    """Read the whole catalog, in one read transaction, into an immutable snapshot."""
+    with db.atomic():
+        version = current_version(db)
+        units = {row["name"]: row for row in db["units"].rows}
+        plans = {
+            row["name"]: Plan(
+                name=row["name"],
+                daily_free_micros=int(parse_decimal(row["daily_free_points"]) * MICROS_PER_POINT),
+                free_storage_bytes=row["free_storage_bytes"],
+            )
+            for row in db["plans"].rows
+        }
+        aliases = _grouped(db, "sku_aliases", "alias")
+        patterns = _grouped(db, "sku_patterns", "pattern")
+        prices: dict[str, list[tuple[int, str]]] = {}
+        for row in db.execute(
+            "SELECT sku_id, effective_from, unit_price FROM price_versions "
+            "ORDER BY sku_id, effective_from"
+        ):
+            prices.setdefault(row[0], []).append((instant_ns(row[1]), row[2]))
+        skus = []
+        for row in db["skus"].rows:
+            unit = units[row["unit"]]
+            skus.append(
+                Sku(
+                    id=row["id"],
+                    name=row["name"],
+                    category=row["category"],
+                    unit=row["unit"],
+                    price_unit=unit["price_unit"],
+                    price_unit_label=unit["label"],
+                    billed_by=row["billed_by"],
+                    increment=row["increment"],
+                    metering=row["metering"],
+                    aliases=tuple(sorted(aliases.get(row["id"], ()))),
+                    patterns=tuple(sorted(patterns.get(row["id"], ()))),
+                    prices=tuple(
+                        PriceVersion(
+                            effective_from_ns=start,
+                            unit_price=parse_decimal(text),
+                            rate=Rate(parse_decimal(text), unit["price_unit"]),
+                        )
+                        for start, text in prices.get(row["id"], ())
+                    ),
+                )
+            )
+        return CatalogSnapshot(version=version, skus=skus, plans=plans)
+
+
+def _grouped(db: Database, table: str, column: str) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for row in db[table].rows:
+        grouped.setdefault(row["sku_id"], []).append(row[column])
+    return grouped

@@ -1,0 +1,72 @@
+"""The ``rating-server`` command: run the server, or manage its catalog."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from rating_server import db
+from rating_server.catalog.model import CatalogError
+from rating_server.catalog.store import current_version, ensure_schema, import_file
+from rating_server.config import Settings
+from rating_server.server import serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="rating-server", description=__doc__)
+    parser.add_argument(
+        "--db", default=settings.db_path, help="SQLite database (default: $RATING_DB or rating.db)"
+    )
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("serve", help="run the gRPC server (the default)")
+    run.add_argument(
+        "--listen",
+        default=settings.listen,
+        help="host:port (default: $RATING_LISTEN or 127.0.0.1:50051)",
+    )
+    catalog = commands.add_parser("catalog", help="manage the price catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    importing = catalog_commands.add_parser(
+        "import", help="import a catalog file as a new catalog version"
+    )
+    importing.add_argument("file")
+    importing.add_argument(
+        "--if-empty", action="store_true", help="only when the database holds no catalog yet"
+    )
+    catalog_commands.add_parser("version", help="print the catalog version in the database")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "catalog":
+        return _catalog(args)
+    listen = getattr(args, "listen", settings.listen)
+    return serve(dataclasses.replace(settings, listen=listen, db_path=args.db))
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    database = db.connect(args.db)
+    try:
+        ensure_schema(database)
+        if args.catalog_command == "version":
+            print(current_version(database))
+            return 0
+        if args.if_empty and current_version(database):
+            print(f"{args.db}: catalog version {current_version(database)} present; not importing")
+            return 0
+        try:
+            result = import_file(database, args.file)
+        except CatalogError as error:
+            print(f"catalog import failed, nothing changed: {error}", file=sys.stderr)
+            return 1
+        if result.changed:
+            print(f"{args.db}: imported {args.file} as catalog version {result.version}")
+        else:
+            print(f"{args.db}: {args.file} changes nothing; catalog version {result.version}")
+        return 0
+    finally:
+        database.close()

@@ -1,0 +1,28 @@
+"""Settings, from the environment: RATING_LISTEN (host:port) and RATING_DB (a path)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_DB = "rating.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen: str = DEFAULT_LISTEN
+    db_path: str = DEFAULT_DB
+    # Seconds in-flight calls get to finish after SIGTERM or SIGINT.
+    grace_seconds: float = 10.0
+    max_workers: int = 16
+    # Largest request accepted, in bytes (a full batch of 10,000 items fits easily).
+    max_message_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
+            db_path=env.get("RATING_DB") or DEFAULT_DB,
+        )

@@ -1,0 +1,188 @@
+"""The rating engine: usage in, exact amounts out. Plain Python, no gRPC.
+
+Rules (SPEC §2, §3):
+
+- A line's amount is rated_quantity x unit_price / price_unit, computed exactly and
+  rounded once, half-up, to one micro-point. A batch total is the sum of its lines.
+- The price is the one in force at the item's ``occurred_at``.
+- ``rated_quantity`` is the quantity in base units, rounded up to a multiple of the
+  SKU's increment when it declares one. For storage SKUs it is the stored bytes
+  beyond the account's free quota times the interval in milliseconds.
+- Ark SKUs carry a price of 0 and come back marked as billed by Ark.
+
+A batch is rated all or nothing: every problem in it is collected and raised
+together as ``InvalidUsageError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
+
+MAX_BATCH_ITEMS = 10_000
+NANOS_PER_MILLI = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One usage item. Instants and durations are integer nanoseconds."""
+
+    usage_id: str
+    account_id: str
+    sku: str
+    quantity: int
+    occurred_at_ns: int | None
+    duration_ns: int | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """What is wrong with one field of a request, as google.rpc.BadRequest names it."""
+
+    field: str
+    reason: str
+    description: str
+
+
+class InvalidUsageError(ValueError):
+    """The batch cannot be rated; ``violations`` names every bad field."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+
+@dataclass(frozen=True, slots=True)
+class RatedLine:
+    usage: Usage
+    sku: Sku
+    price: PriceVersion
+    rated_quantity: int
+    micros: int
+
+    @property
+    def points(self) -> Decimal:
+        return Decimal(self.micros).scaleb(-6)
+
+
+@dataclass(frozen=True, slots=True)
+class RatedBatch:
+    catalog_version: int
+    lines: tuple[RatedLine, ...]
+    total_micros: int
+
+    @property
+    def total_points(self) -> Decimal:
+        return Decimal(self.total_micros).scaleb(-6)
+
+
+def rate_batch(
+    catalog: CatalogSnapshot,
+    usages: Sequence[Usage],
+    free_storage_bytes: Callable[[str], int] | None = None,
+) -> RatedBatch:
+    """Rate every item against ``catalog``, or raise InvalidUsageError naming every problem.
+
+    ``free_storage_bytes(account_id)`` gives an account's free storage quota; by
+    default every account has the default plan's.
+    """
+    if not usages:
+        raise InvalidUsageError(
+            [Violation("items", "ITEMS_EMPTY", "at least one item is required")]
+        )
+    if len(usages) > MAX_BATCH_ITEMS:
+        raise InvalidUsageError(
+            [
+                Violation(
+                    "items",
+                    "ITEMS_TOO_MANY",
+                    f"{len(usages)} items; a batch holds at most {MAX_BATCH_ITEMS}",
+                )
+            ]
+        )
+    default_free = catalog.default_plan.free_storage_bytes
+    quota = free_storage_bytes or (lambda _account: default_free)
+    lines: list[RatedLine] = []
+    violations: list[Violation] = []
+    total = 0
+    for index, usage in enumerate(usages):
+        line = _rate_item(catalog, index, usage, quota, violations)
+        if line is not None:
+            lines.append(line)
+            total += line.micros
+    if violations:
+        raise InvalidUsageError(violations)
+    return RatedBatch(catalog_version=catalog.version, lines=tuple(lines), total_micros=total)
+
+
+def _rate_item(
+    catalog: CatalogSnapshot,
+    index: int,
+    usage: Usage,
+    quota: Callable[[str], int],
+    violations: list[Violation],
+) -> RatedLine | None:
+    problems = len(violations)
+
+    def bad(name: str, reason: str, description: str) -> None:
+        violations.append(Violation(f"items[{index}].{name}", reason, description))
+
+    if not usage.usage_id:
+        bad("usage_id", "USAGE_ID_MISSING", "usage_id is required")
+    if not usage.account_id:
+        bad("account_id", "ACCOUNT_ID_MISSING", "account_id is required")
+    if usage.quantity < 0:
+        bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
+    if usage.occurred_at_ns is None:
+        bad("occurred_at", "OCCURRED_AT_MISSING", "occurred_at is required")
+    sku = catalog.resolve(usage.sku) if usage.sku else None
+    if not usage.sku:
+        bad("sku", "SKU_MISSING", "sku is required")
+    elif sku is None:
+        bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {usage.sku!r}")
+    elif not sku.prices:
+        bad("sku", "SKU_UNPRICED", f"SKU {sku.id!r} has no price in the catalog yet")
+    if sku is not None:
+        _check_duration(sku, usage.duration_ns, bad)
+    if len(violations) > problems or sku is None or usage.occurred_at_ns is None:
+        return None
+    price = sku.price_at(usage.occurred_at_ns)
+    if price is None:
+        bad("occurred_at", "SKU_UNPRICED_AT", f"SKU {sku.id!r} had no price in force yet")
+        return None
+    quantity = usage.quantity
+    if sku.metering == "storage":
+        assert usage.duration_ns is not None
+        excess = max(0, quantity - quota(usage.account_id))
+        quantity = excess * (usage.duration_ns // NANOS_PER_MILLI)
+    if sku.increment > 1:
+        quantity = -(-quantity // sku.increment) * sku.increment
+    return RatedLine(
+        usage=usage,
+        sku=sku,
+        price=price,
+        rated_quantity=quantity,
+        micros=price.rate.micros(quantity),
+    )
+
+
+def _check_duration(
+    sku: Sku, duration_ns: int | None, bad: Callable[[str, str, str], None]
+) -> None:
+    if sku.metering != "storage":
+        if duration_ns is not None:
+            bad(
+                "duration",
+                "DURATION_NOT_ALLOWED",
+                f"SKU {sku.id!r} is metered by quantity; only storage items take a duration",
+            )
+    elif duration_ns is None:
+        bad("duration", "DURATION_MISSING", f"storage SKU {sku.id!r} needs the sampling interval")
+    elif duration_ns < 0:
+        bad("duration", "DURATION_NEGATIVE", "duration is negative")
+    elif duration_ns % NANOS_PER_MILLI:
+        bad("duration", "DURATION_NOT_WHOLE_MS", "duration must be whole milliseconds")

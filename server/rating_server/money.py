@@ -1,0 +1,86 @@
+"""Exact money: amounts are integers of micro-points, shown as canonical decimals.
+
+A point is the unit of account and 1 yuan is 1000 points. Every amount the engine
+computes is an integer number of micro-points (1e-6 point), so sums are exact and
+there is no binary floating point anywhere. On the wire an amount is a canonical
+decimal string: no exponent, no trailing zeros ("0.3702", "113.125", "0").
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from math import gcd
+
+MICROS_PER_POINT = 1_000_000
+POINTS_PER_YUAN = 1000
+
+
+def format_scaled(value: int, places: int) -> str:
+    """Format the integer ``value`` x 10^-places as a canonical decimal string."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**places)
+    if frac == 0:
+        return f"{sign}{whole}"
+    digits = f"{frac:0{places}d}".rstrip("0")
+    return f"{sign}{whole}.{digits}"
+
+
+def format_points(micros: int) -> str:
+    """Micro-points as a canonical decimal string of points."""
+    return format_scaled(micros, 6)
+
+
+def format_yuan(micros: int) -> str:
+    """Micro-points as a canonical decimal string of yuan (exact: points / 1000)."""
+    return format_scaled(micros, 9)
+
+
+def canonical(value: Decimal) -> str:
+    """A finite Decimal as a canonical decimal string."""
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {value}")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    unscaled = int("".join(map(str, digits)) or "0")
+    if exponent >= 0:
+        return format_scaled((-1 if sign else 1) * unscaled * 10**exponent, 0)
+    return format_scaled((-1 if sign else 1) * unscaled, -exponent)
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Parse a plain decimal string ("0.8", "252"); no exponent, NaN or infinity."""
+    stripped = text.strip()
+    if not stripped or any(c not in "0123456789.-" for c in stripped):
+        raise ValueError(f"not a plain decimal number: {text!r}")
+    try:
+        value = Decimal(stripped)
+    except InvalidOperation:
+        raise ValueError(f"not a plain decimal number: {text!r}") from None
+    return value
+
+
+class Rate:
+    """A price per price-unit, ready to rate base-unit quantities exactly.
+
+    ``micros(q)`` is q x price / price_unit in micro-points, rounded once, half-up.
+    The price is kept as the reduced fraction mul/div so one line costs two integer
+    multiplications and a division.
+    """
+
+    __slots__ = ("_div", "_mul")
+
+    def __init__(self, price: Decimal, price_unit: int) -> None:
+        if price < 0:
+            raise ValueError("a price cannot be negative")
+        if price_unit <= 0:
+            raise ValueError("a price unit must be positive")
+        numerator, denominator = price.as_integer_ratio()
+        mul = numerator * MICROS_PER_POINT
+        div = denominator * price_unit
+        common = gcd(mul, div) or 1
+        self._mul = mul // common
+        self._div = div // common
+
+    def micros(self, quantity: int) -> int:
+        """The amount of ``quantity`` base units (never negative), in micro-points."""
+        return (2 * quantity * self._mul + self._div) // (2 * self._div)

@@ -1,0 +1,1 @@
+"""gRPC servicers: they translate between protobuf messages and the domain, nothing more."""

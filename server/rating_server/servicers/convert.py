@@ -1,0 +1,135 @@
+"""Between protobuf messages and domain values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from rating.v1 import catalog_service_pb2, usage_pb2
+from rating_server.catalog.model import PriceVersion, Sku
+from rating_server.engine import RatedLine, Usage, Violation
+from rating_server.money import canonical, format_points, format_yuan
+
+NANOS = 1_000_000_000
+# The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+CATEGORY = {
+    name: usage_pb2.Category.Value(f"CATEGORY_{name.upper()}")
+    for name in ("model", "agent", "speech", "rtc", "knowledge", "plugin")
+}
+CATEGORY_NAME = {number: name for name, number in CATEGORY.items()}
+BILLED_BY = {
+    name: usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}") for name in ("coze", "ark")
+}
+
+
+def timestamp(ns: int) -> timestamp_pb2.Timestamp:
+    seconds, nanos = divmod(ns, NANOS)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Violation]]:
+    """Domain usages, and the violations only the wire format can show (bad ranges)."""
+    result = []
+    violations = []
+    for index, item in enumerate(items):
+        occurred_at = None
+        if item.HasField("occurred_at"):
+            stamp = item.occurred_at
+            if _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < NANOS:
+                occurred_at = stamp.seconds * NANOS + stamp.nanos
+            else:
+                violations.append(
+                    Violation(
+                        f"items[{index}].occurred_at",
+                        "OCCURRED_AT_INVALID",
+                        "occurred_at is not a valid timestamp (years 1 to 9999, nanos 0 to 1e9-1)",
+                    )
+                )
+                occurred_at = 0
+        duration = None
+        if item.HasField("duration"):
+            duration = _duration_ns(item.duration)
+            if duration is None:
+                violations.append(
+                    Violation(
+                        f"items[{index}].duration",
+                        "DURATION_INVALID",
+                        "duration is not a valid google.protobuf.Duration",
+                    )
+                )
+                duration = 0
+        result.append(
+            Usage(
+                usage_id=item.usage_id,
+                account_id=item.account_id,
+                sku=item.sku,
+                quantity=item.quantity,
+                occurred_at_ns=occurred_at,
+                duration_ns=duration,
+                attributes=dict(item.attributes),
+            )
+        )
+    return result, violations
+
+
+def _duration_ns(duration: duration_pb2.Duration) -> int | None:
+    seconds, nanos = duration.seconds, duration.nanos
+    if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= NANOS:
+        return None
+    if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
+        return None
+    return seconds * NANOS + nanos
+
+
+def rated_line(line: RatedLine) -> usage_pb2.RatedLine:
+    sku = line.sku
+    return usage_pb2.RatedLine(
+        usage_id=line.usage.usage_id,
+        account_id=line.usage.account_id,
+        sku=sku.id,
+        requested_sku=line.usage.sku,
+        category=CATEGORY[sku.category],
+        quantity=line.usage.quantity,
+        rated_quantity=str(line.rated_quantity),
+        unit=sku.unit,
+        price_unit=sku.price_unit,
+        price_unit_label=sku.price_unit_label,
+        unit_price=canonical(line.price.unit_price),
+        points=format_points(line.micros),
+        yuan=format_yuan(line.micros),
+        billed_by=BILLED_BY[sku.billed_by],
+        price_effective_from=timestamp(line.price.effective_from_ns),
+    )
+
+
+def price_version(price: PriceVersion) -> catalog_service_pb2.PriceVersion:
+    return catalog_service_pb2.PriceVersion(
+        effective_from=timestamp(price.effective_from_ns),
+        unit_price=canonical(price.unit_price),
+    )
+
+
+def sku_message(sku: Sku, now_ns: int) -> catalog_service_pb2.Sku:
+    message = catalog_service_pb2.Sku(
+        id=sku.id,
+        display_name=sku.name,
+        category=CATEGORY[sku.category],
+        unit=sku.unit,
+        price_unit=sku.price_unit,
+        price_unit_label=sku.price_unit_label,
+        billed_by=BILLED_BY[sku.billed_by],
+        increment=sku.increment,
+        aliases=sku.aliases,
+        patterns=sku.patterns,
+        metering=sku.metering,
+        price_versions=[price_version(p) for p in sku.prices],
+    )
+    current = sku.price_at(now_ns)
+    if current is not None:
+        message.current_price.CopyFrom(price_version(current))
+    return message
