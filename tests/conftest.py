@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from support import SEED
+
+from rating.v1 import catalog_service_pb2_grpc, rating_service_pb2_grpc
+from rating_server import db
+from rating_server.catalog.store import import_file
+from rating_server.config import Settings
+from rating_server.server import RatingServer
+
+
+@pytest.fixture
+def seeded_db(tmp_path: Path) -> Path:
+    """A database file holding the seed catalog as version 1."""
+    path = tmp_path / "rating.db"
+    database = db.connect(path)
+    try:
+        import_file(database, SEED)
+    finally:
+        database.close()
+    return path
+
+
+@pytest.fixture
+def server(seeded_db: Path) -> Iterator[RatingServer]:
+    """The real server, in this process, on a free port of 127.0.0.1."""
+    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
+    running.start()
+    yield running
+    running.stop(grace=0)
+
+
+@pytest.fixture
+def channel(server: RatingServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(server.address) as opened:
+        yield opened
+
+
+@pytest.fixture
+def rating(channel: grpc.Channel) -> rating_service_pb2_grpc.RatingServiceStub:
+    return rating_service_pb2_grpc.RatingServiceStub(channel)
+
+
+@pytest.fixture
+def catalog(channel: grpc.Channel) -> catalog_service_pb2_grpc.CatalogServiceStub:
+    return catalog_service_pb2_grpc.CatalogServiceStub(channel)

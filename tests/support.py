@@ -1,0 +1,75 @@
+"""Helpers shared by the tests: building usage items and reading rich gRPC errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from rating.v1 import usage_pb2
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "server" / "catalog" / "seed.toml"
+NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # noon in Asia/Shanghai
+
+
+def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def item(
+    sku: str,
+    quantity: int,
+    *,
+    usage_id: str = "u-1",
+    account_id: str = "acct-1",
+    occurred_at: datetime | None = NOON,
+    duration_ms: int | None = None,
+    **attributes: str,
+) -> usage_pb2.UsageItem:
+    message = usage_pb2.UsageItem(
+        usage_id=usage_id, account_id=account_id, sku=sku, quantity=quantity, attributes=attributes
+    )
+    if occurred_at is not None:
+        message.occurred_at.CopyFrom(timestamp(occurred_at))
+    if duration_ms is not None:
+        message.duration.CopyFrom(duration_pb2.Duration(seconds=0, nanos=0))
+        message.duration.FromMilliseconds(duration_ms)
+    return message
+
+
+@dataclass
+class RichError:
+    code: grpc.StatusCode
+    message: str
+    info: error_details_pb2.ErrorInfo
+    violations: list[error_details_pb2.BadRequest.FieldViolation]
+    resource: error_details_pb2.ResourceInfo | None
+
+
+def rich_error(error: grpc.RpcError) -> RichError:
+    """The google.rpc details of a failed call: its ErrorInfo and BadRequest."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, f"no rich status on {error!r}"
+    info = error_details_pb2.ErrorInfo()
+    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
+    resource = None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            detail.Unpack(info)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.extend(bad.field_violations)
+        elif detail.Is(error_details_pb2.ResourceInfo.DESCRIPTOR):
+            resource = error_details_pb2.ResourceInfo()
+            detail.Unpack(resource)
+    assert info.reason, "every error carries an ErrorInfo with a reason"
+    return RichError(error.code(), status.message, info, violations, resource)  # type: ignore[attr-defined]

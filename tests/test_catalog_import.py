@@ -1,0 +1,170 @@
+"""Importing catalog files into SQLite: versions, immutable prices, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+from support import NOON, SEED
+
+from rating_server import db
+from rating_server.catalog.model import CatalogError
+from rating_server.catalog.store import current_version, import_file, load_snapshot
+from rating_server.engine import Usage, rate_batch
+
+HEADER = """
+schema = 1
+[units.call]
+price_unit = 1
+label = "call"
+[units.millisecond]
+price_unit = 60000
+label = "minute"
+[plans.basic]
+daily_free_points = "500"
+free_storage_bytes = 10737418240
+"""
+
+
+def catalog_text(*skus: str) -> str:
+    return HEADER + "\n".join(f"[[skus]]\n{body}" for body in skus)
+
+
+AGENT_CALL = """
+id = "agent.call"
+name = "智能体调用费"
+category = "agent"
+unit = "call"
+billed_by = "coze"
+aliases = ["智能体调用费"]
+prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "2" }]
+"""
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    opened = db.connect(tmp_path / "rating.db")
+    yield opened
+    opened.close()
+
+
+def write(tmp_path: Path, text: str, name: str = "catalog.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def table_counts(database: Database) -> dict[str, int]:
+    return {name: database[name].count for name in database.table_names()}
+
+
+def test_importing_the_same_file_twice_keeps_one_version(database: Database) -> None:
+    first = import_file(database, SEED)
+    second = import_file(database, SEED)
+    assert (first.version, first.changed) == (1, True)
+    assert (second.version, second.changed) == (1, False)
+    assert database["price_versions"].count == 39
+
+
+def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
+    database: Database, tmp_path: Path
+) -> None:
+    import_file(database, SEED)
+    raised = AGENT_CALL.replace(
+        'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "2" }]',
+        'prices = [{ effective_from = 2026-11-27T04:00:00Z, points = "3" }]',
+    )
+    result = import_file(database, write(tmp_path, catalog_text(raised)))
+    assert (result.version, result.changed) == (2, True)
+    snapshot = load_snapshot(database)
+    noon_ns = int(NOON.timestamp()) * 10**9
+    lines = rate_batch(
+        snapshot,
+        [
+            Usage("before", "a", "agent.call", 1, noon_ns - 1),
+            Usage("after", "a", "agent.call", 1, noon_ns),
+        ],
+    ).lines
+    assert [line.points for line in lines] == [Decimal(2), Decimal(3)]
+    assert snapshot.version == 2
+    # SKUs the second file does not mention are untouched.
+    assert snapshot.resolve("rtc.video.4k") is not None
+
+
+def test_a_price_version_never_changes(database: Database, tmp_path: Path) -> None:
+    import_file(database, SEED)
+    before = table_counts(database)
+    changed = AGENT_CALL.replace('points = "2"', 'points = "2.5"')
+    with pytest.raises(CatalogError, match=r"agent\.call.*never change"):
+        import_file(database, write(tmp_path, catalog_text(changed)))
+    assert table_counts(database) == before
+    assert current_version(database) == 1
+
+
+def test_an_alias_taken_by_another_sku_is_refused_and_nothing_changes(
+    database: Database, tmp_path: Path
+) -> None:
+    import_file(database, SEED)
+    before = table_counts(database)
+    thief = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call2"').replace(
+        'aliases = ["智能体调用费"]', 'aliases = ["语音通话"]'
+    )
+    with pytest.raises(CatalogError, match="语音通话"):
+        import_file(database, write(tmp_path, catalog_text(thief)))
+    assert table_counts(database) == before
+
+
+def test_an_alias_that_differs_only_in_case_from_another_name_is_refused(
+    database: Database, tmp_path: Path
+) -> None:
+    import_file(database, SEED)
+    clash = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.other"').replace(
+        'aliases = ["智能体调用费"]', 'aliases = ["Agent.Call"]'
+    )
+    with pytest.raises(CatalogError, match=r"Agent\.Call"):
+        import_file(database, write(tmp_path, catalog_text(clash)))
+    assert current_version(database) == 1
+
+
+def test_an_alias_may_move_between_skus_of_one_file(database: Database, tmp_path: Path) -> None:
+    import_file(database, SEED)
+    moved_from = AGENT_CALL.replace('aliases = ["智能体调用费"]', "aliases = []")
+    moved_to = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.v2"')
+    import_file(database, write(tmp_path, catalog_text(moved_to, moved_from)))
+    sku = load_snapshot(database).resolve("智能体调用费")
+    assert sku is not None and sku.id == "agent.call.v2"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("schema = [", "not valid TOML"),
+        (catalog_text(AGENT_CALL).replace("schema = 1", "schema = 2"), "schema must be 1"),
+        (catalog_text(AGENT_CALL.replace('"agent"', '"food"')), "category: 'food' is not one of"),
+        (catalog_text(AGENT_CALL.replace('unit = "call"', 'unit = "token"')), "unit: 'token'"),
+        (catalog_text(AGENT_CALL.replace('"2"', '"-2"')), "points: cannot be negative"),
+        (catalog_text(AGENT_CALL.replace('"2"', "2")), "points: has the wrong type"),
+        (catalog_text(AGENT_CALL.replace('"2"', '"2e3"')), "not a plain decimal"),
+        (catalog_text(AGENT_CALL.replace("00:00:00Z", "00:00:00")), "needs a UTC offset"),
+        (catalog_text(AGENT_CALL, AGENT_CALL), "'agent.call' is defined twice"),
+        (catalog_text(AGENT_CALL.replace('billed_by = "coze"', "")), "billed_by: is required"),
+        (
+            catalog_text(AGENT_CALL + 'metering = "storage"\n'),
+            "storage SKUs must use unit byte_millisecond",
+        ),
+        (catalog_text(AGENT_CALL + 'patterns = ["agent.call.x"]\n'), "exactly one '*'"),
+        (catalog_text(AGENT_CALL.replace("agent.call", "Agent.Call", 1)), "lower case"),
+        (HEADER, "skus must be a non-empty array"),
+    ],
+)
+def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
+    database: Database, tmp_path: Path, text: str, message: str
+) -> None:
+    import_file(database, SEED)
+    before = table_counts(database)
+    with pytest.raises(CatalogError, match=message):
+        import_file(database, write(tmp_path, text))
+    assert table_counts(database) == before

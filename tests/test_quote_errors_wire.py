@@ -1,0 +1,89 @@
+"""Bad Quote requests: INVALID_ARGUMENT with every bad field named, over the wire."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
+from support import item, rich_error
+
+from rating.v1 import rating_service_pb2
+
+
+def quote_error(rating, items) -> tuple:
+    with pytest.raises(grpc.RpcError) as caught:
+        rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=10)
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.info.reason, error.info.domain) == ("INVALID_USAGE", "rating")
+    return error, [(v.field, v.reason) for v in error.violations]
+
+
+@pytest.mark.parametrize(
+    ("bad_item", "field", "reason"),
+    [
+        (item("no.such.sku", 1), "items[1].sku", "SKU_UNKNOWN"),
+        (item("plugin.weather", 1), "items[1].sku", "SKU_UNPRICED"),
+        (item("agent.call", -5), "items[1].quantity", "QUANTITY_NEGATIVE"),
+        (item("agent.call", 1, occurred_at=None), "items[1].occurred_at", "OCCURRED_AT_MISSING"),
+        (item("knowledge.storage", 1), "items[1].duration", "DURATION_MISSING"),
+        (item("agent.call", 1, duration_ms=10), "items[1].duration", "DURATION_NOT_ALLOWED"),
+        (item("agent.call", 1, usage_id=""), "items[1].usage_id", "USAGE_ID_MISSING"),
+        (item("agent.call", 1, account_id=""), "items[1].account_id", "ACCOUNT_ID_MISSING"),
+        (item("", 1), "items[1].sku", "SKU_MISSING"),
+    ],
+)
+def test_each_kind_of_bad_item_is_named_by_index_and_field(rating, bad_item, field, reason):
+    error, violations = quote_error(rating, [item("agent.call", 1), bad_item])
+    assert violations == [(field, reason)]
+    assert error.message.startswith(field)
+    assert error.info.metadata["violations"] == "1"
+
+
+def test_every_bad_item_of_a_batch_is_named_in_request_order(rating):
+    error, violations = quote_error(
+        rating,
+        [
+            item("plugin.search", 1),
+            item("agent.call", 1),
+            item("model.nope.input", -1, usage_id="", occurred_at=None),
+            item("knowledge.storage", 2**40),
+        ],
+    )
+    assert violations == [
+        ("items[0].sku", "SKU_UNPRICED"),
+        ("items[2].usage_id", "USAGE_ID_MISSING"),
+        ("items[2].quantity", "QUANTITY_NEGATIVE"),
+        ("items[2].occurred_at", "OCCURRED_AT_MISSING"),
+        ("items[2].sku", "SKU_UNKNOWN"),
+        ("items[3].duration", "DURATION_MISSING"),
+    ]
+    assert error.info.metadata["violations"] == "6"
+    assert "and 5 more" in error.message
+
+
+def test_timestamps_and_durations_outside_their_valid_range_are_refused(rating):
+    bad_time = item("agent.call", 1)
+    bad_time.occurred_at.CopyFrom(timestamp_pb2.Timestamp(seconds=1, nanos=1_000_000_000))
+    bad_duration = item("knowledge.storage", 2**40)
+    bad_duration.duration.CopyFrom(duration_pb2.Duration(seconds=5, nanos=-1))
+    _, violations = quote_error(rating, [bad_time, bad_duration])
+    assert violations == [
+        ("items[0].occurred_at", "OCCURRED_AT_INVALID"),
+        ("items[1].duration", "DURATION_INVALID"),
+    ]
+
+
+def test_empty_and_oversized_batches_are_refused(rating):
+    _, empty = quote_error(rating, [])
+    assert empty == [("items", "ITEMS_EMPTY")]
+    _, full = quote_error(rating, [item("agent.call", 1)] * 10_001)
+    assert full == [("items", "ITEMS_TOO_MANY")]
+
+
+def test_a_refused_batch_does_not_stop_the_server(rating):
+    quote_error(rating, [item("no.such.sku", 1)])
+    response = rating.Quote(
+        rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)] * 10_000), timeout=30
+    )
+    assert response.total_points == "20000"
