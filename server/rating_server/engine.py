@@ -145,14 +145,18 @@ def _rate_item(
     elif sku is None:
         bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {usage.sku!r}")
     elif not sku.prices:
-        bad("sku", "SKU_UNPRICED", f"SKU {sku.id!r} has no price in the catalog yet")
+        bad("sku", "SKU_UNPRICED", f"{usage.sku!r} is SKU {sku.id!r}, which has no price yet")
     if sku is not None:
         _check_duration(sku, usage.duration_ns, bad)
     if len(violations) > problems or sku is None or usage.occurred_at_ns is None:
         return None
     price = sku.price_at(usage.occurred_at_ns)
     if price is None:
-        bad("occurred_at", "SKU_UNPRICED_AT", f"SKU {sku.id!r} had no price in force yet")
+        bad(
+            "occurred_at",
+            "SKU_UNPRICED_AT",
+            f"SKU {sku.id!r} had no price in force at occurred_at (its first price is later)",
+        )
         return None
     quantity = usage.quantity
     if sku.metering == "storage":
