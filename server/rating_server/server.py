@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -42,10 +44,18 @@ class StartupError(RuntimeError):
 class RatingServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        host, _ = _parse_listen(settings.listen)
+        if not Path(settings.db_path).is_file():
+            raise StartupError(
+                f"there is no database at {settings.db_path}: import a catalog first "
+                "(rating-server catalog import FILE)"
+            )
         try:
             self.catalog = CatalogCache(settings.db_path)
         except CatalogError as error:
             raise StartupError(str(error)) from None
+        except sqlite3.Error as error:
+            raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
         options = [
             # A second server on a taken port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
@@ -79,7 +89,6 @@ class RatingServer:
             raise StartupError(
                 f"cannot listen on {settings.listen}: the address is taken or invalid"
             )
-        host = settings.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
 
     def start(self) -> None:
@@ -91,6 +100,14 @@ class RatingServer:
         self.health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         self.catalog.close()
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    """Split host:port, refusing a port gRPC would silently wrap (99999 -> 34463)."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise StartupError(f"cannot listen on {listen!r}: expected host:port, port 0 to 65535")
+    return host, int(port)
 
 
 def serve(settings: Settings) -> int:

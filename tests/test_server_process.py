@@ -1,0 +1,393 @@
+"""The server as an operator runs it: a process started by the CLI, stopped by signals.
+
+Also the catalog commands of the CLI, and a graceful drain of the in-process server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import SEED, item
+
+import rating_server.servicers.rating
+from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
+from rating_server.config import Settings
+from rating_server.server import RatingServer
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+CLI_TIMEOUT = 30.0
+START_LINE = re.compile(
+    r"rating-server listening on (?P<address>\S+), database (?P<database>.+), "
+    r"catalog version (?P<version>\d+)$"
+)
+
+
+class ServerProcess:
+    """``python -m rating_server ... serve``, its stderr collected line by line."""
+
+    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rating_server", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(env),
+            cwd=cwd,
+        )
+        self._lines: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="stderr-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._changed:
+                self._lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    @property
+    def stderr(self) -> str:
+        with self._changed:
+            return "\n".join(self._lines)
+
+    def wait_for_line(self, needle: str, timeout: float = START_TIMEOUT) -> str:
+        """The first stderr line containing ``needle``; fails when none comes in time."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self._lines:
+                    if needle in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    raise AssertionError(
+                        f"no stderr line with {needle!r} "
+                        f"({'stderr closed' if self._ended else f'after {timeout}s'}, "
+                        f"exit status {self.process.poll()}):\n" + "\n".join(self._lines)
+                    )
+                self._changed.wait(remaining)
+
+    def wait_started(self) -> re.Match[str]:
+        line = self.wait_for_line("rating-server listening on")
+        started = START_LINE.search(line)
+        assert started, line
+        return started
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
+        """The exit status, once the process has ended and its stderr is read."""
+        status = self.process.wait(timeout)
+        self._reader.join(timeout)
+        return status
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(STOP_TIMEOUT)
+        self._reader.join(STOP_TIMEOUT)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+Launch = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start ``python -m rating_server ARGS...``; whatever still runs is killed at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: Mapping[str, str] = os.environ) -> ServerProcess:
+        process = ServerProcess(list(args), cwd=tmp_path, env=env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rating_server", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def quote_points(address: str) -> list[str]:
+    """Quote the SPEC's 1234 input tokens at ``address``; the lines' points."""
+    request = rating_service_pb2.QuoteRequest(items=[item("model.doubao-lite-32k.input", 1234)])
+    with grpc.insecure_channel(address) as channel:
+        response = rating_service_pb2_grpc.RatingServiceStub(channel).Quote(request, timeout=10)
+    assert response.catalog_version == 1
+    return [line.points for line in response.lines]
+
+
+def test_start_line_names_address_database_and_catalog_version_and_the_address_serves_quotes(
+    launch: Launch, seeded_db: Path
+) -> None:
+    server = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0")
+    started = server.wait_started()
+    host, port = started["address"].rsplit(":", 1)
+    assert host == "127.0.0.1"
+    assert int(port) > 0  # the port the OS chose, not the 0 asked for
+    assert started["database"] == str(seeded_db)
+    assert started["version"] == "1"
+    assert quote_points(started["address"]) == ["0.3702"]
+
+
+def test_env_vars_set_database_and_listen_address_when_flags_are_absent(
+    launch: Launch, seeded_db: Path
+) -> None:
+    server = launch(
+        "serve", env={**os.environ, "RATING_DB": str(seeded_db), "RATING_LISTEN": "127.0.0.1:0"}
+    )
+    started = server.wait_started()
+    assert started["database"] == str(seeded_db)
+    assert started["address"].startswith("127.0.0.1:")
+    assert quote_points(started["address"]) == ["0.3702"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_server_gracefully_with_exit_status_0(
+    launch: Launch, seeded_db: Path, signum: signal.Signals
+) -> None:
+    server = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0")
+    address = server.wait_started()["address"]
+    assert quote_points(address) == ["0.3702"]
+    signalled = time.monotonic()
+    server.process.send_signal(signum)
+    assert server.wait_exit(timeout=STOP_TIMEOUT) == 0, server.stderr
+    assert time.monotonic() - signalled < 5.0
+    server.wait_for_line("rating-server stopping: draining calls", timeout=0)
+    assert server.stderr.splitlines()[-1].endswith("rating-server stopped")
+    assert "Traceback" not in server.stderr
+
+
+def test_second_server_on_a_taken_port_refuses_to_start_and_the_first_keeps_serving(
+    launch: Launch, seeded_db: Path
+) -> None:
+    first = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0")
+    address = first.wait_started()["address"]
+
+    second = launch("--db", str(seeded_db), "serve", "--listen", address)
+    assert second.wait_exit(timeout=CLI_TIMEOUT) == 1, second.stderr
+    assert f"rating-server cannot start: cannot listen on {address}" in second.stderr
+    assert "listening on" not in second.stderr
+
+    assert first.process.poll() is None, first.stderr
+    assert quote_points(address) == ["0.3702"]
+
+
+def test_serve_on_a_database_without_catalog_exits_1_telling_to_import_one(
+    launch: Launch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.db"
+    assert cli("--db", str(empty), "catalog", "version", cwd=tmp_path).stdout == "0\n"
+    server = launch("--db", str(empty), "serve", "--listen", "127.0.0.1:0")
+    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
+    assert "rating-server cannot start" in server.stderr
+    assert f"the database {empty} holds no catalog" in server.stderr
+    assert "import one first (rating-server catalog import FILE)" in server.stderr
+    assert "listening on" not in server.stderr
+
+
+def test_serve_without_a_database_file_refuses_and_creates_nothing(
+    launch: Launch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "typo.db"
+    server = launch("--db", str(missing), "serve", "--listen", "127.0.0.1:0")
+    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
+    assert f"there is no database at {missing}: import a catalog first" in server.stderr
+    assert "Traceback" not in server.stderr
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:65536", "localhost", ":50051"])
+def test_an_address_grpc_would_wrap_or_cannot_parse_is_refused(
+    launch: Launch, seeded_db: Path, listen: str
+) -> None:
+    server = launch("--db", str(seeded_db), "serve", "--listen", listen)
+    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
+    assert f"cannot listen on {listen!r}: expected host:port, port 0 to 65535" in server.stderr
+    assert "listening on" not in server.stderr
+
+
+def test_catalog_import_if_empty_imports_into_a_fresh_database_then_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "fresh.db")
+    assert cli("--db", database, "catalog", "version", cwd=tmp_path).stdout == "0\n"
+
+    first = cli("--db", database, "catalog", "import", "--if-empty", str(SEED), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"{database}: imported {SEED} as catalog version 1\n"
+
+    second = cli("--db", database, "catalog", "import", "--if-empty", str(SEED), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == f"{database}: catalog version 1 present; not importing\n"
+
+    version = cli("--db", database, "catalog", "version", cwd=tmp_path)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout == "1\n"
+
+
+def test_reimporting_the_same_catalog_changes_nothing(seeded_db: Path, tmp_path: Path) -> None:
+    again = cli("--db", str(seeded_db), "catalog", "import", str(SEED), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"{seeded_db}: {SEED} changes nothing; catalog version 1\n"
+
+
+def _unknown_category(seed: str) -> str:
+    bad, count = re.subn(
+        r'^category = "model"$', 'category = "hologram"', seed, count=1, flags=re.M
+    )
+    assert count == 1
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("make_file", "complaint"),
+    [
+        pytest.param(
+            lambda _seed: 'schema = 1\n[units\nprice_unit = "',
+            "not valid TOML",
+            id="invalid-toml",
+        ),
+        pytest.param(
+            _unknown_category,
+            "sku 'model.doubao-pro-32k.input'.category: 'hologram' is not one of",
+            id="unknown-category",
+        ),
+    ],
+)
+def test_importing_a_malformed_catalog_exits_1_and_changes_nothing(
+    seeded_db: Path, tmp_path: Path, make_file: Callable[[str], str], complaint: str
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(make_file(SEED.read_text(encoding="utf-8")), encoding="utf-8")
+
+    result = cli("--db", str(seeded_db), "catalog", "import", str(bad), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("catalog import failed, nothing changed: ")
+    assert complaint in result.stderr
+
+    version = cli("--db", str(seeded_db), "catalog", "version", cwd=tmp_path)
+    assert version.stdout == "1\n"
+
+
+# How grpcio refuses a new call once server.stop() has begun: it cancels it, or the
+# client finds the listener closed.
+REFUSED = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+
+
+def wire_health(health: health_pb2_grpc.HealthStub) -> str:
+    """The server's overall health over the wire: SERVING, NOT_SERVING or refused."""
+    try:
+        response = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+    except grpc.RpcError as error:
+        assert error.code() in REFUSED, error  # type: ignore[attr-defined]
+        return "refused"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def test_stop_turns_health_not_serving_and_lets_the_in_flight_quote_finish(
+    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_rate_batch = rating_server.servicers.rating.rate_batch
+    in_flight = threading.Event()
+    release = threading.Event()
+
+    def held_rate_batch(*args: object, **kwargs: object) -> object:
+        in_flight.set()
+        # Held until the test has seen the server stopping, so the order of events
+        # never depends on timing; the timeout only guards a broken test.
+        release.wait(STOP_TIMEOUT)
+        return real_rate_batch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rating_server.servicers.rating, "rate_batch", held_rate_batch)
+    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
+    server.start()
+    stopper = threading.Thread(target=server.stop, kwargs={"grace": 5}, name="stopper")
+    request = rating_service_pb2.QuoteRequest(
+        items=[
+            item("model.doubao-lite-32k.input", 1234, usage_id="a"),
+            item("speech.asr.streaming", 90500, usage_id="b"),
+        ]
+    )
+    quoting = grpc.insecure_channel(server.address)
+    checking = grpc.insecure_channel(server.address)
+    try:
+        health = health_pb2_grpc.HealthStub(checking)
+        assert wire_health(health) == "SERVING"
+
+        call = rating_service_pb2_grpc.RatingServiceStub(quoting).Quote.future(request, timeout=30)
+        assert in_flight.wait(10), "the Quote never reached rate_batch"
+
+        stopping_at = time.monotonic()
+        stopper.start()
+        # Until stop() has begun, Check says SERVING; then NOT_SERVING, and once the
+        # gRPC server takes no new RPCs, the call is refused (grpcio cancels it).
+        seen = [wire_health(health)]
+        while seen[-1] != "refused":
+            # Well inside the 5 s grace, so the held call cannot have been cancelled yet.
+            assert time.monotonic() - stopping_at < 3, f"never refused; health was {seen}"
+            time.sleep(0.01)
+            seen.append(wire_health(health))
+        # Once it left SERVING it never came back.
+        left = next(index for index, state in enumerate(seen) if state != "SERVING")
+        assert "SERVING" not in seen[left:], seen
+        # The health servicer itself reports NOT_SERVING for the server and for every
+        # service, so load balancers stop routing here.
+        for service in ("", "rating.v1.RatingService", "rating.v1.CatalogService"):
+            reported = server.health.Check(health_pb2.HealthCheckRequest(service=service), None)
+            assert reported.status == health_pb2.HealthCheckResponse.NOT_SERVING, service
+        # New Quotes are refused too while the drain goes on.
+        with pytest.raises(grpc.RpcError) as refused_quote:
+            rating_service_pb2_grpc.RatingServiceStub(checking).Quote(request, timeout=2)
+        assert refused_quote.value.code() in REFUSED  # type: ignore[attr-defined]
+
+        # The drain waits for the held call: neither it nor stop() has finished.
+        assert not call.done()
+        assert stopper.is_alive()
+
+        release.set()
+        response = call.result(timeout=10)
+        assert [line.usage_id for line in response.lines] == ["a", "b"]
+        assert [line.points for line in response.lines] == ["0.3702", "113.125"]
+        assert response.total_points == "113.4952"
+        assert response.catalog_version == 1
+
+        stopper.join(10)
+        assert not stopper.is_alive(), "stop() did not return once the call finished"
+    finally:
+        release.set()
+        quoting.close()
+        checking.close()
+        if stopper.is_alive():
+            stopper.join(10)
+        elif stopper.ident is None:
+            server.stop(grace=0)
