@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
         'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "2" }]',
         'prices = [{ effective_from = 2026-11-27T04:00:00Z, points = "3" }]',
     )
-    result = import_file(database, write(tmp_path, catalog_text(raised)))
+    an_hour_before = NOON - timedelta(hours=1)
+    result = import_file(database, write(tmp_path, catalog_text(raised)), now=an_hour_before)
     assert (result.version, result.changed) == (2, True)
     snapshot = load_snapshot(database)
     noon_ns = int(NOON.timestamp()) * 10**9
@@ -92,6 +94,29 @@ def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
     assert snapshot.version == 2
     # SKUs the second file does not mention are untouched.
     assert snapshot.resolve("rtc.video.4k") is not None
+
+
+@pytest.mark.parametrize("imported_at", [NOON, NOON + timedelta(days=1)])
+def test_a_new_price_that_would_reprice_past_usage_is_refused(
+    database: Database, tmp_path: Path, imported_at: datetime
+) -> None:
+    import_file(database, SEED)
+    before = table_counts(database)
+    backdated = AGENT_CALL.replace(
+        'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "2" }]',
+        'prices = [{ effective_from = 2026-11-27T04:00:00Z, points = "3" }]',
+    )
+    with pytest.raises(CatalogError, match="would re-price usage that already happened"):
+        import_file(database, write(tmp_path, catalog_text(backdated)), now=imported_at)
+    assert table_counts(database) == before
+
+
+def test_a_new_skus_first_price_may_start_in_the_past(database: Database, tmp_path: Path) -> None:
+    import_file(database, SEED)
+    fresh = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.batch"').replace(
+        'aliases = ["智能体调用费"]', "aliases = []"
+    )
+    assert import_file(database, write(tmp_path, catalog_text(fresh))).version == 2
 
 
 def test_a_price_version_never_changes(database: Database, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,12 +34,17 @@ prices = [{{ effective_from = {start}, points = "{points}" }}]
 """
 
 
+# The imports below happen "at" this instant, so prices from 2026 on are new ones
+# and may be added (a SKU's new price never starts before its import).
+IMPORTED_AT = datetime(2025, 12, 31, tzinfo=UTC)
+
+
 def import_text(db_path: Path, tmp_path: Path, text: str) -> int:
     source = tmp_path / "change.toml"
     source.write_text(text, encoding="utf-8")
     database = db.connect(db_path)
     try:
-        return import_file(database, source).version
+        return import_file(database, source, now=IMPORTED_AT).version
     finally:
         database.close()
 
@@ -85,39 +90,37 @@ def test_a_refused_import_leaves_the_serving_catalog_as_it_was(
 def test_every_batch_is_rated_against_one_catalog_version_while_imports_land(
     rating, seeded_db: Path, tmp_path: Path
 ) -> None:
-    # Version v prices an agent call at v points from an instant before NOON.
-    prices = {1: "2"}
+    # Version v (from 2 on) prices an agent call at v + 1 points from an instant
+    # before NOON; the seed (version 1) at 2.
     stop = threading.Event()
     failures: list[BaseException] = []
 
     def importer() -> None:
         try:
-            for step in range(2, 12):
-                start = f"2026-01-{step:02d}T00:00:00Z"
-                version = import_text(
-                    seeded_db, tmp_path / f"v{step}", CATALOG.format(start=start, points=step)
-                )
-                prices[version] = str(step)
+            for version in range(2, 12):
+                start = f"2026-01-{version:02d}T00:00:00Z"
+                text = CATALOG.format(start=start, points=version + 1)
+                assert import_text(seeded_db, tmp_path / f"v{version}", text) == version
                 time.sleep(0.05)
         except BaseException as error:  # surfaced below
             failures.append(error)
         finally:
             stop.set()
 
-    for step in range(2, 12):
-        (tmp_path / f"v{step}").mkdir()
+    for version in range(2, 12):
+        (tmp_path / f"v{version}").mkdir()
     thread = threading.Thread(target=importer)
     thread.start()
     seen = set()
     while not stop.is_set():
         response = quote_calls(rating, 2000)
         unit_prices = {line.unit_price for line in response.lines}
-        assert len(unit_prices) == 1, unit_prices
-        seen.add(response.catalog_version)
-        if response.catalog_version in prices:
-            assert unit_prices == {prices[response.catalog_version]}
+        version = response.catalog_version
+        expected = "2" if version == 1 else str(version + 1)
+        assert unit_prices == {expected}, (version, unit_prices)
+        seen.add(version)
     thread.join()
     assert not failures
-    assert wait_for_version(rating, 11) >= 0
-    assert quote_calls(rating, 1).total_points == "11"
+    wait_for_version(rating, 11)
+    assert quote_calls(rating, 1).total_points == "12"
     assert len(seen) >= 2

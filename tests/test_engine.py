@@ -218,6 +218,32 @@ def test_every_bad_item_is_named_and_nothing_is_rated(seed: CatalogSnapshot) -> 
     assert "plugin" in caught.value.violations[1].description
 
 
+def test_ids_must_be_short_printable_and_without_spaces(seed: CatalogSnapshot) -> None:
+    with pytest.raises(InvalidUsageError) as caught:
+        rate_batch(
+            seed,
+            [
+                usage("agent.call", 1, usage_id="u" * 129),
+                usage("agent.call", 1, account_id=" \t"),
+                usage("agent.call", 1, usage_id="a\x00b"),
+                usage("agent.call", 1, usage_id="u" * 128, account_id="acct:1/x"),
+            ],
+        )
+    assert [(v.field, v.reason) for v in caught.value.violations] == [
+        ("items[0].usage_id", "USAGE_ID_INVALID"),
+        ("items[1].account_id", "ACCOUNT_ID_INVALID"),
+        ("items[2].usage_id", "USAGE_ID_INVALID"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["model.ark.\u202ex.input", "model.ark.a b.input", "model.ark.x\x00.output"]
+)
+def test_a_pattern_star_only_matches_an_id(seed: CatalogSnapshot, name: str) -> None:
+    assert seed.resolve(name) is None
+    assert seed.resolve("model.ark.ep-2026_abc.input") is not None
+
+
 def test_usage_before_the_first_price_is_refused() -> None:
     catalog = _catalog(_sku([(NOON_NS, "7")]))
     with pytest.raises(InvalidUsageError) as caught:
@@ -244,7 +270,7 @@ def test_a_batch_is_between_one_and_ten_thousand_items(seed: CatalogSnapshot) ->
 
 prices = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False)
 price_units = st.sampled_from([1, 1000, 60_000, 3_865_470_566_400_000, 7])
-quantities = st.integers(min_value=0, max_value=10**15)
+quantities = st.integers(min_value=0, max_value=2**63 - 1)
 
 
 def exact_points(quantity: int, price: Decimal, price_unit: int) -> Fraction:
@@ -261,12 +287,25 @@ def test_a_line_is_the_exact_formula_rounded_half_up_once(
     floor = exact_micros.numerator // exact_micros.denominator
     expected = floor + (1 if exact_micros - floor >= Fraction(1, 2) else 0)
     assert micros == expected
-    assert abs(Fraction(micros) - exact_micros) <= Fraction(1, 2)
+
+
+# Prices from the pricing page, written here independently of the catalog file.
+PAGE_PRICES = {
+    "model.doubao-lite-32k.input": (Decimal("0.3"), 1000),
+    "model.doubao-lite-32k.output": (Decimal("0.6"), 1000),
+    "model.deepseek-r1.output": (Decimal("16"), 1000),
+    "model.doubao-vision-lite-32k.output": (Decimal("4.5"), 1000),
+    "agent.call": (Decimal("2"), 1),
+    "speech.tts.system_voice": (Decimal("0.5"), 1),
+    "speech.asr.streaming": (Decimal("75"), 60_000),
+    "rtc.audio.voice": (Decimal("7"), 60_000),
+    "rtc.video.4k": (Decimal("252"), 60_000),
+}
 
 
 @given(
     st.lists(
-        st.tuples(st.sampled_from([name for name, *_ in SPEC_EXAMPLES[:9]]), quantities),
+        st.tuples(st.sampled_from(sorted(PAGE_PRICES)), st.integers(0, 2**63 - 1)),
         min_size=1,
         max_size=50,
     )
@@ -275,9 +314,10 @@ def test_lines_sum_to_the_total_and_rounding_never_drifts_more_than_half_a_micro
     seed: CatalogSnapshot, entries: list[tuple[str, int]]
 ) -> None:
     batch = rate_batch(seed, [usage(sku, quantity) for sku, quantity in entries])
-    assert batch.total_micros == sum(line.micros for line in batch.lines)
-    exact = sum(
-        exact_points(line.rated_quantity, line.price.unit_price, line.sku.price_unit)
-        for line in batch.lines
+    exact = [exact_points(quantity, *PAGE_PRICES[sku]) for sku, quantity in entries]
+    for line, value in zip(batch.lines, exact, strict=True):
+        assert abs(Fraction(line.micros, 10**6) - value) <= Fraction(1, 2 * 10**6)
+    assert batch.total_points == sum((line.points for line in batch.lines), Decimal(0))
+    assert abs(Fraction(batch.total_micros, 10**6) - sum(exact)) <= Fraction(
+        len(entries), 2 * 10**6
     )
-    assert abs(Fraction(batch.total_micros, 10**6) - exact) <= Fraction(len(entries), 2 * 10**6)

@@ -87,3 +87,22 @@ def test_a_refused_batch_does_not_stop_the_server(rating):
         rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)] * 10_000), timeout=30
     )
     assert response.total_points == "20000"
+
+
+def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_fifty_named(rating):
+    error, violations = quote_error(rating, [item("no.such.sku", 1)] * 10_000)
+    assert violations == [(f"items[{i}].sku", "SKU_UNKNOWN") for i in range(50)]
+    assert error.info.metadata["violations"] == "10000"
+    assert error.info.metadata["violations_shown"] == "50"
+
+
+def test_a_huge_sku_is_cut_short_in_the_error(rating):
+    error, violations = quote_error(rating, [item("x" * 9000, 1)])
+    assert violations == [("items[0].sku", "SKU_UNKNOWN")]
+    assert len(error.message) < 200
+    assert "..." in error.violations[0].description
+
+
+def test_far_too_many_items_are_refused_before_they_are_decoded(rating):
+    _, violations = quote_error(rating, [item("agent.call", 1)] * 100_000)
+    assert violations == [("items", "ITEMS_TOO_MANY")]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
+from rating_server.ids import id_problem, shown
 
 MAX_BATCH_ITEMS = 10_000
 NANOS_PER_MILLI = 1_000_000
@@ -54,6 +55,24 @@ class InvalidUsageError(ValueError):
     def __init__(self, violations: Sequence[Violation]) -> None:
         self.violations = list(violations)
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+
+def too_many_items(count: int) -> Violation:
+    return Violation(
+        "items", "ITEMS_TOO_MANY", f"{count} items; a batch holds at most {MAX_BATCH_ITEMS}"
+    )
+
+
+def in_item_order(violations: Sequence[Violation]) -> list[Violation]:
+    """Violations sorted by item index (request-level fields first), stable otherwise."""
+
+    def index(violation: Violation) -> int:
+        field = violation.field
+        if field.startswith("items[") and "]" in field:
+            return int(field[6 : field.index("]")])
+        return -1
+
+    return sorted(violations, key=index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +114,7 @@ def rate_batch(
             [Violation("items", "ITEMS_EMPTY", "at least one item is required")]
         )
     if len(usages) > MAX_BATCH_ITEMS:
-        raise InvalidUsageError(
-            [
-                Violation(
-                    "items",
-                    "ITEMS_TOO_MANY",
-                    f"{len(usages)} items; a batch holds at most {MAX_BATCH_ITEMS}",
-                )
-            ]
-        )
+        raise InvalidUsageError([too_many_items(len(usages))])
     default_free = catalog.default_plan.free_storage_bytes
     quota = free_storage_bytes or (lambda _account: default_free)
     lines: list[RatedLine] = []
@@ -131,10 +142,11 @@ def _rate_item(
     def bad(name: str, reason: str, description: str) -> None:
         violations.append(Violation(f"items[{index}].{name}", reason, description))
 
-    if not usage.usage_id:
-        bad("usage_id", "USAGE_ID_MISSING", "usage_id is required")
-    if not usage.account_id:
-        bad("account_id", "ACCOUNT_ID_MISSING", "account_id is required")
+    for name, value in (("usage_id", usage.usage_id), ("account_id", usage.account_id)):
+        if not value:
+            bad(name, f"{name.upper()}_MISSING", f"{name} is required")
+        elif problem := id_problem(value):
+            bad(name, f"{name.upper()}_INVALID", f"{name} {problem}")
     if usage.quantity < 0:
         bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
     if usage.occurred_at_ns is None:
@@ -143,9 +155,9 @@ def _rate_item(
     if not usage.sku:
         bad("sku", "SKU_MISSING", "sku is required")
     elif sku is None:
-        bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {usage.sku!r}")
+        bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {shown(usage.sku)}")
     elif not sku.prices:
-        bad("sku", "SKU_UNPRICED", f"{usage.sku!r} is SKU {sku.id!r}, which has no price yet")
+        bad("sku", "SKU_UNPRICED", f"{shown(usage.sku)} is SKU {sku.id!r}, which has no price yet")
     if sku is not None:
         _check_duration(sku, usage.duration_ns, bad)
     if len(violations) > problems or sku is None or usage.occurred_at_ns is None:

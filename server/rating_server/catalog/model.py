@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rating_server.ids import id_problem
 from rating_server.money import Rate
 
 CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
@@ -106,7 +107,11 @@ class CatalogSnapshot:
         self.ids = tuple(self.skus)
 
     def resolve(self, name: str) -> Sku | None:
-        """The SKU a name stands for: its id, an alias or a pattern match, any case."""
+        """The SKU a name stands for: its id, an alias or a pattern match, any case.
+
+        What a pattern's ``*`` matches must be an id: printable, no spaces, at most 128
+        characters.
+        """
         sku = self._names.get(name)
         if sku is not None:
             return sku
@@ -119,6 +124,7 @@ class CatalogSnapshot:
                 len(key) > len(prefix) + len(suffix)
                 and key.startswith(prefix)
                 and key.endswith(suffix)
+                and id_problem(key[len(prefix) : len(key) - len(suffix)]) is None
             ):
                 return candidate
         return None

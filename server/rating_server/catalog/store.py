@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +90,16 @@ def current_version(db: Database) -> int:
 
 def format_instant(instant: datetime) -> str:
     """A UTC instant as fixed-width ISO 8601 text, which sorts in time order."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = instant.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T"
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
+    )
 
 
 def instant_ns(text: str) -> int:
     """Nanoseconds since the epoch of an instant written by format_instant."""
-    instant = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (instant - _EPOCH) // _MICROSECOND * 1000
-
-
-_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+    return (datetime.fromisoformat(text) - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def import_file(db: Database, path: str | Path, now: datetime | None = None) -> ImportResult:
@@ -170,14 +171,15 @@ def import_catalog(
         changed |= _replace_names(
             db, "sku_patterns", "pattern", {s.id: s.patterns for s in definition.skus}
         )
-        new_prices = _new_prices(db, definition)
+        now = now or datetime.now(UTC)
+        new_prices = _new_prices(db, definition, now)
         if not changed and not new_prices:
             return ImportResult(version=current_version(db), changed=False)
         version = (
             db["catalog_versions"]
             .insert(
                 {
-                    "imported_at": format_instant(now or datetime.now(UTC)),
+                    "imported_at": format_instant(now),
                     "source": source,
                     "sha256": sha256,
                 }
@@ -224,17 +226,27 @@ def _replace_names(
     return bool(changed)
 
 
-def _new_prices(db: Database, definition: CatalogDef) -> list[dict[str, Any]]:
+def _new_prices(db: Database, definition: CatalogDef, now: datetime) -> list[dict[str, Any]]:
+    """The price versions to add. Versions never change, and a SKU that has a price
+    gets new ones only from after ``now``: a price change never re-prices usage that
+    already happened."""
     existing = {
         (row["sku_id"], row["effective_from"]): row["unit_price"]
         for row in db["price_versions"].rows
     }
+    priced = {sku_id for sku_id, _ in existing}
     new = []
     for sku in definition.skus:
         for price in sku.prices:
             key = (sku.id, format_instant(price.effective_from))
             points = canonical(price.points)
             if key not in existing:
+                if sku.id in priced and price.effective_from <= now:
+                    raise CatalogError(
+                        f"sku {sku.id!r}: a new price from {key[1]} would re-price usage "
+                        f"that already happened; give it an effective_from after the "
+                        f"import ({format_instant(now)})"
+                    )
                 new.append({"sku_id": key[0], "effective_from": key[1], "unit_price": points})
             elif parse_decimal(existing[key]) != price.points:
                 raise CatalogError(
@@ -283,16 +295,16 @@ def load_snapshot(db: Database) -> CatalogSnapshot:
                     aliases=tuple(sorted(aliases.get(row["id"], ()))),
                     patterns=tuple(sorted(patterns.get(row["id"], ()))),
                     prices=tuple(
-                        PriceVersion(
-                            effective_from_ns=start,
-                            unit_price=parse_decimal(text),
-                            rate=Rate(parse_decimal(text), unit["price_unit"]),
-                        )
+                        _price_version(start, parse_decimal(text), unit["price_unit"])
                         for start, text in prices.get(row["id"], ())
                     ),
                 )
             )
         return CatalogSnapshot(version=version, skus=skus, plans=plans)
+
+
+def _price_version(start_ns: int, price: Decimal, price_unit: int) -> PriceVersion:
+    return PriceVersion(effective_from_ns=start_ns, unit_price=price, rate=Rate(price, price_unit))
 
 
 def _grouped(db: Database, table: str, column: str) -> dict[str, list[str]]:

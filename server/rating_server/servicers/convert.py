@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from rating.v1 import catalog_service_pb2, usage_pb2
-from rating_server.catalog.model import PriceVersion, Sku
+from rating_server.catalog.model import BILLERS, CATEGORIES, PriceVersion, Sku
 from rating_server.engine import RatedLine, Usage, Violation
 from rating_server.money import canonical, format_points, format_yuan
 
@@ -17,14 +17,9 @@ _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
 _MAX_DURATION_SECONDS = 315_576_000_000
 
-CATEGORY = {
-    name: usage_pb2.Category.Value(f"CATEGORY_{name.upper()}")
-    for name in ("model", "agent", "speech", "rtc", "knowledge", "plugin")
-}
+CATEGORY = {name: usage_pb2.Category.Value(f"CATEGORY_{name.upper()}") for name in CATEGORIES}
 CATEGORY_NAME = {number: name for name, number in CATEGORY.items()}
-BILLED_BY = {
-    name: usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}") for name in ("coze", "ark")
-}
+BILLED_BY = {name: usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}") for name in BILLERS}
 
 
 def timestamp(ns: int) -> timestamp_pb2.Timestamp:

@@ -19,6 +19,8 @@ from grpc_status import rpc_status
 from rating_server.engine import Violation
 
 DOMAIN = "rating"
+# Field violations sent in one error; enough to fix a batch, small enough for a trailer.
+MAX_VIOLATIONS = 50
 
 
 def _packed(message: Message) -> any_pb2.Any:
@@ -49,23 +51,30 @@ def abort(
 def abort_invalid(
     context: grpc.ServicerContext, violations: Sequence[Violation], reason: str
 ) -> NoReturn:
-    """INVALID_ARGUMENT naming every bad field in a BadRequest."""
+    """INVALID_ARGUMENT naming the bad fields in a BadRequest.
+
+    The details travel in a trailer, which clients cap at a few KiB, so the first
+    MAX_VIOLATIONS are sent; ErrorInfo.metadata["violations"] counts them all.
+    """
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(
                 field=v.field, description=v.description, reason=v.reason
             )
-            for v in violations
+            for v in violations[:MAX_VIOLATIONS]
         ]
     )
     first = violations[0]
     more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    metadata = {"violations": str(len(violations))}
+    if len(violations) > MAX_VIOLATIONS:
+        metadata["violations_shown"] = str(MAX_VIOLATIONS)
     abort(
         context,
         code_pb2.INVALID_ARGUMENT,
         f"{first.field}: {first.description}{more}",
         reason,
-        metadata={"violations": str(len(violations))},
+        metadata=metadata,
         details=[bad_request],
     )
 
