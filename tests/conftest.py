@@ -7,10 +7,16 @@ import grpc
 import pytest
 from support import SEED
 
-from rating.v1 import catalog_service_pb2_grpc, rating_service_pb2_grpc
+from rating.v1 import (
+    account_service_pb2_grpc,
+    catalog_service_pb2_grpc,
+    rating_service_pb2_grpc,
+)
 from rating_server import db
-from rating_server.catalog.store import import_file
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.config import Settings
+from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer
 
 
@@ -49,3 +55,26 @@ def rating(channel: grpc.Channel) -> rating_service_pb2_grpc.RatingServiceStub:
 @pytest.fixture
 def catalog(channel: grpc.Channel) -> catalog_service_pb2_grpc.CatalogServiceStub:
     return catalog_service_pb2_grpc.CatalogServiceStub(channel)
+
+
+@pytest.fixture
+def catalog_snapshot(seeded_db: Path) -> CatalogSnapshot:
+    """The seed catalog, in memory."""
+    database = db.connect(seeded_db)
+    try:
+        return load_snapshot(database)
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def ledger(seeded_db: Path) -> Iterator[LedgerDatabase]:
+    """The ledger in the seeded database, used directly (no gRPC)."""
+    opened = LedgerDatabase(seeded_db)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def account_service(channel: grpc.Channel) -> account_service_pb2_grpc.AccountServiceStub:
+    return account_service_pb2_grpc.AccountServiceStub(channel)

@@ -7,11 +7,14 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rating_server import db
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
 from rating_server.config import Settings
+from rating_server.ledger import invariants
+from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import serve
 
 
@@ -38,12 +41,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--if-empty", action="store_true", help="only when the database holds no catalog yet"
     )
     catalog_commands.add_parser("version", help="print the catalog version in the database")
+    ledger = commands.add_parser("ledger", help="inspect the ledger")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_commands.add_parser(
+        "check", help="recompute every balance from the ledger entries and report differences"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "catalog":
         return _catalog(args)
+    if args.command == "ledger":
+        return _check_ledger(args.db)
     listen = getattr(args, "listen", settings.listen)
     return serve(dataclasses.replace(settings, listen=listen, db_path=args.db))
 
@@ -70,3 +80,21 @@ def _catalog(args: argparse.Namespace) -> int:
         return 0
     finally:
         database.close()
+
+
+def _check_ledger(path: str) -> int:
+    if not Path(path).is_file():
+        print(f"there is no database at {path}", file=sys.stderr)
+        return 1
+    ledger = LedgerDatabase(path)
+    try:
+        problems = invariants.check(ledger)
+    finally:
+        ledger.close()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{path}: {len(problems)} balance(s) differ from the ledger", file=sys.stderr)
+        return 1
+    print(f"{path}: every balance equals its ledger entries")
+    return 0

@@ -18,6 +18,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rating.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
     catalog_service_pb2,
     catalog_service_pb2_grpc,
     rating_service_pb2,
@@ -26,6 +28,8 @@ from rating.v1 import (
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
+from rating_server.ledger.database import LedgerDatabase
+from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
 from rating_server.servicers.rating import RatingServicer
 
@@ -33,6 +37,7 @@ log = logging.getLogger("rating_server")
 
 SERVICE_NAMES = (
     rating_service_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name,
+    account_service_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
     catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
 )
 
@@ -56,6 +61,7 @@ class RatingServer:
             raise StartupError(str(error)) from None
         except sqlite3.Error as error:
             raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
+        self.ledger = LedgerDatabase(settings.db_path)
         options = [
             # A second server on a taken port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
@@ -67,7 +73,10 @@ class RatingServer:
             options=options,
         )
         rating_service_pb2_grpc.add_RatingServiceServicer_to_server(
-            RatingServicer(self.catalog), self._server
+            RatingServicer(self.catalog, self.ledger), self._server
+        )
+        account_service_pb2_grpc.add_AccountServiceServicer_to_server(
+            AccountServicer(self.catalog, self.ledger), self._server
         )
         catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(
             CatalogServicer(self.catalog), self._server
@@ -82,10 +91,10 @@ class RatingServer:
         try:
             self.port = self._server.add_insecure_port(settings.listen)
         except RuntimeError as error:
-            self.catalog.close()
+            self._close_databases()
             raise StartupError(f"cannot listen on {settings.listen}: {error}") from None
         if self.port == 0:
-            self.catalog.close()
+            self._close_databases()
             raise StartupError(
                 f"cannot listen on {settings.listen}: the address is taken or invalid"
             )
@@ -99,7 +108,11 @@ class RatingServer:
         """Turn health NOT_SERVING, let in-flight calls finish, then close the database."""
         self.health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self._close_databases()
+
+    def _close_databases(self) -> None:
         self.catalog.close()
+        self.ledger.close()
 
 
 def _parse_listen(listen: str) -> tuple[str, int]:

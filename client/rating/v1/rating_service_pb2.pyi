@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from rating.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,19 +11,85 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class QuoteRequest(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "account_id")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ...) -> None: ...
+    account_id: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ..., account_id: _Optional[str] = ...) -> None: ...
 
 class QuoteResponse(_message.Message):
-    __slots__ = ("lines", "total_points", "total_yuan", "catalog_version")
+    __slots__ = ("lines", "total_points", "total_yuan", "catalog_version", "funding")
     LINES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_YUAN_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FUNDING_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[_usage_pb2.RatedLine]
     total_points: str
     total_yuan: str
     catalog_version: int
-    def __init__(self, lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ...) -> None: ...
+    funding: QuoteFunding
+    def __init__(self, lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., funding: _Optional[_Union[QuoteFunding, _Mapping]] = ...) -> None: ...
+
+class QuoteFunding(_message.Message):
+    __slots__ = ("account_id", "free_points", "pack_points", "pay_as_you_go_points", "covered", "pay_as_you_go_enabled", "shortfall_points")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    FREE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PACK_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_POINTS_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SHORTFALL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    free_points: str
+    pack_points: str
+    pay_as_you_go_points: str
+    covered: bool
+    pay_as_you_go_enabled: bool
+    shortfall_points: str
+    def __init__(self, account_id: _Optional[str] = ..., free_points: _Optional[str] = ..., pack_points: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., covered: _Optional[bool] = ..., pay_as_you_go_enabled: _Optional[bool] = ..., shortfall_points: _Optional[str] = ...) -> None: ...
+
+class CommitChargesRequest(_message.Message):
+    __slots__ = ("request_id", "items")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageItem]
+    def __init__(self, request_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ...) -> None: ...
+
+class CommitChargesResponse(_message.Message):
+    __slots__ = ("charge_id", "lines", "total_points", "total_yuan", "catalog_version", "commit_time")
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    charge_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[_usage_pb2.RatedLine]
+    total_points: str
+    total_yuan: str
+    catalog_version: int
+    commit_time: _timestamp_pb2.Timestamp
+    def __init__(self, charge_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VoidChargeRequest(_message.Message):
+    __slots__ = ("charge_id", "reason")
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    charge_id: str
+    reason: str
+    def __init__(self, charge_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class VoidChargeResponse(_message.Message):
+    __slots__ = ("charge_id", "reversals", "void_time", "already_voided")
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSALS_FIELD_NUMBER: _ClassVar[int]
+    VOID_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_VOIDED_FIELD_NUMBER: _ClassVar[int]
+    charge_id: str
+    reversals: _containers.RepeatedCompositeFieldContainer[_usage_pb2.Funding]
+    void_time: _timestamp_pb2.Timestamp
+    already_voided: bool
+    def __init__(self, charge_id: _Optional[str] = ..., reversals: _Optional[_Iterable[_Union[_usage_pb2.Funding, _Mapping]]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_voided: _Optional[bool] = ...) -> None: ...

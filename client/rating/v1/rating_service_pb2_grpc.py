@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class RatingServiceStub:
-    """RatingService prices usage.
+    """RatingService prices usage and commits it to the ledger.
     """
 
     def __init__(self, channel):
@@ -40,17 +40,46 @@ class RatingServiceStub:
                 request_serializer=rating_dot_v1_dot_rating__service__pb2.QuoteRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_rating__service__pb2.QuoteResponse.FromString,
                 _registered_method=True)
+        self.CommitCharges = channel.unary_unary(
+                '/rating.v1.RatingService/CommitCharges',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.CommitChargesRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.CommitChargesResponse.FromString,
+                _registered_method=True)
+        self.VoidCharge = channel.unary_unary(
+                '/rating.v1.RatingService/VoidCharge',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.FromString,
+                _registered_method=True)
 
 
 class RatingServiceServicer:
-    """RatingService prices usage.
+    """RatingService prices usage and commits it to the ledger.
     """
 
     def Quote(self, request, context):
         """Quote prices a batch of usage items without writing anything. All items
         are rated against one catalog snapshot. Any invalid item fails the whole
         batch with INVALID_ARGUMENT and a google.rpc.BadRequest naming every bad
-        field as items[i].field.
+        field as items[i].field. With account_id set it also says how the
+        account would fund the batch now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitCharges(self, request, context):
+        """CommitCharges records usage that happened, exactly once: it rates every
+        item at the price in force at its occurred_at and draws the points down
+        from the day's free points, then resource packs, then the month's
+        pay-as-you-go bill. All or nothing; never fails for lack of balance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VoidCharge(self, request, context):
+        """VoidCharge reverses a committed charge: its funding goes back where it
+        came from. Voiding a voided charge returns the first void's result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +93,16 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     request_deserializer=rating_dot_v1_dot_rating__service__pb2.QuoteRequest.FromString,
                     response_serializer=rating_dot_v1_dot_rating__service__pb2.QuoteResponse.SerializeToString,
             ),
+            'CommitCharges': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitCharges,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.CommitChargesRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.CommitChargesResponse.SerializeToString,
+            ),
+            'VoidCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.VoidCharge,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'rating.v1.RatingService', rpc_method_handlers)
@@ -73,7 +112,7 @@ def add_RatingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RatingService:
-    """RatingService prices usage.
+    """RatingService prices usage and commits it to the ledger.
     """
 
     @staticmethod
@@ -93,6 +132,60 @@ class RatingService:
             '/rating.v1.RatingService/Quote',
             rating_dot_v1_dot_rating__service__pb2.QuoteRequest.SerializeToString,
             rating_dot_v1_dot_rating__service__pb2.QuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitCharges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/CommitCharges',
+            rating_dot_v1_dot_rating__service__pb2.CommitChargesRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.CommitChargesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VoidCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/VoidCharge',
+            rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from rating.v1 import catalog_service_pb2, usage_pb2
 from rating_server.catalog.model import BILLERS, CATEGORIES, PriceVersion, Sku
 from rating_server.engine import RatedLine, Usage, Violation
+from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart
 from rating_server.money import canonical, format_points, format_yuan
 
 NANOS = 1_000_000_000
@@ -81,25 +82,53 @@ def _duration_ns(duration: duration_pb2.Duration) -> int | None:
     return seconds * NANOS + nanos
 
 
-def rated_line(line: RatedLine) -> usage_pb2.RatedLine:
-    sku = line.sku
+FUNDING_SOURCE = {
+    FREE: usage_pb2.FUNDING_SOURCE_FREE_POINTS,
+    PACK: usage_pb2.FUNDING_SOURCE_RESOURCE_PACK,
+    PAYG: usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO,
+}
+
+
+def funding(part: FundingPart) -> usage_pb2.Funding:
+    return usage_pb2.Funding(
+        source=FUNDING_SOURCE[part.source],
+        points=format_points(part.micros),
+        pack_id=part.pack_id,
+        day=part.day,
+        month=part.month,
+    )
+
+
+def line_message(line: ChargedLine) -> usage_pb2.RatedLine:
     return usage_pb2.RatedLine(
-        usage_id=line.usage.usage_id,
-        account_id=line.usage.account_id,
-        sku=sku.id,
-        requested_sku=line.usage.sku,
-        category=CATEGORY[sku.category],
-        quantity=line.usage.quantity,
+        usage_id=line.usage_id,
+        account_id=line.account_id,
+        sku=line.sku,
+        requested_sku=line.requested_sku,
+        category=CATEGORY[line.category],
+        quantity=line.quantity,
         rated_quantity=str(line.rated_quantity),
-        unit=sku.unit,
-        price_unit=sku.price_unit,
-        price_unit_label=sku.price_unit_label,
-        unit_price=canonical(line.price.unit_price),
+        unit=line.unit,
+        price_unit=line.price_unit,
+        price_unit_label=line.price_unit_label,
+        unit_price=line.unit_price,
         points=format_points(line.micros),
         yuan=format_yuan(line.micros),
-        billed_by=BILLED_BY[sku.billed_by],
-        price_effective_from=timestamp(line.price.effective_from_ns),
+        billed_by=BILLED_BY[line.billed_by],
+        price_effective_from=timestamp(line.price_effective_from_ns),
+        funding=[funding(part) for part in line.funding],
+        duplicate=line.duplicate,
+        original_charge_id=line.original_charge_id,
+        billing_account_id=line.billing_account_id,
     )
+
+
+def rated_line(line: RatedLine) -> usage_pb2.RatedLine:
+    return line_message(ChargedLine.of(line))
+
+
+def optional_ns(stamp: timestamp_pb2.Timestamp, present: bool) -> int | None:
+    return stamp.seconds * NANOS + stamp.nanos if present else None
 
 
 def price_version(price: PriceVersion) -> catalog_service_pb2.PriceVersion:

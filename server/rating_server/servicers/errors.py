@@ -7,8 +7,9 @@ one field violation per bad field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NoReturn
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -16,9 +17,17 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from rating_server.engine import Violation
+from rating_server.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidRequestError,
+    InvalidUsageError,
+    NotFoundError,
+    Violation,
+)
 
 DOMAIN = "rating"
+Response = TypeVar("Response")
 # Field violations sent in one error; enough to fix a batch, small enough for a trailer.
 MAX_VIOLATIONS = 50
 
@@ -94,3 +103,24 @@ def abort_not_found(
             )
         ],
     )
+
+
+def domain_errors(method: Callable[..., Response]) -> Callable[..., Response]:
+    """Turn the domain's errors, raised inside a servicer method, into rich statuses."""
+
+    @functools.wraps(method)
+    def wrapper(self: object, request: object, context: grpc.ServicerContext) -> Response:
+        try:
+            return method(self, request, context)
+        except InvalidUsageError as error:
+            abort_invalid(context, error.violations, "INVALID_USAGE")
+        except InvalidRequestError as error:
+            abort_invalid(context, error.violations, "INVALID_REQUEST")
+        except NotFoundError as error:
+            abort_not_found(context, error.kind, error.name, error.reason)
+        except ConflictError as error:
+            abort(context, code_pb2.ALREADY_EXISTS, str(error), error.reason)
+        except FailedPreconditionError as error:
+            abort(context, code_pb2.FAILED_PRECONDITION, str(error), error.reason)
+
+    return wrapper

@@ -13,31 +13,86 @@ from rating_server.engine import (
     rate_batch,
     too_many_items,
 )
+from rating_server.ledger import charges
+from rating_server.ledger.database import LedgerDatabase
 from rating_server.money import format_points, format_yuan
 from rating_server.servicers import convert
-from rating_server.servicers.errors import abort_invalid
+from rating_server.servicers.errors import domain_errors
 
 
 class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
-    def __init__(self, catalog: CatalogCache) -> None:
+    def __init__(self, catalog: CatalogCache, ledger: LedgerDatabase) -> None:
         self._catalog = catalog
+        self._ledger = ledger
 
+    @domain_errors
     def Quote(
         self, request: rating_service_pb2.QuoteRequest, context: grpc.ServicerContext
     ) -> rating_service_pb2.QuoteResponse:
         if len(request.items) > MAX_BATCH_ITEMS:  # refuse before decoding them all
-            abort_invalid(context, [too_many_items(len(request.items))], "INVALID_USAGE")
+            raise InvalidUsageError([too_many_items(len(request.items))])
         usages, violations = convert.usages(request.items)
+        snapshot = self._catalog.snapshot
+        if request.account_id:
+            batch, lines, summary = charges.preview(
+                self._ledger, snapshot, request.account_id, usages, violations
+            )
+            return rating_service_pb2.QuoteResponse(
+                lines=[convert.line_message(line) for line in lines],
+                total_points=format_points(batch.total_micros),
+                total_yuan=format_yuan(batch.total_micros),
+                catalog_version=batch.catalog_version,
+                funding=rating_service_pb2.QuoteFunding(
+                    account_id=summary.account_id,
+                    free_points=format_points(summary.free_micros),
+                    pack_points=format_points(summary.pack_micros),
+                    pay_as_you_go_points=format_points(summary.payg_micros),
+                    covered=summary.covered,
+                    pay_as_you_go_enabled=summary.pay_as_you_go_enabled,
+                    shortfall_points=format_points(summary.shortfall_micros),
+                ),
+            )
         try:
-            batch = rate_batch(self._catalog.snapshot, usages)
+            batch = rate_batch(snapshot, usages)
         except InvalidUsageError as error:
             named = {v.field for v in violations}
             violations += [v for v in error.violations if v.field not in named]
         if violations:
-            abort_invalid(context, in_item_order(violations), "INVALID_USAGE")
+            raise InvalidUsageError(in_item_order(violations))
         return rating_service_pb2.QuoteResponse(
             lines=[convert.rated_line(line) for line in batch.lines],
             total_points=format_points(batch.total_micros),
             total_yuan=format_yuan(batch.total_micros),
             catalog_version=batch.catalog_version,
+        )
+
+    @domain_errors
+    def CommitCharges(
+        self, request: rating_service_pb2.CommitChargesRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.CommitChargesResponse:
+        if len(request.items) > MAX_BATCH_ITEMS:
+            raise InvalidUsageError([too_many_items(len(request.items))])
+        usages, violations = convert.usages(request.items)
+        receipt = charges.commit(
+            self._ledger, self._catalog.snapshot, request.request_id, usages, violations
+        )
+        return rating_service_pb2.CommitChargesResponse(
+            charge_id=receipt.charge_id,
+            lines=[convert.line_message(line) for line in receipt.lines],
+            total_points=format_points(receipt.total_micros),
+            total_yuan=format_yuan(receipt.total_micros),
+            catalog_version=receipt.catalog_version,
+            commit_time=convert.timestamp(receipt.commit_time_ns),
+        )
+
+    @domain_errors
+    def VoidCharge(
+        self, request: rating_service_pb2.VoidChargeRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.VoidChargeResponse:
+        result = charges.void(self._ledger, request.charge_id, request.reason)
+        return rating_service_pb2.VoidChargeResponse(
+            charge_id=result.charge_id,
+            reversals=[convert.funding(part) for part in result.reversals],
+            void_time=convert.timestamp(result.void_time_ns),
+            already_voided=result.already_voided,
         )

@@ -1,0 +1,48 @@
+"""Domain errors the servicers turn into gRPC statuses. No gRPC here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rating_server.engine import InvalidUsageError, Violation
+
+__all__ = [
+    "ConflictError",
+    "FailedPreconditionError",
+    "InvalidRequestError",
+    "InvalidUsageError",
+    "NotFoundError",
+    "Violation",
+]
+
+
+class InvalidRequestError(ValueError):
+    """A request field (not a usage item) is wrong; ``violations`` names each."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+
+class NotFoundError(LookupError):
+    """The named resource does not exist."""
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        self.kind, self.name, self.reason = kind, name, reason
+        super().__init__(f"{kind} {name!r} not found")
+
+
+class ConflictError(RuntimeError):
+    """The request contradicts what was recorded before (a reused request_id, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class FailedPreconditionError(RuntimeError):
+    """The request is well formed but the system is not in a state to do it."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

@@ -1,0 +1,1 @@
+"""Accounts and the append-only ledger: charges, funding, voids, balances, statements."""

@@ -1,0 +1,325 @@
+"""Accounts and resource packs: create, read, change, grant."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from zoneinfo import ZoneInfoNotFoundError
+
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidRequestError,
+    NotFoundError,
+    Violation,
+)
+from rating_server.ids import id_problem
+from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.funding import zone
+from rating_server.ledger.model import Account, Pack
+from rating_server.money import MICROS_PER_POINT, parse_decimal
+
+DEFAULT_PLAN = "basic"
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
+_PACK_COLUMNS = (
+    "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
+    "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
+)
+
+
+def _check_id(field: str, value: str, violations: list[Violation]) -> None:
+    problem = id_problem(value)
+    if problem:
+        violations.append(Violation(field, f"{field.upper()}_INVALID", f"{field} {problem}"))
+
+
+def _account(row: tuple) -> Account:
+    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def _pack(row: tuple) -> Pack:
+    return Pack(*row)
+
+
+def find_accounts(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Account]:
+    """The accounts among ``ids``, with the main accounts of the sub-accounts among them."""
+    wanted = set(ids)
+    found: dict[str, Account] = {}
+    while wanted:
+        batch = list(wanted)[:500]
+        wanted.difference_update(batch)
+        rows = conn.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN "
+            f"({','.join('?' * len(batch))})",
+            batch,
+        ).fetchall()
+        for row in rows:
+            account = _account(row)
+            found[account.account_id] = account
+            if account.parent_account_id and account.parent_account_id not in found:
+                wanted.add(account.parent_account_id)
+    return found
+
+
+def get_account(db: LedgerDatabase, account_id: str) -> tuple[Account, list[str]]:
+    """An account and the ids of its sub-accounts."""
+    with db.read() as conn:
+        row = conn.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("account", account_id, "ACCOUNT_NOT_FOUND")
+        subs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT account_id FROM accounts WHERE parent_account_id = ? ORDER BY account_id",
+                [account_id],
+            )
+        ]
+    return _account(row), subs
+
+
+def load_account(conn: sqlite3.Connection, account_id: str) -> Account:
+    row = conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("account", account_id, "ACCOUNT_NOT_FOUND")
+    return _account(row)
+
+
+def create_account(
+    db: LedgerDatabase,
+    catalog: CatalogSnapshot,
+    account_id: str,
+    plan: str = "",
+    time_zone: str = "",
+    parent_account_id: str = "",
+    pay_as_you_go: bool = False,
+) -> Account:
+    violations: list[Violation] = []
+    _check_id("account_id", account_id, violations)
+    if parent_account_id:
+        for name, value in (("plan", plan), ("time_zone", time_zone)):
+            if value:
+                violations.append(
+                    Violation(
+                        name,
+                        "SET_ON_MAIN_ACCOUNT",
+                        f"a sub-account uses its main account's {name}",
+                    )
+                )
+        if pay_as_you_go:
+            violations.append(
+                Violation(
+                    "pay_as_you_go",
+                    "SET_ON_MAIN_ACCOUNT",
+                    "a sub-account uses its main account's pay-as-you-go setting",
+                )
+            )
+    else:
+        plan = plan or DEFAULT_PLAN
+        time_zone = time_zone or DEFAULT_TIME_ZONE
+        _check_plan(catalog, plan, violations)
+        _check_time_zone(time_zone, violations)
+    if violations:
+        raise InvalidRequestError(violations)
+    with db.write() as conn:
+        if conn.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account_id]).fetchone():
+            raise ConflictError("ACCOUNT_EXISTS", f"account {account_id!r} already exists")
+        if parent_account_id:
+            parent = load_account(conn, parent_account_id)
+            if parent.parent_account_id:
+                raise FailedPreconditionError(
+                    "PARENT_IS_SUB_ACCOUNT",
+                    f"{parent_account_id!r} is itself a sub-account; sub-accounts hang off "
+                    "a main account",
+                )
+            plan, time_zone, pay_as_you_go = parent.plan, parent.time_zone, False
+        account = Account(
+            account_id,
+            plan,
+            time_zone,
+            parent_account_id or None,
+            pay_as_you_go,
+            time.time_ns(),
+        )
+        conn.execute(
+            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                account.account_id,
+                account.plan,
+                account.time_zone,
+                account.parent_account_id,
+                int(account.pay_as_you_go),
+                account.create_time_ns,
+            ],
+        )
+    return account
+
+
+def update_account(
+    db: LedgerDatabase,
+    catalog: CatalogSnapshot,
+    account_id: str,
+    plan: str | None = None,
+    pay_as_you_go: bool | None = None,
+) -> Account:
+    violations: list[Violation] = []
+    if plan is not None:
+        _check_plan(catalog, plan, violations)
+    if violations:
+        raise InvalidRequestError(violations)
+    with db.write() as conn:
+        account = load_account(conn, account_id)
+        if account.parent_account_id:
+            raise FailedPreconditionError(
+                "SUB_ACCOUNT",
+                f"{account_id!r} is a sub-account; change its main account "
+                f"{account.parent_account_id!r}",
+            )
+        if plan is not None:
+            conn.execute(
+                "UPDATE accounts SET plan = ? WHERE account_id = ? OR parent_account_id = ?",
+                [plan, account_id, account_id],
+            )
+        if pay_as_you_go is not None:
+            conn.execute(
+                "UPDATE accounts SET pay_as_you_go = ? WHERE account_id = ?",
+                [int(pay_as_you_go), account_id],
+            )
+        return load_account(conn, account_id)
+
+
+def _check_plan(catalog: CatalogSnapshot, plan: str, violations: list[Violation]) -> None:
+    if plan not in catalog.plans:
+        violations.append(
+            Violation(
+                "plan",
+                "PLAN_UNKNOWN",
+                f"no plan {plan!r}; the catalog has {', '.join(sorted(catalog.plans))}",
+            )
+        )
+
+
+def _check_time_zone(time_zone: str, violations: list[Violation]) -> None:
+    try:
+        zone(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        violations.append(
+            Violation("time_zone", "TIME_ZONE_UNKNOWN", f"{time_zone!r} is not an IANA time zone")
+        )
+
+
+def parse_points(field: str, text: str, violations: list[Violation]) -> int:
+    """A positive decimal string of points with at most 6 decimals, as micro-points."""
+    try:
+        value = parse_decimal(text)
+    except ValueError:
+        violations.append(Violation(field, "POINTS_INVALID", f"{text!r} is not a decimal number"))
+        return 0
+    micros = value * MICROS_PER_POINT
+    if value <= 0 or micros != micros.to_integral_value():
+        violations.append(
+            Violation(field, "POINTS_INVALID", "points must be positive, with at most 6 decimals")
+        )
+        return 0
+    if micros >= Decimal(2**62):
+        violations.append(Violation(field, "POINTS_INVALID", "points are too large"))
+        return 0
+    return int(micros)
+
+
+def grant_pack(
+    db: LedgerDatabase,
+    account_id: str,
+    points: str,
+    valid_from_ns: int | None = None,
+    expire_time_ns: int | None = None,
+    priority: int = 0,
+    request_id: str = "",
+) -> Pack:
+    violations: list[Violation] = []
+    micros = parse_points("points", points, violations)
+    now = time.time_ns()
+    valid_from = now if valid_from_ns is None else valid_from_ns
+    if expire_time_ns is not None and expire_time_ns <= valid_from:
+        violations.append(
+            Violation(
+                "expire_time", "EXPIRY_NOT_AFTER_START", "expire_time must be after valid_from"
+            )
+        )
+    if request_id:
+        _check_id("request_id", request_id, violations)
+    if violations:
+        raise InvalidRequestError(violations)
+    with db.write() as conn:
+        account = load_account(conn, account_id)
+        if account.parent_account_id:
+            raise FailedPreconditionError(
+                "SUB_ACCOUNT",
+                f"{account_id!r} is a sub-account; packs belong to its main account "
+                f"{account.parent_account_id!r}",
+            )
+        if request_id:
+            row = conn.execute(
+                f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
+                "WHERE p.request_id = ?",
+                [request_id],
+            ).fetchone()
+            if row is not None:
+                earlier = _pack(row)
+                same = (
+                    earlier.account_id == account_id
+                    and earlier.micros == micros
+                    and (valid_from_ns is None or earlier.valid_from_ns == valid_from_ns)
+                    and earlier.expire_time_ns == expire_time_ns
+                    and earlier.priority == priority
+                )
+                if not same:
+                    raise FailedPreconditionError(
+                        "REQUEST_ID_REUSED",
+                        f"request_id {request_id!r} granted a different pack before",
+                    )
+                return earlier
+        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM packs").fetchone()[0]
+        pack_id = f"pack-{seq}"
+        conn.execute(
+            "INSERT INTO packs (seq, pack_id, account_id, micros, valid_from_ns, expire_time_ns, "
+            "priority, create_time_ns, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                seq,
+                pack_id,
+                account_id,
+                micros,
+                valid_from,
+                expire_time_ns,
+                priority,
+                now,
+                request_id or None,
+            ],
+        )
+        conn.execute(
+            "INSERT INTO pack_balances (pack_id, remaining_micros) VALUES (?, ?)", [pack_id, micros]
+        )
+    return Pack(pack_id, account_id, micros, micros, valid_from, expire_time_ns, priority, now, seq)
+
+
+def packs_of(
+    conn: sqlite3.Connection, account_ids: Iterable[str], only_left: bool = False
+) -> list[Pack]:
+    """The packs of these main accounts (with something left, if ``only_left``)."""
+    ids = list(account_ids)
+    if not ids:
+        return []
+    left = " AND b.remaining_micros > 0" if only_left else ""
+    rows = conn.execute(
+        f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
+        f"WHERE p.account_id IN ({','.join('?' * len(ids))}){left}",
+        ids,
+    ).fetchall()
+    return sorted((_pack(row) for row in rows), key=Pack.draw_key)

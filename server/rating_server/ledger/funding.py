@@ -1,0 +1,86 @@
+"""Draw-down (SPEC §4): where each line's points come from. Plain Python, no SQL.
+
+Line by line, in request order: the billing account's free points of the day the
+usage happened, then resource packs valid at that instant by priority (lower first),
+earliest expiry (none last), earliest created, then id; whatever is left goes to the
+pay-as-you-go bill of the month the usage happened. One line may be split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Pack
+
+NANOS = 1_000_000_000
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(at_ns: int, time_zone: str) -> str:
+    """The calendar day (YYYY-MM-DD) of an instant in a time zone."""
+    return datetime.fromtimestamp(at_ns // NANOS, zone(time_zone)).strftime("%Y-%m-%d")
+
+
+class Drawdown:
+    """Balances held in memory while a batch draws on them; records what it changed."""
+
+    def __init__(
+        self,
+        daily_free: Mapping[str, int],
+        free_used: Mapping[tuple[str, str], int],
+        packs: Iterable[Pack],
+    ) -> None:
+        self._daily_free = daily_free
+        self.free_used = dict(free_used)
+        self.remaining = {}
+        by_account: dict[str, list[Pack]] = {}
+        for pack in packs:
+            self.remaining[pack.pack_id] = pack.remaining_micros
+            by_account.setdefault(pack.account_id, []).append(pack)
+        self._packs = {
+            account: sorted(packs, key=Pack.draw_key) for account, packs in by_account.items()
+        }
+        self.touched_days: set[tuple[str, str]] = set()
+        self.touched_packs: set[str] = set()
+        self.payg: dict[tuple[str, str], int] = {}
+
+    def draw(
+        self, billing_account_id: str, micros: int, at_ns: int, day: str
+    ) -> tuple[FundingPart, ...]:
+        """Fund ``micros`` for usage at ``at_ns`` (local ``day``); the parts, in order."""
+        if micros <= 0:
+            return ()
+        parts = []
+        rest = micros
+        key = (billing_account_id, day)
+        free_left = self._daily_free[billing_account_id] - self.free_used.get(key, 0)
+        if free_left > 0:
+            take = min(rest, free_left)
+            self.free_used[key] = self.free_used.get(key, 0) + take
+            self.touched_days.add(key)
+            parts.append(FundingPart(FREE, take, day=day))
+            rest -= take
+        for pack in self._packs.get(billing_account_id, ()):
+            if not rest:
+                break
+            left = self.remaining[pack.pack_id]
+            if left and pack.funds(at_ns):
+                take = min(rest, left)
+                self.remaining[pack.pack_id] = left - take
+                self.touched_packs.add(pack.pack_id)
+                parts.append(FundingPart(PACK, take, pack_id=pack.pack_id))
+                rest -= take
+        if rest:
+            month = day[:7]
+            self.payg[(billing_account_id, month)] = (
+                self.payg.get((billing_account_id, month), 0) + rest
+            )
+            parts.append(FundingPart(PAYG, rest, month=month))
+        return tuple(parts)

@@ -1,0 +1,209 @@
+"""Ledger values: plain, immutable, and free of SQL and gRPC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rating_server.engine import RatedLine
+from rating_server.money import canonical
+
+FREE = "free"
+PACK = "pack"
+PAYG = "payg"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    plan: str
+    time_zone: str
+    parent_account_id: str | None
+    pay_as_you_go: bool
+    create_time_ns: int
+
+    @property
+    def billing_account_id(self) -> str:
+        """The main account that funds this account's usage."""
+        return self.parent_account_id or self.account_id
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    pack_id: str
+    account_id: str
+    micros: int
+    remaining_micros: int
+    valid_from_ns: int
+    expire_time_ns: int | None
+    priority: int
+    create_time_ns: int
+    seq: int
+
+    def draw_key(self) -> tuple[int, int, int, int]:
+        """Draw-down order: priority, earliest expiry (none last), earliest created, id."""
+        expiry = self.expire_time_ns if self.expire_time_ns is not None else 2**63
+        return (self.priority, expiry, self.create_time_ns, self.seq)
+
+    def funds(self, at_ns: int) -> bool:
+        """Whether usage at ``at_ns`` lies in the validity window [valid_from, expiry)."""
+        return self.valid_from_ns <= at_ns and (
+            self.expire_time_ns is None or at_ns < self.expire_time_ns
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPart:
+    """Points of one line drawn from one source (negative in a reversal)."""
+
+    source: str  # FREE, PACK or PAYG
+    micros: int
+    pack_id: str = ""
+    day: str = ""
+    month: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargedLine:
+    """One line of a receipt, flat, so a receipt can be stored and replayed as it was."""
+
+    usage_id: str
+    account_id: str
+    billing_account_id: str
+    requested_sku: str
+    sku: str
+    category: str
+    quantity: int
+    rated_quantity: int
+    unit: str
+    price_unit: int
+    price_unit_label: str
+    unit_price: str
+    micros: int
+    billed_by: str
+    price_effective_from_ns: int
+    funding: tuple[FundingPart, ...] = ()
+    duplicate: bool = False
+    original_charge_id: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        line: RatedLine,
+        billing_account_id: str = "",
+        funding: tuple[FundingPart, ...] = (),
+    ) -> ChargedLine:
+        """A rated line, flattened, with its funding."""
+        sku = line.sku
+        return cls(
+            usage_id=line.usage.usage_id,
+            account_id=line.usage.account_id,
+            billing_account_id=billing_account_id,
+            requested_sku=line.usage.sku,
+            sku=sku.id,
+            category=sku.category,
+            quantity=line.usage.quantity,
+            rated_quantity=line.rated_quantity,
+            unit=sku.unit,
+            price_unit=sku.price_unit,
+            price_unit_label=sku.price_unit_label,
+            unit_price=canonical(line.price.unit_price),
+            micros=line.micros,
+            billed_by=sku.billed_by,
+            price_effective_from_ns=line.price.effective_from_ns,
+            funding=funding,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    charge_id: str
+    catalog_version: int
+    commit_time_ns: int
+    lines: tuple[ChargedLine, ...]
+
+    @property
+    def total_micros(self) -> int:
+        return sum(line.micros for line in self.lines if not line.duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class VoidResult:
+    charge_id: str
+    reversals: tuple[FundingPart, ...]
+    void_time_ns: int
+    already_voided: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FundingSummary:
+    """How an account would fund a quoted batch now."""
+
+    account_id: str
+    free_micros: int
+    pack_micros: int
+    payg_micros: int
+    pay_as_you_go_enabled: bool
+
+    @property
+    def covered(self) -> bool:
+        return self.payg_micros == 0
+
+    @property
+    def shortfall_micros(self) -> int:
+        return 0 if self.pay_as_you_go_enabled else self.payg_micros
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    billing_account_id: str
+    day: str
+    free_granted_micros: int
+    free_used_micros: int
+    packs: tuple[Pack, ...]
+    month: str
+    payg_micros: int
+
+    @property
+    def free_left_micros(self) -> int:
+        return max(0, self.free_granted_micros - self.free_used_micros)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEntry:
+    charge_id: str
+    line_number: int
+    usage_id: str
+    account_id: str
+    billing_account_id: str
+    sku: str
+    category: str
+    quantity: int
+    micros: int
+    billed_by: str
+    occurred_at_ns: int
+    commit_time_ns: int
+    funding: tuple[FundingPart, ...]
+    voided: bool
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    key: str
+    quantity: int = 0
+    micros: int = 0
+    free_micros: int = 0
+    pack_micros: int = 0
+    payg_micros: int = 0
+    lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    account_id: str
+    month: str
+    time_zone: str
+    by_sku: tuple[StatementRow, ...]
+    by_category: tuple[StatementRow, ...]
+    by_account: tuple[StatementRow, ...]
+    total: StatementRow

@@ -1,0 +1,105 @@
+"""rating.v1.AccountService."""
+
+from __future__ import annotations
+
+import grpc
+
+from rating.v1 import account_service_pb2, account_service_pb2_grpc
+from rating_server.catalog.cache import CatalogCache
+from rating_server.ledger import accounts, reports
+from rating_server.ledger.database import LedgerDatabase
+from rating_server.servicers import account_convert
+from rating_server.servicers.convert import optional_ns
+from rating_server.servicers.errors import domain_errors
+
+
+class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
+    def __init__(self, catalog: CatalogCache, ledger: LedgerDatabase) -> None:
+        self._catalog = catalog
+        self._ledger = ledger
+
+    @domain_errors
+    def CreateAccount(
+        self, request: account_service_pb2.CreateAccountRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.CreateAccountResponse:
+        created = accounts.create_account(
+            self._ledger,
+            self._catalog.snapshot,
+            request.account_id,
+            plan=request.plan,
+            time_zone=request.time_zone,
+            parent_account_id=request.parent_account_id,
+            pay_as_you_go=request.pay_as_you_go,
+        )
+        return account_service_pb2.CreateAccountResponse(account=account_convert.account(created))
+
+    @domain_errors
+    def GetAccount(
+        self, request: account_service_pb2.GetAccountRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.GetAccountResponse:
+        found, subs = accounts.get_account(self._ledger, request.account_id)
+        return account_service_pb2.GetAccountResponse(
+            account=account_convert.account(found), sub_account_ids=subs
+        )
+
+    @domain_errors
+    def UpdateAccount(
+        self, request: account_service_pb2.UpdateAccountRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.UpdateAccountResponse:
+        updated = accounts.update_account(
+            self._ledger,
+            self._catalog.snapshot,
+            request.account_id,
+            plan=request.plan if request.HasField("plan") else None,
+            pay_as_you_go=request.pay_as_you_go if request.HasField("pay_as_you_go") else None,
+        )
+        return account_service_pb2.UpdateAccountResponse(account=account_convert.account(updated))
+
+    @domain_errors
+    def GrantResourcePack(
+        self,
+        request: account_service_pb2.GrantResourcePackRequest,
+        context: grpc.ServicerContext,
+    ) -> account_service_pb2.GrantResourcePackResponse:
+        pack = accounts.grant_pack(
+            self._ledger,
+            request.account_id,
+            request.points,
+            valid_from_ns=optional_ns(request.valid_from, request.HasField("valid_from")),
+            expire_time_ns=optional_ns(request.expire_time, request.HasField("expire_time")),
+            priority=request.priority,
+            request_id=request.request_id,
+        )
+        return account_service_pb2.GrantResourcePackResponse(pack=account_convert.pack(pack))
+
+    @domain_errors
+    def GetBalance(
+        self, request: account_service_pb2.GetBalanceRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.GetBalanceResponse:
+        return account_convert.balance(
+            reports.balance(self._ledger, self._catalog.snapshot, request.account_id, request.day)
+        )
+
+    @domain_errors
+    def ListCharges(
+        self, request: account_service_pb2.ListChargesRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.ListChargesResponse:
+        entries, token = reports.list_charges(
+            self._ledger,
+            request.account_id,
+            start_ns=optional_ns(request.start_time, request.HasField("start_time")),
+            end_ns=optional_ns(request.end_time, request.HasField("end_time")),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return account_service_pb2.ListChargesResponse(
+            charges=[account_convert.charge_entry(e) for e in entries], next_page_token=token
+        )
+
+    @domain_errors
+    def GetStatement(
+        self, request: account_service_pb2.GetStatementRequest, context: grpc.ServicerContext
+    ) -> account_service_pb2.GetStatementResponse:
+        return account_convert.statement(
+            reports.statement(self._ledger, request.account_id, request.month)
+        )

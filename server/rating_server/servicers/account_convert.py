@@ -1,0 +1,103 @@
+"""Between AccountService messages and ledger values."""
+
+from __future__ import annotations
+
+from rating.v1 import account_service_pb2
+from rating_server.ledger.model import Account, Balance, ChargeEntry, Pack, Statement, StatementRow
+from rating_server.money import format_points, format_scaled, format_yuan
+from rating_server.servicers.convert import BILLED_BY, CATEGORY, funding, timestamp
+
+MICROS_PER_FEN = 10_000_000  # 1 fen = 0.01 yuan = 10 points
+
+
+def account(value: Account) -> account_service_pb2.Account:
+    return account_service_pb2.Account(
+        account_id=value.account_id,
+        plan=value.plan,
+        time_zone=value.time_zone,
+        parent_account_id=value.parent_account_id or "",
+        pay_as_you_go=value.pay_as_you_go,
+        create_time=timestamp(value.create_time_ns),
+    )
+
+
+def pack(value: Pack) -> account_service_pb2.ResourcePack:
+    message = account_service_pb2.ResourcePack(
+        pack_id=value.pack_id,
+        account_id=value.account_id,
+        points=format_points(value.micros),
+        remaining_points=format_points(value.remaining_micros),
+        price_yuan=format_yuan(value.micros),
+        valid_from=timestamp(value.valid_from_ns),
+        priority=value.priority,
+        create_time=timestamp(value.create_time_ns),
+    )
+    if value.expire_time_ns is not None:
+        message.expire_time.CopyFrom(timestamp(value.expire_time_ns))
+    return message
+
+
+def balance(value: Balance) -> account_service_pb2.GetBalanceResponse:
+    return account_service_pb2.GetBalanceResponse(
+        billing_account_id=value.billing_account_id,
+        day=value.day,
+        free_points_granted=format_points(value.free_granted_micros),
+        free_points_used=format_points(value.free_used_micros),
+        free_points_left=format_points(value.free_left_micros),
+        packs=[pack(p) for p in value.packs],
+        month=value.month,
+        pay_as_you_go_points=format_points(value.payg_micros),
+        pay_as_you_go_yuan=format_yuan(value.payg_micros),
+    )
+
+
+def charge_entry(value: ChargeEntry) -> account_service_pb2.ChargeEntry:
+    return account_service_pb2.ChargeEntry(
+        charge_id=value.charge_id,
+        line_number=value.line_number,
+        usage_id=value.usage_id,
+        account_id=value.account_id,
+        billing_account_id=value.billing_account_id,
+        sku=value.sku,
+        category=CATEGORY[value.category],
+        quantity=value.quantity,
+        points=format_points(value.micros),
+        billed_by=BILLED_BY[value.billed_by],
+        occurred_at=timestamp(value.occurred_at_ns),
+        commit_time=timestamp(value.commit_time_ns),
+        funding=[funding(part) for part in value.funding],
+        voided=value.voided,
+        attributes=value.attributes,
+    )
+
+
+def statement_row(row: StatementRow) -> account_service_pb2.StatementRow:
+    return account_service_pb2.StatementRow(
+        key=row.key,
+        quantity=str(row.quantity),
+        points=format_points(row.micros),
+        free_points=format_points(row.free_micros),
+        pack_points=format_points(row.pack_micros),
+        pay_as_you_go_points=format_points(row.payg_micros),
+        lines=row.lines,
+    )
+
+
+def fen_half_up(micros: int) -> int:
+    """Micro-points rounded half-up to whole fen (one fen is 10,000,000 micro-points)."""
+    return (2 * micros + MICROS_PER_FEN) // (2 * MICROS_PER_FEN)
+
+
+def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
+    due = value.total.payg_micros
+    return account_service_pb2.GetStatementResponse(
+        account_id=value.account_id,
+        month=value.month,
+        time_zone=value.time_zone,
+        by_sku=[statement_row(r) for r in value.by_sku],
+        by_category=[statement_row(r) for r in value.by_category],
+        by_account=[statement_row(r) for r in value.by_account],
+        total=statement_row(value.total),
+        amount_due_yuan_exact=format_yuan(due),
+        amount_due_yuan=format_scaled(fen_half_up(due), 2),
+    )
