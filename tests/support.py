@@ -15,6 +15,7 @@ from rating.v1 import usage_pb2
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "server" / "catalog" / "seed.toml"
+GIB = 2**30
 NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # noon in Asia/Shanghai
 
 

@@ -1,0 +1,268 @@
+"""AccountService and CommitCharges/VoidCharge over the wire: exactly once, rich errors."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from support import item, rich_error, timestamp
+
+from rating.v1 import account_service_pb2 as acc
+from rating.v1 import rating_service_pb2 as rat
+from rating.v1 import usage_pb2
+from rating_server.ledger import invariants
+from rating_server.ledger.database import LedgerDatabase
+
+DAY = datetime(2026, 11, 27, 4, tzinfo=UTC)
+
+
+@pytest.fixture
+def acme(account_service) -> str:
+    account_service.CreateAccount(
+        acc.CreateAccountRequest(account_id="acme", plan="pro"), timeout=5
+    )
+    return "acme"
+
+
+def commit(rating, request_id: str, *items: usage_pb2.UsageItem) -> rat.CommitChargesResponse:
+    return rating.CommitCharges(
+        rat.CommitChargesRequest(request_id=request_id, items=items), timeout=30
+    )
+
+
+def calls(count: int, usage_id: str, account_id: str = "acme") -> usage_pb2.UsageItem:
+    return item("agent.call", count, usage_id=usage_id, account_id=account_id, occurred_at=DAY)
+
+
+def free_used(account_service, account_id: str = "acme") -> str:
+    return account_service.GetBalance(
+        acc.GetBalanceRequest(account_id=account_id, day="2026-11-27"), timeout=5
+    ).free_points_used
+
+
+def ledger_problems(server) -> list[str]:
+    ledger = LedgerDatabase(server.settings.db_path)
+    try:
+        return invariants.check(ledger)
+    finally:
+        ledger.close()
+
+
+def test_accounts_are_created_read_and_changed(account_service, acme) -> None:
+    sub = account_service.CreateAccount(
+        acc.CreateAccountRequest(account_id="acme-dev", parent_account_id="acme"), timeout=5
+    ).account
+    assert (sub.plan, sub.time_zone, sub.parent_account_id) == ("pro", "Asia/Shanghai", "acme")
+    read = account_service.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=5)
+    assert list(read.sub_account_ids) == ["acme-dev"]
+    changed = account_service.UpdateAccount(
+        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=5
+    ).account
+    assert (changed.plan, changed.pay_as_you_go) == ("pro", True)
+    with pytest.raises(grpc.RpcError) as exists:
+        account_service.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=5)
+    error = rich_error(exists.value)
+    assert (error.code, error.info.reason) == (grpc.StatusCode.ALREADY_EXISTS, "ACCOUNT_EXISTS")
+    with pytest.raises(grpc.RpcError) as missing:
+        account_service.GetAccount(acc.GetAccountRequest(account_id="nobody"), timeout=5)
+    assert rich_error(missing.value).code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_pack_is_granted_once_per_request_id_and_priced_at_a_yuan_per_1000_points(
+    account_service, acme
+) -> None:
+    request = acc.GrantResourcePackRequest(
+        account_id="acme",
+        points="2500.5",
+        priority=1,
+        request_id="grant-1",
+        valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+    )
+    first = account_service.GrantResourcePack(request, timeout=5).pack
+    again = account_service.GrantResourcePack(request, timeout=5).pack
+    assert first == again
+    assert (first.points, first.remaining_points, first.price_yuan) == (
+        "2500.5",
+        "2500.5",
+        "2.5005",
+    )
+    balance = account_service.GetBalance(acc.GetBalanceRequest(account_id="acme"), timeout=5)
+    assert [p.pack_id for p in balance.packs] == [first.pack_id]
+    request.points = "1"
+    with pytest.raises(grpc.RpcError) as reused:
+        account_service.GrantResourcePack(request, timeout=5)
+    assert rich_error(reused.value).info.reason == "REQUEST_ID_REUSED"
+    with pytest.raises(grpc.RpcError) as bad:
+        account_service.GrantResourcePack(
+            acc.GrantResourcePackRequest(account_id="acme", points="0.0000001"), timeout=5
+        )
+    assert [v.reason for v in rich_error(bad.value).violations] == ["POINTS_INVALID"]
+
+
+def test_a_commit_retried_ten_times_charges_once(rating, account_service, acme) -> None:
+    receipts = [commit(rating, "req-1", calls(100, "u-1")) for _ in range(10)]
+    assert len({r.charge_id for r in receipts}) == 1
+    assert all(r == receipts[0] for r in receipts)
+    assert free_used(account_service) == "200"
+
+
+def test_parallel_retries_of_one_request_charge_once(rating, account_service, acme, server) -> None:
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        receipts = list(pool.map(lambda _: commit(rating, "req-p", calls(10, "u-p")), range(10)))
+    assert len({r.charge_id for r in receipts}) == 1
+    assert free_used(account_service) == "20"
+    assert ledger_problems(server) == []
+
+
+def test_a_batch_mixing_new_and_committed_usage_charges_only_the_new(
+    rating, account_service, acme
+) -> None:
+    first = commit(rating, "req-a", calls(10, "u-1"))
+    mixed = commit(rating, "req-b", calls(10, "u-1"), calls(5, "u-2"))
+    assert [(line.duplicate, line.original_charge_id) for line in mixed.lines] == [
+        (True, first.charge_id),
+        (False, ""),
+    ]
+    assert list(mixed.lines[0].funding) == []
+    assert mixed.total_points == "10"
+    assert free_used(account_service) == "30"
+
+
+def test_a_reused_request_id_with_other_items_is_refused_and_writes_nothing(
+    rating, account_service, acme
+) -> None:
+    commit(rating, "req-1", calls(10, "u-1"))
+    with pytest.raises(grpc.RpcError) as caught:
+        commit(rating, "req-1", calls(10, "u-1"), calls(1, "u-2"))
+    error = rich_error(caught.value)
+    assert (error.code, error.info.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "REQUEST_ID_REUSED",
+    )
+    assert free_used(account_service) == "20"
+
+
+def test_an_invalid_commit_names_every_bad_item_and_writes_nothing(
+    rating, account_service, acme
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        commit(
+            rating,
+            "req-bad",
+            calls(10, "u-1"),
+            calls(1, "u-2", account_id="stranger"),
+            calls(1, "u-1"),
+            item("no.sku", 1, usage_id="u-3", account_id="acme"),
+        )
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.reason) for v in error.violations] == [
+        ("items[1].account_id", "ACCOUNT_UNKNOWN"),
+        ("items[2].usage_id", "USAGE_ID_REPEATED"),
+        ("items[3].sku", "SKU_UNKNOWN"),
+    ]
+    assert free_used(account_service) == "0"
+    with pytest.raises(grpc.RpcError) as no_id:
+        commit(rating, "", calls(1, "u-9"))
+    assert rich_error(no_id.value).violations[0].field == "request_id"
+    # The request id of a refused request stays free.
+    assert commit(rating, "req-bad", calls(1, "u-1")).total_points == "2"
+
+
+def test_many_threads_committing_to_one_account_spend_each_point_once(
+    rating, account_service, acme, server
+) -> None:
+    account_service.GrantResourcePack(
+        acc.GrantResourcePackRequest(
+            account_id="acme", points="300", valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC))
+        ),
+        timeout=5,
+    )
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        receipts = list(
+            pool.map(lambda n: commit(rating, f"req-{n}", calls(5, f"u-{n}")), range(100))
+        )
+    assert sum(int(r.total_points) for r in receipts) == 1000
+    balance = account_service.GetBalance(
+        acc.GetBalanceRequest(account_id="acme", day="2026-11-27"), timeout=5
+    )
+    assert (balance.free_points_used, balance.packs[0].remaining_points) == ("500", "0")
+    assert balance.pay_as_you_go_points == "200"
+    assert ledger_problems(server) == []
+
+
+def test_void_over_the_wire_returns_funding_and_twice_is_harmless(
+    rating, account_service, acme
+) -> None:
+    receipt = commit(rating, "req-1", calls(300, "u-1"))  # 500 free + 100 bill
+    first = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=5)
+    second = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=5)
+    assert [(r.source, r.points) for r in first.reversals] == [
+        (usage_pb2.FUNDING_SOURCE_FREE_POINTS, "-500"),
+        (usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO, "-100"),
+    ]
+    assert (first.already_voided, second.already_voided) == (False, True)
+    assert free_used(account_service) == "0"
+    charges = account_service.ListCharges(acc.ListChargesRequest(account_id="acme"), timeout=5)
+    assert [c.voided for c in charges.charges] == [True]
+    with pytest.raises(grpc.RpcError) as missing:
+        rating.VoidCharge(rat.VoidChargeRequest(charge_id="ch_none"), timeout=5)
+    assert rich_error(missing.value).info.reason == "CHARGE_NOT_FOUND"
+
+
+def test_quote_for_an_account_says_how_it_would_be_funded_and_writes_nothing(
+    rating, account_service, acme
+) -> None:
+    request = rat.QuoteRequest(account_id="acme", items=[calls(300, "u-1")])
+    quote = rating.Quote(request, timeout=5)
+    assert [(f.source, f.points) for f in quote.lines[0].funding] == [
+        (usage_pb2.FUNDING_SOURCE_FREE_POINTS, "500"),
+        (usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO, "100"),
+    ]
+    funding = quote.funding
+    assert (funding.covered, funding.pay_as_you_go_enabled) == (False, False)
+    assert (funding.free_points, funding.pay_as_you_go_points, funding.shortfall_points) == (
+        "500",
+        "100",
+        "100",
+    )
+    assert free_used(account_service) == "0"
+    account_service.UpdateAccount(
+        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=5
+    )
+    assert rating.Quote(request, timeout=5).funding.shortfall_points == "0"
+    small = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(1, "u")]), timeout=5)
+    assert small.funding.covered
+    account_service.CreateAccount(acc.CreateAccountRequest(account_id="zeta"), timeout=5)
+    with pytest.raises(grpc.RpcError) as other:
+        rating.Quote(
+            rat.QuoteRequest(account_id="acme", items=[calls(1, "u", account_id="zeta")]),
+            timeout=5,
+        )
+    assert rich_error(other.value).violations[0].reason == "ACCOUNT_MISMATCH"
+
+
+def test_the_statement_shows_the_bill_in_yuan_rounded_to_the_fen_beside_the_exact_figure(
+    rating, account_service, acme
+) -> None:
+    commit(rating, "req-1", calls(250, "u-1"))  # the day's 500 free points
+    commit(
+        rating,
+        "req-2",
+        item("rtc.audio.voice", 61_000, usage_id="u-2", account_id="acme", occurred_at=DAY),
+        item("rtc.video.4k", 1_000, usage_id="u-3", account_id="acme", occurred_at=DAY),
+    )  # 7.116667 + 4.2 points to the bill
+    statement = account_service.GetStatement(
+        acc.GetStatementRequest(account_id="acme", month="2026-11"), timeout=5
+    )
+    assert statement.total.pay_as_you_go_points == "11.316667"
+    assert statement.amount_due_yuan_exact == "0.011316667"
+    assert statement.amount_due_yuan == "0.01"
+    assert [r.key for r in statement.by_category] == ["agent", "rtc"]
+    with pytest.raises(grpc.RpcError) as bad:
+        account_service.GetStatement(
+            acc.GetStatementRequest(account_id="acme", month="November"), timeout=5
+        )
+    assert rich_error(bad.value).violations[0].reason == "MONTH_INVALID"
