@@ -71,10 +71,12 @@ def charge_entry(value: ChargeEntry) -> account_service_pb2.ChargeEntry:
     )
 
 
-def statement_row(row: StatementRow) -> account_service_pb2.StatementRow:
+def statement_row(
+    row: StatementRow, with_quantity: bool = False
+) -> account_service_pb2.StatementRow:
     return account_service_pb2.StatementRow(
         key=row.key,
-        quantity=str(row.quantity),
+        quantity=str(row.quantity) if with_quantity else "",
         points=format_points(row.micros),
         free_points=format_points(row.free_micros),
         pack_points=format_points(row.pack_micros),
@@ -94,7 +96,7 @@ def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
         account_id=value.account_id,
         month=value.month,
         time_zone=value.time_zone,
-        by_sku=[statement_row(r) for r in value.by_sku],
+        by_sku=[statement_row(r, with_quantity=True) for r in value.by_sku],
         by_category=[statement_row(r) for r in value.by_category],
         by_account=[statement_row(r) for r in value.by_account],
         total=statement_row(value.total),
