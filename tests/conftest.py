@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import grpc
 import pytest
+from processes import Launch, ServerProcess
 from support import SEED
 
 from rating.v1 import (
@@ -78,3 +80,18 @@ def ledger(seeded_db: Path) -> Iterator[LedgerDatabase]:
 @pytest.fixture
 def account_service(channel: grpc.Channel) -> account_service_pb2_grpc.AccountServiceStub:
     return account_service_pb2_grpc.AccountServiceStub(channel)
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start ``python -m rating_server ARGS...``; whatever still runs is killed at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: Mapping[str, str] = os.environ) -> ServerProcess:
+        process = ServerProcess(list(args), cwd=tmp_path, env=env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

@@ -12,12 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from conftest import Launch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from processes import STOP_TIMEOUT
 from support import SEED, item
 
 import rating_server.servicers.rating
@@ -25,103 +27,7 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
 from rating_server.server import RatingServer
 
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 30.0
-START_LINE = re.compile(
-    r"rating-server listening on (?P<address>\S+), database (?P<database>.+), "
-    r"catalog version (?P<version>\d+)$"
-)
-
-
-class ServerProcess:
-    """``python -m rating_server ... serve``, its stderr collected line by line."""
-
-    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rating_server", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(env),
-            cwd=cwd,
-        )
-        self._lines: list[str] = []
-        self._ended = False
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, name="stderr-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            with self._changed:
-                self._lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
-
-    @property
-    def stderr(self) -> str:
-        with self._changed:
-            return "\n".join(self._lines)
-
-    def wait_for_line(self, needle: str, timeout: float = START_TIMEOUT) -> str:
-        """The first stderr line containing ``needle``; fails when none comes in time."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for line in self._lines:
-                    if needle in line:
-                        return line
-                remaining = deadline - time.monotonic()
-                if self._ended or remaining <= 0:
-                    raise AssertionError(
-                        f"no stderr line with {needle!r} "
-                        f"({'stderr closed' if self._ended else f'after {timeout}s'}, "
-                        f"exit status {self.process.poll()}):\n" + "\n".join(self._lines)
-                    )
-                self._changed.wait(remaining)
-
-    def wait_started(self) -> re.Match[str]:
-        line = self.wait_for_line("rating-server listening on")
-        started = START_LINE.search(line)
-        assert started, line
-        return started
-
-    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
-        """The exit status, once the process has ended and its stderr is read."""
-        status = self.process.wait(timeout)
-        self._reader.join(timeout)
-        return status
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(STOP_TIMEOUT)
-        self._reader.join(STOP_TIMEOUT)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-
-
-Launch = Callable[..., ServerProcess]
-
-
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launch]:
-    """Start ``python -m rating_server ARGS...``; whatever still runs is killed at teardown."""
-    started: list[ServerProcess] = []
-
-    def start(*args: str, env: Mapping[str, str] = os.environ) -> ServerProcess:
-        process = ServerProcess(list(args), cwd=tmp_path, env=env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

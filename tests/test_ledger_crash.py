@@ -1,0 +1,564 @@
+"""Crash safety of the ledger (SPEC §5): the server killed with SIGKILL mid-load.
+
+The server runs as an operator runs it, a ``python -m rating_server`` process. Clients
+commit concurrently; the process is killed while requests are in flight, restarted on
+the same database, and every request that was sent is retried with its request_id.
+Nothing acknowledged may be lost, nothing may be charged twice, and every balance must
+still equal its ledger entries.
+
+Nothing here depends on timing for its verdict: the kill lands wherever it lands, and
+the assertions hold for every place it can land.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import grpc
+from processes import Launch, ServerProcess
+from support import item, timestamp
+
+from rating.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    rating_service_pb2,
+    rating_service_pb2_grpc,
+)
+
+RPC_TIMEOUT = 30.0
+CLI_TIMEOUT = 60.0
+LOAD_SECONDS = 1.5
+CLIENTS = 6
+# Every client has this many commits acknowledged before the kill, however slow the
+# machine, so the kill always interrupts a server under load.
+MIN_ACKED_PER_CLIENT = 3
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# 16:00 UTC is midnight in Asia/Shanghai: usage around it on two UTC days falls on three
+# local days, so the day boundary is crossed by every run.
+BOUNDARIES = (
+    datetime(2026, 11, 27, 16, 0, tzinfo=UTC),
+    datetime(2026, 11, 28, 16, 0, tzinfo=UTC),
+)
+SKUS: tuple[tuple[str, int, int], ...] = (
+    # (sku, smallest quantity, largest quantity), base units
+    ("agent.call", 1, 5),
+    ("model.doubao-lite-32k.input", 100, 40_000),
+    ("model.doubao-lite-32k.output", 100, 20_000),
+    ("rtc.audio.voice", 1_000, 300_000),
+)
+# The accounts the usage names, and the main account that funds each.
+BILLING_ACCOUNT = {
+    "crash-payg": "crash-payg",
+    "crash-pack": "crash-pack",
+    "crash-pack-sub": "crash-pack",
+}
+
+
+def serve(launch: Launch, database: Path) -> ServerProcess:
+    """The server on ``database``, on a free port, started."""
+    server = launch("--db", str(database), "serve", "--listen", "127.0.0.1:0")
+    server.wait_started()
+    return server
+
+
+@dataclass
+class Sent:
+    """A CommitCharges request a client sent, and its response if one came back."""
+
+    request: rating_service_pb2.CommitChargesRequest
+    acknowledged: rating_service_pb2.CommitChargesResponse | None = None
+    error: str = ""
+
+
+@dataclass
+class Client:
+    """One committing client: what it sent, in order, and any error before the kill."""
+
+    index: int
+    sent: list[Sent] = field(default_factory=list)
+    failure: str = ""
+
+    @property
+    def acknowledged(self) -> int:
+        return sum(1 for sent in self.sent if sent.acknowledged is not None)
+
+
+def create_accounts(channel: grpc.Channel, *, with_packs: bool) -> None:
+    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+    for request in (
+        account_service_pb2.CreateAccountRequest(
+            account_id="crash-payg", plan="pro", pay_as_you_go=True
+        ),
+        account_service_pb2.CreateAccountRequest(account_id="crash-pack", plan="basic"),
+        account_service_pb2.CreateAccountRequest(
+            account_id="crash-pack-sub", parent_account_id="crash-pack"
+        ),
+    ):
+        accounts.CreateAccount(request, timeout=RPC_TIMEOUT)
+    if not with_packs:
+        return
+    # A small pack that expires at the first day boundary (exclusive) and is drawn
+    # first, and a larger one without expiry behind it.
+    accounts.GrantResourcePack(
+        account_service_pb2.GrantResourcePackRequest(
+            account_id="crash-pack",
+            points="400",
+            valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+            expire_time=timestamp(BOUNDARIES[0]),
+            priority=0,
+            request_id="crash-pack-early",
+        ),
+        timeout=RPC_TIMEOUT,
+    )
+    accounts.GrantResourcePack(
+        account_service_pb2.GrantResourcePackRequest(
+            account_id="crash-pack",
+            points="2500.5",
+            valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+            priority=1,
+            request_id="crash-pack-late",
+        ),
+        timeout=RPC_TIMEOUT,
+    )
+
+
+def usage_request(
+    rng: random.Random, request_id: str, size: int
+) -> rating_service_pb2.CommitChargesRequest:
+    """A batch of ``size`` items with unique usage_ids, mixed SKUs, accounts and days."""
+    items = []
+    for number in range(size):
+        sku, smallest, largest = rng.choice(SKUS)
+        occurred_at = rng.choice(BOUNDARIES) + timedelta(seconds=rng.randrange(-7200, 7200))
+        items.append(
+            item(
+                sku,
+                rng.randint(smallest, largest),
+                usage_id=f"{request_id}.{number}",
+                account_id=rng.choice(list(BILLING_ACCOUNT)),
+                occurred_at=occurred_at,
+                channel=rng.choice(("api", "web")),
+            )
+        )
+    return rating_service_pb2.CommitChargesRequest(request_id=request_id, items=items)
+
+
+def run_client(client: Client, address: str, killing: threading.Event) -> None:
+    """Commit small batches back to back until the server is gone.
+
+    A request is recorded as sent before the call, so the one the kill interrupts (or
+    the first one after it) is kept, unacknowledged. An error before the kill is a
+    failure of the test.
+    """
+    rng = random.Random(client.index)
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(address) as channel:
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+        while time.monotonic() < deadline:
+            request_id = f"crash-{client.index}-{len(client.sent)}"
+            sent = Sent(usage_request(rng, request_id, rng.randint(1, 20)))
+            client.sent.append(sent)
+            try:
+                sent.acknowledged = rating.CommitCharges(sent.request, timeout=RPC_TIMEOUT)
+            except grpc.RpcError as error:
+                sent.error = f"{error.code()}: {error.details()}"  # type: ignore[attr-defined]
+                if not killing.is_set():
+                    client.failure = f"{request_id} failed before the kill: {sent.error}"
+                return
+        client.failure = "the server was never killed"
+
+
+def retry(
+    address: str, requests: list[rating_service_pb2.CommitChargesRequest]
+) -> list[rating_service_pb2.CommitChargesResponse | str]:
+    """Send every request again, concurrently; each response, or the error it got."""
+    with grpc.insecure_channel(address) as channel:
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+
+        def send(
+            request: rating_service_pb2.CommitChargesRequest,
+        ) -> rating_service_pb2.CommitChargesResponse | str:
+            try:
+                return rating.CommitCharges(request, timeout=RPC_TIMEOUT)
+            except grpc.RpcError as error:
+                return f"{error.code()}: {error.details()}"  # type: ignore[attr-defined]
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            return list(pool.map(send, requests))
+
+
+def list_lines(channel: grpc.Channel, account_id: str) -> list[account_service_pb2.ChargeEntry]:
+    """Every committed line a main account funds, its sub-accounts' too, page by page."""
+    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+    lines: list[account_service_pb2.ChargeEntry] = []
+    token = ""
+    while True:
+        page = accounts.ListCharges(
+            account_service_pb2.ListChargesRequest(
+                account_id=account_id, page_size=1000, page_token=token
+            ),
+            timeout=RPC_TIMEOUT,
+        )
+        lines.extend(page.charges)
+        token = page.next_page_token
+        if not token:
+            return lines
+
+
+def funded_points(channel: grpc.Channel, account_id: str, days: set[str]) -> Decimal:
+    """What GetBalance says the account has drawn for ``days``: free points, packs, bills."""
+    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+    total = Decimal(0)
+    months: set[str] = set()
+    packs: dict[str, Decimal] = {}
+    for day in sorted(days):
+        balance = accounts.GetBalance(
+            account_service_pb2.GetBalanceRequest(account_id=account_id, day=day),
+            timeout=RPC_TIMEOUT,
+        )
+        assert balance.billing_account_id == account_id
+        assert Decimal(balance.free_points_used) <= Decimal(balance.free_points_granted)
+        total += Decimal(balance.free_points_used)
+        if balance.month not in months:
+            months.add(balance.month)
+            total += Decimal(balance.pay_as_you_go_points)
+        for pack in balance.packs:
+            assert Decimal(pack.remaining_points) >= 0
+            packs[pack.pack_id] = Decimal(pack.points) - Decimal(pack.remaining_points)
+    return total + sum(packs.values(), Decimal(0))
+
+
+def local_day(stamp: datetime) -> str:
+    return stamp.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+
+
+def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rating_server", "--db", str(database), "ledger", "check"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=database.parent,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def read_only(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+def micros(points: str) -> int:
+    return int(Decimal(points) * 1_000_000)
+
+
+def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charges_nothing_twice(
+    launch: Launch, seeded_db: Path
+) -> None:
+    first = serve(launch, seeded_db)
+    with grpc.insecure_channel(first.address) as channel:
+        create_accounts(channel, with_packs=True)
+
+    clients = [Client(index) for index in range(CLIENTS)]
+    killing = threading.Event()
+    threads = [
+        threading.Thread(
+            target=run_client, args=(client, first.address, killing), name=f"client-{client.index}"
+        )
+        for client in clients
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(LOAD_SECONDS)
+    # However slow the machine, the kill comes only once every client is under way.
+    deadline = time.monotonic() + 60
+    while (
+        any(client.acknowledged < MIN_ACKED_PER_CLIENT for client in clients)
+        and not any(client.failure for client in clients)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    killing.set()
+    first.kill()
+    for thread in threads:
+        thread.join(RPC_TIMEOUT + 10)
+    assert not any(thread.is_alive() for thread in threads), "a client never returned"
+    assert [client.failure for client in clients] == [""] * CLIENTS, first.stderr
+    for client in clients:
+        assert client.acknowledged >= MIN_ACKED_PER_CLIENT
+        # Each client stops at its first error, the kill's: every request before it was
+        # acknowledged, the last one was not.
+        assert [sent.acknowledged is not None for sent in client.sent] == [True] * (
+            len(client.sent) - 1
+        ) + [False]
+
+    sent = [one for client in clients for one in client.sent]
+    restarted_at = time.time()
+    second = serve(launch, seeded_db)
+    retried = retry(second.address, [one.request for one in sent])
+
+    # Every retry succeeds.
+    errors = [
+        f"{one.request.request_id}: {answer}"
+        for one, answer in zip(sent, retried, strict=True)
+        if isinstance(answer, str)
+    ]
+    assert errors == [], errors[:5]
+    receipts = [
+        answer for answer in retried if isinstance(answer, rating_service_pb2.CommitChargesResponse)
+    ]
+    assert len(receipts) == len(sent)
+
+    # Nothing acknowledged is lost: its retry is the acknowledged receipt itself.
+    changed = [
+        one.request.request_id
+        for one, receipt in zip(sent, receipts, strict=True)
+        if one.acknowledged is not None and receipt != one.acknowledged
+    ]
+    assert changed == [], changed[:5]
+    for one, receipt in zip(sent, receipts, strict=True):
+        assert [line.usage_id for line in receipt.lines] == [
+            usage.usage_id for usage in one.request.items
+        ]
+        assert not any(line.duplicate for line in receipt.lines), one.request.request_id
+        assert [line.billing_account_id for line in receipt.lines] == [
+            BILLING_ACCOUNT[usage.account_id] for usage in one.request.items
+        ]
+        assert sum((Decimal(line.points) for line in receipt.lines), Decimal(0)) == Decimal(
+            receipt.total_points
+        )
+        for line in receipt.lines:
+            assert sum((Decimal(part.points) for part in line.funding), Decimal(0)) == Decimal(
+                line.points
+            )
+
+    # One charge per request, and the ledger holds exactly those charges' lines.
+    charge_ids = {receipt.charge_id for receipt in receipts}
+    assert len(charge_ids) == len(sent)
+    charged = sum((Decimal(receipt.total_points) for receipt in receipts), Decimal(0))
+    usage_ids = Counter(usage.usage_id for one in sent for usage in one.request.items)
+    assert set(usage_ids.values()) == {1}, "the test's usage_ids are unique"
+
+    committed: dict[str, Decimal] = defaultdict(Decimal)
+    days: dict[str, set[str]] = defaultdict(set)
+    for one, receipt in zip(sent, receipts, strict=True):
+        for usage, line in zip(one.request.items, receipt.lines, strict=True):
+            committed[line.billing_account_id] += Decimal(line.points)
+            days[line.billing_account_id].add(local_day(usage.occurred_at.ToDatetime(UTC)))
+
+    with grpc.insecure_channel(second.address) as channel:
+        lines = [
+            line
+            for account in sorted(set(BILLING_ACCOUNT.values()))
+            for line in list_lines(channel, account)
+        ]
+        # Each usage_id is charged exactly once, and only under its request's charge.
+        assert Counter(line.usage_id for line in lines) == usage_ids
+        assert {line.charge_id for line in lines} == charge_ids
+        assert sum((Decimal(line.points) for line in lines), Decimal(0)) == charged
+        assert not any(line.voided for line in lines)
+        # Every point committed is drawn exactly once: free points, packs or the bill.
+        for account in sorted(committed):
+            assert funded_points(channel, account, days[account]) == committed[account], account
+        # The usage crossed the Asia/Shanghai day boundary: three local days per billing
+        # account. Always so: the first requests of every client are always sent, and
+        # their items (seeded per client) already fall on all three days.
+        assert all(len(seen) == 3 for seen in days.values()), days
+
+    assert second.terminate() == 0, second.stderr
+    check = ledger_check(seeded_db)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every balance equals its ledger entries" in check.stdout
+
+    database = read_only(seeded_db)
+    try:
+        ledger_ids = {row[0] for row in database.execute("SELECT charge_id FROM charges")}
+        line_count, line_micros = database.execute(
+            "SELECT count(*), sum(micros) FROM charge_lines"
+        ).fetchone()
+        usage_keys = database.execute(
+            "SELECT count(DISTINCT billing_account_id || '/' || usage_id) FROM charge_lines"
+        ).fetchone()[0]
+    finally:
+        database.close()
+    assert ledger_ids == charge_ids, "a charge in the ledger that no retry returned"
+    assert line_count == usage_keys == len(usage_ids)
+    assert line_micros == sum(micros(receipt.total_points) for receipt in receipts)
+
+    unacknowledged = [
+        receipt for one, receipt in zip(sent, receipts, strict=True) if one.acknowledged is None
+    ]
+    survived = sum(1 for r in unacknowledged if r.commit_time.ToNanoseconds() < restarted_at * 1e9)
+    print(
+        f"\n{len(sent)} requests, {len(usage_ids)} items; {len(sent) - len(unacknowledged)} "
+        f"acknowledged; of the {len(unacknowledged)} unacknowledged, {survived} had been "
+        f"committed before the kill, {len(unacknowledged) - survived} were committed by the retry"
+    )
+
+
+BIG_BATCH = 10_000  # the largest batch: its write transaction takes long enough to hit
+
+
+class Trigger(Protocol):
+    """When to kill the server while a commit is in flight."""
+
+    def __call__(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class WalWritten:
+    """Whether the WAL has been written since this was made: a transaction spilled or
+    committed pages. The big batch spills pages before it commits, so a kill right at
+    the first write most likely lands inside its transaction."""
+
+    def __init__(self, database: Path) -> None:
+        self._wal = Path(f"{database}-wal")
+        self._before = self._signature()
+
+    def _signature(self) -> tuple[int, int]:
+        try:
+            stat = self._wal.stat()
+        except FileNotFoundError:
+            return (-1, -1)
+        return (stat.st_size, stat.st_mtime_ns)
+
+    def __call__(self) -> bool:
+        return self._signature() != self._before
+
+    def close(self) -> None:
+        pass
+
+
+class Committed:
+    """Whether a reader sees the request's charge: it has committed, and the server is
+    now building or sending its response, so a kill right then leaves a charge that was
+    never acknowledged."""
+
+    def __init__(self, database: Path, request_id: str) -> None:
+        self._reader = read_only(database)
+        self._request_id = request_id
+
+    def __call__(self) -> bool:
+        return (
+            self._reader.execute(
+                "SELECT 1 FROM charges WHERE request_id = ?", [self._request_id]
+            ).fetchone()
+            is not None
+        )
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def lines_of(database: Path, request_id: str) -> list[tuple[str, int, int]]:
+    """(charge_id, lines, micros) per charge holding the request's usage_ids."""
+    reader = read_only(database)
+    try:
+        return reader.execute(
+            "SELECT charge_id, count(*), sum(micros) FROM charge_lines WHERE usage_id LIKE ? "
+            "GROUP BY charge_id",
+            [f"{request_id}.%"],
+        ).fetchall()
+    finally:
+        reader.close()
+
+
+def charge_of(database: Path, request_id: str) -> list[str]:
+    reader = read_only(database)
+    try:
+        return [
+            row[0]
+            for row in reader.execute(
+                "SELECT charge_id FROM charges WHERE request_id = ?", [request_id]
+            )
+        ]
+    finally:
+        reader.close()
+
+
+def test_a_commit_in_flight_at_sigkill_is_wholly_present_or_wholly_absent_after_restart(
+    launch: Launch, seeded_db: Path
+) -> None:
+    server = serve(launch, seeded_db)
+    earlier = usage_request(random.Random(0), "earlier", 20)
+    with grpc.insecure_channel(server.address) as channel:
+        create_accounts(channel, with_packs=False)
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+        earlier_receipt = rating.CommitCharges(earlier, timeout=RPC_TIMEOUT)
+
+    triggers: list[tuple[str, Callable[[str], Trigger]]] = [
+        ("first-wal-write", lambda _request_id: WalWritten(seeded_db)),
+        ("committed", lambda request_id: Committed(seeded_db, request_id)),
+    ]
+    outcomes: list[str] = []
+    for name, make_trigger in triggers:
+        request = usage_request(random.Random(name), f"big-{name}", BIG_BATCH)
+        trigger = make_trigger(request.request_id)
+        with grpc.insecure_channel(server.address) as channel:
+            call = rating_service_pb2_grpc.RatingServiceStub(channel).CommitCharges.future(
+                request, timeout=RPC_TIMEOUT
+            )
+            deadline = time.monotonic() + RPC_TIMEOUT
+            while not trigger() and not call.done() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            server.kill()
+            trigger.close()
+            try:
+                acknowledged: rating_service_pb2.CommitChargesResponse | None = call.result(
+                    timeout=RPC_TIMEOUT
+                )
+            except grpc.RpcError:
+                acknowledged = None
+
+        server = serve(launch, seeded_db)
+        # All of its lines, under the one charge of its request_id, or nothing at all.
+        found = lines_of(seeded_db, request.request_id)
+        charge_ids = charge_of(seeded_db, request.request_id)
+        if found:
+            outcomes.append(f"{name}: present" + ("" if acknowledged else ", unacknowledged"))
+            assert [(charge_id, count) for charge_id, count, _ in found] == [
+                (charge_ids[0], BIG_BATCH)
+            ]
+            if acknowledged is not None:
+                assert charge_ids == [acknowledged.charge_id]
+        else:
+            outcomes.append(f"{name}: absent")
+            assert charge_ids == []
+            assert acknowledged is None, "an acknowledged commit was lost"
+
+        # The retry returns the charge that survived, or commits the batch now, once.
+        with grpc.insecure_channel(server.address) as channel:
+            rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+            receipt = rating.CommitCharges(request, timeout=RPC_TIMEOUT)
+            assert rating.CommitCharges(earlier, timeout=RPC_TIMEOUT) == earlier_receipt
+        if acknowledged is not None:
+            assert receipt == acknowledged
+        if found:
+            assert receipt.charge_id == charge_ids[0]
+        assert len(receipt.lines) == BIG_BATCH
+        assert not any(line.duplicate for line in receipt.lines)
+        assert lines_of(seeded_db, request.request_id) == [
+            (receipt.charge_id, BIG_BATCH, micros(receipt.total_points))
+        ]
+
+    assert server.terminate() == 0, server.stderr
+    check = ledger_check(seeded_db)
+    assert check.returncode == 0, check.stdout + check.stderr
+    print(f"\nthe in-flight commits after restart: {'; '.join(outcomes)}")
