@@ -92,6 +92,21 @@ def load_account(conn: sqlite3.Connection, account_id: str) -> Account:
     return _account(row)
 
 
+def load_main_account(conn: sqlite3.Connection, account_id: str, what: str) -> Account:
+    """A main account; FailedPreconditionError for a sub-account, naming its main account.
+
+    ``what`` finishes the sentence "only a main account ...", e.g. "holds packs".
+    """
+    account = load_account(conn, account_id)
+    if account.parent_account_id:
+        raise FailedPreconditionError(
+            "SUB_ACCOUNT",
+            f"{account_id!r} is a sub-account of {account.parent_account_id!r}; "
+            f"only a main account {what}",
+        )
+    return account
+
+
 def create_account(
     db: LedgerDatabase,
     catalog: CatalogSnapshot,
@@ -175,13 +190,7 @@ def update_account(
     if violations:
         raise InvalidRequestError(violations)
     with db.write() as conn:
-        account = load_account(conn, account_id)
-        if account.parent_account_id:
-            raise FailedPreconditionError(
-                "SUB_ACCOUNT",
-                f"{account_id!r} is a sub-account; change its main account "
-                f"{account.parent_account_id!r}",
-            )
+        load_main_account(conn, account_id, "has a plan and a pay-as-you-go setting")
         if plan is not None:
             conn.execute(
                 "UPDATE accounts SET plan = ? WHERE account_id = ? OR parent_account_id = ?",
@@ -258,13 +267,7 @@ def grant_pack(
     if violations:
         raise InvalidRequestError(violations)
     with db.write() as conn:
-        account = load_account(conn, account_id)
-        if account.parent_account_id:
-            raise FailedPreconditionError(
-                "SUB_ACCOUNT",
-                f"{account_id!r} is a sub-account; packs belong to its main account "
-                f"{account.parent_account_id!r}",
-            )
+        load_main_account(conn, account_id, "holds resource packs")
         if request_id:
             row = conn.execute(
                 f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "

@@ -9,8 +9,8 @@ import time
 from datetime import date
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import FailedPreconditionError, InvalidRequestError, Violation
-from rating_server.ledger.accounts import load_account, packs_of
+from rating_server.errors import InvalidRequestError, Violation
+from rating_server.ledger.accounts import load_account, load_main_account, packs_of
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.funding import local_day
 from rating_server.ledger.model import (
@@ -184,13 +184,7 @@ def statement(db: LedgerDatabase, account_id: str, month: str) -> Statement:
             [Violation("month", "MONTH_INVALID", f"{month!r} is not YYYY-MM")]
         ) from None
     with db.read() as conn:
-        account = load_account(conn, account_id)
-        if account.parent_account_id:
-            raise FailedPreconditionError(
-                "SUB_ACCOUNT",
-                f"{account_id!r} is a sub-account; statements are for its main account "
-                f"{account.parent_account_id!r}",
-            )
+        account = load_main_account(conn, account_id, "gets a statement")
         lines = conn.execute(
             "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
             "l.micros FROM charge_lines l WHERE l.billing_account_id = ? AND l.month = ? "
