@@ -1,1 +1,23 @@
-"""Client package of the rating service; the generated API lives in ``rating.v1``."""
+"""The rating service's client package.
+
+- ``rating.v1``: the generated API (messages, gRPC stubs, ``.pyi`` type stubs).
+- ``RatingClient`` / ``AsyncRatingClient``: the hand-written clients.
+- ``rating.usage``: builders for usage items.
+- ``rating.errors``: one exception per family of status codes, with the rich details.
+- ``BatchCommitter``: buffers usage and commits it in batches, exactly once.
+"""
+
+from rating import errors, usage
+from rating.aio import AsyncRatingClient
+from rating.client import RatingClient
+from rating.committer import BatchCommitter
+from rating.options import ClientOptions
+
+__all__ = [
+    "AsyncRatingClient",
+    "BatchCommitter",
+    "ClientOptions",
+    "RatingClient",
+    "errors",
+    "usage",
+]

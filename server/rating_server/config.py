@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rating.options import MAX_MESSAGE_BYTES
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DB = "rating.db"
 
@@ -17,8 +19,9 @@ class Settings:
     # Seconds in-flight calls get to finish after SIGTERM or SIGINT.
     grace_seconds: float = 10.0
     max_workers: int = 16
-    # Largest request accepted, in bytes (a full batch of 10,000 items fits easily).
-    max_message_bytes: int = 32 * 1024 * 1024
+    # Largest message, in bytes: the client package's limit, which a full batch of
+    # 10,000 items fits easily.
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

@@ -1,0 +1,221 @@
+"""The client's operations, shared by the sync and the async client: each builds its
+request message from Python values and knows how to read the response."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+
+from rating.types import (
+    Account,
+    Balance,
+    ChargeEntry,
+    Pack,
+    Page,
+    Quote,
+    Receipt,
+    Sku,
+    Statement,
+    VoidResult,
+)
+from rating.v1 import account_service_pb2, catalog_service_pb2, rating_service_pb2, usage_pb2
+
+CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
+T = TypeVar("T")
+
+#: The service of each method, as the stub attribute of a client.
+SERVICE_OF = {
+    **dict.fromkeys(("Quote", "CommitCharges", "VoidCharge"), "rating_stub"),
+    **dict.fromkeys(
+        (
+            "CreateAccount",
+            "GetAccount",
+            "UpdateAccount",
+            "GrantResourcePack",
+            "GetBalance",
+            "ListCharges",
+            "GetStatement",
+        ),
+        "account_stub",
+    ),
+    **dict.fromkeys(("ListSkus", "GetSku"), "catalog_stub"),
+}
+
+
+def stub_attribute(method: str) -> str:
+    try:
+        return SERVICE_OF[method]
+    except KeyError:
+        raise ValueError(f"no rating.v1 method {method!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation(Generic[T]):
+    """One call to make: the method, its request, and how to read its response."""
+
+    method: str
+    request: Message
+    parse: Callable[[Message], T]
+    long: bool = False  # takes the commit deadline
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4().hex}"
+
+
+def timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    if when.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware (e.g. datetime.now(UTC))")
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(when.astimezone(UTC))
+    return stamp
+
+
+def points(value: Decimal | int | str) -> str:
+    """Points as a plain decimal string; floats are refused (money is exact)."""
+    if isinstance(value, (float, bool)):
+        raise TypeError("give points as Decimal, int or str, never float")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"not a finite number of points: {value!r}")
+    return format(number, "f")
+
+
+def items(values: Iterable[usage_pb2.UsageItem]) -> list[usage_pb2.UsageItem]:
+    batch = list(values)
+    for value in batch:
+        if not isinstance(value, usage_pb2.UsageItem):
+            raise TypeError(f"usage items are rating.v1.UsageItem messages, not {type(value)}")
+    return batch
+
+
+def quote(values: Iterable[usage_pb2.UsageItem], account_id: str) -> Operation[Quote]:
+    request = rating_service_pb2.QuoteRequest(items=items(values), account_id=account_id)
+    return Operation("Quote", request, Quote.of)
+
+
+def commit(values: Iterable[usage_pb2.UsageItem], request_id: str | None) -> Operation[Receipt]:
+    request = rating_service_pb2.CommitChargesRequest(
+        request_id=request_id or new_request_id(), items=items(values)
+    )
+    return Operation(
+        "CommitCharges", request, lambda raw: Receipt.of(request.request_id, raw), long=True
+    )
+
+
+def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:
+    request = rating_service_pb2.VoidChargeRequest(charge_id=charge_id, reason=reason)
+    return Operation("VoidCharge", request, VoidResult.of)
+
+
+def create_account(
+    account_id: str, plan: str, time_zone: str, parent_account_id: str, pay_as_you_go: bool
+) -> Operation[Account]:
+    request = account_service_pb2.CreateAccountRequest(
+        account_id=account_id,
+        plan=plan,
+        time_zone=time_zone,
+        parent_account_id=parent_account_id,
+        pay_as_you_go=pay_as_you_go,
+    )
+    return Operation("CreateAccount", request, lambda raw: Account.of(raw.account))
+
+
+def get_account(account_id: str) -> Operation[Account]:
+    request = account_service_pb2.GetAccountRequest(account_id=account_id)
+    return Operation(
+        "GetAccount", request, lambda raw: Account.of(raw.account, tuple(raw.sub_account_ids))
+    )
+
+
+def grant_pack(
+    account_id: str,
+    amount: Decimal | int | str,
+    valid_from: datetime | None,
+    expire_time: datetime | None,
+    priority: int,
+    request_id: str | None,
+) -> Operation[Pack]:
+    request = account_service_pb2.GrantResourcePackRequest(
+        account_id=account_id,
+        points=points(amount),
+        priority=priority,
+        request_id=request_id or new_request_id(),
+    )
+    if valid_from is not None:
+        request.valid_from.CopyFrom(timestamp(valid_from))
+    if expire_time is not None:
+        request.expire_time.CopyFrom(timestamp(expire_time))
+    return Operation("GrantResourcePack", request, lambda raw: Pack.of(raw.pack))
+
+
+def update_account(
+    account_id: str, plan: str | None, pay_as_you_go: bool | None
+) -> Operation[Account]:
+    request = account_service_pb2.UpdateAccountRequest(account_id=account_id)
+    if plan is not None:
+        request.plan = plan
+    if pay_as_you_go is not None:
+        request.pay_as_you_go = pay_as_you_go
+    return Operation("UpdateAccount", request, lambda raw: Account.of(raw.account))
+
+
+def get_balance(account_id: str, day: date | str | None) -> Operation[Balance]:
+    text = day.isoformat() if isinstance(day, date) else (day or "")
+    request = account_service_pb2.GetBalanceRequest(account_id=account_id, day=text)
+    return Operation("GetBalance", request, Balance.of)
+
+
+def get_statement(account_id: str, month: date | str) -> Operation[Statement]:
+    text = month.strftime("%Y-%m") if isinstance(month, date) else month
+    request = account_service_pb2.GetStatementRequest(account_id=account_id, month=text)
+    return Operation("GetStatement", request, Statement.of)
+
+
+def list_charges(
+    account_id: str,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    page_size: int,
+    page_token: str,
+) -> Operation[Page[ChargeEntry]]:
+    request = account_service_pb2.ListChargesRequest(
+        account_id=account_id, page_size=page_size, page_token=page_token
+    )
+    if start_time is not None:
+        request.start_time.CopyFrom(timestamp(start_time))
+    if end_time is not None:
+        request.end_time.CopyFrom(timestamp(end_time))
+    return Operation(
+        "ListCharges",
+        request,
+        lambda raw: Page(tuple(ChargeEntry.of(c) for c in raw.charges), raw.next_page_token),
+    )
+
+
+def list_skus(category: str | None, page_size: int, page_token: str) -> Operation[Page[Sku]]:
+    number = 0
+    if category:
+        if category not in CATEGORIES:
+            raise ValueError(f"category must be one of {CATEGORIES}, not {category!r}")
+        number = usage_pb2.Category.Value(f"CATEGORY_{category.upper()}")
+    request = catalog_service_pb2.ListSkusRequest(
+        category=number, page_size=page_size, page_token=page_token
+    )
+    return Operation(
+        "ListSkus",
+        request,
+        lambda raw: Page(tuple(Sku.of(s) for s in raw.skus), raw.next_page_token),
+    )
+
+
+def get_sku(sku: str) -> Operation[Sku]:
+    request = catalog_service_pb2.GetSkuRequest(sku=sku)
+    return Operation("GetSku", request, lambda raw: Sku.of(raw.sku))

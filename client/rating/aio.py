@@ -1,0 +1,258 @@
+"""``AsyncRatingClient``: the rating service from asyncio code (``grpc.aio``).
+
+The same methods as ``RatingClient``, awaited::
+
+    async with AsyncRatingClient.from_env() as client:
+        quote = await client.quote(items)
+        async for charge in client.iter_charges("acme"):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from rating import _operations as ops
+from rating.client import options_for
+from rating.errors import from_call
+from rating.options import ClientOptions
+from rating.types import (
+    Account,
+    Balance,
+    ChargeEntry,
+    Pack,
+    Page,
+    Quote,
+    Receipt,
+    Sku,
+    Statement,
+    VoidResult,
+)
+from rating.v1 import (
+    account_service_pb2_grpc,
+    catalog_service_pb2_grpc,
+    rating_service_pb2_grpc,
+    usage_pb2,
+)
+
+T = TypeVar("T")
+
+
+class AsyncRatingClient:
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        options: ClientOptions | None = None,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        """Connect to ``target`` (or ``options.target``); or use ``channel`` as given.
+        Make it inside the event loop that will use it."""
+        self.options = options = options_for(target, options)
+        self._owns_channel = channel is None
+        if channel is None:
+            credentials = options.credentials()
+            channel = (
+                grpc.aio.secure_channel(options.target, credentials, options.channel_options())
+                if credentials
+                else grpc.aio.insecure_channel(options.target, options.channel_options())
+            )
+        self.channel = channel
+        #: The generated stubs, for calls made with raw messages.
+        self.rating_stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        self.account_stub = account_service_pb2_grpc.AccountServiceStub(channel)
+        self.catalog_stub = catalog_service_pb2_grpc.CatalogServiceStub(channel)
+        self._metadata = options.call_metadata()
+
+    @classmethod
+    def from_env(cls) -> AsyncRatingClient:
+        """A client configured from ``RATING_TARGET`` and friends (ClientOptions.from_env)."""
+        return cls(options=ClientOptions.from_env())
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def __aenter__(self) -> AsyncRatingClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def invoke(self, method: str, request: Message, timeout: float | None = None) -> Message:
+        """Call ``method`` ("Quote", "GetBalance", ...) with a raw request message and
+        return the raw response, with the client's deadline, retries and errors."""
+        callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
+        try:
+            return await callable_(
+                request, timeout=timeout or self.options.timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_call(error.code(), error.details(), error.trailing_metadata()) from None
+
+    async def _run(self, operation: ops.Operation[T], timeout: float | None) -> T:
+        default = self.options.commit_timeout if operation.long else self.options.timeout
+        response = await self.invoke(operation.method, operation.request, timeout or default)
+        return operation.parse(response)
+
+    # RatingService
+
+    async def quote(
+        self,
+        items: Iterable[usage_pb2.UsageItem],
+        *,
+        account_id: str = "",
+        timeout: float | None = None,
+    ) -> Quote:
+        """Price items without writing anything; with ``account_id``, also how that
+        account would fund them now (``Quote.funding``)."""
+        return await self._run(ops.quote(items, account_id), timeout)
+
+    async def commit(
+        self,
+        items: Iterable[usage_pb2.UsageItem],
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Commit usage exactly once. A ``request_id`` is generated when none is given;
+        to retry a commit yourself, pass the ``Receipt``'s or your own id again."""
+        return await self._run(ops.commit(items, request_id), timeout)
+
+    async def void_charge(
+        self, charge_id: str, *, reason: str = "", timeout: float | None = None
+    ) -> VoidResult:
+        return await self._run(ops.void_charge(charge_id, reason), timeout)
+
+    # AccountService
+
+    async def create_account(
+        self,
+        account_id: str,
+        *,
+        plan: str = "",
+        time_zone: str = "",
+        parent_account_id: str = "",
+        pay_as_you_go: bool = False,
+        timeout: float | None = None,
+    ) -> Account:
+        operation = ops.create_account(
+            account_id, plan, time_zone, parent_account_id, pay_as_you_go
+        )
+        return await self._run(operation, timeout)
+
+    async def get_account(self, account_id: str, *, timeout: float | None = None) -> Account:
+        return await self._run(ops.get_account(account_id), timeout)
+
+    async def update_account(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        pay_as_you_go: bool | None = None,
+        timeout: float | None = None,
+    ) -> Account:
+        return await self._run(ops.update_account(account_id, plan, pay_as_you_go), timeout)
+
+    async def grant_pack(
+        self,
+        account_id: str,
+        points: Decimal | int | str,
+        *,
+        valid_from: datetime | None = None,
+        expire_time: datetime | None = None,
+        priority: int = 0,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Pack:
+        """Grant a resource pack; a retried grant with the same request_id grants once."""
+        operation = ops.grant_pack(
+            account_id, points, valid_from, expire_time, priority, request_id
+        )
+        return await self._run(operation, timeout)
+
+    async def get_balance(
+        self, account_id: str, *, day: date | str | None = None, timeout: float | None = None
+    ) -> Balance:
+        return await self._run(ops.get_balance(account_id, day), timeout)
+
+    async def list_charges(
+        self,
+        account_id: str,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> Page[ChargeEntry]:
+        operation = ops.list_charges(account_id, start_time, end_time, page_size, page_token)
+        return await self._run(operation, timeout)
+
+    async def iter_charges(
+        self,
+        account_id: str,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = 0,
+    ) -> AsyncIterator[ChargeEntry]:
+        """Every committed line of the account, page after page."""
+        token = ""
+        while True:
+            page = await self.list_charges(
+                account_id,
+                start_time=start_time,
+                end_time=end_time,
+                page_size=page_size,
+                page_token=token,
+            )
+            for entry in page.items:
+                yield entry
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def get_statement(
+        self, account_id: str, month: date | str, *, timeout: float | None = None
+    ) -> Statement:
+        return await self._run(ops.get_statement(account_id, month), timeout)
+
+    # CatalogService
+
+    async def list_skus(
+        self,
+        *,
+        category: str | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> Page[Sku]:
+        return await self._run(ops.list_skus(category, page_size, page_token), timeout)
+
+    async def iter_skus(
+        self, *, category: str | None = None, page_size: int = 0
+    ) -> AsyncIterator[Sku]:
+        token = ""
+        while True:
+            page = await self.list_skus(category=category, page_size=page_size, page_token=token)
+            for entry in page.items:
+                yield entry
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def get_sku(self, sku: str, *, timeout: float | None = None) -> Sku:
+        return await self._run(ops.get_sku(sku), timeout)

@@ -1,0 +1,264 @@
+"""``RatingClient``: the rating service from synchronous Python code.
+
+::
+
+    from rating import RatingClient, usage
+
+    with RatingClient.from_env() as client:          # RATING_TARGET, default 127.0.0.1:50051
+        items = usage.model_tokens("doubao-lite-32k", input_tokens=1234,
+                                   usage_id="conv-7:turn-3", account_id="acme")
+        print(client.quote(items).total_points)      # Decimal('0.3702')
+        receipt = client.commit(items)               # exactly once, safely retried
+
+Every call has a deadline, is retried on UNAVAILABLE with backoff, and raises a
+``rating.errors.RatingError`` subclass carrying the server's google.rpc details.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from rating import _operations as ops
+from rating.errors import from_rpc_error
+from rating.options import ClientOptions
+from rating.types import (
+    Account,
+    Balance,
+    ChargeEntry,
+    Pack,
+    Page,
+    Quote,
+    Receipt,
+    Sku,
+    Statement,
+    VoidResult,
+)
+from rating.v1 import (
+    account_service_pb2_grpc,
+    catalog_service_pb2_grpc,
+    rating_service_pb2_grpc,
+    usage_pb2,
+)
+
+T = TypeVar("T")
+
+
+class RatingClient:
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        options: ClientOptions | None = None,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        """Connect to ``target`` (or ``options.target``); or use ``channel`` as given."""
+        self.options = options = options_for(target, options)
+        self._owns_channel = channel is None
+        if channel is None:
+            credentials = options.credentials()
+            channel = (
+                grpc.secure_channel(options.target, credentials, options.channel_options())
+                if credentials
+                else grpc.insecure_channel(options.target, options.channel_options())
+            )
+        self.channel = channel
+        #: The generated stubs, for calls made with raw messages.
+        self.rating_stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        self.account_stub = account_service_pb2_grpc.AccountServiceStub(channel)
+        self.catalog_stub = catalog_service_pb2_grpc.CatalogServiceStub(channel)
+        self._metadata = options.call_metadata()
+
+    @classmethod
+    def from_env(cls) -> RatingClient:
+        """A client configured from ``RATING_TARGET`` and friends (ClientOptions.from_env)."""
+        return cls(options=ClientOptions.from_env())
+
+    def close(self) -> None:
+        if self._owns_channel:
+            self.channel.close()
+
+    def __enter__(self) -> RatingClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def invoke(self, method: str, request: Message, timeout: float | None = None) -> Message:
+        """Call ``method`` ("Quote", "GetBalance", ...) with a raw request message and
+        return the raw response, with the client's deadline, retries and errors."""
+        callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
+        try:
+            return callable_(
+                request, timeout=timeout or self.options.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def _run(self, operation: ops.Operation[T], timeout: float | None) -> T:
+        default = self.options.commit_timeout if operation.long else self.options.timeout
+        return operation.parse(self.invoke(operation.method, operation.request, timeout or default))
+
+    # RatingService
+
+    def quote(
+        self,
+        items: Iterable[usage_pb2.UsageItem],
+        *,
+        account_id: str = "",
+        timeout: float | None = None,
+    ) -> Quote:
+        """Price items without writing anything; with ``account_id``, also how that
+        account would fund them now (``Quote.funding``)."""
+        return self._run(ops.quote(items, account_id), timeout)
+
+    def commit(
+        self,
+        items: Iterable[usage_pb2.UsageItem],
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Receipt:
+        """Commit usage exactly once. A ``request_id`` is generated when none is given;
+        to retry a commit yourself, pass the ``Receipt``'s or your own id again."""
+        return self._run(ops.commit(items, request_id), timeout)
+
+    def void_charge(
+        self, charge_id: str, *, reason: str = "", timeout: float | None = None
+    ) -> VoidResult:
+        return self._run(ops.void_charge(charge_id, reason), timeout)
+
+    # AccountService
+
+    def create_account(
+        self,
+        account_id: str,
+        *,
+        plan: str = "",
+        time_zone: str = "",
+        parent_account_id: str = "",
+        pay_as_you_go: bool = False,
+        timeout: float | None = None,
+    ) -> Account:
+        operation = ops.create_account(
+            account_id, plan, time_zone, parent_account_id, pay_as_you_go
+        )
+        return self._run(operation, timeout)
+
+    def get_account(self, account_id: str, *, timeout: float | None = None) -> Account:
+        return self._run(ops.get_account(account_id), timeout)
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        pay_as_you_go: bool | None = None,
+        timeout: float | None = None,
+    ) -> Account:
+        return self._run(ops.update_account(account_id, plan, pay_as_you_go), timeout)
+
+    def grant_pack(
+        self,
+        account_id: str,
+        points: Decimal | int | str,
+        *,
+        valid_from: datetime | None = None,
+        expire_time: datetime | None = None,
+        priority: int = 0,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Pack:
+        """Grant a resource pack; a retried grant with the same request_id grants once."""
+        operation = ops.grant_pack(
+            account_id, points, valid_from, expire_time, priority, request_id
+        )
+        return self._run(operation, timeout)
+
+    def get_balance(
+        self, account_id: str, *, day: date | str | None = None, timeout: float | None = None
+    ) -> Balance:
+        return self._run(ops.get_balance(account_id, day), timeout)
+
+    def list_charges(
+        self,
+        account_id: str,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> Page[ChargeEntry]:
+        operation = ops.list_charges(account_id, start_time, end_time, page_size, page_token)
+        return self._run(operation, timeout)
+
+    def iter_charges(
+        self,
+        account_id: str,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = 0,
+    ) -> Iterator[ChargeEntry]:
+        """Every committed line of the account, page after page."""
+        token = ""
+        while True:
+            page = self.list_charges(
+                account_id,
+                start_time=start_time,
+                end_time=end_time,
+                page_size=page_size,
+                page_token=token,
+            )
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    def get_statement(
+        self, account_id: str, month: date | str, *, timeout: float | None = None
+    ) -> Statement:
+        return self._run(ops.get_statement(account_id, month), timeout)
+
+    # CatalogService
+
+    def list_skus(
+        self,
+        *,
+        category: str | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> Page[Sku]:
+        return self._run(ops.list_skus(category, page_size, page_token), timeout)
+
+    def iter_skus(self, *, category: str | None = None, page_size: int = 0) -> Iterator[Sku]:
+        token = ""
+        while True:
+            page = self.list_skus(category=category, page_size=page_size, page_token=token)
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    def get_sku(self, sku: str, *, timeout: float | None = None) -> Sku:
+        return self._run(ops.get_sku(sku), timeout)
+
+
+def options_for(target: str | None, options: ClientOptions | None) -> ClientOptions:
+    """``options`` (default ones if None) with ``target`` put in, when given."""
+    options = options or ClientOptions()
+    return options if target is None else dataclasses.replace(options, target=target)

@@ -1,0 +1,265 @@
+"""``BatchCommitter``: buffer usage items and commit them in batches, exactly once.
+
+For pipelines that produce usage one item at a time::
+
+    with BatchCommitter(client, max_batch=1000, max_delay=1.0) as committer:
+        for event in events:
+            committer.add(usage.agent_calls(1, usage_id=event.id, account_id=event.account))
+    # closing flushes what is left; so does interpreter exit
+    for failure in committer.failures:
+        ...  # the items the server refused, with why, to fix or store
+
+- A batch goes out when it holds ``max_batch`` items or its oldest item is
+  ``max_delay`` seconds old, whichever comes first.
+- Memory is bounded: ``add`` blocks while ``max_buffered`` items wait, and raises
+  ``BufferFullError`` if that lasts longer than its ``timeout``.
+- Exactly once: each batch gets one request_id, kept through every retry, so a batch
+  the server committed but whose answer was lost is never charged twice. Retryable
+  errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) are retried with
+  backoff for as long as the committer runs (on close, until ``close_timeout``).
+- Nothing is dropped silently: items the server refuses (their item-level
+  violations) are split off into ``failures`` and the rest of the batch is committed;
+  a batch that cannot be committed by the time the committer closes is reported in
+  ``failures`` with its request_id, so it can be resent as it was.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rating._operations import new_request_id
+from rating.client import RatingClient
+from rating.errors import FieldViolation, InvalidArgumentError, RatingError
+from rating.types import Receipt
+from rating.v1.usage_pb2 import UsageItem
+
+log = logging.getLogger(__name__)
+
+
+class BufferFullError(RuntimeError):
+    """``add`` waited ``timeout`` seconds for room in the buffer."""
+
+
+class CommitterClosedError(RuntimeError):
+    """``add`` after ``close``."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Items that were not committed, and why. ``request_id`` is the batch's: resend
+    ``items`` with it (``client.commit(items, request_id=...)``) to keep exactly-once."""
+
+    items: tuple[UsageItem, ...]
+    request_id: str
+    error: RatingError
+    violations: tuple[FieldViolation, ...] = ()
+
+
+@dataclass
+class Stats:
+    batches: int = 0
+    committed_items: int = 0
+    duplicate_items: int = 0
+    failed_items: int = 0
+    retries: int = 0
+
+
+@dataclass
+class _Batch:
+    items: list[UsageItem]
+    request_id: str = field(default_factory=new_request_id)
+
+
+class BatchCommitter:
+    def __init__(
+        self,
+        client: RatingClient,
+        *,
+        max_batch: int = 1000,
+        max_delay: float = 1.0,
+        max_buffered: int = 100_000,
+        close_timeout: float = 30.0,
+        on_commit: Callable[[Receipt], None] | None = None,
+        on_failure: Callable[[Failure], None] | None = None,
+        backoff: tuple[float, float] = (0.1, 5.0),
+    ) -> None:
+        if not 1 <= max_batch <= 10_000:
+            raise ValueError("max_batch must be 1 to 10,000 (the server's batch limit)")
+        if max_buffered < max_batch:
+            raise ValueError("max_buffered must hold at least one batch")
+        self._client = client
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._max_buffered = max_buffered
+        self._close_timeout = close_timeout
+        self._on_commit = on_commit
+        self._on_failure = on_failure
+        self._backoff = backoff
+        self._buffer: deque[tuple[float, UsageItem]] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._closed = False
+        self._flushing = 0
+        self._in_flight = False
+        self._give_up_at: float | None = None
+        self.failures: list[Failure] = []
+        self.stats = Stats()
+        self._worker = threading.Thread(target=self._run, name="rating-committer", daemon=True)
+        self._worker.start()
+        atexit.register(self.close)
+
+    def __enter__(self) -> BatchCommitter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def add(self, items: UsageItem | Iterable[UsageItem], *, timeout: float | None = None) -> None:
+        """Buffer one item or several; blocks while the buffer is full."""
+        batch = [items] if isinstance(items, UsageItem) else list(items)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            for item in batch:
+                while len(self._buffer) >= self._max_buffered:
+                    if self._closing:
+                        raise CommitterClosedError("the committer is closed")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise BufferFullError(
+                            f"{len(self._buffer)} items wait to be committed; "
+                            "the server may be down or slow"
+                        )
+                    self._changed.wait(remaining)
+                if self._closing:
+                    raise CommitterClosedError("the committer is closed")
+                self._buffer.append((time.monotonic(), item))
+            self._changed.notify_all()
+
+    @property
+    def pending(self) -> int:
+        """Items buffered and not yet sent."""
+        with self._changed:
+            return len(self._buffer)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything buffered now and wait until it is committed or failed;
+        False if that took longer than ``timeout``."""
+        with self._changed:
+            self._flushing += 1
+            self._changed.notify_all()
+            try:
+                return self._changed.wait_for(
+                    lambda: not self._buffer and not self._in_flight, timeout
+                )
+            finally:
+                self._flushing -= 1
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and stop. Retryable failures are retried until ``timeout`` (default
+        ``close_timeout``); what is left then is reported in ``failures``."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closing = True
+            self._give_up_at = time.monotonic() + (
+                self._close_timeout if timeout is None else timeout
+            )
+            self._changed.notify_all()
+        self._worker.join()
+        with self._changed:
+            self._closed = True
+        atexit.unregister(self.close)
+
+    # The worker.
+
+    def _take(self) -> list[UsageItem] | None:
+        """Wait for a batch to send: full, old enough, flushed, or the last ones."""
+        with self._changed:
+            while True:
+                if len(self._buffer) >= self._max_batch:
+                    break
+                if self._buffer:
+                    age = time.monotonic() - self._buffer[0][0]
+                    if self._closing or self._flushing or age >= self._max_delay:
+                        break
+                    self._changed.wait(self._max_delay - age)
+                elif self._closing:
+                    return None
+                else:
+                    self._changed.wait()
+            count = min(self._max_batch, len(self._buffer))
+            self._in_flight = True
+            self._changed.notify_all()  # room for blocked add()s
+            return [self._buffer.popleft()[1] for _ in range(count)]
+
+    def _run(self) -> None:
+        while (items := self._take()) is not None:
+            try:
+                self._send(_Batch(items))
+            finally:
+                with self._changed:
+                    self._in_flight = False
+                    self._changed.notify_all()
+
+    def _send(self, batch: _Batch) -> None:
+        delay = self._backoff[0]
+        while batch.items:
+            try:
+                receipt = self._client.commit(batch.items, request_id=batch.request_id)
+            except InvalidArgumentError as error:
+                refused = _refused_items(batch.items, error)
+                if not refused:  # a problem with the request itself
+                    self._fail(Failure(tuple(batch.items), batch.request_id, error))
+                    return
+                # Nothing was written: split the refused items off and send the rest
+                # (the server names at most 50 bad items per answer).
+                for index in sorted(refused, reverse=True):
+                    item = batch.items.pop(index)
+                    self._fail(Failure((item,), batch.request_id, error, tuple(refused[index])))
+                continue
+            except RatingError as error:
+                if not error.retryable or self._giving_up():
+                    self._fail(Failure(tuple(batch.items), batch.request_id, error))
+                    return
+                self.stats.retries += 1
+                log.warning(
+                    "commit %s failed (%s); retrying in %.1fs", batch.request_id, error, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, self._backoff[1])
+                continue
+            self.stats.batches += 1
+            self.stats.committed_items += len(receipt.lines) - len(receipt.duplicates)
+            self.stats.duplicate_items += len(receipt.duplicates)
+            if self._on_commit is not None:
+                self._on_commit(receipt)
+            return
+
+    def _giving_up(self) -> bool:
+        with self._changed:
+            return self._give_up_at is not None and time.monotonic() >= self._give_up_at
+
+    def _fail(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        self.stats.failed_items += len(failure.items)
+        log.error("%d usage item(s) not committed: %s", len(failure.items), failure.error)
+        if self._on_failure is not None:
+            self._on_failure(failure)
+
+
+def _refused_items(
+    items: list[UsageItem], error: InvalidArgumentError
+) -> dict[int, list[FieldViolation]]:
+    """The violations of an error by the index of the item they name."""
+    refused: dict[int, list[FieldViolation]] = {}
+    for violation in error.violations:
+        index = violation.item_index
+        if index is not None and index < len(items):
+            refused.setdefault(index, []).append(violation)
+    return refused

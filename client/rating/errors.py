@@ -1,0 +1,169 @@
+"""One exception class per family of gRPC status codes, with the google.rpc details.
+
+Every error the rating service returns carries an ``ErrorInfo`` reason (a stable
+UPPER_SNAKE code) and, for bad requests, one ``FieldViolation`` per bad field::
+
+    try:
+        client.commit(items)
+    except InvalidArgumentError as error:
+        for violation in error.violations:      # fix your item 3
+            print(violation.field, violation.reason, violation.description)
+    except UnavailableError:                    # try again later
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from rating import _rpc_details
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad field of a request, such as ``items[3].sku``."""
+
+    field: str
+    reason: str
+    description: str
+
+    @property
+    def item_index(self) -> int | None:
+        """The index of the usage item the field belongs to, if it is one."""
+        if self.field.startswith("items[") and "]" in self.field:
+            return int(self.field[6 : self.field.index("]")])
+        return None
+
+
+@dataclass(eq=False)
+class RatingError(Exception):
+    """A failed call. ``code`` is the gRPC status; ``reason`` the ErrorInfo reason."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str = ""
+    domain: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    violations: tuple[FieldViolation, ...] = ()
+    resource_type: str = ""
+    resource_name: str = ""
+
+    #: Whether sending the same request again may succeed.
+    retryable = False
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        reason = f" [{self.reason}]" if self.reason else ""
+        return f"{self.code.name}{reason}: {self.message}"
+
+
+class InvalidArgumentError(RatingError):
+    """INVALID_ARGUMENT, OUT_OF_RANGE: fix the request (see ``violations``)."""
+
+
+class NotFoundError(RatingError):
+    """NOT_FOUND: the account, charge or SKU does not exist (see ``resource_name``)."""
+
+
+class AlreadyExistsError(RatingError):
+    """ALREADY_EXISTS: it was created before."""
+
+
+class FailedPreconditionError(RatingError):
+    """FAILED_PRECONDITION, ABORTED: the request conflicts with what is recorded, e.g. a
+    request_id reused with other items."""
+
+
+class UnauthenticatedError(RatingError):
+    """UNAUTHENTICATED: no or bad credentials."""
+
+
+class PermissionDeniedError(RatingError):
+    """PERMISSION_DENIED: the credentials do not allow this call."""
+
+
+class ResourceExhaustedError(RatingError):
+    """RESOURCE_EXHAUSTED: too much at once; slow down and retry."""
+
+    retryable = True
+
+
+class UnavailableError(RatingError):
+    """UNAVAILABLE: the server could not be reached or is shutting down; retry."""
+
+    retryable = True
+
+
+class DeadlineExceededError(RatingError):
+    """DEADLINE_EXCEEDED: no answer in time. A commit may or may not have happened:
+    retry it with the same request_id."""
+
+    retryable = True
+
+
+class CancelledError(RatingError):
+    """CANCELLED: the call was cancelled."""
+
+
+class InternalError(RatingError):
+    """INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED: a fault on the server's side."""
+
+
+_CLASSES: dict[grpc.StatusCode, type[RatingError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.ABORTED: FailedPreconditionError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.CANCELLED: CancelledError,
+}
+
+
+def error_class(code: grpc.StatusCode) -> type[RatingError]:
+    return _CLASSES.get(code, InternalError)
+
+
+def from_call(code: grpc.StatusCode, details: str | None, trailers: object) -> RatingError:
+    """The exception for a failed call, its google.rpc details parsed."""
+    status = _rpc_details.status_from_trailers(trailers)
+    fields: dict = {"code": code, "message": details or code.name}
+    if status is not None:
+        fields["message"] = status.message or fields["message"]
+        violations: list[FieldViolation] = []
+        for detail in status.details:
+            info = _rpc_details.unpack(detail, _rpc_details.ErrorInfo)
+            if info is not None:
+                fields.update(reason=info.reason, domain=info.domain, metadata=dict(info.metadata))
+            bad = _rpc_details.unpack(detail, _rpc_details.BadRequest)
+            if bad is not None:
+                violations.extend(
+                    FieldViolation(v.field, v.reason, v.description) for v in bad.field_violations
+                )
+            resource = _rpc_details.unpack(detail, _rpc_details.ResourceInfo)
+            if resource is not None:
+                fields.update(
+                    resource_type=resource.resource_type, resource_name=resource.resource_name
+                )
+        fields["violations"] = tuple(violations)
+    return error_class(code)(**fields)
+
+
+def from_rpc_error(error: grpc.RpcError) -> RatingError:
+    """The exception for a grpc.RpcError raised by a sync stub."""
+    call = error  # a grpc.Call as well, for errors from calls
+    return from_call(
+        call.code(),  # type: ignore[attr-defined]
+        call.details(),  # type: ignore[attr-defined]
+        call.trailing_metadata(),  # type: ignore[attr-defined]
+    )

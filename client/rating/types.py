@@ -1,0 +1,428 @@
+"""What the client returns: plain values (Decimal points, aware datetimes) and the raw
+message each was read from, in ``.raw``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from google.protobuf import timestamp_pb2
+
+from rating.v1 import account_service_pb2, catalog_service_pb2, rating_service_pb2, usage_pb2
+
+T = TypeVar("T")
+
+
+def _when(stamp: timestamp_pb2.Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _enum(value: int, enum: object, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix).lower()  # type: ignore[attr-defined]
+
+
+def _points(text: str) -> Decimal:
+    return Decimal(text or "0")
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """Points of a line drawn from one source: "free_points", "resource_pack" or
+    "pay_as_you_go" (negative in a void's reversal)."""
+
+    source: str
+    points: Decimal
+    pack_id: str
+    day: str
+    month: str
+
+    @classmethod
+    def of(cls, raw: usage_pb2.Funding) -> Funding:
+        return cls(
+            source=_enum(raw.source, usage_pb2.FundingSource, "FUNDING_SOURCE_"),
+            points=_points(raw.points),
+            pack_id=raw.pack_id,
+            day=raw.day,
+            month=raw.month,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """The price (and, for commits, the funding) of one usage item."""
+
+    usage_id: str
+    account_id: str
+    sku: str
+    requested_sku: str
+    category: str
+    quantity: int
+    rated_quantity: int
+    unit: str
+    price_unit: int
+    price_unit_label: str
+    unit_price: Decimal
+    points: Decimal
+    yuan: Decimal
+    billed_by: str
+    price_effective_from: datetime
+    funding: tuple[Funding, ...]
+    duplicate: bool
+    original_charge_id: str
+    billing_account_id: str
+    raw: usage_pb2.RatedLine = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: usage_pb2.RatedLine) -> Line:
+        return cls(
+            usage_id=raw.usage_id,
+            account_id=raw.account_id,
+            sku=raw.sku,
+            requested_sku=raw.requested_sku,
+            category=_enum(raw.category, usage_pb2.Category, "CATEGORY_"),
+            quantity=raw.quantity,
+            rated_quantity=int(raw.rated_quantity or 0),
+            unit=raw.unit,
+            price_unit=raw.price_unit,
+            price_unit_label=raw.price_unit_label,
+            unit_price=_points(raw.unit_price),
+            points=_points(raw.points),
+            yuan=_points(raw.yuan),
+            billed_by=_enum(raw.billed_by, usage_pb2.BilledBy, "BILLED_BY_"),
+            price_effective_from=_when(raw.price_effective_from),
+            funding=tuple(Funding.of(f) for f in raw.funding),
+            duplicate=raw.duplicate,
+            original_charge_id=raw.original_charge_id,
+            billing_account_id=raw.billing_account_id,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteFunding:
+    account_id: str
+    free_points: Decimal
+    pack_points: Decimal
+    pay_as_you_go_points: Decimal
+    covered: bool
+    pay_as_you_go_enabled: bool
+    shortfall_points: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    lines: tuple[Line, ...]
+    total_points: Decimal
+    total_yuan: Decimal
+    catalog_version: int
+    funding: QuoteFunding | None
+    raw: rating_service_pb2.QuoteResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: rating_service_pb2.QuoteResponse) -> Quote:
+        funding = None
+        if raw.HasField("funding"):
+            f = raw.funding
+            funding = QuoteFunding(
+                account_id=f.account_id,
+                free_points=_points(f.free_points),
+                pack_points=_points(f.pack_points),
+                pay_as_you_go_points=_points(f.pay_as_you_go_points),
+                covered=f.covered,
+                pay_as_you_go_enabled=f.pay_as_you_go_enabled,
+                shortfall_points=_points(f.shortfall_points),
+            )
+        return cls(
+            lines=tuple(Line.of(line) for line in raw.lines),
+            total_points=_points(raw.total_points),
+            total_yuan=_points(raw.total_yuan),
+            catalog_version=raw.catalog_version,
+            funding=funding,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A commit's result. ``request_id`` is the one sent (generated if not given)."""
+
+    request_id: str
+    charge_id: str
+    lines: tuple[Line, ...]
+    total_points: Decimal
+    total_yuan: Decimal
+    catalog_version: int
+    commit_time: datetime
+    raw: rating_service_pb2.CommitChargesResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, request_id: str, raw: rating_service_pb2.CommitChargesResponse) -> Receipt:
+        return cls(
+            request_id=request_id,
+            charge_id=raw.charge_id,
+            lines=tuple(Line.of(line) for line in raw.lines),
+            total_points=_points(raw.total_points),
+            total_yuan=_points(raw.total_yuan),
+            catalog_version=raw.catalog_version,
+            commit_time=_when(raw.commit_time),
+            raw=raw,
+        )
+
+    @property
+    def duplicates(self) -> tuple[Line, ...]:
+        """Lines whose usage_id had been committed before, so not charged again."""
+        return tuple(line for line in self.lines if line.duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class VoidResult:
+    charge_id: str
+    reversals: tuple[Funding, ...]
+    void_time: datetime
+    already_voided: bool
+    raw: rating_service_pb2.VoidChargeResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: rating_service_pb2.VoidChargeResponse) -> VoidResult:
+        return cls(
+            charge_id=raw.charge_id,
+            reversals=tuple(Funding.of(f) for f in raw.reversals),
+            void_time=_when(raw.void_time),
+            already_voided=raw.already_voided,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    plan: str
+    time_zone: str
+    parent_account_id: str
+    pay_as_you_go: bool
+    create_time: datetime
+    sub_account_ids: tuple[str, ...]
+    raw: account_service_pb2.Account = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.Account, subs: tuple[str, ...] = ()) -> Account:
+        return cls(
+            account_id=raw.account_id,
+            plan=raw.plan,
+            time_zone=raw.time_zone,
+            parent_account_id=raw.parent_account_id,
+            pay_as_you_go=raw.pay_as_you_go,
+            create_time=_when(raw.create_time),
+            sub_account_ids=subs,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    pack_id: str
+    account_id: str
+    points: Decimal
+    remaining_points: Decimal
+    price_yuan: Decimal
+    valid_from: datetime
+    expire_time: datetime | None
+    priority: int
+    create_time: datetime
+    raw: account_service_pb2.ResourcePack = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ResourcePack) -> Pack:
+        return cls(
+            pack_id=raw.pack_id,
+            account_id=raw.account_id,
+            points=_points(raw.points),
+            remaining_points=_points(raw.remaining_points),
+            price_yuan=_points(raw.price_yuan),
+            valid_from=_when(raw.valid_from),
+            expire_time=_when(raw.expire_time) if raw.HasField("expire_time") else None,
+            priority=raw.priority,
+            create_time=_when(raw.create_time),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    billing_account_id: str
+    day: str
+    free_points_granted: Decimal
+    free_points_used: Decimal
+    free_points_left: Decimal
+    packs: tuple[Pack, ...]
+    month: str
+    pay_as_you_go_points: Decimal
+    pay_as_you_go_yuan: Decimal
+    raw: account_service_pb2.GetBalanceResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.GetBalanceResponse) -> Balance:
+        return cls(
+            billing_account_id=raw.billing_account_id,
+            day=raw.day,
+            free_points_granted=_points(raw.free_points_granted),
+            free_points_used=_points(raw.free_points_used),
+            free_points_left=_points(raw.free_points_left),
+            packs=tuple(Pack.of(p) for p in raw.packs),
+            month=raw.month,
+            pay_as_you_go_points=_points(raw.pay_as_you_go_points),
+            pay_as_you_go_yuan=_points(raw.pay_as_you_go_yuan),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEntry:
+    charge_id: str
+    line_number: int
+    usage_id: str
+    account_id: str
+    billing_account_id: str
+    sku: str
+    category: str
+    quantity: int
+    points: Decimal
+    billed_by: str
+    occurred_at: datetime
+    commit_time: datetime
+    funding: tuple[Funding, ...]
+    voided: bool
+    attributes: dict[str, str]
+    raw: account_service_pb2.ChargeEntry = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ChargeEntry) -> ChargeEntry:
+        return cls(
+            charge_id=raw.charge_id,
+            line_number=raw.line_number,
+            usage_id=raw.usage_id,
+            account_id=raw.account_id,
+            billing_account_id=raw.billing_account_id,
+            sku=raw.sku,
+            category=_enum(raw.category, usage_pb2.Category, "CATEGORY_"),
+            quantity=raw.quantity,
+            points=_points(raw.points),
+            billed_by=_enum(raw.billed_by, usage_pb2.BilledBy, "BILLED_BY_"),
+            occurred_at=_when(raw.occurred_at),
+            commit_time=_when(raw.commit_time),
+            funding=tuple(Funding.of(f) for f in raw.funding),
+            voided=raw.voided,
+            attributes=dict(raw.attributes),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; pass ``next_page_token`` back for the next ("" at the end)."""
+
+    items: tuple[T, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    key: str
+    quantity: int | None  # per SKU only
+    points: Decimal
+    free_points: Decimal
+    pack_points: Decimal
+    pay_as_you_go_points: Decimal
+    lines: int
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.StatementRow) -> StatementRow:
+        return cls(
+            key=raw.key,
+            quantity=int(raw.quantity) if raw.quantity else None,
+            points=_points(raw.points),
+            free_points=_points(raw.free_points),
+            pack_points=_points(raw.pack_points),
+            pay_as_you_go_points=_points(raw.pay_as_you_go_points),
+            lines=raw.lines,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    account_id: str
+    month: str
+    time_zone: str
+    by_sku: tuple[StatementRow, ...]
+    by_category: tuple[StatementRow, ...]
+    by_account: tuple[StatementRow, ...]
+    total: StatementRow
+    amount_due_yuan: Decimal
+    amount_due_yuan_exact: Decimal
+    raw: account_service_pb2.GetStatementResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.GetStatementResponse) -> Statement:
+        return cls(
+            account_id=raw.account_id,
+            month=raw.month,
+            time_zone=raw.time_zone,
+            by_sku=tuple(StatementRow.of(r) for r in raw.by_sku),
+            by_category=tuple(StatementRow.of(r) for r in raw.by_category),
+            by_account=tuple(StatementRow.of(r) for r in raw.by_account),
+            total=StatementRow.of(raw.total),
+            amount_due_yuan=_points(raw.amount_due_yuan),
+            amount_due_yuan_exact=_points(raw.amount_due_yuan_exact),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PriceVersion:
+    effective_from: datetime
+    unit_price: Decimal
+
+    @classmethod
+    def of(cls, raw: catalog_service_pb2.PriceVersion) -> PriceVersion:
+        return cls(effective_from=_when(raw.effective_from), unit_price=_points(raw.unit_price))
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    id: str
+    display_name: str
+    category: str
+    unit: str
+    price_unit: int
+    price_unit_label: str
+    billed_by: str
+    increment: int
+    aliases: tuple[str, ...]
+    patterns: tuple[str, ...]
+    metering: str
+    price_versions: tuple[PriceVersion, ...]
+    current_price: PriceVersion | None
+    raw: catalog_service_pb2.Sku = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: catalog_service_pb2.Sku) -> Sku:
+        return cls(
+            id=raw.id,
+            display_name=raw.display_name,
+            category=_enum(raw.category, usage_pb2.Category, "CATEGORY_"),
+            unit=raw.unit,
+            price_unit=raw.price_unit,
+            price_unit_label=raw.price_unit_label,
+            billed_by=_enum(raw.billed_by, usage_pb2.BilledBy, "BILLED_BY_"),
+            increment=raw.increment,
+            aliases=tuple(raw.aliases),
+            patterns=tuple(raw.patterns),
+            metering=raw.metering,
+            price_versions=tuple(PriceVersion.of(p) for p in raw.price_versions),
+            current_price=PriceVersion.of(raw.current_price)
+            if raw.HasField("current_price")
+            else None,
+            raw=raw,
+        )
