@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 10.0
 # The server accepts requests this large; a full batch of 10,000 items fits easily.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 # Keepalive pings every 30 s while calls are open; the server allows one every 10 s.
@@ -43,7 +44,7 @@ def service_config(max_attempts: int) -> str:
 class ClientOptions:
     target: str = DEFAULT_TARGET
     #: Deadline of every call, in seconds (commits get ``commit_timeout``).
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT
     commit_timeout: float = 30.0
     #: Attempts per call on UNAVAILABLE (gRPC caps it at 5); 1 turns retries off.
     max_attempts: int = 5
@@ -71,7 +72,7 @@ class ClientOptions:
 
         return cls(
             target=env.get("RATING_TARGET") or DEFAULT_TARGET,
-            timeout=float(env.get("RATING_TIMEOUT") or cls.timeout),
+            timeout=float(env.get("RATING_TIMEOUT") or DEFAULT_TIMEOUT),
             tls=env.get("RATING_TLS", "").lower() in ("1", "true", "yes"),
             root_certificates=pem("RATING_TLS_CA"),
             certificate_chain=pem("RATING_TLS_CERT"),
