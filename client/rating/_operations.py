@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
+from rating.options import ClientOptions
 from rating.types import (
     Account,
     Balance,
@@ -63,7 +64,13 @@ class Operation(Generic[T]):
     method: str
     request: Message
     parse: Callable[[Message], T]
-    long: bool = False  # takes the commit deadline
+
+
+def deadline(options: ClientOptions, method: str, timeout: float | None) -> float:
+    """The deadline of a call: ``timeout`` if given, else the commit or call default."""
+    if timeout is not None:
+        return timeout
+    return options.commit_timeout if method == "CommitCharges" else options.timeout
 
 
 def new_request_id() -> str:
@@ -105,9 +112,7 @@ def commit(values: Iterable[usage_pb2.UsageItem], request_id: str | None) -> Ope
     request = rating_service_pb2.CommitChargesRequest(
         request_id=request_id or new_request_id(), items=items(values)
     )
-    return Operation(
-        "CommitCharges", request, lambda raw: Receipt.of(request.request_id, raw), long=True
-    )
+    return Operation("CommitCharges", request, lambda raw: Receipt.of(request.request_id, raw))
 
 
 def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:

@@ -97,15 +97,16 @@ class AsyncRatingClient:
         callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
         try:
             return await callable_(
-                request, timeout=timeout or self.options.timeout, metadata=self._metadata
+                request, timeout=self._deadline(method, timeout), metadata=self._metadata
             )
         except grpc.aio.AioRpcError as error:
             raise from_call(error.code(), error.details(), error.trailing_metadata()) from None
 
+    def _deadline(self, method: str, timeout: float | None) -> float:
+        return ops.deadline(self.options, method, timeout)
+
     async def _run(self, operation: ops.Operation[T], timeout: float | None) -> T:
-        default = self.options.commit_timeout if operation.long else self.options.timeout
-        response = await self.invoke(operation.method, operation.request, timeout or default)
-        return operation.parse(response)
+        return operation.parse(await self.invoke(operation.method, operation.request, timeout))
 
     # RatingService
 

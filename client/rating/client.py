@@ -102,14 +102,16 @@ class RatingClient:
         callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
         try:
             return callable_(
-                request, timeout=timeout or self.options.timeout, metadata=self._metadata
+                request, timeout=self._deadline(method, timeout), metadata=self._metadata
             )
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
+    def _deadline(self, method: str, timeout: float | None) -> float:
+        return ops.deadline(self.options, method, timeout)
+
     def _run(self, operation: ops.Operation[T], timeout: float | None) -> T:
-        default = self.options.commit_timeout if operation.long else self.options.timeout
-        return operation.parse(self.invoke(operation.method, operation.request, timeout or default))
+        return operation.parse(self.invoke(operation.method, operation.request, timeout))
 
     # RatingService
 

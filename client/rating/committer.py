@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rating._operations import new_request_id
 from rating.client import RatingClient
@@ -40,6 +41,7 @@ from rating.types import Receipt
 from rating.v1.usage_pb2 import UsageItem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class BufferFullError(RuntimeError):
@@ -52,12 +54,19 @@ class CommitterClosedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Failure:
-    """Items that were not committed, and why. ``request_id`` is the batch's: resend
-    ``items`` with it (``client.commit(items, request_id=...)``) to keep exactly-once."""
+    """Items that were not committed, and why.
+
+    - A batch that could not be committed (``violations`` empty): the server may or
+      may not have it. Resend ``items`` with this ``request_id``
+      (``client.commit(items, request_id=...)``) to keep exactly-once.
+    - Items the server refused (``violations`` says why): nothing of them was written;
+      fix them and send them as a new request (``request_id`` is empty: the batch's id
+      went to the rest of the batch).
+    """
 
     items: tuple[UsageItem, ...]
     request_id: str
-    error: RatingError
+    error: Exception
     violations: tuple[FieldViolation, ...] = ()
 
 
@@ -123,6 +132,9 @@ class BatchCommitter:
     def add(self, items: UsageItem | Iterable[UsageItem], *, timeout: float | None = None) -> None:
         """Buffer one item or several; blocks while the buffer is full."""
         batch = [items] if isinstance(items, UsageItem) else list(items)
+        for item in batch:
+            if not isinstance(item, UsageItem):
+                raise TypeError(f"usage items are rating.v1.UsageItem messages, not {type(item)}")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             for item in batch:
@@ -162,7 +174,8 @@ class BatchCommitter:
 
     def close(self, timeout: float | None = None) -> None:
         """Flush and stop. Retryable failures are retried until ``timeout`` (default
-        ``close_timeout``); what is left then is reported in ``failures``."""
+        ``close_timeout``), which also bounds the deadline of commits sent from then on
+        (one already in flight keeps its own); what is left is reported in ``failures``."""
         with self._changed:
             if self._closed:
                 return
@@ -200,8 +213,13 @@ class BatchCommitter:
 
     def _run(self) -> None:
         while (items := self._take()) is not None:
+            batch = _Batch(items)
             try:
-                self._send(_Batch(items))
+                self._send(batch)
+            except Exception as error:  # never let the worker die with items unreported
+                log.exception("committing %s failed unexpectedly", batch.request_id)
+                if batch.items:
+                    self._fail(Failure(tuple(batch.items), batch.request_id, error))
             finally:
                 with self._changed:
                     self._in_flight = False
@@ -211,7 +229,9 @@ class BatchCommitter:
         delay = self._backoff[0]
         while batch.items:
             try:
-                receipt = self._client.commit(batch.items, request_id=batch.request_id)
+                receipt = self._client.commit(
+                    batch.items, request_id=batch.request_id, timeout=self._time_left()
+                )
             except InvalidArgumentError as error:
                 refused = _refused_items(batch.items, error)
                 if not refused:  # a problem with the request itself
@@ -221,7 +241,7 @@ class BatchCommitter:
                 # (the server names at most 50 bad items per answer).
                 for index in sorted(refused, reverse=True):
                     item = batch.items.pop(index)
-                    self._fail(Failure((item,), batch.request_id, error, tuple(refused[index])))
+                    self._fail(Failure((item,), "", error, tuple(refused[index])))
                 continue
             except RatingError as error:
                 if not error.retryable or self._giving_up():
@@ -237,20 +257,25 @@ class BatchCommitter:
             self.stats.batches += 1
             self.stats.committed_items += len(receipt.lines) - len(receipt.duplicates)
             self.stats.duplicate_items += len(receipt.duplicates)
-            if self._on_commit is not None:
-                self._on_commit(receipt)
+            _notify(self._on_commit, receipt)
             return
 
     def _giving_up(self) -> bool:
         with self._changed:
             return self._give_up_at is not None and time.monotonic() >= self._give_up_at
 
+    def _time_left(self) -> float | None:
+        """While closing, the commit's deadline is what is left of the close timeout."""
+        with self._changed:
+            if self._give_up_at is None:
+                return None
+            return max(0.05, self._give_up_at - time.monotonic())
+
     def _fail(self, failure: Failure) -> None:
         self.failures.append(failure)
         self.stats.failed_items += len(failure.items)
         log.error("%d usage item(s) not committed: %s", len(failure.items), failure.error)
-        if self._on_failure is not None:
-            self._on_failure(failure)
+        _notify(self._on_failure, failure)
 
 
 def _refused_items(
@@ -263,3 +288,12 @@ def _refused_items(
         if index is not None and index < len(items):
             refused.setdefault(index, []).append(violation)
     return refused
+
+
+def _notify(callback: Callable[[T], object] | None, value: T) -> None:
+    """Call a user's callback; its exceptions are logged, never fatal to the worker."""
+    if callback is not None:
+        try:
+            callback(value)
+        except Exception:
+            log.exception("a BatchCommitter callback raised")

@@ -1,0 +1,1941 @@
+"""Unit tests of the client package's own logic, against an in-process fake server.
+
+No rating server runs here. A ``grpc.server`` on 127.0.0.1:0 serves fake
+RatingService, AccountService and CatalogService servicers that record every request
+they receive (with its metadata and the deadline left) and answer as each test
+scripts them: a response, a plain or rich error status, or a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, errors, usage
+from rating.committer import BufferFullError, CommitterClosedError, Failure
+from rating.types import Receipt
+from rating.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    catalog_service_pb2,
+    catalog_service_pb2_grpc,
+    rating_service_pb2,
+    rating_service_pb2_grpc,
+    usage_pb2,
+)
+from rating_server.catalog.model import CatalogSnapshot
+
+NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+BEIJING = timezone(timedelta(hours=8))
+TIMEOUT = 7.0
+COMMIT_TIMEOUT = 20.0
+OPTIONS = ClientOptions(timeout=TIMEOUT, commit_timeout=COMMIT_TIMEOUT)
+FAST = (0.01, 0.05)  # committer backoff
+
+Action = Callable[[Any, grpc.ServicerContext], Message]
+
+
+def stamp(when: datetime) -> timestamp_pb2.Timestamp:
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(when)
+    return result
+
+
+def call(usage_id: str = "u-1", account_id: str = "acme") -> usage_pb2.UsageItem:
+    return usage.agent_calls(1, usage_id=usage_id, account_id=account_id, occurred_at=NOON)
+
+
+ITEM = call()
+
+
+# The fake server.
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received."""
+
+    method: str
+    request: Any
+    metadata: dict[str, str]
+    time_remaining: float | None
+    at: float
+
+
+def committed(request: rating_service_pb2.CommitChargesRequest) -> Message:
+    """A commit's answer: one line per item, a charge id made of the request_id."""
+    return rating_service_pb2.CommitChargesResponse(
+        charge_id=f"ch-{request.request_id}",
+        lines=[
+            usage_pb2.RatedLine(
+                usage_id=item.usage_id,
+                account_id=item.account_id,
+                sku=item.sku,
+                quantity=item.quantity,
+                points="1",
+            )
+            for item in request.items
+        ],
+        total_points=str(len(request.items)),
+        commit_time=stamp(NOON),
+    )
+
+
+RESPONSES: dict[str, type[Message]] = {
+    "Quote": rating_service_pb2.QuoteResponse,
+    "VoidCharge": rating_service_pb2.VoidChargeResponse,
+    "CreateAccount": account_service_pb2.CreateAccountResponse,
+    "GetAccount": account_service_pb2.GetAccountResponse,
+    "UpdateAccount": account_service_pb2.UpdateAccountResponse,
+    "GrantResourcePack": account_service_pb2.GrantResourcePackResponse,
+    "GetBalance": account_service_pb2.GetBalanceResponse,
+    "ListCharges": account_service_pb2.ListChargesResponse,
+    "GetStatement": account_service_pb2.GetStatementResponse,
+    "ListSkus": catalog_service_pb2.ListSkusResponse,
+    "GetSku": catalog_service_pb2.GetSkuResponse,
+}
+
+
+def answer_by_default(method: str) -> Action:
+    if method == "CommitCharges":
+        return lambda request, context: committed(request)
+    return lambda request, context: RESPONSES[method]()
+
+
+class Fake:
+    """What the fake servicers share: the calls received and the scripted answers."""
+
+    def __init__(self) -> None:
+        self.target = ""
+        self.calls: list[Call] = []
+        #: Set at teardown, so that no handler stays stalled.
+        self.released = threading.Event()
+        self._scripts: dict[str, deque[Action]] = defaultdict(deque)
+        self._defaults: dict[str, Action] = {}
+        self._lock = threading.Lock()
+
+    def script(self, method: str, *actions: Action) -> None:
+        """The next answers to ``method``, one per call; then its default answer."""
+        with self._lock:
+            self._scripts[method].extend(actions)
+
+    def always(self, method: str, action: Action) -> None:
+        with self._lock:
+            self._defaults[method] = action
+
+    def requests(self, method: str) -> list[Any]:
+        with self._lock:
+            return [c.request for c in self.calls if c.method == method]
+
+    def calls_of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Message:
+        with self._lock:
+            self.calls.append(
+                Call(
+                    method,
+                    request,
+                    dict(context.invocation_metadata()),  # type: ignore[arg-type]
+                    context.time_remaining(),
+                    time.monotonic(),
+                )
+            )
+            script = self._scripts[method]
+            action = (
+                script.popleft()
+                if script
+                else self._defaults.get(method) or answer_by_default(method)
+            )
+        return action(request, context)
+
+
+class FakeRatingService(rating_service_pb2_grpc.RatingServiceServicer):
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+
+    def Quote(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("Quote", request, context)
+
+    def CommitCharges(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("CommitCharges", request, context)
+
+    def VoidCharge(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("VoidCharge", request, context)
+
+
+class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+
+    def CreateAccount(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("CreateAccount", request, context)
+
+    def GetAccount(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetAccount", request, context)
+
+    def UpdateAccount(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("UpdateAccount", request, context)
+
+    def GrantResourcePack(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GrantResourcePack", request, context)
+
+    def GetBalance(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetBalance", request, context)
+
+    def ListCharges(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("ListCharges", request, context)
+
+    def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetStatement", request, context)
+
+
+class FakeCatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+
+    def ListSkus(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("ListSkus", request, context)
+
+    def GetSku(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetSku", request, context)
+
+
+# Scripted answers.
+
+
+def reply(response: Message) -> Action:
+    return lambda request, context: response
+
+
+def fail(code: grpc.StatusCode, message: str = "scripted failure") -> Action:
+    """Abort with a plain status: a code and a message, no google.rpc details."""
+
+    def action(request: Any, context: grpc.ServicerContext) -> Message:
+        context.abort(code, message)
+        raise AssertionError("abort returned")
+
+    return action
+
+
+def rich_status(code: grpc.StatusCode, message: str, *details: Message) -> status_pb2.Status:
+    status = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    return status
+
+
+def fail_with(status: status_pb2.Status) -> Action:
+    """Abort with a rich google.rpc.Status in the grpc-status-details-bin trailer."""
+
+    def action(request: Any, context: grpc.ServicerContext) -> Message:
+        context.abort_with_status(rpc_status.to_status(status))
+        raise AssertionError("abort returned")
+
+    return action
+
+
+def unavailable() -> Action:
+    return fail(grpc.StatusCode.UNAVAILABLE, "scripted outage")
+
+
+def stalled(fake: Fake, until: threading.Event, method: str = "CommitCharges") -> Action:
+    """Answer by default only once ``until`` (or the fake's teardown) is set."""
+
+    def action(request: Any, context: grpc.ServicerContext) -> Message:
+        deadline = time.monotonic() + 10
+        while not (until.is_set() or fake.released.is_set()) and time.monotonic() < deadline:
+            until.wait(0.01)
+        return answer_by_default(method)(request, context)
+
+    return action
+
+
+def too_slow(request: Any, context: grpc.ServicerContext) -> Message:
+    """Answer only after the caller's deadline has passed."""
+    deadline = time.monotonic() + 5
+    while context.is_active() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return rating_service_pb2.QuoteResponse()
+
+
+def assert_deadline(received: Call, seconds: float) -> None:
+    """The call carried a deadline about ``seconds`` away (gRPC sends it rounded up)."""
+    assert received.time_remaining is not None, f"{received.method} had no deadline"
+    assert seconds - 2 < received.time_remaining <= seconds + 0.1
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+# Fixtures.
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    fake = Fake()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    rating_service_pb2_grpc.add_RatingServiceServicer_to_server(FakeRatingService(fake), server)
+    account_service_pb2_grpc.add_AccountServiceServicer_to_server(FakeAccountService(fake), server)
+    catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(FakeCatalogService(fake), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    fake.target = f"127.0.0.1:{port}"
+    yield fake
+    fake.released.set()
+    server.stop(grace=None).wait()
+
+
+def connect(fake: Fake, **changes: Any) -> RatingClient:
+    return RatingClient(fake.target, options=dataclasses.replace(OPTIONS, **changes))
+
+
+@pytest.fixture
+def client(fake: Fake) -> Iterator[RatingClient]:
+    with connect(fake) as opened:
+        yield opened
+
+
+# Argument mapping and results: RatingService.
+
+
+def test_quote_sends_the_items_and_account_and_reads_decimals_and_utc_datetimes(
+    fake: Fake, client: RatingClient
+) -> None:
+    items = [call("u-1"), call("u-2")]
+    response = rating_service_pb2.QuoteResponse(
+        lines=[
+            usage_pb2.RatedLine(
+                usage_id="u-1",
+                sku="agent.call",
+                category=usage_pb2.CATEGORY_AGENT,
+                quantity=1,
+                rated_quantity="1",
+                unit_price="0.1",
+                points="0.100000",
+                yuan="0.0001",
+                billed_by=usage_pb2.BILLED_BY_COZE,
+                price_effective_from=stamp(datetime(2026, 1, 1, tzinfo=UTC)),
+                funding=[
+                    usage_pb2.Funding(
+                        source=usage_pb2.FUNDING_SOURCE_FREE_POINTS, points="0.1", day="2026-11-27"
+                    )
+                ],
+            )
+        ],
+        total_points="0.3702",
+        total_yuan="0.0003702",
+        catalog_version=3,
+        funding=rating_service_pb2.QuoteFunding(
+            account_id="acme", free_points="0.3702", pack_points="0", covered=True
+        ),
+    )
+    fake.script("Quote", reply(response))
+
+    quote = client.quote(items, account_id="acme")
+
+    assert fake.requests("Quote") == [
+        rating_service_pb2.QuoteRequest(items=items, account_id="acme")
+    ]
+    assert quote.total_points == Decimal("0.3702")
+    assert quote.total_yuan == Decimal("0.0003702")
+    assert quote.catalog_version == 3
+    line = quote.lines[0]
+    assert (line.points, line.unit_price, line.rated_quantity) == (
+        Decimal("0.1"),
+        Decimal("0.1"),
+        1,
+    )
+    assert (line.category, line.billed_by) == ("agent", "coze")
+    assert line.price_effective_from == datetime(2026, 1, 1, tzinfo=UTC)
+    assert line.price_effective_from.utcoffset() == timedelta(0)
+    assert line.funding[0].source == "free_points"
+    assert line.funding[0].points == Decimal("0.1")
+    assert quote.funding is not None
+    assert quote.funding.covered
+    assert quote.funding.free_points == Decimal("0.3702")
+    assert quote.funding.shortfall_points == Decimal(0)
+    assert quote.raw == response
+
+
+def test_quote_without_an_account_has_no_funding(fake: Fake, client: RatingClient) -> None:
+    quote = client.quote([ITEM])
+    assert fake.requests("Quote")[0].account_id == ""
+    assert quote.funding is None
+
+
+def test_quote_refuses_anything_but_usage_items_before_calling(
+    fake: Fake, client: RatingClient
+) -> None:
+    with pytest.raises(TypeError):
+        client.quote([{"sku": "agent.call"}])  # type: ignore[list-item]
+    assert fake.calls == []
+
+
+def test_commit_without_request_id_sends_a_fresh_generated_one_and_the_receipt_carries_it(
+    fake: Fake, client: RatingClient
+) -> None:
+    first = client.commit([ITEM])
+    second = client.commit([ITEM])
+
+    sent = [r.request_id for r in fake.requests("CommitCharges")]
+    assert sent == [first.request_id, second.request_id]
+    assert all(request_id.startswith("req-") for request_id in sent)
+    assert sent[0] != sent[1]
+    assert fake.requests("CommitCharges")[0].items == [ITEM]
+
+
+def test_commit_with_a_request_id_sends_that_one_and_reads_the_receipt(
+    fake: Fake, client: RatingClient
+) -> None:
+    receipt = client.commit([call("u-1"), call("u-2")], request_id="mine-1")
+
+    assert fake.requests("CommitCharges")[0].request_id == "mine-1"
+    assert receipt.request_id == "mine-1"
+    assert receipt.charge_id == "ch-mine-1"
+    assert [line.usage_id for line in receipt.lines] == ["u-1", "u-2"]
+    assert receipt.total_points == Decimal(2)
+    assert receipt.commit_time == NOON
+    assert receipt.commit_time.utcoffset() == timedelta(0)
+    assert receipt.raw.charge_id == "ch-mine-1"
+
+
+def test_a_receipt_lists_its_duplicate_lines(fake: Fake, client: RatingClient) -> None:
+    fake.script(
+        "CommitCharges",
+        reply(
+            rating_service_pb2.CommitChargesResponse(
+                lines=[
+                    usage_pb2.RatedLine(usage_id="u-1"),
+                    usage_pb2.RatedLine(usage_id="u-2", duplicate=True, original_charge_id="ch-0"),
+                ]
+            )
+        ),
+    )
+    receipt = client.commit([call("u-1"), call("u-2")])
+    assert [(line.usage_id, line.original_charge_id) for line in receipt.duplicates] == [
+        ("u-2", "ch-0")
+    ]
+
+
+def test_void_charge_sends_the_charge_and_reason_and_reads_the_reversals(
+    fake: Fake, client: RatingClient
+) -> None:
+    response = rating_service_pb2.VoidChargeResponse(
+        charge_id="ch-1",
+        reversals=[usage_pb2.Funding(source=usage_pb2.FUNDING_SOURCE_RESOURCE_PACK, points="-2.5")],
+        void_time=stamp(NOON),
+        already_voided=True,
+    )
+    fake.script("VoidCharge", reply(response))
+
+    result = client.void_charge("ch-1", reason="duplicate import")
+
+    assert fake.requests("VoidCharge") == [
+        rating_service_pb2.VoidChargeRequest(charge_id="ch-1", reason="duplicate import")
+    ]
+    assert result.reversals[0].source == "resource_pack"
+    assert result.reversals[0].points == Decimal("-2.5")
+    assert result.void_time == NOON
+    assert result.already_voided
+    assert result.raw == response
+
+
+# Argument mapping and results: AccountService.
+
+
+def account(account_id: str = "acme", **fields: Any) -> account_service_pb2.Account:
+    return account_service_pb2.Account(account_id=account_id, create_time=stamp(NOON), **fields)
+
+
+def test_create_account_sends_every_field(fake: Fake, client: RatingClient) -> None:
+    raw = account(plan="pro", time_zone="Asia/Shanghai", pay_as_you_go=True)
+    fake.script("CreateAccount", reply(account_service_pb2.CreateAccountResponse(account=raw)))
+
+    created = client.create_account(
+        "acme", plan="pro", time_zone="Asia/Shanghai", pay_as_you_go=True
+    )
+    client.create_account("acme-dev", parent_account_id="acme")
+
+    assert fake.requests("CreateAccount") == [
+        account_service_pb2.CreateAccountRequest(
+            account_id="acme", plan="pro", time_zone="Asia/Shanghai", pay_as_you_go=True
+        ),
+        account_service_pb2.CreateAccountRequest(account_id="acme-dev", parent_account_id="acme"),
+    ]
+    assert (created.account_id, created.plan, created.pay_as_you_go) == ("acme", "pro", True)
+    assert created.create_time == NOON
+    assert created.raw == raw
+
+
+def test_get_account_reads_the_sub_accounts(fake: Fake, client: RatingClient) -> None:
+    fake.script(
+        "GetAccount",
+        reply(
+            account_service_pb2.GetAccountResponse(account=account(), sub_account_ids=["a", "b"])
+        ),
+    )
+    got = client.get_account("acme")
+    assert fake.requests("GetAccount") == [account_service_pb2.GetAccountRequest(account_id="acme")]
+    assert got.sub_account_ids == ("a", "b")
+
+
+def test_update_account_sends_only_the_plan_when_only_the_plan_is_given(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.update_account("acme", plan="pro")
+    request = fake.requests("UpdateAccount")[0]
+    assert request.account_id == "acme"
+    assert request.HasField("plan")
+    assert request.plan == "pro"
+    assert not request.HasField("pay_as_you_go")
+
+
+def test_update_account_sends_only_pay_as_you_go_even_when_false(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.update_account("acme", pay_as_you_go=False)
+    request = fake.requests("UpdateAccount")[0]
+    assert request.HasField("pay_as_you_go")
+    assert request.pay_as_you_go is False
+    assert not request.HasField("plan")
+
+
+@pytest.mark.parametrize(
+    ("points", "sent"),
+    [
+        (Decimal("1000.5"), "1000.5"),
+        (Decimal("1E+3"), "1000"),
+        (2000, "2000"),
+        ("12.250000", "12.250000"),
+    ],
+    ids=["decimal", "decimal-exponent", "int", "str"],
+)
+def test_grant_pack_sends_points_as_a_plain_decimal_string(
+    fake: Fake, client: RatingClient, points: Decimal | int | str, sent: str
+) -> None:
+    client.grant_pack("acme", points)
+    assert fake.requests("GrantResourcePack")[0].points == sent
+
+
+@pytest.mark.parametrize("points", [1000.0, True, Decimal("NaN"), Decimal("Infinity")])
+def test_grant_pack_refuses_floats_bools_and_non_finite_points_before_calling(
+    fake: Fake, client: RatingClient, points: Any
+) -> None:
+    with pytest.raises((TypeError, ValueError)) as caught:
+        client.grant_pack("acme", points)
+    if isinstance(points, float | bool):
+        assert caught.type is TypeError
+    assert fake.calls == []
+
+
+def test_grant_pack_converts_aware_datetimes_to_utc_timestamps(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.grant_pack(
+        "acme",
+        100,
+        valid_from=datetime(2026, 11, 1, 8, 0, tzinfo=BEIJING),
+        expire_time=datetime(2026, 12, 1, 8, 0, tzinfo=BEIJING),
+        priority=2,
+    )
+    request = fake.requests("GrantResourcePack")[0]
+    assert request.valid_from == stamp(datetime(2026, 11, 1, 0, 0, tzinfo=UTC))
+    assert request.expire_time == stamp(datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
+    assert request.priority == 2
+
+
+def test_grant_pack_leaves_unset_datetimes_unset(fake: Fake, client: RatingClient) -> None:
+    client.grant_pack("acme", 100)
+    request = fake.requests("GrantResourcePack")[0]
+    assert not request.HasField("valid_from")
+    assert not request.HasField("expire_time")
+
+
+@pytest.mark.parametrize("argument", ["valid_from", "expire_time"])
+def test_grant_pack_refuses_a_naive_datetime_before_calling(
+    fake: Fake, client: RatingClient, argument: str
+) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        client.grant_pack("acme", 100, **{argument: datetime(2026, 11, 1)})
+    assert fake.calls == []
+
+
+def test_grant_pack_always_sends_a_request_id(fake: Fake, client: RatingClient) -> None:
+    client.grant_pack("acme", 100)
+    client.grant_pack("acme", 100)
+    client.grant_pack("acme", 100, request_id="grant-7")
+    sent = [r.request_id for r in fake.requests("GrantResourcePack")]
+    assert sent[0].startswith("req-")
+    assert sent[1].startswith("req-")
+    assert sent[0] != sent[1]
+    assert sent[2] == "grant-7"
+
+
+def test_grant_pack_reads_the_pack(fake: Fake, client: RatingClient) -> None:
+    raw = account_service_pb2.ResourcePack(
+        pack_id="p-1",
+        account_id="acme",
+        points="1000",
+        remaining_points="999.5",
+        price_yuan="1",
+        valid_from=stamp(NOON),
+        priority=1,
+        create_time=stamp(NOON),
+    )
+    fake.script("GrantResourcePack", reply(account_service_pb2.GrantResourcePackResponse(pack=raw)))
+    pack = client.grant_pack("acme", 1000)
+    assert (pack.points, pack.remaining_points, pack.price_yuan) == (
+        Decimal(1000),
+        Decimal("999.5"),
+        Decimal(1),
+    )
+    assert pack.valid_from == NOON
+    assert pack.expire_time is None
+    assert pack.raw == raw
+
+
+@pytest.mark.parametrize(
+    ("day", "sent"),
+    [(date(2026, 11, 7), "2026-11-07"), ("2026-11-07", "2026-11-07"), (None, "")],
+    ids=["date", "str", "today"],
+)
+def test_get_balance_sends_the_day_as_yyyy_mm_dd(
+    fake: Fake, client: RatingClient, day: date | str | None, sent: str
+) -> None:
+    client.get_balance("acme", day=day)
+    assert fake.requests("GetBalance") == [
+        account_service_pb2.GetBalanceRequest(account_id="acme", day=sent)
+    ]
+
+
+def test_get_balance_reads_decimals_and_packs(fake: Fake, client: RatingClient) -> None:
+    raw = account_service_pb2.GetBalanceResponse(
+        billing_account_id="acme",
+        day="2026-11-27",
+        free_points_granted="500",
+        free_points_used="0.25",
+        free_points_left="499.75",
+        packs=[account_service_pb2.ResourcePack(pack_id="p-1", points="10")],
+        month="2026-11",
+        pay_as_you_go_points="3.5",
+        pay_as_you_go_yuan="0.0035",
+    )
+    fake.script("GetBalance", reply(raw))
+    balance = client.get_balance("acme")
+    assert balance.free_points_left == Decimal("499.75")
+    assert balance.pay_as_you_go_yuan == Decimal("0.0035")
+    assert [p.pack_id for p in balance.packs] == ["p-1"]
+    assert balance.raw == raw
+
+
+def test_list_charges_sends_the_window_and_page_and_reads_the_entries(
+    fake: Fake, client: RatingClient
+) -> None:
+    raw = account_service_pb2.ListChargesResponse(
+        charges=[
+            account_service_pb2.ChargeEntry(
+                charge_id="ch-1",
+                usage_id="u-1",
+                sku="agent.call",
+                category=usage_pb2.CATEGORY_AGENT,
+                quantity=1,
+                points="0.1",
+                occurred_at=stamp(NOON),
+                commit_time=stamp(NOON + timedelta(seconds=1)),
+                attributes={"channel": "api"},
+            )
+        ],
+        next_page_token="next",
+    )
+    fake.script("ListCharges", reply(raw))
+
+    page = client.list_charges(
+        "acme",
+        start_time=datetime(2026, 11, 1, 8, tzinfo=BEIJING),
+        end_time=datetime(2026, 12, 1, tzinfo=UTC),
+        page_size=10,
+        page_token="tok",
+    )
+
+    assert fake.requests("ListCharges") == [
+        account_service_pb2.ListChargesRequest(
+            account_id="acme",
+            start_time=stamp(datetime(2026, 11, 1, tzinfo=UTC)),
+            end_time=stamp(datetime(2026, 12, 1, tzinfo=UTC)),
+            page_size=10,
+            page_token="tok",
+        )
+    ]
+    assert page.next_page_token == "next"
+    entry = page.items[0]
+    assert (entry.points, entry.category, entry.attributes) == (
+        Decimal("0.1"),
+        "agent",
+        {"channel": "api"},
+    )
+    assert entry.occurred_at == NOON
+    assert entry.commit_time == NOON + timedelta(seconds=1)
+    assert entry.raw == raw.charges[0]
+
+
+def test_list_charges_refuses_a_naive_datetime_before_calling(
+    fake: Fake, client: RatingClient
+) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        client.list_charges("acme", start_time=datetime(2026, 11, 1))
+    assert fake.calls == []
+
+
+def test_iter_charges_follows_the_page_tokens_to_the_end(fake: Fake, client: RatingClient) -> None:
+    fake.script(
+        "ListCharges",
+        reply(
+            account_service_pb2.ListChargesResponse(
+                charges=[account_service_pb2.ChargeEntry(charge_id="ch-1")], next_page_token="p2"
+            )
+        ),
+        reply(
+            account_service_pb2.ListChargesResponse(
+                charges=[account_service_pb2.ChargeEntry(charge_id="ch-2")]
+            )
+        ),
+    )
+    charges = list(client.iter_charges("acme", page_size=1))
+    assert [c.charge_id for c in charges] == ["ch-1", "ch-2"]
+    assert [r.page_token for r in fake.requests("ListCharges")] == ["", "p2"]
+    assert {r.page_size for r in fake.requests("ListCharges")} == {1}
+
+
+@pytest.mark.parametrize(
+    ("month", "sent"),
+    [(date(2026, 11, 27), "2026-11"), ("2026-10", "2026-10")],
+    ids=["date", "str"],
+)
+def test_get_statement_sends_the_month_as_yyyy_mm(
+    fake: Fake, client: RatingClient, month: date | str, sent: str
+) -> None:
+    client.get_statement("acme", month)
+    assert fake.requests("GetStatement") == [
+        account_service_pb2.GetStatementRequest(account_id="acme", month=sent)
+    ]
+
+
+def test_get_statement_reads_rows_and_amounts(fake: Fake, client: RatingClient) -> None:
+    raw = account_service_pb2.GetStatementResponse(
+        account_id="acme",
+        month="2026-11",
+        by_sku=[account_service_pb2.StatementRow(key="agent.call", quantity="12", points="1.2")],
+        by_category=[account_service_pb2.StatementRow(key="agent", points="1.2")],
+        total=account_service_pb2.StatementRow(key="total", points="1.2", lines=12),
+        amount_due_yuan="0.01",
+        amount_due_yuan_exact="0.0012",
+    )
+    fake.script("GetStatement", reply(raw))
+    statement = client.get_statement("acme", "2026-11")
+    assert statement.by_sku[0].quantity == 12
+    assert statement.by_category[0].quantity is None
+    assert statement.total.points == Decimal("1.2")
+    assert statement.total.lines == 12
+    assert statement.amount_due_yuan == Decimal("0.01")
+    assert statement.amount_due_yuan_exact == Decimal("0.0012")
+    assert statement.raw == raw
+
+
+# Argument mapping and results: CatalogService.
+
+
+@pytest.mark.parametrize(
+    ("category", "number"),
+    [
+        (None, usage_pb2.CATEGORY_UNSPECIFIED),
+        ("model", usage_pb2.CATEGORY_MODEL),
+        ("agent", usage_pb2.CATEGORY_AGENT),
+        ("speech", usage_pb2.CATEGORY_SPEECH),
+        ("rtc", usage_pb2.CATEGORY_RTC),
+        ("knowledge", usage_pb2.CATEGORY_KNOWLEDGE),
+        ("plugin", usage_pb2.CATEGORY_PLUGIN),
+    ],
+)
+def test_list_skus_sends_the_category_name_as_its_enum(
+    fake: Fake, client: RatingClient, category: str | None, number: int
+) -> None:
+    client.list_skus(category=category, page_size=5, page_token="t")
+    assert fake.requests("ListSkus") == [
+        catalog_service_pb2.ListSkusRequest(category=number, page_size=5, page_token="t")  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("category", ["MODEL", "video", "unspecified"])
+def test_list_skus_refuses_an_unknown_category_before_calling(
+    fake: Fake, client: RatingClient, category: str
+) -> None:
+    with pytest.raises(ValueError, match="category"):
+        client.list_skus(category=category)
+    assert fake.calls == []
+
+
+def sku_message(sku_id: str = "agent.call", priced: bool = True) -> catalog_service_pb2.Sku:
+    version = catalog_service_pb2.PriceVersion(
+        effective_from=stamp(datetime(2026, 1, 1, tzinfo=UTC)), unit_price="0.1"
+    )
+    raw = catalog_service_pb2.Sku(
+        id=sku_id,
+        category=usage_pb2.CATEGORY_AGENT,
+        unit="call",
+        price_unit=1,
+        billed_by=usage_pb2.BILLED_BY_COZE,
+        aliases=["智能体调用"],
+        price_versions=[version] if priced else [],
+    )
+    if priced:
+        raw.current_price.CopyFrom(version)
+    return raw
+
+
+def test_list_skus_reads_the_page(fake: Fake, client: RatingClient) -> None:
+    raw = catalog_service_pb2.ListSkusResponse(
+        skus=[sku_message("agent.call"), sku_message("plugin.x", priced=False)],
+        next_page_token="n",
+    )
+    fake.script("ListSkus", reply(raw))
+    page = client.list_skus()
+    assert [s.id for s in page.items] == ["agent.call", "plugin.x"]
+    assert page.items[1].current_price is None
+    assert page.next_page_token == "n"
+
+
+def test_get_sku_sends_the_name_and_reads_prices_as_decimals(
+    fake: Fake, client: RatingClient
+) -> None:
+    raw = sku_message()
+    fake.script("GetSku", reply(catalog_service_pb2.GetSkuResponse(sku=raw)))
+    sku = client.get_sku("智能体调用")
+    assert fake.requests("GetSku") == [catalog_service_pb2.GetSkuRequest(sku="智能体调用")]
+    assert (sku.id, sku.category, sku.billed_by, sku.aliases) == (
+        "agent.call",
+        "agent",
+        "coze",
+        ("智能体调用",),
+    )
+    assert sku.current_price is not None
+    assert sku.current_price.unit_price == Decimal("0.1")
+    assert sku.current_price.effective_from == datetime(2026, 1, 1, tzinfo=UTC)
+    assert sku.price_versions[0].unit_price == Decimal("0.1")
+    assert sku.raw == raw
+
+
+# Every call: deadline, token.
+
+CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
+    ("Quote", lambda c: c.quote([ITEM])),
+    ("CommitCharges", lambda c: c.commit([ITEM])),
+    ("VoidCharge", lambda c: c.void_charge("ch-1")),
+    ("CreateAccount", lambda c: c.create_account("acme")),
+    ("GetAccount", lambda c: c.get_account("acme")),
+    ("UpdateAccount", lambda c: c.update_account("acme", plan="pro")),
+    ("GrantResourcePack", lambda c: c.grant_pack("acme", 1)),
+    ("GetBalance", lambda c: c.get_balance("acme")),
+    ("ListCharges", lambda c: c.list_charges("acme")),
+    ("GetStatement", lambda c: c.get_statement("acme", "2026-11")),
+    ("ListSkus", lambda c: c.list_skus()),
+    ("GetSku", lambda c: c.get_sku("agent.call")),
+]
+CALL_IDS = [method for method, _ in CALLS]
+
+
+def test_the_call_table_covers_every_rpc_of_the_three_services() -> None:
+    rpcs = {
+        method.name
+        for module, service in (
+            (rating_service_pb2, "RatingService"),
+            (account_service_pb2, "AccountService"),
+            (catalog_service_pb2, "CatalogService"),
+        )
+        for method in module.DESCRIPTOR.services_by_name[service].methods
+    }
+    assert set(CALL_IDS) == rpcs
+
+
+@pytest.mark.parametrize(("method", "invoke"), CALLS, ids=CALL_IDS)
+def test_every_call_carries_a_deadline_commits_the_longer_one(
+    fake: Fake, client: RatingClient, method: str, invoke: Callable[[RatingClient], object]
+) -> None:
+    invoke(client)
+    [received] = fake.calls_of(method)
+    expected = COMMIT_TIMEOUT if method == "CommitCharges" else TIMEOUT
+    assert_deadline(received, expected)
+
+
+@pytest.mark.parametrize(("method", "invoke"), CALLS, ids=CALL_IDS)
+def test_every_call_sends_the_bearer_token_on_a_plaintext_channel(
+    fake: Fake, method: str, invoke: Callable[[RatingClient], object]
+) -> None:
+    with connect(fake, token="t") as client:
+        invoke(client)
+    [received] = fake.calls_of(method)
+    assert received.metadata["authorization"] == "Bearer t"
+
+
+def test_a_client_without_token_sends_no_authorization(fake: Fake, client: RatingClient) -> None:
+    client.quote([ITEM])
+    assert "authorization" not in fake.calls[0].metadata
+
+
+def test_a_timeout_given_to_a_call_replaces_the_default_deadline(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.quote([ITEM], timeout=3.0)
+    client.commit([ITEM], timeout=4.0)
+    quote, commit = fake.calls
+    assert_deadline(quote, 3.0)
+    assert_deadline(commit, 4.0)
+
+
+def test_a_server_slower_than_the_deadline_raises_a_retryable_deadline_exceeded(
+    fake: Fake,
+) -> None:
+    fake.script("Quote", too_slow)
+    with (
+        connect(fake, timeout=0.2) as client,
+        pytest.raises(errors.DeadlineExceededError) as caught,
+    ):
+        client.quote([ITEM])
+    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.retryable
+    assert len(fake.calls) == 1
+
+
+# Retries.
+
+
+def test_unavailable_is_retried_until_the_server_answers(fake: Fake, client: RatingClient) -> None:
+    fake.script("Quote", unavailable(), unavailable())
+    quote = client.quote([ITEM])
+    assert quote.lines == ()
+    assert len(fake.calls_of("Quote")) == 3
+
+
+def test_a_retried_commit_sends_the_same_request_id_on_every_attempt(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script("CommitCharges", unavailable(), unavailable())
+    receipt = client.commit([ITEM])
+    sent = [r.request_id for r in fake.requests("CommitCharges")]
+    assert len(sent) == 3
+    assert set(sent) == {receipt.request_id}
+    assert receipt.request_id.startswith("req-")
+
+
+def test_a_retried_grant_sends_the_same_request_id_on_every_attempt(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script("GrantResourcePack", unavailable())
+    client.grant_pack("acme", 10)
+    sent = [r.request_id for r in fake.requests("GrantResourcePack")]
+    assert len(sent) == 2
+    assert len(set(sent)) == 1
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ],
+    ids=lambda code: code.name,
+)
+def test_other_errors_are_not_retried(
+    fake: Fake, client: RatingClient, code: grpc.StatusCode
+) -> None:
+    fake.script("CommitCharges", fail(code))
+    with pytest.raises(errors.RatingError) as caught:
+        client.commit([ITEM])
+    assert caught.value.code == code
+    assert len(fake.calls) == 1
+
+
+def test_max_attempts_one_turns_retries_off(fake: Fake) -> None:
+    fake.script("Quote", unavailable())
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.UnavailableError):
+        client.quote([ITEM])
+    assert len(fake.calls) == 1
+
+
+def test_retries_stop_after_max_attempts(fake: Fake) -> None:
+    fake.always("Quote", unavailable())
+    with connect(fake, max_attempts=3) as client, pytest.raises(errors.UnavailableError) as caught:
+        client.quote([ITEM])
+    assert caught.value.retryable
+    assert len(fake.calls) == 3
+
+
+# Errors.
+
+ERROR_CLASSES: dict[grpc.StatusCode, tuple[type[errors.RatingError], bool]] = {
+    grpc.StatusCode.CANCELLED: (errors.CancelledError, False),
+    grpc.StatusCode.UNKNOWN: (errors.InternalError, False),
+    grpc.StatusCode.INVALID_ARGUMENT: (errors.InvalidArgumentError, False),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (errors.DeadlineExceededError, True),
+    grpc.StatusCode.NOT_FOUND: (errors.NotFoundError, False),
+    grpc.StatusCode.ALREADY_EXISTS: (errors.AlreadyExistsError, False),
+    grpc.StatusCode.PERMISSION_DENIED: (errors.PermissionDeniedError, False),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (errors.ResourceExhaustedError, True),
+    grpc.StatusCode.FAILED_PRECONDITION: (errors.FailedPreconditionError, False),
+    grpc.StatusCode.ABORTED: (errors.FailedPreconditionError, False),
+    grpc.StatusCode.OUT_OF_RANGE: (errors.InvalidArgumentError, False),
+    grpc.StatusCode.UNIMPLEMENTED: (errors.InternalError, False),
+    grpc.StatusCode.INTERNAL: (errors.InternalError, False),
+    grpc.StatusCode.UNAVAILABLE: (errors.UnavailableError, True),
+    grpc.StatusCode.DATA_LOSS: (errors.InternalError, False),
+    grpc.StatusCode.UNAUTHENTICATED: (errors.UnauthenticatedError, False),
+}
+CODES = list(ERROR_CLASSES)
+
+
+def test_the_error_table_covers_every_status_code_but_ok() -> None:
+    assert set(ERROR_CLASSES) == set(grpc.StatusCode) - {grpc.StatusCode.OK}
+
+
+@pytest.mark.parametrize("code", CODES, ids=lambda code: code.name)
+def test_each_status_code_maps_to_its_error_class_with_the_error_info(
+    fake: Fake, code: grpc.StatusCode
+) -> None:
+    info = error_details_pb2.ErrorInfo(
+        reason="SOME_REASON", domain="rating", metadata={"account_id": "acme"}
+    )
+    fake.script("GetSku", fail_with(rich_status(code, f"{code.name} happened", info)))
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.RatingError) as caught:
+        client.get_sku("agent.call")
+
+    error = caught.value
+    expected, retryable = ERROR_CLASSES[code]
+    assert type(error) is expected
+    assert error.code == code
+    assert error.retryable is retryable
+    assert error.message == f"{code.name} happened"
+    assert (error.reason, error.domain, error.metadata) == (
+        "SOME_REASON",
+        "rating",
+        {"account_id": "acme"},
+    )
+    assert str(error) == f"{code.name} [SOME_REASON]: {code.name} happened"
+
+
+@pytest.mark.parametrize("code", CODES, ids=lambda code: code.name)
+def test_an_error_without_rich_details_maps_by_code_with_its_message(
+    fake: Fake, code: grpc.StatusCode
+) -> None:
+    fake.script("GetSku", fail(code, "plain words"))
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.RatingError) as caught:
+        client.get_sku("agent.call")
+    error = caught.value
+    assert type(error) is ERROR_CLASSES[code][0]
+    assert (error.code, error.message) == (code, "plain words")
+    assert (error.reason, error.domain, dict(error.metadata)) == ("", "", {})
+    assert error.violations == ()
+    assert (error.resource_type, error.resource_name) == ("", "")
+
+
+def test_an_error_without_a_message_is_named_by_its_code(fake: Fake, client: RatingClient) -> None:
+    fake.script("GetSku", fail(grpc.StatusCode.NOT_FOUND, ""))
+    with pytest.raises(errors.NotFoundError) as caught:
+        client.get_sku("x")
+    assert caught.value.message == "NOT_FOUND"
+
+
+def test_a_bad_request_reports_every_field_violation_with_its_item_index(
+    fake: Fake, client: RatingClient
+) -> None:
+    violation = error_details_pb2.BadRequest.FieldViolation
+    status = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "items[2].sku: no SKU 'x'",
+        error_details_pb2.ErrorInfo(
+            reason="INVALID_USAGE", domain="rating", metadata={"violations": "4"}
+        ),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                violation(field="items[2].sku", reason="SKU_UNKNOWN", description="no SKU 'x'"),
+                violation(field="items[0].quantity", reason="QUANTITY_NEGATIVE", description="-1"),
+                violation(field="items[12].usage_id", reason="USAGE_ID_MISSING", description="!"),
+                violation(field="request_id", reason="REQUEST_ID_MISSING", description="?"),
+            ]
+        ),
+        error_details_pb2.RetryInfo(),  # a detail the client does not read: ignored
+    )
+    fake.script("Quote", fail_with(status))
+
+    with pytest.raises(errors.InvalidArgumentError) as caught:
+        client.quote([ITEM])
+
+    error = caught.value
+    assert (error.reason, error.domain, error.metadata) == (
+        "INVALID_USAGE",
+        "rating",
+        {"violations": "4"},
+    )
+    assert error.message == "items[2].sku: no SKU 'x'"
+    assert [(v.field, v.reason, v.description, v.item_index) for v in error.violations] == [
+        ("items[2].sku", "SKU_UNKNOWN", "no SKU 'x'", 2),
+        ("items[0].quantity", "QUANTITY_NEGATIVE", "-1", 0),
+        ("items[12].usage_id", "USAGE_ID_MISSING", "!", 12),
+        ("request_id", "REQUEST_ID_MISSING", "?", None),
+    ]
+    assert not error.retryable
+
+
+def test_a_not_found_error_names_the_missing_resource(fake: Fake, client: RatingClient) -> None:
+    status = rich_status(
+        grpc.StatusCode.NOT_FOUND,
+        "no account 'acme'",
+        error_details_pb2.ErrorInfo(reason="ACCOUNT_NOT_FOUND", domain="rating"),
+        error_details_pb2.ResourceInfo(resource_type="account", resource_name="acme"),
+    )
+    fake.script("GetAccount", fail_with(status))
+    with pytest.raises(errors.NotFoundError) as caught:
+        client.get_account("acme")
+    assert (caught.value.resource_type, caught.value.resource_name) == ("account", "acme")
+    assert caught.value.reason == "ACCOUNT_NOT_FOUND"
+
+
+def test_every_error_class_is_a_rating_error() -> None:
+    for expected, _ in ERROR_CLASSES.values():
+        assert issubclass(expected, errors.RatingError)
+        assert issubclass(expected, Exception)
+
+
+# Options.
+
+
+def test_options_from_env_read_every_variable(tmp_path: Path) -> None:
+    ca, cert, key = (tmp_path / name for name in ("ca.pem", "cert.pem", "key.pem"))
+    ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n")
+    cert.write_bytes(b"-----BEGIN CERTIFICATE-----\ncert\n-----END CERTIFICATE-----\n")
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n")
+
+    options = ClientOptions.from_env(
+        {
+            "RATING_TARGET": "rating.internal:443",
+            "RATING_TIMEOUT": "2.5",
+            "RATING_TOKEN": "s3cret",
+            "RATING_TLS": "1",
+            "RATING_TLS_CA": str(ca),
+            "RATING_TLS_CERT": str(cert),
+            "RATING_TLS_KEY": str(key),
+            "RATING_TLS_SERVER_NAME": "rating.test",
+        }
+    )
+
+    assert options.target == "rating.internal:443"
+    assert options.timeout == 2.5
+    assert options.token == "s3cret"
+    assert options.tls
+    assert options.secure
+    assert options.root_certificates == ca.read_bytes()
+    assert options.certificate_chain == cert.read_bytes()
+    assert options.private_key == key.read_bytes()
+    assert options.server_name == "rating.test"
+    assert ("grpc.ssl_target_name_override", "rating.test") in options.channel_options()
+    assert options.credentials() is not None
+    # Over TLS the token travels in the call credentials, not as plain metadata.
+    assert options.call_metadata() == ()
+
+
+def test_options_from_an_empty_env_are_the_defaults() -> None:
+    options = ClientOptions.from_env({})
+    assert options == ClientOptions()
+    assert options.target == "127.0.0.1:50051"
+    assert not options.secure
+    assert options.credentials() is None
+    assert options.call_metadata() == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "tls"), [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)]
+)
+def test_rating_tls_turns_tls_on(value: str, tls: bool) -> None:
+    assert ClientOptions.from_env({"RATING_TLS": value}).tls is tls
+
+
+def test_a_ca_alone_turns_tls_on(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(b"ca")
+    assert ClientOptions.from_env({"RATING_TLS_CA": str(ca)}).secure
+
+
+def test_client_from_env_connects_to_rating_target_with_the_token(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RATING_TARGET", fake.target)
+    monkeypatch.setenv("RATING_TIMEOUT", "4")
+    monkeypatch.setenv("RATING_TOKEN", "from-env")
+    for name in ("RATING_TLS", "RATING_TLS_CA", "RATING_TLS_CERT", "RATING_TLS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with RatingClient.from_env() as client:
+        client.get_sku("agent.call")
+    [received] = fake.calls
+    assert received.metadata["authorization"] == "Bearer from-env"
+    assert_deadline(received, 4.0)
+
+
+def test_retries_are_configured_for_unavailable_only() -> None:
+    options = dict(ClientOptions().channel_options())
+    assert options["grpc.enable_retries"] == 1
+    config = str(options["grpc.service_config"])
+    assert '"retryableStatusCodes": ["UNAVAILABLE"]' in config
+    assert dict(ClientOptions(max_attempts=1).channel_options())["grpc.enable_retries"] == 0
+
+
+# invoke: raw messages.
+
+
+def test_invoke_returns_the_raw_response(fake: Fake, client: RatingClient) -> None:
+    response = rating_service_pb2.QuoteResponse(total_points="1.5", catalog_version=9)
+    fake.script("Quote", reply(response))
+    request = rating_service_pb2.QuoteRequest(items=[ITEM], account_id="acme")
+
+    raw = client.invoke("Quote", request)
+
+    assert isinstance(raw, rating_service_pb2.QuoteResponse)
+    assert raw == response
+    assert fake.requests("Quote") == [request]
+    assert_deadline(fake.calls[0], TIMEOUT)
+
+
+def test_invoke_maps_errors_too(fake: Fake, client: RatingClient) -> None:
+    fake.script("GetBalance", fail(grpc.StatusCode.NOT_FOUND, "no account"))
+    with pytest.raises(errors.NotFoundError, match="no account"):
+        client.invoke("GetBalance", account_service_pb2.GetBalanceRequest(account_id="x"))
+
+
+def test_invoke_refuses_an_unknown_method(fake: Fake, client: RatingClient) -> None:
+    with pytest.raises(ValueError, match="Nope"):
+        client.invoke("Nope", rating_service_pb2.QuoteRequest())
+    assert fake.calls == []
+
+
+# AsyncRatingClient.
+
+
+def async_options(fake: Fake, **changes: Any) -> ClientOptions:
+    return dataclasses.replace(OPTIONS, target=fake.target, **changes)
+
+
+def test_async_client_maps_arguments_and_results(fake: Fake) -> None:
+    fake.script(
+        "Quote",
+        reply(rating_service_pb2.QuoteResponse(total_points="0.25", catalog_version=2)),
+    )
+
+    async def run() -> tuple[Any, Receipt, Any]:
+        async with AsyncRatingClient(options=async_options(fake, token="t")) as client:
+            quote = await client.quote([ITEM], account_id="acme")
+            receipt = await client.commit([ITEM])
+            await client.update_account("acme", pay_as_you_go=True)
+            balance = await client.get_balance("acme", day=date(2026, 11, 7))
+            await client.list_skus(category="rtc")
+            return quote, receipt, balance
+
+    quote, receipt, balance = asyncio.run(run())
+
+    assert quote.total_points == Decimal("0.25")
+    assert fake.requests("Quote") == [
+        rating_service_pb2.QuoteRequest(items=[ITEM], account_id="acme")
+    ]
+    [commit] = fake.requests("CommitCharges")
+    assert commit.request_id.startswith("req-")
+    assert receipt.request_id == commit.request_id
+    assert receipt.commit_time == NOON
+    [update] = fake.requests("UpdateAccount")
+    assert update.HasField("pay_as_you_go")
+    assert not update.HasField("plan")
+    assert fake.requests("GetBalance")[0].day == "2026-11-07"
+    assert balance.free_points_left == Decimal(0)
+    assert fake.requests("ListSkus")[0].category == usage_pb2.CATEGORY_RTC
+    for received in fake.calls:
+        assert received.metadata["authorization"] == "Bearer t"
+        expected = COMMIT_TIMEOUT if received.method == "CommitCharges" else TIMEOUT
+        assert_deadline(received, expected)
+
+
+def test_async_client_retries_unavailable_with_the_same_request_id(fake: Fake) -> None:
+    fake.script("CommitCharges", unavailable(), unavailable())
+
+    async def run() -> Receipt:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            return await client.commit([ITEM], request_id="async-1")
+
+    receipt = asyncio.run(run())
+    assert receipt.request_id == "async-1"
+    assert [r.request_id for r in fake.requests("CommitCharges")] == ["async-1"] * 3
+
+
+def test_async_client_does_not_retry_with_max_attempts_one(fake: Fake) -> None:
+    fake.script("Quote", unavailable())
+
+    async def run() -> None:
+        async with AsyncRatingClient(options=async_options(fake, max_attempts=1)) as client:
+            await client.quote([ITEM])
+
+    with pytest.raises(errors.UnavailableError):
+        asyncio.run(run())
+    assert len(fake.calls) == 1
+
+
+def test_async_client_maps_errors_with_their_rich_details(fake: Fake) -> None:
+    status = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad item",
+        error_details_pb2.ErrorInfo(reason="INVALID_USAGE", domain="rating"),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="items[1].sku", reason="SKU_UNKNOWN", description="no such SKU"
+                )
+            ]
+        ),
+    )
+    fake.script("Quote", fail_with(status))
+    fake.script("GetSku", fail(grpc.StatusCode.NOT_FOUND, "no sku"))
+
+    async def run() -> tuple[errors.RatingError, errors.RatingError]:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            with pytest.raises(errors.InvalidArgumentError) as bad:
+                await client.quote([ITEM, ITEM])
+            with pytest.raises(errors.NotFoundError) as missing:
+                await client.get_sku("x")
+            return bad.value, missing.value
+
+    bad, missing = asyncio.run(run())
+    assert (bad.reason, bad.domain, bad.message) == ("INVALID_USAGE", "rating", "bad item")
+    assert [(v.field, v.reason, v.description, v.item_index) for v in bad.violations] == [
+        ("items[1].sku", "SKU_UNKNOWN", "no such SKU", 1)
+    ]
+    assert (missing.message, missing.reason) == ("no sku", "")
+    assert len(fake.calls) == 2
+
+
+def test_async_client_raises_a_retryable_deadline_exceeded_on_a_slow_server(fake: Fake) -> None:
+    fake.script("Quote", too_slow)
+
+    async def run() -> None:
+        async with AsyncRatingClient(options=async_options(fake, timeout=0.2)) as client:
+            await client.quote([ITEM])
+
+    with pytest.raises(errors.DeadlineExceededError) as caught:
+        asyncio.run(run())
+    assert caught.value.retryable
+
+
+def test_async_invoke_returns_the_raw_response_and_refuses_unknown_methods(fake: Fake) -> None:
+    response = catalog_service_pb2.GetSkuResponse(sku=sku_message(), catalog_version=4)
+    fake.script("GetSku", reply(response))
+
+    async def run() -> Message:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            with pytest.raises(ValueError):
+                await client.invoke("Nope", rating_service_pb2.QuoteRequest())
+            return await client.invoke("GetSku", catalog_service_pb2.GetSkuRequest(sku="a"))
+
+    assert asyncio.run(run()) == response
+    assert len(fake.calls) == 1
+
+
+def test_async_iter_charges_follows_the_page_tokens(fake: Fake) -> None:
+    fake.script(
+        "ListCharges",
+        reply(
+            account_service_pb2.ListChargesResponse(
+                charges=[account_service_pb2.ChargeEntry(charge_id="ch-1")], next_page_token="p2"
+            )
+        ),
+        reply(
+            account_service_pb2.ListChargesResponse(
+                charges=[account_service_pb2.ChargeEntry(charge_id="ch-2")]
+            )
+        ),
+    )
+
+    async def run() -> list[str]:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            return [entry.charge_id async for entry in client.iter_charges("acme")]
+
+    assert asyncio.run(run()) == ["ch-1", "ch-2"]
+    assert [r.page_token for r in fake.requests("ListCharges")] == ["", "p2"]
+
+
+# Usage builders.
+
+WHO: dict[str, Any] = {"account_id": "acme", "occurred_at": NOON}
+
+
+def test_model_tokens_makes_one_item_per_direction_with_suffixed_usage_ids() -> None:
+    items = usage.model_tokens(
+        "doubao-lite-32k",
+        input_tokens=1234,
+        output_tokens=567,
+        usage_id="conv-7:turn-3",
+        attributes={"channel": "api"},
+        **WHO,
+    )
+    assert [(i.sku, i.usage_id, i.quantity) for i in items] == [
+        ("doubao-lite-32k.input", "conv-7:turn-3:input", 1234),
+        ("doubao-lite-32k.output", "conv-7:turn-3:output", 567),
+    ]
+    for item in items:
+        assert item.account_id == "acme"
+        assert item.occurred_at == stamp(NOON)
+        assert dict(item.attributes) == {"channel": "api"}
+        assert not item.HasField("duration")
+
+
+def test_model_tokens_skips_a_direction_without_tokens() -> None:
+    only_output = usage.model_tokens("DeepSeek-R1", output_tokens=9, usage_id="u", **WHO)
+    assert [(i.sku, i.usage_id, i.quantity) for i in only_output] == [
+        ("DeepSeek-R1.output", "u:output", 9)
+    ]
+    only_input = usage.model_tokens("DeepSeek-R1", input_tokens=3, usage_id="u", **WHO)
+    assert [i.usage_id for i in only_input] == ["u:input"]
+
+
+@pytest.mark.parametrize("builder", [usage.model_tokens, usage.ark_tokens])
+def test_token_builders_refuse_zero_tokens_in_both_directions(
+    builder: Callable[..., list[usage_pb2.UsageItem]],
+) -> None:
+    with pytest.raises(ValueError, match="no tokens"):
+        builder("ep-1", usage_id="u", **WHO)
+
+
+def test_ark_tokens_name_the_endpoint_sku() -> None:
+    items = usage.ark_tokens(
+        "ep-20250101-abc", input_tokens=10, output_tokens=20, usage_id="u", **WHO
+    )
+    assert [(i.sku, i.usage_id, i.quantity) for i in items] == [
+        ("model.ark.ep-20250101-abc.input", "u:input", 10),
+        ("model.ark.ep-20250101-abc.output", "u:output", 20),
+    ]
+
+
+@pytest.mark.parametrize("endpoint", ["", "ep.1"])
+def test_ark_tokens_refuse_a_bad_endpoint(endpoint: str) -> None:
+    with pytest.raises(ValueError):
+        usage.ark_tokens(endpoint, input_tokens=1, usage_id="u", **WHO)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "sku"),
+    [("720p", "rtc.video.720p"), ("4K", "rtc.video.4k"), ("1080p", "rtc.video.1080p")],
+)
+def test_rtc_video_sends_whole_milliseconds_at_a_resolution(resolution: str, sku: str) -> None:
+    made = usage.rtc_video(
+        timedelta(minutes=2, milliseconds=5), resolution=resolution, usage_id="r", **WHO
+    )
+    assert (made.sku, made.quantity, made.usage_id) == (sku, 120_005, "r")
+    assert not made.HasField("duration")
+
+
+def test_rtc_audio_asr_and_the_others_name_their_skus() -> None:
+    assert usage.rtc_audio(timedelta(seconds=61), usage_id="a", **WHO).sku == "rtc.audio.voice"
+    audio = usage.rtc_audio(timedelta(seconds=1), kind="conversational_ai", usage_id="a", **WHO)
+    assert (audio.sku, audio.quantity) == ("rtc.audio.conversational_ai", 1000)
+    streaming = usage.asr(timedelta(seconds=1.5), usage_id="s", **WHO)
+    assert (streaming.sku, streaming.quantity) == ("speech.asr.streaming", 1500)
+    assert usage.asr(timedelta(hours=1), mode="file", usage_id="s", **WHO).quantity == 3_600_000
+    assert usage.asr(timedelta(0), mode="file", usage_id="s", **WHO).sku == "speech.asr.file"
+    assert usage.agent_calls(3, usage_id="c", **WHO).sku == "agent.call"
+    tts = usage.tts_characters(42, usage_id="t", **WHO)
+    assert (tts.sku, tts.quantity) == ("speech.tts.system_voice", 42)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: usage.rtc_video(timedelta(seconds=1), resolution="8k", usage_id="x", **WHO),
+        lambda: usage.rtc_audio(timedelta(seconds=1), kind="video", usage_id="x", **WHO),
+        lambda: usage.asr(timedelta(seconds=1), mode="batch", usage_id="x", **WHO),
+    ],
+    ids=["resolution", "kind", "mode"],
+)
+def test_duration_builders_refuse_an_unknown_variant(build: Callable[[], object]) -> None:
+    with pytest.raises(ValueError):
+        build()
+
+
+@pytest.mark.parametrize(
+    "duration",
+    [timedelta(microseconds=1500), timedelta(microseconds=1), timedelta(seconds=-1)],
+    ids=["sub-millisecond", "one-microsecond", "negative"],
+)
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda d: usage.rtc_video(d, resolution="720p", usage_id="x", **WHO),
+        lambda d: usage.rtc_audio(d, usage_id="x", **WHO),
+        lambda d: usage.asr(d, usage_id="x", **WHO),
+        lambda d: usage.storage(1, d, usage_id="x", **WHO),
+    ],
+    ids=["rtc_video", "rtc_audio", "asr", "storage"],
+)
+def test_durations_must_be_whole_non_negative_milliseconds(
+    builder: Callable[[timedelta], object], duration: timedelta
+) -> None:
+    with pytest.raises(ValueError):
+        builder(duration)
+
+
+def test_storage_sends_the_bytes_as_quantity_and_the_interval_as_duration() -> None:
+    made = usage.storage(5 * 2**30, timedelta(hours=1), usage_id="kb:1", **WHO)
+    assert (made.sku, made.quantity) == ("knowledge.storage", 5 * 2**30)
+    assert made.HasField("duration")
+    assert made.duration == duration_pb2.Duration(seconds=3600)
+
+
+def test_a_builder_stamps_now_when_no_occurred_at_is_given() -> None:
+    before = datetime.now(UTC)
+    made = usage.agent_calls(1, usage_id="c", account_id="acme")
+    after = datetime.now(UTC)
+    occurred = made.occurred_at.ToDatetime(tzinfo=UTC)
+    assert before - timedelta(microseconds=1) <= occurred <= after
+
+
+def test_a_builder_converts_an_aware_occurred_at_to_utc() -> None:
+    made = usage.agent_calls(
+        1, usage_id="c", account_id="acme", occurred_at=datetime(2026, 11, 27, 12, tzinfo=BEIJING)
+    )
+    assert made.occurred_at == stamp(NOON)
+
+
+def test_a_builder_refuses_a_naive_occurred_at() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        usage.agent_calls(1, usage_id="c", account_id="acme", occurred_at=datetime(2026, 11, 27))
+
+
+def test_a_builder_keeps_the_attributes_and_refuses_negative_quantities() -> None:
+    made = usage.item("agent.call", 2, usage_id="c", attributes={"agent": "a-1", "k": "v"}, **WHO)
+    assert dict(made.attributes) == {"agent": "a-1", "k": "v"}
+    with pytest.raises(ValueError, match="negative"):
+        usage.item("agent.call", -1, usage_id="c", **WHO)
+
+
+def test_every_builder_sku_resolves_in_the_seed_catalog(
+    catalog_snapshot: CatalogSnapshot,
+) -> None:
+    second = timedelta(seconds=1)
+    built = [
+        *usage.model_tokens(
+            "doubao-lite-32k", input_tokens=1, output_tokens=1, usage_id="m", **WHO
+        ),
+        *usage.model_tokens("DeepSeek-R1", input_tokens=1, output_tokens=1, usage_id="m", **WHO),
+        *usage.ark_tokens("ep-1", input_tokens=1, output_tokens=1, usage_id="a", **WHO),
+        usage.agent_calls(1, usage_id="c", **WHO),
+        usage.tts_characters(1, usage_id="t", **WHO),
+        usage.storage(1, second, usage_id="s", **WHO),
+        *(usage.asr(second, mode=mode, usage_id="x", **WHO) for mode in usage.ASR_MODES),
+        *(
+            usage.rtc_audio(second, kind=kind, usage_id="x", **WHO)
+            for kind in usage.RTC_AUDIO_KINDS
+        ),
+        *(
+            usage.rtc_video(second, resolution=resolution, usage_id="x", **WHO)
+            for resolution in usage.RTC_VIDEO_RESOLUTIONS
+        ),
+    ]
+    unresolved = [made.sku for made in built if catalog_snapshot.resolve(made.sku) is None]
+    assert unresolved == []
+
+
+# BatchCommitter.
+
+
+@pytest.fixture
+def single_shot(fake: Fake) -> Iterator[RatingClient]:
+    """A client that does not retry by itself, so the committer's retries show."""
+    with connect(fake, max_attempts=1, commit_timeout=10.0) as opened:
+        yield opened
+
+
+def items_of(count: int, prefix: str = "u") -> list[usage_pb2.UsageItem]:
+    return [call(f"{prefix}-{n}") for n in range(count)]
+
+
+def committed_ids(fake: Fake) -> list[str]:
+    """The usage ids of every commit request the fake received, in order."""
+    return [item.usage_id for r in fake.requests("CommitCharges") for item in r.items]
+
+
+def failed_items(committer: BatchCommitter) -> list[usage_pb2.UsageItem]:
+    return [item for failure in committer.failures for item in failure.items]
+
+
+def test_committer_sends_a_batch_as_soon_as_it_is_full(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    committer = BatchCommitter(single_shot, max_batch=3, max_delay=60, backoff=FAST)
+    try:
+        committer.add(items_of(7))
+        wait_until(lambda: len(fake.requests("CommitCharges")) == 2)
+        assert committer.pending == 1
+    finally:
+        committer.close()
+    batches = fake.requests("CommitCharges")
+    assert [len(b.items) for b in batches] == [3, 3, 1]
+    assert committed_ids(fake) == [f"u-{n}" for n in range(7)]
+    assert len({b.request_id for b in batches}) == 3
+    assert committer.stats.batches == 3
+    assert committer.stats.committed_items == 7
+    assert committer.failures == []
+
+
+def test_committer_sends_a_partial_batch_once_its_oldest_item_is_max_delay_old(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    committer = BatchCommitter(single_shot, max_batch=100, max_delay=0.2, backoff=FAST)
+    try:
+        added_at = time.monotonic()
+        committer.add(items_of(3))
+        wait_until(lambda: len(fake.calls) == 1)
+    finally:
+        committer.close()
+    [sent] = fake.calls
+    assert sent.at - added_at >= 0.2 * 0.9
+    assert len(sent.request.items) == 3
+
+
+def test_flush_sends_now_and_returns_true_once_committed(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    receipts: list[Receipt] = []
+    committer = BatchCommitter(
+        single_shot, max_batch=100, max_delay=60, backoff=FAST, on_commit=receipts.append
+    )
+    try:
+        committer.add(items_of(2))
+        assert committer.flush(timeout=5) is True
+        assert committer.pending == 0
+        assert [len(r.items) for r in fake.requests("CommitCharges")] == [2]
+        assert [r.request_id for r in receipts] == [fake.requests("CommitCharges")[0].request_id]
+    finally:
+        committer.close()
+
+
+def test_flush_returns_false_when_the_server_does_not_answer_in_time(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    release = threading.Event()
+    fake.script("CommitCharges", stalled(fake, release))
+    committer = BatchCommitter(single_shot, max_batch=100, max_delay=60, backoff=FAST)
+    try:
+        committer.add(items_of(1))
+        assert committer.flush(timeout=0.1) is False
+        release.set()
+        assert committer.flush(timeout=5) is True
+    finally:
+        release.set()
+        committer.close()
+    assert committer.stats.committed_items == 1
+
+
+def test_close_sends_what_is_left_and_refuses_more(fake: Fake, single_shot: RatingClient) -> None:
+    with BatchCommitter(single_shot, max_batch=100, max_delay=60, backoff=FAST) as committer:
+        committer.add(items_of(3))
+        assert fake.calls == []
+    assert [len(r.items) for r in fake.requests("CommitCharges")] == [3]
+    assert committer.stats.committed_items == 3
+    with pytest.raises(CommitterClosedError):
+        committer.add(call("late"))
+    committer.close()  # a second close does nothing
+
+
+def test_add_blocks_then_raises_buffer_full_while_the_server_is_stuck(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    release = threading.Event()
+    fake.script("CommitCharges", stalled(fake, release))
+    committer = BatchCommitter(single_shot, max_batch=2, max_delay=60, max_buffered=2, backoff=FAST)
+    try:
+        committer.add(items_of(2, "first"))  # a full batch: sent, and stuck
+        wait_until(lambda: len(fake.calls) == 1)
+        committer.add(items_of(2, "second"))  # fills the buffer
+        started = time.monotonic()
+        with pytest.raises(BufferFullError):
+            committer.add(call("third"), timeout=0.2)
+        assert time.monotonic() - started >= 0.2 * 0.9
+        assert committer.pending == 2
+        release.set()
+        assert committer.flush(timeout=5)
+    finally:
+        release.set()
+        committer.close()
+    assert committed_ids(fake) == ["first-0", "first-1", "second-0", "second-1"]
+    assert committer.failures == []
+
+
+def test_a_blocked_add_goes_through_once_the_buffer_drains(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    release = threading.Event()
+    fake.script("CommitCharges", stalled(fake, release))
+    committer = BatchCommitter(single_shot, max_batch=1, max_delay=60, max_buffered=1, backoff=FAST)
+    try:
+        committer.add(call("a"))
+        wait_until(lambda: len(fake.calls) == 1)
+        committer.add(call("b"))
+        threading.Timer(0.1, release.set).start()
+        committer.add(call("c"), timeout=5)  # waits for the stuck commit to end
+    finally:
+        release.set()
+        committer.close()
+    assert committed_ids(fake) == ["a", "b", "c"]
+
+
+def test_committer_retries_a_batch_on_unavailable_with_the_same_request_id(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    fake.script("CommitCharges", unavailable(), unavailable(), unavailable())
+    receipts: list[Receipt] = []
+    with BatchCommitter(
+        single_shot, max_batch=2, max_delay=60, backoff=FAST, on_commit=receipts.append
+    ) as committer:
+        committer.add(items_of(2))
+        assert committer.flush(timeout=5)
+    sent = fake.requests("CommitCharges")
+    assert len(sent) == 4
+    assert len({r.request_id for r in sent}) == 1
+    assert all(list(r.items) == items_of(2) for r in sent)
+    assert [r.request_id for r in receipts] == [sent[0].request_id]
+    assert committer.stats.retries == 3
+    assert committer.stats.committed_items == 2
+    assert committer.failures == []
+
+
+def test_committer_retries_deadline_exceeded_and_resource_exhausted_too(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    fake.script(
+        "CommitCharges",
+        fail(grpc.StatusCode.RESOURCE_EXHAUSTED),
+        fail(grpc.StatusCode.DEADLINE_EXCEEDED),
+    )
+    with BatchCommitter(single_shot, max_batch=1, max_delay=60, backoff=FAST) as committer:
+        committer.add(call("u"))
+    sent = fake.requests("CommitCharges")
+    assert len(sent) == 3
+    assert len({r.request_id for r in sent}) == 1
+    assert committer.stats.committed_items == 1
+
+
+def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    violation = error_details_pb2.BadRequest.FieldViolation
+    status = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "2 bad items",
+        error_details_pb2.ErrorInfo(reason="INVALID_USAGE", domain="rating"),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                violation(field="items[1].sku", reason="SKU_UNKNOWN"),
+                violation(field="items[3].quantity", reason="QUANTITY_NEGATIVE"),
+                violation(field="items[3].sku", reason="SKU_UNKNOWN"),
+            ]
+        ),
+    )
+    fake.script("CommitCharges", fail_with(status))
+    failures: list[Failure] = []
+    added = items_of(5)
+    with BatchCommitter(
+        single_shot, max_batch=5, max_delay=60, backoff=FAST, on_failure=failures.append
+    ) as committer:
+        committer.add(added)
+
+    first, second = fake.requests("CommitCharges")
+    assert second.request_id == first.request_id
+    assert [i.usage_id for i in second.items] == ["u-0", "u-2", "u-4"]
+    assert failures == committer.failures
+    by_usage = {f.items[0].usage_id: f for f in committer.failures}
+    assert sorted(by_usage) == ["u-1", "u-3"]
+    assert all(len(f.items) == 1 for f in committer.failures)
+    assert [(v.field, v.reason) for v in by_usage["u-1"].violations] == [
+        ("items[1].sku", "SKU_UNKNOWN")
+    ]
+    assert [(v.field, v.reason) for v in by_usage["u-3"].violations] == [
+        ("items[3].quantity", "QUANTITY_NEGATIVE"),
+        ("items[3].sku", "SKU_UNKNOWN"),
+    ]
+    assert all(isinstance(f.error, errors.InvalidArgumentError) for f in committer.failures)
+    # Their batch's request_id went to the rest: refused items are sent anew, fixed.
+    assert all(f.request_id == "" for f in committer.failures)
+    assert committer.stats.committed_items == 3
+    assert committer.stats.failed_items == 2
+    assert committer.stats.committed_items + committer.stats.failed_items == len(added)
+
+
+def test_committer_reports_a_request_level_bad_request_as_a_failed_batch(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    status = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "request_id too long",
+        error_details_pb2.ErrorInfo(reason="INVALID_REQUEST", domain="rating"),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="request_id", reason="REQUEST_ID_INVALID"
+                )
+            ]
+        ),
+    )
+    fake.script("CommitCharges", fail_with(status))
+    added = items_of(3)
+    with BatchCommitter(single_shot, max_batch=3, max_delay=60, backoff=FAST) as committer:
+        committer.add(added)
+
+    [sent] = fake.requests("CommitCharges")
+    [failure] = committer.failures
+    assert failure.request_id == sent.request_id
+    assert list(failure.items) == added
+    assert isinstance(failure.error, errors.InvalidArgumentError)
+    assert failure.error.reason == "INVALID_REQUEST"
+    assert committer.stats.failed_items == 3
+    assert committer.stats.committed_items == 0
+
+
+def test_committer_reports_a_non_retryable_error_without_retrying(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    fake.script("CommitCharges", fail(grpc.StatusCode.FAILED_PRECONDITION, "request_id reused"))
+    with BatchCommitter(single_shot, max_batch=2, max_delay=60, backoff=FAST) as committer:
+        committer.add(items_of(2))
+    [sent] = fake.requests("CommitCharges")
+    [failure] = committer.failures
+    assert isinstance(failure.error, errors.FailedPreconditionError)
+    assert (failure.request_id, len(failure.items)) == (sent.request_id, 2)
+
+
+def test_committer_gives_up_at_close_timeout_and_reports_every_batch_left(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    fake.always("CommitCharges", unavailable())
+    added = items_of(5)
+    committer = BatchCommitter(single_shot, max_batch=2, max_delay=60, backoff=FAST)
+    try:
+        committer.add(added)
+        wait_until(lambda: len(fake.calls) >= 2)  # the first batch is being retried
+        started = time.monotonic()
+        committer.close(timeout=0.2)
+        assert time.monotonic() - started < 3
+    finally:
+        committer.close(timeout=0)
+
+    sent = fake.requests("CommitCharges")
+    ids_by_request: dict[str, list[str]] = {}
+    for request in sent:
+        ids = [i.usage_id for i in request.items]
+        assert ids_by_request.setdefault(request.request_id, ids) == ids  # same items, same id
+    assert len(ids_by_request) == 3
+    assert [(f.request_id, [i.usage_id for i in f.items]) for f in committer.failures] == list(
+        ids_by_request.items()
+    )
+    assert all(isinstance(f.error, errors.UnavailableError) for f in committer.failures)
+    assert failed_items(committer) == added
+    assert committer.stats.committed_items == 0
+    assert committer.stats.committed_items + committer.stats.failed_items == len(added)
+
+
+def test_committer_loses_nothing_when_some_batches_fail_and_others_commit(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    bad = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad item",
+        error_details_pb2.BadRequest(
+            field_violations=[error_details_pb2.BadRequest.FieldViolation(field="items[0].sku")]
+        ),
+    )
+    fake.script(
+        "CommitCharges",
+        unavailable(),
+        fail_with(bad),
+        fail(grpc.StatusCode.PERMISSION_DENIED),
+    )
+    added = items_of(10)
+    with BatchCommitter(single_shot, max_batch=3, max_delay=60, backoff=FAST) as committer:
+        for made in added:
+            committer.add(made)
+
+    # u-0..2: UNAVAILABLE, then u-0 refused, then u-1..2 PERMISSION_DENIED; the rest commit.
+    assert [[i.usage_id for i in r.items] for r in fake.requests("CommitCharges")] == [
+        ["u-0", "u-1", "u-2"],
+        ["u-0", "u-1", "u-2"],
+        ["u-1", "u-2"],
+        ["u-3", "u-4", "u-5"],
+        ["u-6", "u-7", "u-8"],
+        ["u-9"],
+    ]
+    assert [[i.usage_id for i in f.items] for f in committer.failures] == [["u-0"], ["u-1", "u-2"]]
+    assert isinstance(committer.failures[1].error, errors.PermissionDeniedError)
+    stats = committer.stats
+    assert (stats.committed_items, stats.failed_items, stats.retries) == (7, 3, 1)
+    assert stats.committed_items + stats.failed_items == len(added)
+
+
+def test_committer_refuses_what_is_not_a_usage_item_at_add(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    with BatchCommitter(single_shot, max_batch=10, max_delay=60, backoff=FAST) as committer:
+        with pytest.raises(TypeError):
+            committer.add([{"usage_id": "oops"}])  # type: ignore[list-item]
+        committer.add(items_of(1))
+    assert committed_ids(fake) == ["u-0"]
+
+
+def test_a_raising_callback_does_not_stop_the_committer(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    def explode(_receipt: object) -> None:
+        raise RuntimeError("a bug in the caller's callback")
+
+    with BatchCommitter(
+        single_shot, max_batch=1, max_delay=60, backoff=FAST, on_commit=explode
+    ) as committer:
+        committer.add(items_of(3))
+        assert committer.flush(timeout=10)
+    assert committed_ids(fake) == ["u-0", "u-1", "u-2"]
+    assert committer.stats.committed_items == 3
+    assert committer.failures == []
+
+
+def test_invoke_gives_a_raw_commit_the_commit_deadline(fake: Fake) -> None:
+    with connect(fake, timeout=2.0, commit_timeout=20.0) as client:
+        client.invoke(
+            "CommitCharges",
+            rating_service_pb2.CommitChargesRequest(request_id="r", items=items_of(1)),
+        )
+    remaining = fake.calls_of("CommitCharges")[-1].time_remaining
+    assert remaining is not None and 5.0 < remaining <= 20.5
