@@ -18,6 +18,7 @@ from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import (
     MAX_BATCH_ITEMS,
     InvalidUsageError,
+    Limits,
     Usage,
     rate_batch,
 )
@@ -244,6 +245,35 @@ def test_a_pattern_star_only_matches_an_id(seed: CatalogSnapshot, name: str) -> 
     assert seed.resolve("model.ark.ep-2026_abc.input") is not None
 
 
+def test_quantities_amounts_instants_and_attributes_are_bounded(seed: CatalogSnapshot) -> None:
+    now = NOON_NS
+    items = [
+        usage("agent.call", 10**15),
+        usage("agent.call", 10**15 + 1),
+        usage("rtc.video.4k", 10**15),  # 4.2e12 points: more than a line may cost
+        usage("agent.call", 1, occurred_at_ns=946_684_800 * 10**9 - 1),
+        usage("agent.call", 1, occurred_at_ns=now + 300 * 10**9),
+        usage("agent.call", 1, occurred_at_ns=now + 300 * 10**9 + 1),
+        usage("agent.call", 1, attributes={f"k{n}": "v" for n in range(33)}),
+        usage("agent.call", 1, attributes={"bad key": "v"}),
+        usage("agent.call", 1, attributes={"k": "v" * 513}),
+        usage("agent.call", 1, attributes={"k" * 64: "v" * 512}),
+    ]
+    with pytest.raises(InvalidUsageError) as caught:
+        rate_batch(seed, items, now_ns=now)
+    assert [(v.field, v.reason) for v in caught.value.violations] == [
+        ("items[0].quantity", "AMOUNT_TOO_LARGE"),
+        ("items[1].quantity", "QUANTITY_TOO_LARGE"),
+        ("items[2].quantity", "AMOUNT_TOO_LARGE"),
+        ("items[3].occurred_at", "OCCURRED_AT_TOO_OLD"),
+        ("items[5].occurred_at", "OCCURRED_AT_IN_FUTURE"),
+        ("items[6].attributes", "ATTRIBUTES_TOO_MANY"),
+        ("items[7].attributes", "ATTRIBUTE_KEY_INVALID"),
+        ("items[8].attributes", "ATTRIBUTE_VALUE_TOO_LONG"),
+    ]
+    assert rate_batch(seed, [usage("agent.call", 5 * 10**8)]).total_micros == 10**15
+
+
 def test_usage_before_the_first_price_is_refused() -> None:
     catalog = _catalog(_sku([(NOON_NS, "7")]))
     with pytest.raises(InvalidUsageError) as caught:
@@ -266,7 +296,9 @@ def test_a_batch_is_between_one_and_ten_thousand_items(seed: CatalogSnapshot) ->
     )
 
 
-# Properties: exactness of a line, of a total, and of the rounding.
+# Properties: exactness of a line, of a total, and of the rounding, for any size (the
+# limits that keep amounts inside int64 are tested on their own).
+UNBOUNDED = Limits(max_quantity=2**63, max_line_micros=2**256)
 
 prices = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False)
 price_units = st.sampled_from([1, 1000, 60_000, 3_865_470_566_400_000, 7])
@@ -282,7 +314,7 @@ def test_a_line_is_the_exact_formula_rounded_half_up_once(
     price: Decimal, price_unit: int, quantity: int
 ) -> None:
     catalog = _catalog(_sku([(0, str(price))], price_unit=price_unit))
-    micros = rate_batch(catalog, [usage("s", quantity)]).lines[0].micros
+    micros = rate_batch(catalog, [usage("s", quantity)], limits=UNBOUNDED).lines[0].micros
     exact_micros = exact_points(quantity, price, price_unit) * 10**6
     floor = exact_micros.numerator // exact_micros.denominator
     expected = floor + (1 if exact_micros - floor >= Fraction(1, 2) else 0)
@@ -313,7 +345,7 @@ PAGE_PRICES = {
 def test_lines_sum_to_the_total_and_rounding_never_drifts_more_than_half_a_micro_per_line(
     seed: CatalogSnapshot, entries: list[tuple[str, int]]
 ) -> None:
-    batch = rate_batch(seed, [usage(sku, quantity) for sku, quantity in entries])
+    batch = rate_batch(seed, [usage(sku, quantity) for sku, quantity in entries], limits=UNBOUNDED)
     exact = [exact_points(quantity, *PAGE_PRICES[sku]) for sku, quantity in entries]
     for line, value in zip(batch.lines, exact, strict=True):
         assert abs(Fraction(line.micros, 10**6) - value) <= Fraction(1, 2 * 10**6)

@@ -52,8 +52,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 16:00 UTC is midnight in Asia/Shanghai: usage around it on two UTC days falls on three
 # local days, so the day boundary is crossed by every run.
 BOUNDARIES = (
-    datetime(2026, 11, 27, 16, 0, tzinfo=UTC),
-    datetime(2026, 11, 28, 16, 0, tzinfo=UTC),
+    datetime(2026, 11, 25, 16, 0, tzinfo=UTC),
+    datetime(2026, 11, 26, 16, 0, tzinfo=UTC),
 )
 SKUS: tuple[tuple[str, int, int], ...] = (
     # (sku, smallest quantity, largest quantity), base units

@@ -9,13 +9,15 @@ import pytest
 from support import GIB
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import Usage
+from rating_server.engine import Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ledger import accounts, charges, invariants, reports
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Receipt
 
 POINT = 10**6
+# These rules hold whenever usage happens; the dates below may be ahead of the clock.
+ANY_TIME = Limits(max_future_ns=10**18)
 
 
 def ns(text: str) -> int:
@@ -55,7 +57,9 @@ class Book:
             Usage(f"u-{self._requests}-{i}", account, sku, quantity, ns(when))
             for i, (account, quantity, when) in enumerate(items)
         ]
-        return charges.commit(self.ledger, self.catalog, f"r-{self._requests}", usages)
+        return charges.commit(
+            self.ledger, self.catalog, f"r-{self._requests}", usages, limits=ANY_TIME
+        )
 
     def check(self) -> None:
         assert invariants.check(self.ledger) == []
@@ -226,7 +230,7 @@ def test_storage_is_priced_beyond_the_accounts_plan_quota(book: Book) -> None:
         ns("2026-11-27T04:00:00+00:00"),
         duration_ns=2 * 3600 * 10**9,
     )
-    receipt = charges.commit(book.ledger, book.catalog, "storage-1", [usage])
+    receipt = charges.commit(book.ledger, book.catalog, "storage-1", [usage], limits=ANY_TIME)
     assert receipt.lines[0].micros == 7_500_000
 
 

@@ -16,6 +16,7 @@ together as ``InvalidUsageError``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +26,28 @@ from rating_server.ids import id_problem, shown
 
 MAX_BATCH_ITEMS = 10_000
 NANOS_PER_MILLI = 1_000_000
+NANOS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one usage item may say. Amounts stay far inside int64 (SQLite's
+    INTEGER), whatever the catalog's prices."""
+
+    #: Largest quantity in base units (10^15 tokens, characters, calls, ms, bytes).
+    max_quantity: int = 10**15
+    #: Largest amount of one line: 10^9 points (one million yuan), in micro-points.
+    max_line_micros: int = 10**15
+    max_attributes: int = 32
+    max_attribute_key: int = 64
+    max_attribute_value: int = 512
+    #: Usage before this instant is refused: 2000-01-01T00:00:00Z.
+    earliest_ns: int = 946_684_800 * NANOS_PER_SECOND
+    #: Usage more than this far in the future (clock skew allowance) is refused.
+    max_future_ns: int = 300 * NANOS_PER_SECOND
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +126,14 @@ def rate_batch(
     catalog: CatalogSnapshot,
     usages: Sequence[Usage],
     free_storage_bytes: Callable[[str], int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    now_ns: int | None = None,
 ) -> RatedBatch:
     """Rate every item against ``catalog``, or raise InvalidUsageError naming every problem.
 
     ``free_storage_bytes(account_id)`` gives an account's free storage quota; by
-    default every account has the default plan's.
+    default every account has the default plan's. ``limits`` bound each item; ``now_ns``
+    (default: the clock) is what "in the future" is measured from.
     """
     if not usages:
         raise InvalidUsageError(
@@ -117,11 +143,12 @@ def rate_batch(
         raise InvalidUsageError([too_many_items(len(usages))])
     default_free = catalog.default_plan.free_storage_bytes
     quota = free_storage_bytes or (lambda _account: default_free)
+    latest_ns = (time.time_ns() if now_ns is None else now_ns) + limits.max_future_ns
     lines: list[RatedLine] = []
     violations: list[Violation] = []
     total = 0
     for index, usage in enumerate(usages):
-        line = _rate_item(catalog, index, usage, quota, violations)
+        line = _rate_item(catalog, index, usage, quota, limits, latest_ns, violations)
         if line is not None:
             lines.append(line)
             total += line.micros
@@ -135,6 +162,8 @@ def _rate_item(
     index: int,
     usage: Usage,
     quota: Callable[[str], int],
+    limits: Limits,
+    latest_ns: int,
     violations: list[Violation],
 ) -> RatedLine | None:
     problems = len(violations)
@@ -149,8 +178,21 @@ def _rate_item(
             bad(name, f"{name.upper()}_INVALID", f"{name} {problem}")
     if usage.quantity < 0:
         bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
+    elif usage.quantity > limits.max_quantity:
+        bad("quantity", "QUANTITY_TOO_LARGE", f"quantity is above {limits.max_quantity:,}")
     if usage.occurred_at_ns is None:
         bad("occurred_at", "OCCURRED_AT_MISSING", "occurred_at is required")
+    elif usage.occurred_at_ns < limits.earliest_ns:
+        bad("occurred_at", "OCCURRED_AT_TOO_OLD", "occurred_at is before 2000-01-01")
+    elif usage.occurred_at_ns > latest_ns:
+        bad(
+            "occurred_at",
+            "OCCURRED_AT_IN_FUTURE",
+            f"occurred_at is more than {limits.max_future_ns // NANOS_PER_SECOND} s ahead of "
+            "the server's clock",
+        )
+    if usage.attributes:
+        _check_attributes(usage.attributes, limits, bad)
     sku = catalog.resolve(usage.sku) if usage.sku else None
     if not usage.sku:
         bad("sku", "SKU_MISSING", "sku is required")
@@ -177,13 +219,37 @@ def _rate_item(
         quantity = excess * (usage.duration_ns // NANOS_PER_MILLI)
     if sku.increment > 1:
         quantity = -(-quantity // sku.increment) * sku.increment
-    return RatedLine(
-        usage=usage,
-        sku=sku,
-        price=price,
-        rated_quantity=quantity,
-        micros=price.rate.micros(quantity),
-    )
+    micros = price.rate.micros(quantity)
+    if micros > limits.max_line_micros:
+        bad(
+            "quantity",
+            "AMOUNT_TOO_LARGE",
+            f"the line would cost more than {limits.max_line_micros // 10**6:,} points",
+        )
+        return None
+    return RatedLine(usage=usage, sku=sku, price=price, rated_quantity=quantity, micros=micros)
+
+
+def _check_attributes(
+    attributes: Mapping[str, str], limits: Limits, bad: Callable[[str, str, str], None]
+) -> None:
+    if len(attributes) > limits.max_attributes:
+        bad("attributes", "ATTRIBUTES_TOO_MANY", f"more than {limits.max_attributes} attributes")
+        return
+    for key, value in attributes.items():
+        if not key or len(key) > limits.max_attribute_key or id_problem(key):
+            bad(
+                "attributes",
+                "ATTRIBUTE_KEY_INVALID",
+                f"attribute key {shown(key)} must be 1 to {limits.max_attribute_key} "
+                "printable characters without spaces",
+            )
+        elif len(value) > limits.max_attribute_value:
+            bad(
+                "attributes",
+                "ATTRIBUTE_VALUE_TOO_LONG",
+                f"attribute {key!r} is longer than {limits.max_attribute_value} characters",
+            )
 
 
 def _check_duration(

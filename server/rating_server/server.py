@@ -77,7 +77,7 @@ class RatingServer:
             options=options,
         )
         rating_service_pb2_grpc.add_RatingServiceServicer_to_server(
-            RatingServicer(self.catalog, self.ledger), self._server
+            RatingServicer(self.catalog, self.ledger, settings.limits), self._server
         )
         account_service_pb2_grpc.add_AccountServiceServicer_to_server(
             AccountServicer(self.catalog, self.ledger), self._server

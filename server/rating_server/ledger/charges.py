@@ -13,7 +13,9 @@ from dataclasses import asdict
 
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import (
+    DEFAULT_LIMITS,
     InvalidUsageError,
+    Limits,
     RatedBatch,
     RatedLine,
     Usage,
@@ -78,6 +80,7 @@ def _rate_for_accounts(
     usages: Sequence[Usage],
     accounts: dict[str, Account],
     violations: list[Violation],
+    limits: Limits,
 ) -> RatedBatch | None:
     """Rate with each account's own storage quota; collect violations instead of raising."""
 
@@ -88,7 +91,7 @@ def _rate_for_accounts(
         return catalog.plans[accounts[account.billing_account_id].plan].free_storage_bytes
 
     try:
-        return rate_batch(catalog, usages, free_storage_bytes=quota)
+        return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
     except InvalidUsageError as error:
         named = {v.field for v in violations}
         violations.extend(v for v in error.violations if v.field not in named)
@@ -157,6 +160,7 @@ def commit(
     request_id: str,
     usages: Sequence[Usage],
     violations: Sequence[Violation] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Receipt:
     """Charge the usage exactly once and draw it down; the receipt.
 
@@ -197,7 +201,7 @@ def commit(
                         f"usage_id {usage.usage_id!r} is also items[{earlier}] of this batch",
                     )
                 )
-        batch = _rate_for_accounts(catalog, usages, accounts, problems)
+        batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
         if problems or batch is None:
             raise InvalidUsageError(in_item_order(problems))
         originals = _committed(conn, first_seen)
@@ -396,6 +400,7 @@ def preview(
     account_id: str,
     usages: Sequence[Usage],
     violations: Sequence[Violation] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[RatedBatch, list[ChargedLine], FundingSummary]:
     """Rate a batch for an account and say how it would be funded now. Writes nothing."""
     problems = list(violations)
@@ -414,7 +419,7 @@ def preview(
                         f"{usage.account_id!r} is not {main_id!r} or one of its sub-accounts",
                     )
                 )
-        batch = _rate_for_accounts(catalog, usages, accounts, problems)
+        batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
         if problems or batch is None:
             raise InvalidUsageError(in_item_order(problems))
         funded, _ = _fund(conn, catalog, accounts, batch.lines)

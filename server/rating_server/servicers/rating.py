@@ -7,8 +7,10 @@ import grpc
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
 from rating_server.engine import (
+    DEFAULT_LIMITS,
     MAX_BATCH_ITEMS,
     InvalidUsageError,
+    Limits,
     in_item_order,
     rate_batch,
     too_many_items,
@@ -21,9 +23,12 @@ from rating_server.servicers.errors import domain_errors
 
 
 class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
-    def __init__(self, catalog: CatalogCache, ledger: LedgerDatabase) -> None:
+    def __init__(
+        self, catalog: CatalogCache, ledger: LedgerDatabase, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self._catalog = catalog
         self._ledger = ledger
+        self._limits = limits
 
     @domain_errors
     def Quote(
@@ -35,7 +40,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         snapshot = self._catalog.snapshot
         if request.account_id:
             batch, lines, summary = charges.preview(
-                self._ledger, snapshot, request.account_id, usages, violations
+                self._ledger, snapshot, request.account_id, usages, violations, self._limits
             )
             return rating_service_pb2.QuoteResponse(
                 lines=[convert.line_message(line) for line in lines],
@@ -53,7 +58,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                 ),
             )
         try:
-            batch = rate_batch(snapshot, usages)
+            batch = rate_batch(snapshot, usages, limits=self._limits)
         except InvalidUsageError as error:
             named = {v.field for v in violations}
             violations += [v for v in error.violations if v.field not in named]
@@ -74,7 +79,12 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             raise InvalidUsageError([too_many_items(len(request.items))])
         usages, violations = convert.usages(request.items)
         receipt = charges.commit(
-            self._ledger, self._catalog.snapshot, request.request_id, usages, violations
+            self._ledger,
+            self._catalog.snapshot,
+            request.request_id,
+            usages,
+            violations,
+            self._limits,
         )
         return rating_service_pb2.CommitChargesResponse(
             charge_id=receipt.charge_id,
