@@ -1939,3 +1939,16 @@ def test_invoke_gives_a_raw_commit_the_commit_deadline(fake: Fake) -> None:
         )
     remaining = fake.calls_of("CommitCharges")[-1].time_remaining
     assert remaining is not None and 5.0 < remaining <= 20.5
+
+
+def test_a_failed_commit_tells_the_request_id_it_was_sent_with(fake: Fake) -> None:
+    fake.script("CommitCharges", fail_with(rich_status(grpc.StatusCode.UNAVAILABLE, "down")))
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.UnavailableError) as caught:
+        client.commit(items_of(1))
+    sent = fake.requests("CommitCharges")[-1].request_id
+    assert sent.startswith("req-") and caught.value.request_id == sent
+
+
+def test_a_balance_day_is_a_date_not_a_datetime(client: RatingClient) -> None:
+    with pytest.raises(TypeError):
+        client.get_balance("acme", day=datetime(2026, 11, 27, 4, tzinfo=UTC))

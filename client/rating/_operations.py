@@ -173,6 +173,8 @@ def update_account(
 
 
 def get_balance(account_id: str, day: date | str | None) -> Operation[Balance]:
+    if isinstance(day, datetime):
+        raise TypeError("a day is a date or 'YYYY-MM-DD' in the account's time zone")
     text = day.isoformat() if isinstance(day, date) else (day or "")
     request = account_service_pb2.GetBalanceRequest(account_id=account_id, day=text)
     return Operation("GetBalance", request, Balance.of)

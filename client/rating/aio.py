@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 
 from rating import _operations as ops
 from rating.client import options_for
-from rating.errors import from_call
+from rating.errors import RatingError, from_call
 from rating.options import ClientOptions
 from rating.types import (
     Account,
@@ -130,7 +130,12 @@ class AsyncRatingClient:
     ) -> Receipt:
         """Commit usage exactly once. A ``request_id`` is generated when none is given;
         to retry a commit yourself, pass the ``Receipt``'s or your own id again."""
-        return await self._run(ops.commit(items, request_id), timeout)
+        operation = ops.commit(items, request_id)
+        try:
+            return await self._run(operation, timeout)
+        except RatingError as error:
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            raise
 
     async def void_charge(
         self, charge_id: str, *, reason: str = "", timeout: float | None = None

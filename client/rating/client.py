@@ -27,7 +27,7 @@ import grpc
 from google.protobuf.message import Message
 
 from rating import _operations as ops
-from rating.errors import from_rpc_error
+from rating.errors import RatingError, from_rpc_error
 from rating.options import ClientOptions
 from rating.types import (
     Account,
@@ -135,7 +135,12 @@ class RatingClient:
     ) -> Receipt:
         """Commit usage exactly once. A ``request_id`` is generated when none is given;
         to retry a commit yourself, pass the ``Receipt``'s or your own id again."""
-        return self._run(ops.commit(items, request_id), timeout)
+        operation = ops.commit(items, request_id)
+        try:
+            return self._run(operation, timeout)
+        except RatingError as error:
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            raise
 
     def void_charge(
         self, charge_id: str, *, reason: str = "", timeout: float | None = None

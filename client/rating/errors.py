@@ -50,6 +50,10 @@ class RatingError(Exception):
     violations: tuple[FieldViolation, ...] = ()
     resource_type: str = ""
     resource_name: str = ""
+    #: For a failed commit: the request_id it was sent with (generated if you gave
+    #: none). Resend the same items with it and a commit the server did make is not
+    #: made again.
+    request_id: str = ""
 
     #: Whether sending the same request again may succeed.
     retryable = False
