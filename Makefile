@@ -31,7 +31,7 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && \
 	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp $(PROTOS) && \
-	diff -r -x __init__.py -x py.typed -x __pycache__ $$tmp/rating client/rating && \
+	diff -r -x __init__.py -x __pycache__ $$tmp/rating/v1 client/rating/v1 && \
 	rm -rf $$tmp && echo "proto-check: generated code is up to date"
 
 lint: $(STAMP)
