@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rating_server import db
+from rating_server.auth import hash_token
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
 from rating_server.config import Settings
@@ -31,6 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=settings.listen,
         help="host:port (default: $RATING_LISTEN or 127.0.0.1:50051)",
     )
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        default=settings.insecure,
+        help="allow a non-loopback address with neither TLS nor authentication",
+    )
     catalog = commands.add_parser("catalog", help="manage the price catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
     importing = catalog_commands.add_parser(
@@ -46,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ledger_commands.add_parser(
         "check", help="recompute every balance from the ledger entries and report differences"
     )
+    access = commands.add_parser("auth", help="manage access")
+    access_commands = access.add_subparsers(dest="auth_command", required=True)
+    access_commands.add_parser(
+        "hash-token", help="read a bearer token on stdin, print its token_sha256 for RATING_AUTH"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -54,8 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _catalog(args)
     if args.command == "ledger":
         return _check_ledger(args.db)
-    listen = getattr(args, "listen", settings.listen)
-    return serve(dataclasses.replace(settings, listen=listen, db_path=args.db))
+    if args.command == "auth":
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("no token on stdin", file=sys.stderr)
+            return 1
+        print(hash_token(token))
+        return 0
+    return serve(
+        dataclasses.replace(
+            settings,
+            listen=getattr(args, "listen", settings.listen),
+            insecure=getattr(args, "insecure", settings.insecure),
+            db_path=args.db,
+        )
+    )
 
 
 def _catalog(args: argparse.Namespace) -> int:

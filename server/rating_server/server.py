@@ -26,10 +26,13 @@ from rating.v1 import (
     rating_service_pb2,
     rating_service_pb2_grpc,
 )
+from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
+from rating_server.guard import Guard
 from rating_server.ledger.database import LedgerDatabase
+from rating_server.metrics import Metrics
 from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
 from rating_server.servicers.rating import RatingServicer
@@ -51,6 +54,16 @@ class RatingServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         host, _ = _parse_listen(settings.listen)
+        policy = _access_policy(settings)
+        credentials = _server_credentials(settings)
+        if not settings.on_loopback and credentials is None and policy is None:
+            if not settings.insecure:
+                raise StartupError(
+                    f"refusing to listen on {settings.listen} with neither TLS nor "
+                    "authentication: set RATING_TLS_CERT and RATING_TLS_KEY, or RATING_AUTH, "
+                    "or accept the risk with --insecure (RATING_INSECURE=1)"
+                )
+            log.warning("listening on %s with neither TLS nor authentication", settings.listen)
         if not Path(settings.db_path).is_file():
             raise StartupError(
                 f"there is no database at {settings.db_path}: import a catalog first "
@@ -62,7 +75,9 @@ class RatingServer:
             raise StartupError(str(error)) from None
         except sqlite3.Error as error:
             raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
-        self.ledger = LedgerDatabase(settings.db_path)
+        self.metrics = Metrics()
+        self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
+        self.ledger = LedgerDatabase(settings.db_path, self.metrics.db_seconds.observe)
         options = [
             # A second server on a taken port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
@@ -72,12 +87,17 @@ class RatingServer:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
         ]
+        limit = settings.max_concurrent_rpcs
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
+            # A few more threads than the limit, so calls past it are refused (by the
+            # guard, with details) rather than queued; gRPC's own cap is a backstop.
+            futures.ThreadPoolExecutor(max_workers=limit + 4, thread_name_prefix="rpc"),
+            interceptors=[Guard(policy, self.metrics, limit)],
             options=options,
+            maximum_concurrent_rpcs=limit * 4,
         )
         rating_service_pb2_grpc.add_RatingServiceServicer_to_server(
-            RatingServicer(self.catalog, self.ledger, settings.limits), self._server
+            RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics), self._server
         )
         account_service_pb2_grpc.add_AccountServiceServicer_to_server(
             AccountServicer(self.catalog, self.ledger), self._server
@@ -89,11 +109,15 @@ class RatingServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        if policy is None or policy.reflection:
+            reflection.enable_server_reflection(
+                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+            )
         try:
-            self.port = self._server.add_insecure_port(settings.listen)
+            if credentials is None:
+                self.port = self._server.add_insecure_port(settings.listen)
+            else:
+                self.port = self._server.add_secure_port(settings.listen, credentials)
         except RuntimeError as error:
             self._close_databases()
             raise StartupError(f"cannot listen on {settings.listen}: {error}") from None
@@ -103,8 +127,17 @@ class RatingServer:
                 f"cannot listen on {settings.listen}: the address is taken or invalid"
             )
         self.address = f"{host}:{self.port}"
+        self.metrics_port: int | None = None
 
     def start(self) -> None:
+        if self.settings.metrics_listen:
+            try:
+                self.metrics_port = self.metrics.serve(self.settings.metrics_listen)
+            except (OSError, ValueError) as error:
+                self._close_databases()
+                raise StartupError(
+                    f"cannot serve metrics on {self.settings.metrics_listen}: {error}"
+                ) from None
         self.catalog.start()
         self._server.start()
 
@@ -112,11 +145,39 @@ class RatingServer:
         """Turn health NOT_SERVING, let in-flight calls finish, then close the database."""
         self.health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self.metrics.close()
         self._close_databases()
 
     def _close_databases(self) -> None:
         self.catalog.close()
         self.ledger.close()
+
+
+def _access_policy(settings: Settings) -> AccessPolicy | None:
+    if not settings.auth_file:
+        return None
+    try:
+        return AccessPolicy.load(settings.auth_file)
+    except AccessFileError as error:
+        raise StartupError(f"bad access file: {error}") from None
+
+
+def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not settings.tls:
+        if settings.tls_client_ca:
+            raise StartupError("RATING_TLS_CLIENT_CA needs RATING_TLS_CERT and RATING_TLS_KEY")
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise StartupError("TLS needs both RATING_TLS_CERT and RATING_TLS_KEY")
+    try:
+        key = Path(settings.tls_key).read_bytes()
+        chain = Path(settings.tls_cert).read_bytes()
+        client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    except OSError as error:
+        raise StartupError(f"cannot read a TLS file: {error}") from None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def _parse_listen(listen: str) -> tuple[str, int]:
@@ -137,12 +198,22 @@ def serve(settings: Settings) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: stopping.set())
-    server.start()
+    try:
+        server.start()
+    except StartupError as error:
+        log.error("rating-server cannot start: %s", error)
+        return 1
     log.info(
         "rating-server listening on %s, database %s, catalog version %d",
         server.address,
         settings.db_path,
         server.catalog.snapshot.version,
+    )
+    log.info(
+        "tls %s, authentication %s, metrics %s",
+        "mutual" if settings.tls_client_ca else ("on" if settings.tls else "off"),
+        "on" if settings.auth_file else "off",
+        f"on port {server.metrics_port}" if server.metrics_port else "off",
     )
     while not stopping.wait(1.0):
         pass

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class LedgerDatabase:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, observe: Callable[[float], object] | None = None) -> None:
+        """``observe`` is told the seconds each write transaction took."""
         self.path = path
+        self._observe = observe
         self._write_lock = threading.Lock()
         self._writer = connect(path)
         self._writer.executescript(SCHEMA + _append_only_triggers())
@@ -154,6 +157,7 @@ class LedgerDatabase:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE), committed at the end, or rolled back."""
         with self._write_lock:
+            started = time.perf_counter()
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -162,6 +166,8 @@ class LedgerDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -17,6 +17,8 @@ from rating_server.engine import (
 )
 from rating_server.ledger import charges
 from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.model import Receipt
+from rating_server.metrics import Metrics
 from rating_server.money import format_points, format_yuan
 from rating_server.servicers import convert
 from rating_server.servicers.errors import domain_errors
@@ -24,11 +26,16 @@ from rating_server.servicers.errors import domain_errors
 
 class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
     def __init__(
-        self, catalog: CatalogCache, ledger: LedgerDatabase, limits: Limits = DEFAULT_LIMITS
+        self,
+        catalog: CatalogCache,
+        ledger: LedgerDatabase,
+        limits: Limits = DEFAULT_LIMITS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._catalog = catalog
         self._ledger = ledger
         self._limits = limits
+        self._metrics = metrics or Metrics()
 
     @domain_errors
     def Quote(
@@ -42,6 +49,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             batch, lines, summary = charges.preview(
                 self._ledger, snapshot, request.account_id, usages, violations, self._limits
             )
+            self._metrics.items_rated.inc(len(lines))
             return rating_service_pb2.QuoteResponse(
                 lines=[convert.line_message(line) for line in lines],
                 total_points=format_points(batch.total_micros),
@@ -64,6 +72,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             violations += [v for v in error.violations if v.field not in named]
         if violations:
             raise InvalidUsageError(in_item_order(violations))
+        self._metrics.items_rated.inc(len(batch.lines))
         return rating_service_pb2.QuoteResponse(
             lines=[convert.rated_line(line) for line in batch.lines],
             total_points=format_points(batch.total_micros),
@@ -86,6 +95,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             violations,
             self._limits,
         )
+        self._count(receipt)
         return rating_service_pb2.CommitChargesResponse(
             charge_id=receipt.charge_id,
             lines=[convert.line_message(line) for line in receipt.lines],
@@ -94,6 +104,15 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             catalog_version=receipt.catalog_version,
             commit_time=convert.timestamp(receipt.commit_time_ns),
         )
+
+    def _count(self, receipt: Receipt) -> None:
+        self._metrics.items_rated.inc(len(receipt.lines))
+        points: dict[str, int] = {}
+        for line in receipt.lines:
+            if not line.duplicate:
+                points[line.category] = points.get(line.category, 0) + line.micros
+        for category, micros in points.items():
+            self._metrics.points_committed.labels(category).inc(micros / 1_000_000)
 
     @domain_errors
     def VoidCharge(
