@@ -193,3 +193,29 @@ def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
     with pytest.raises(CatalogError, match=message):
         import_file(database, write(tmp_path, text))
     assert table_counts(database) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            catalog_text(AGENT_CALL.replace('"agent"', '"food"')),
+            ":16: skus[0] (agent.call).category",
+        ),
+        (
+            catalog_text(AGENT_CALL, AGENT_CALL.replace('"2"', '"x"')),
+            ":30: skus[1] (agent.call).prices",
+        ),
+        (
+            HEADER.replace("price_unit = 1\n", "price_unit = -1\n", 1) + "[[skus]]" + AGENT_CALL,
+            ":4: units.call.price_unit",
+        ),
+        (HEADER.replace('"500"', '"lots"') + "[[skus]]" + AGENT_CALL, ":10: plans.basic.daily"),
+    ],
+)
+def test_a_malformed_catalog_names_the_line_of_the_bad_field(
+    database: Database, tmp_path: Path, text: str, where: str
+) -> None:
+    with pytest.raises(CatalogError) as caught:
+        import_file(database, write(tmp_path, text))
+    assert where in str(caught.value)

@@ -184,7 +184,8 @@ def _unknown_category(seed: str) -> str:
         ),
         pytest.param(
             _unknown_category,
-            "sku 'model.doubao-pro-32k.input'.category: 'hologram' is not one of",
+            # the line of the bad field, the table and the field
+            "bad.toml:60: skus[0] (model.doubao-pro-32k.input).category: 'hologram' is not one of",
             id="unknown-category",
         ),
     ],

@@ -6,6 +6,7 @@ plain definitions and refuses anything malformed with the SKU and field named.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,18 +68,54 @@ class CatalogDef:
 
 
 def load_file(path: str | Path) -> CatalogDef:
-    """Read and check a catalog file; raise CatalogError naming what is wrong."""
+    """Read and check a catalog file; raise CatalogError naming the line and field."""
     try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as error:
+        raise CatalogError(f"{path}: cannot read: {error}") from None
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogError(f"{path}: not valid TOML: {error}") from None
-    except OSError as error:
-        raise CatalogError(f"{path}: cannot read: {error.strerror}") from None
     try:
         return parse_document(document)
     except CatalogError as error:
-        raise CatalogError(f"{path}: {error}") from None
+        line = _line_of(text, str(error))
+        where = f"{path}:{line}" if line else str(path)
+        raise CatalogError(f"{where}: {error}") from None
+
+
+_WHERE = re.compile(
+    r"^(?:skus\[(?P<index>\d+)\](?: \([^)]*\))?|(?P<table>(?:units|plans)\.[\w-]+))"
+    r"(?:\.(?P<key>\w+))?"
+)
+
+
+def _line_of(text: str, message: str) -> int | None:
+    """The line a check's message is about: the key's line in its table, or the table's."""
+    found = _WHERE.match(message)
+    if not found:
+        return None
+    lines = text.splitlines()
+    if found["index"] is not None:
+        headers = [n for n, line in enumerate(lines) if line.strip() == "[[skus]]"]
+        index = int(found["index"])
+        if index >= len(headers):
+            return None
+        start = headers[index]
+    else:
+        header = f"[{found['table']}]"
+        start = next((n for n, line in enumerate(lines) if line.strip() == header), -1)
+        if start < 0:
+            return None
+    end = next(
+        (n for n in range(start + 1, len(lines)) if lines[n].lstrip().startswith("[")), len(lines)
+    )
+    if found["key"]:
+        for number in range(start + 1, end):
+            if re.match(rf"\s*{found['key']}\s*=", lines[number]):
+                return number + 1
+    return start + 1
 
 
 def parse_document(document: dict[str, Any]) -> CatalogDef:
@@ -172,7 +209,7 @@ def _sku(index: int, body: Any, unit_names: set[str]) -> SkuDef:
     sku_id = _get(body, "id", str, where)
     if not sku_id or sku_id.strip() != sku_id or sku_id != sku_id.lower():
         raise CatalogError(f"{where}.id: must be non-empty lower case without spaces")
-    where = f"sku {sku_id!r}"
+    where = f"skus[{index}] ({sku_id})"
     unit = _get(body, "unit", str, where)
     if unit not in unit_names:
         raise CatalogError(f"{where}.unit: {unit!r} is not declared under [units]")
