@@ -102,7 +102,8 @@ class Guard(grpc.ServerInterceptor):
             )
         self._metrics.in_flight.inc()
         try:
-            principal = self._authorize(method, metadata, context)
+            principal = self._authenticate(metadata, context)
+            self._check_role(principal, method, context)
             if isinstance(request, _Malformed):
                 abort(
                     context,
@@ -120,8 +121,8 @@ class Guard(grpc.ServerInterceptor):
             code = _code_of(context, failed)
             self._record(name, method, started, code, principal, request, metadata, context)
 
-    def _authorize(
-        self, method: str, metadata: Sequence[tuple[str, Any]], context: grpc.ServicerContext
+    def _authenticate(
+        self, metadata: Sequence[tuple[str, Any]], context: grpc.ServicerContext
     ) -> Principal:
         if self._policy is None:
             return ANONYMOUS
@@ -147,6 +148,9 @@ class Guard(grpc.ServerInterceptor):
                 "no credentials: send a bearer token or a client certificate",
                 "CREDENTIALS_MISSING",
             )
+        return principal
+
+    def _check_role(self, principal: Principal, method: str, context: grpc.ServicerContext) -> None:
         role = ROLE_OF_METHOD.get(method)
         if role is None or role not in principal.roles:
             abort(
@@ -157,7 +161,6 @@ class Guard(grpc.ServerInterceptor):
                 "ROLE_MISSING",
                 metadata={"principal": principal.name, "role": role or "admin"},
             )
-        return principal
 
     def _record(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -144,7 +145,11 @@ def _check_accounts(
     usages: Sequence[Usage], accounts: dict[str, Account], violations: list[Violation]
 ) -> None:
     for index, usage in enumerate(usages):
-        if usage.account_id and usage.account_id not in accounts:
+        if (
+            usage.account_id
+            and id_problem(usage.account_id) is None  # else the engine names what is wrong
+            and usage.account_id not in accounts
+        ):
             violations.append(
                 Violation(
                     f"items[{index}].account_id",
@@ -184,7 +189,7 @@ def commit(
                         f"request_id {request_id!r} was used before with other items; "
                         "nothing was written",
                     )
-                return decode_receipt(row[1])
+                return dataclasses.replace(decode_receipt(row[1]), replayed=True)
         accounts = find_accounts(conn, {u.account_id for u in usages if u.account_id})
         _check_accounts(usages, accounts, problems)
         first_seen: dict[tuple[str, str], int] = {}

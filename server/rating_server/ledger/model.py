@@ -120,6 +120,8 @@ class Receipt:
     catalog_version: int
     commit_time_ns: int
     lines: tuple[ChargedLine, ...]
+    #: True when this is the stored receipt of an earlier request with the same id.
+    replayed: bool = False
 
     @property
     def total_micros(self) -> int:

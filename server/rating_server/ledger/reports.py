@@ -75,9 +75,10 @@ def _page_token(after_seq: int, filters: list) -> str:
 def _read_page_token(token: str, filters: list) -> int:
     try:
         body = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        if body["filters"] == filters and isinstance(body["after"], int):
-            return body["after"]
-    except (ValueError, KeyError, TypeError, UnicodeError):
+        after = body["after"]
+        if body["filters"] == filters and isinstance(after, int) and 0 <= after < 2**63:
+            return after
+    except (ValueError, KeyError, TypeError, UnicodeError, RecursionError):
         pass
     raise InvalidRequestError(
         [

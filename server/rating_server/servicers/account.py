@@ -65,8 +65,12 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             self._ledger,
             request.account_id,
             request.points,
-            valid_from_ns=optional_ns(request.valid_from, request.HasField("valid_from")),
-            expire_time_ns=optional_ns(request.expire_time, request.HasField("expire_time")),
+            valid_from_ns=optional_ns(
+                request.valid_from, request.HasField("valid_from"), "valid_from"
+            ),
+            expire_time_ns=optional_ns(
+                request.expire_time, request.HasField("expire_time"), "expire_time"
+            ),
             priority=request.priority,
             request_id=request.request_id,
         )
@@ -87,8 +91,8 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         entries, token = reports.list_charges(
             self._ledger,
             request.account_id,
-            start_ns=optional_ns(request.start_time, request.HasField("start_time")),
-            end_ns=optional_ns(request.end_time, request.HasField("end_time")),
+            start_ns=optional_ns(request.start_time, request.HasField("start_time"), "start_time"),
+            end_ns=optional_ns(request.end_time, request.HasField("end_time"), "end_time"),
             page_size=request.page_size,
             page_token=request.page_token,
         )

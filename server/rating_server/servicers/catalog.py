@@ -95,7 +95,7 @@ def _read_token(token: str, category: int) -> str | None:
     try:
         padded = token + "=" * (-len(token) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         return None
     if not isinstance(body, dict) or body.get("category") != category:
         return None

@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from rating.v1 import catalog_service_pb2, usage_pb2
 from rating_server.catalog.model import BILLERS, CATEGORIES, PriceVersion, Sku
 from rating_server.engine import RatedLine, Usage, Violation
+from rating_server.errors import InvalidRequestError
 from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart
 from rating_server.money import canonical, format_points, format_yuan
 
@@ -127,8 +128,28 @@ def rated_line(line: RatedLine) -> usage_pb2.RatedLine:
     return line_message(ChargedLine.of(line))
 
 
-def optional_ns(stamp: timestamp_pb2.Timestamp, present: bool) -> int | None:
-    return stamp.seconds * NANOS + stamp.nanos if present else None
+# Instants the ledger stores are int64 nanoseconds: 1677-09-21 to 2262-04-11.
+_MIN_NS = -(2**63)
+_MAX_NS = 2**63 - 1
+
+
+def optional_ns(stamp: timestamp_pb2.Timestamp, present: bool, field: str) -> int | None:
+    """A request's instant in nanoseconds, None when unset; InvalidRequestError when it is
+    not a valid Timestamp or lies beyond what the ledger stores."""
+    if not present:
+        return None
+    ns = stamp.seconds * NANOS + stamp.nanos
+    if not 0 <= stamp.nanos < NANOS or not _MIN_NS <= ns <= _MAX_NS:
+        raise InvalidRequestError(
+            [
+                Violation(
+                    field,
+                    f"{field.upper()}_INVALID",
+                    f"{field} must be a valid timestamp between 1678 and 2262",
+                )
+            ]
+        )
+    return ns
 
 
 def price_version(price: PriceVersion) -> catalog_service_pb2.PriceVersion:

@@ -27,9 +27,16 @@ from rating_server.errors import (
 )
 
 DOMAIN = "rating"
+# Longest message, and longest echoed value, in an error (characters).
+MAX_MESSAGE = 512
+MAX_ECHO = 160
 Response = TypeVar("Response")
 # Field violations sent in one error; enough to fix a batch, small enough for a trailer.
 MAX_VIOLATIONS = 50
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _packed(message: Message) -> any_pb2.Any:
@@ -46,11 +53,19 @@ def abort(
     metadata: Mapping[str, str] | None = None,
     details: Sequence[Message] = (),
 ) -> NoReturn:
-    """End the RPC with ``code`` (a google.rpc.Code) and an ErrorInfo of ``reason``."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {})
+    """End the RPC with ``code`` (a google.rpc.Code) and an ErrorInfo of ``reason``.
+
+    What a caller sent may be echoed in the message, the metadata and the details; it
+    is cut short, so the status always fits the trailer clients accept (a few KiB).
+    """
+    info = error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=DOMAIN,
+        metadata={k: _short(v, MAX_ECHO) for k, v in (metadata or {}).items()},
+    )
     status = status_pb2.Status(
         code=code,
-        message=message,
+        message=_short(message, MAX_MESSAGE),
         details=[_packed(info), *(_packed(d) for d in details)],
     )
     context.abort_with_status(rpc_status.to_status(status))
@@ -68,7 +83,7 @@ def abort_invalid(
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(
-                field=v.field, description=v.description, reason=v.reason
+                field=v.field, description=_short(v.description, MAX_ECHO), reason=v.reason
             )
             for v in violations[:MAX_VIOLATIONS]
         ]
@@ -99,7 +114,9 @@ def abort_not_found(
         metadata={resource_type: name},
         details=[
             error_details_pb2.ResourceInfo(
-                resource_type=resource_type, resource_name=name, description="not found"
+                resource_type=resource_type,
+                resource_name=_short(name, MAX_ECHO),
+                description="not found",
             )
         ],
     )

@@ -95,7 +95,8 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             violations,
             self._limits,
         )
-        self._count(receipt)
+        if not receipt.replayed:  # a replay was counted the first time
+            self._count(receipt)
         return rating_service_pb2.CommitChargesResponse(
             charge_id=receipt.charge_id,
             lines=[convert.line_message(line) for line in receipt.lines],

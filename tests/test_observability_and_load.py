@@ -1,0 +1,556 @@
+"""Observability and a bounded load test (issue 5: "Observability" and the load test).
+
+The metrics and access-log tests run the real server in this process, where its
+``/metrics`` endpoint is scraped with urllib and its log records are caught by caplog.
+The load test runs it as an operator does, a ``python -m rating_server`` process, so its
+memory is its own: several clients mix quotes, commits, balances and voids for a fixed
+time (``RATING_LOAD_SECONDS``, default 8), then the ledger is checked every way there is.
+
+No verdict depends on speed: the load test asserts what every call returned, what the
+ledger holds and that the server's memory stays bounded, never a throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+from processes import Launch, ServerProcess
+from prometheus_client.parser import text_string_to_metric_families
+from support import item
+
+from rating import RatingClient, usage
+from rating.errors import InvalidArgumentError, RatingError
+from rating.options import ClientOptions
+from rating.v1 import rating_service_pb2, usage_pb2
+from rating_server.auth import hash_token
+from rating_server.config import Settings
+from rating_server.server import RatingServer
+
+RPC_TIMEOUT = 30.0
+CLI_TIMEOUT = 60.0
+# How long the load runs; set RATING_LOAD_SECONDS for a longer soak.
+LOAD_SECONDS = float(os.environ.get("RATING_LOAD_SECONDS") or 8.0)
+# Memory is first measured after this much load: the thread pool, the per-thread
+# SQLite readers and the allocator's arenas are warm by then.
+WARM_UP_SECONDS = min(2.0, LOAD_SECONDS / 4)
+CLIENTS = 6
+# The server's resident memory at the end may exceed its warm value by this factor
+# plus this many MiB, and no more. Measured here (2 cores): a healthy server grows by
+# at most 2.3 MiB, in 8 s as in 60 s (flat after warm-up), so the bound leaves it a wide
+# margin; a server keeping every commit's receipt grows by 17 MiB in 8 s and fails it.
+# Smaller leaks need a longer run (RATING_LOAD_SECONDS) to show.
+RSS_FACTOR = 1.1
+RSS_SLACK_MIB = 6.0
+
+ACCESS_LOGGER = "rating_server.access"
+MONTH = "2026-11"
+# Load usage falls in these days: mid-month in every time zone, one statement month.
+USAGE_FROM = datetime(2026, 11, 9, tzinfo=UTC)
+USAGE_SPAN_SECONDS = 5 * 86_400
+# The accounts the load names, and the main account that funds each.
+BILLING_ACCOUNT = {
+    "load-payg": "load-payg",
+    "load-pack": "load-pack",
+    "load-pack-sub": "load-pack",
+}
+MAIN_ACCOUNTS = sorted(set(BILLING_ACCOUNT.values()))
+KINDS = ("quote", "commit", "balance", "void")
+
+
+# Metrics and the access log, in-process.
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One /metrics exposition: every sample by name and labels."""
+
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+    def value(self, name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        assert key in self.samples, f"no sample {name}{labels}; have {sorted(self.names())}"
+        return self.samples[key]
+
+    def names(self) -> set[str]:
+        return {name for name, _ in self.samples}
+
+    def matching(self, name: str, **labels: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Every sample called ``name`` whose labels include ``labels``."""
+        wanted = set(labels.items())
+        return {
+            key: value
+            for (sample, key), value in self.samples.items()
+            if sample == name and wanted <= key
+        }
+
+
+def scrape(port: int) -> Scrape:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=RPC_TIMEOUT) as page:
+        assert page.status == 200
+        text = page.read().decode()
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return Scrape(samples)
+
+
+@pytest.fixture
+def metered_server(seeded_db: Path) -> Iterator[RatingServer]:
+    """The real server in this process, with /metrics on a free port of 127.0.0.1."""
+    running = RatingServer(
+        Settings(listen="127.0.0.1:0", db_path=str(seeded_db), metrics_listen="127.0.0.1:0")
+    )
+    running.start()
+    yield running
+    running.stop(grace=0)
+
+
+def agent_calls(count: int, prefix: str, account_id: str) -> list[usage_pb2.UsageItem]:
+    """``count`` items of one agent call each (2 points apiece), at noon of a November day."""
+    return [
+        usage.agent_calls(
+            1,
+            usage_id=f"{prefix}-{number}",
+            account_id=account_id,
+            occurred_at=datetime(2026, 11, 20, 4, tzinfo=UTC),
+        )
+        for number in range(count)
+    ]
+
+
+def test_metrics_endpoint_counts_calls_by_method_and_code_items_points_catalog_and_db_time(
+    metered_server: RatingServer,
+) -> None:
+    assert metered_server.metrics_port
+    with RatingClient(metered_server.address) as client:
+        client.create_account("metrics-acct", plan="basic")
+        quoted = [client.quote(agent_calls(size, "q", "metrics-acct")) for size in (1, 2, 3)]
+        receipt = client.commit(agent_calls(4, "c", "metrics-acct"), request_id="metrics-commit")
+        for _ in range(2):
+            with pytest.raises(InvalidArgumentError):
+                client.quote([usage.item("no.such.sku", 1, usage_id="bad", account_id="")])
+
+    assert [len(quote.lines) for quote in quoted] == [1, 2, 3]
+    assert receipt.total_points == Decimal(8)
+    metrics = scrape(metered_server.metrics_port)
+
+    assert metrics.value("rating_rpcs_total", method="Quote", code="OK") == 3
+    assert metrics.value("rating_rpcs_total", method="Quote", code="INVALID_ARGUMENT") == 2
+    assert metrics.value("rating_rpcs_total", method="CommitCharges", code="OK") == 1
+    assert metrics.value("rating_rpcs_total", method="CreateAccount", code="OK") == 1
+    # Every Quote is timed, the failed ones too; +Inf holds them all.
+    assert metrics.value("rating_rpc_seconds_count", method="Quote") == 5
+    assert metrics.value("rating_rpc_seconds_bucket", method="Quote", le="+Inf") == 5
+    assert len(metrics.matching("rating_rpc_seconds_bucket", method="Quote")) > 2
+    assert metrics.value("rating_rpc_seconds_sum", method="Quote") > 0
+    # Items rated: the good quotes' 1 + 2 + 3 and the commit's 4; failed quotes rate none.
+    assert metrics.value("rating_items_rated_total") == 10
+    assert metrics.value("rating_points_committed_total", category="agent") == 8.0
+    assert metrics.value("rating_catalog_version") == 1.0
+    # CreateAccount and CommitCharges each wrote in one transaction, at least.
+    assert metrics.value("rating_db_transaction_seconds_count") >= 2
+    assert metrics.value("rating_db_transaction_seconds_sum") > 0
+    # Scraped with no call open.
+    assert metrics.value("rating_rpcs_in_flight") == 0
+
+
+def test_a_duplicate_usage_id_under_a_new_request_adds_no_points_to_the_committed_metric(
+    metered_server: RatingServer,
+) -> None:
+    assert metered_server.metrics_port
+    with RatingClient(metered_server.address) as client:
+        client.create_account("dup-acct", plan="basic")
+        client.commit(agent_calls(3, "d", "dup-acct"), request_id="dup-1")
+        # The same usage_ids under a new request_id: duplicates, charged once.
+        again = client.commit(agent_calls(3, "d", "dup-acct"), request_id="dup-2")
+
+    assert len(again.duplicates) == 3
+    metrics = scrape(metered_server.metrics_port)
+    assert metrics.value("rating_points_committed_total", category="agent") == 6.0
+    assert metrics.value("rating_rpcs_total", method="CommitCharges", code="OK") == 2
+
+
+def test_a_replayed_commit_adds_no_points_to_the_committed_metric(
+    metered_server: RatingServer,
+) -> None:
+    assert metered_server.metrics_port
+    with RatingClient(metered_server.address) as client:
+        client.create_account("replay-acct", plan="basic")
+        first = client.commit(agent_calls(3, "r", "replay-acct"), request_id="replay-1")
+        # A client retrying after a lost response: the same request, the same receipt.
+        replay = client.commit(agent_calls(3, "r", "replay-acct"), request_id="replay-1")
+
+    assert replay.charge_id == first.charge_id
+    metrics = scrape(metered_server.metrics_port)
+    assert metrics.value("rating_points_committed_total", category="agent") == 6.0
+
+
+AGENT_TOKEN = "agent-secret-token-0123456789"
+ADMIN_TOKEN = "console-secret-token-9876543210"
+
+
+@pytest.fixture
+def guarded_server(seeded_db: Path, tmp_path: Path) -> Iterator[RatingServer]:
+    """The real server in this process, with an access file of two principals."""
+    access = tmp_path / "access.toml"
+    access.write_text(
+        "[[principals]]\n"
+        'name = "agent-runtime"\n'
+        f'token_sha256 = "{hash_token(AGENT_TOKEN)}"\n'
+        'roles = ["quote", "charge", "read"]\n'
+        "\n"
+        "[[principals]]\n"
+        'name = "console"\n'
+        f'token_sha256 = "{hash_token(ADMIN_TOKEN)}"\n'
+        'roles = ["admin"]\n'
+    )
+    running = RatingServer(
+        Settings(listen="127.0.0.1:0", db_path=str(seeded_db), auth_file=str(access))
+    )
+    running.start()
+    yield running
+    running.stop(grace=0)
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [
+        json.loads(record.getMessage()) for record in caplog.records if record.name == ACCESS_LOGGER
+    ]
+
+
+def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_and_peer(
+    guarded_server: RatingServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    peer = re.compile(r"^ipv4:127\.0\.0\.1:\d+$")
+    bearer = ("authorization", f"Bearer {AGENT_TOKEN}")
+    agent = RatingClient(options=ClientOptions(target=guarded_server.address, token=AGENT_TOKEN))
+    admin = RatingClient(options=ClientOptions(target=guarded_server.address, token=ADMIN_TOKEN))
+    with agent, admin:
+        admin.create_account("log-acct", plan="basic")
+        receipt = agent.commit(agent_calls(2, "l", "log-acct"), request_id="log-commit-1")
+        # A quote carries no request_id: the caller's x-request-id is logged instead.
+        agent.rating_stub.Quote(
+            rating_service_pb2.QuoteRequest(items=agent_calls(1, "q", "log-acct")),
+            metadata=(bearer, ("x-request-id", "trace-42")),
+            timeout=RPC_TIMEOUT,
+        )
+        with pytest.raises(grpc.RpcError) as failed:
+            agent.rating_stub.Quote(
+                rating_service_pb2.QuoteRequest(items=[item("no.such.sku", 1)]),
+                metadata=(bearer, ("x-request-id", "trace-43")),
+                timeout=RPC_TIMEOUT,
+            )
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        with pytest.raises(RatingError) as denied:
+            agent.create_account("not-allowed")
+        assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
+        anonymous = RatingClient(guarded_server.address)
+        with anonymous, pytest.raises(RatingError) as unauthenticated:
+            anonymous.get_balance("log-acct")
+        assert unauthenticated.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+    lines = access_lines(caplog)
+    assert [(line["rpc"], line["code"]) for line in lines] == [
+        ("/rating.v1.AccountService/CreateAccount", "OK"),
+        ("/rating.v1.RatingService/CommitCharges", "OK"),
+        ("/rating.v1.RatingService/Quote", "OK"),
+        ("/rating.v1.RatingService/Quote", "INVALID_ARGUMENT"),
+        ("/rating.v1.AccountService/CreateAccount", "PERMISSION_DENIED"),
+        ("/rating.v1.AccountService/GetBalance", "UNAUTHENTICATED"),
+    ]
+    for line in lines:
+        assert set(line) == {"rpc", "code", "ms", "request_id", "principal", "peer"}, line
+        assert isinstance(line["ms"], int | float) and line["ms"] >= 0, line
+        assert peer.match(str(line["peer"])), line
+    assert [line["principal"] for line in lines[:4]] == [
+        "console",
+        "agent-runtime",
+        "agent-runtime",
+        "agent-runtime",
+    ]
+    assert lines[5]["principal"] is None
+    assert receipt.request_id == "log-commit-1"
+    assert [line["request_id"] for line in lines[:4]] == [
+        "",
+        "log-commit-1",
+        "trace-42",
+        "trace-43",
+    ]
+    # No token reaches any log, the access log or another.
+    for record in caplog.records:
+        assert AGENT_TOKEN not in record.getMessage()
+        assert ADMIN_TOKEN not in record.getMessage()
+
+
+# The load test, against a server process.
+
+
+@dataclass
+class Charge:
+    """A commit a client made: its points per billing account."""
+
+    charge_id: str
+    points: dict[str, Decimal]
+    voided: bool = False
+
+
+@dataclass
+class LoadClient:
+    """One client thread: what it called, what failed, and the charges it made."""
+
+    index: int
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
+    items_committed: int = 0
+
+
+def usage_items(
+    rng: random.Random, prefix: str, size: int, account_ids: list[str]
+) -> list[usage_pb2.UsageItem]:
+    """``size`` usage items of mixed kinds, unique ids under ``prefix``, in November."""
+    items: list[usage_pb2.UsageItem] = []
+    number = 0
+    while len(items) < size:
+        common = {
+            "usage_id": f"{prefix}.{number}",
+            "account_id": rng.choice(account_ids),
+            "occurred_at": USAGE_FROM + timedelta(seconds=rng.randrange(USAGE_SPAN_SECONDS)),
+        }
+        number += 1
+        kind = rng.randrange(4)
+        if kind == 0:
+            items.append(usage.agent_calls(rng.randint(1, 5), **common))
+        elif kind == 1:
+            items.extend(
+                usage.model_tokens(
+                    "doubao-lite-32k",
+                    input_tokens=rng.randint(100, 40_000),
+                    output_tokens=rng.randint(0, 20_000),
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        elif kind == 2:
+            items.append(usage.rtc_audio(timedelta(milliseconds=rng.randint(1, 300_000)), **common))
+        else:
+            items.append(usage.tts_characters(rng.randint(1, 5_000), **common))
+    return items[:size]
+
+
+def run_load_client(client: LoadClient, address: str, stop: threading.Event) -> None:
+    """Mix quotes, commits, balances and voids of its own charges until ``stop``."""
+    rng = random.Random(client.index)
+    accounts = list(BILLING_ACCOUNT)
+    with RatingClient(address) as rating:
+        while not stop.is_set():
+            open_charges = [charge for charge in client.charges if not charge.voided]
+            kind = rng.choices(KINDS, weights=(4, 4, 2, 1 if open_charges else 0))[0]
+            number = sum(client.calls.values()) + len(client.errors)
+            try:
+                if kind == "quote":
+                    size = rng.randint(1, 100)
+                    # With an account, the quote also says how it would fund the items,
+                    # which must then be that account's or its sub-accounts'.
+                    main = rng.choice(("", *MAIN_ACCOUNTS))
+                    named = [a for a in accounts if not main or BILLING_ACCOUNT[a] == main]
+                    items = usage_items(rng, f"quote-{client.index}-{number}", size, named)
+                    quote = rating.quote(items, account_id=main, timeout=RPC_TIMEOUT)
+                    assert len(quote.lines) == size
+                elif kind == "commit":
+                    prefix = f"load-{client.index}-{number}"
+                    items = usage_items(rng, prefix, rng.randint(1, 50), accounts)
+                    receipt = rating.commit(items, request_id=prefix, timeout=RPC_TIMEOUT)
+                    assert not receipt.duplicates, prefix
+                    points: dict[str, Decimal] = defaultdict(Decimal)
+                    for line in receipt.lines:
+                        points[line.billing_account_id] += line.points
+                    client.charges.append(Charge(receipt.charge_id, dict(points)))
+                    client.items_committed += len(items)
+                elif kind == "balance":
+                    account_id = rng.choice(accounts)
+                    day = (USAGE_FROM + timedelta(days=rng.randrange(5))).date()
+                    balance = rating.get_balance(account_id, day=day, timeout=RPC_TIMEOUT)
+                    assert balance.billing_account_id == BILLING_ACCOUNT[account_id]
+                else:
+                    charge = rng.choice(open_charges)
+                    result = rating.void_charge(
+                        charge.charge_id, reason="load test", timeout=RPC_TIMEOUT
+                    )
+                    assert not result.already_voided, charge.charge_id
+                    charge.voided = True
+            except Exception as error:  # every failure is counted, none ends the client
+                client.errors.append(f"{kind}: {type(error).__name__}: {error}")
+            else:
+                client.calls[kind] += 1
+
+
+def resident_mib(pid: int) -> float:
+    """VmRSS of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def metrics_port_of(server: ServerProcess) -> int:
+    found = re.search(r"metrics on port (\d+)", server.wait_for_line("metrics on port"))
+    assert found, server.stderr
+    return int(found[1])
+
+
+def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rating_server", "--db", str(database), "ledger", "check"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=database.parent,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact_and_memory_bounded(
+    launch: Launch, seeded_db: Path
+) -> None:
+    env = {**os.environ, "RATING_METRICS_LISTEN": "127.0.0.1:0"}
+    server = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0", env=env)
+    server.wait_started()
+    metrics_port = metrics_port_of(server)
+    with RatingClient(server.address) as admin:
+        admin.create_account("load-payg", plan="pro", pay_as_you_go=True)
+        admin.create_account("load-pack", plan="basic")
+        admin.create_account("load-pack-sub", parent_account_id="load-pack")
+        admin.grant_pack(
+            "load-pack", "20000", valid_from=datetime(2026, 11, 1, tzinfo=UTC), request_id="pk"
+        )
+
+    clients = [LoadClient(index) for index in range(CLIENTS)]
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=run_load_client,
+            args=(client, server.address, stop),
+            name=f"load-{client.index}",
+        )
+        for client in clients
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    sleep_until(started + WARM_UP_SECONDS)
+    rss_start = resident_mib(server.process.pid)
+    sleep_until(started + WARM_UP_SECONDS + (LOAD_SECONDS - WARM_UP_SECONDS) / 2)
+    rss_mid = resident_mib(server.process.pid)
+    sleep_until(started + LOAD_SECONDS)
+    rss_end = resident_mib(server.process.pid)
+    stop.set()
+    for thread in threads:
+        thread.join(RPC_TIMEOUT + 10)
+    seconds = time.monotonic() - started
+    assert not any(thread.is_alive() for thread in threads), "a client never returned"
+
+    calls: Counter[str] = Counter()
+    for client in clients:
+        calls.update(client.calls)
+    errors = [error for client in clients for error in client.errors]
+    total = sum(calls.values())
+    print(
+        f"\nload: {CLIENTS} clients, {seconds:.1f} s, {total} calls "
+        f"({', '.join(f'{kind} {calls[kind]}' for kind in KINDS)}), "
+        f"{sum(c.items_committed for c in clients)} items committed, "
+        f"{len(errors)} errors, {total / seconds:.0f} calls/s, "
+        f"server RSS start {rss_start:.1f} MiB, mid {rss_mid:.1f} MiB, end {rss_end:.1f} MiB"
+    )
+    assert errors == [], errors[:5]
+    assert all(calls[kind] > 0 for kind in KINDS), calls
+
+    # The server counted exactly the calls the clients made (and the setup's), all OK.
+    metrics = scrape(metrics_port)
+    for method, kind in (
+        ("Quote", "quote"),
+        ("CommitCharges", "commit"),
+        ("GetBalance", "balance"),
+        ("VoidCharge", "void"),
+    ):
+        assert metrics.value("rating_rpcs_total", method=method, code="OK") == calls[kind]
+    not_ok = {
+        key: value
+        for key, value in metrics.matching("rating_rpcs_total").items()
+        if ("code", "OK") not in key and value
+    }
+    assert not_ok == {}, "calls the server failed, RESOURCE_EXHAUSTED included"
+    assert metrics.value("rating_rpcs_in_flight") == 0
+
+    # What the clients were told they owe, voided charges left out.
+    charges = [charge for client in clients for charge in client.charges]
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for charge in charges:
+        if not charge.voided:
+            for account_id, points in charge.points.items():
+                expected[account_id] += points
+    committed = sum((sum(c.points.values(), Decimal(0)) for c in charges), Decimal(0))
+    assert sum(metrics.matching("rating_points_committed_total").values()) == pytest.approx(
+        float(committed)
+    )
+
+    with RatingClient(server.address) as reader:
+        for account_id in MAIN_ACCOUNTS:
+            statement = reader.get_statement(account_id, MONTH)
+            assert statement.total.points == expected[account_id], account_id
+
+    assert server.terminate() == 0, server.stderr[-2000:]
+    check = ledger_check(seeded_db)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every balance equals its ledger entries" in check.stdout
+
+    database = sqlite3.connect(f"file:{seeded_db}?mode=ro", uri=True)
+    try:
+        ledger_charges = {row[0] for row in database.execute("SELECT charge_id FROM charges")}
+        ledger_voids = {row[0] for row in database.execute("SELECT charge_id FROM voids")}
+        owed = dict(
+            database.execute(
+                "SELECT billing_account_id, sum(micros) FROM charge_lines l WHERE NOT EXISTS "
+                "(SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id) "
+                "GROUP BY billing_account_id"
+            ).fetchall()
+        )
+    finally:
+        database.close()
+    assert ledger_charges == {charge.charge_id for charge in charges}
+    assert ledger_voids == {charge.charge_id for charge in charges if charge.voided}
+    assert {account: Decimal(micros) / 1_000_000 for account, micros in owed.items()} == {
+        account: points for account, points in expected.items() if points
+    }
+
+    # Memory is bounded: no more than RSS_FACTOR x the warm value plus RSS_SLACK_MIB.
+    limit = rss_start * RSS_FACTOR + RSS_SLACK_MIB
+    assert rss_end <= limit, (
+        f"server RSS grew from {rss_start:.1f} MiB (warm) to {rss_end:.1f} MiB "
+        f"(mid {rss_mid:.1f}), over {limit:.1f} MiB"
+    )
