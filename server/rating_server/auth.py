@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,6 +46,17 @@ ROLE_OF_METHOD = {
 }
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _only_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise AccessFileError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
 
 
 class AccessFileError(ValueError):
@@ -76,20 +88,32 @@ class AccessPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> AccessPolicy:
+        """Read an access file; AccessFileError names the entry and field that is wrong."""
         try:
             with open(path, "rb") as handle:
                 document = tomllib.load(handle)
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise AccessFileError(f"{path}: {error}") from None
+        _only_keys(document, {"principals", "settings"}, f"{path}")
+        principals = document.get("principals", [])
+        if not isinstance(principals, list):
+            raise AccessFileError(f"{path}: principals: an array of tables ([[principals]])")
         by_token: dict[str, Principal] = {}
         by_certificate: dict[str, Principal] = {}
-        for index, body in enumerate(document.get("principals", [])):
+        for index, body in enumerate(principals):
             where = f"{path}: principals[{index}]"
+            if not isinstance(body, dict):
+                raise AccessFileError(f"{where}: a table")
+            _only_keys(body, {"name", "roles", "token_sha256", "certificate"}, where)
             name = body.get("name")
             roles = body.get("roles")
             if not isinstance(name, str) or not name:
                 raise AccessFileError(f"{where}.name: is required")
-            if not isinstance(roles, list) or not set(roles) <= set(ROLES) or not roles:
+            if (
+                not isinstance(roles, list)
+                or not roles
+                or not all(isinstance(role, str) and role in ROLES for role in roles)
+            ):
                 raise AccessFileError(f"{where}.roles: a list of {', '.join(ROLES)}")
             principal = Principal(name, frozenset(roles))
             token = body.get("token_sha256")
@@ -97,13 +121,25 @@ class AccessPolicy:
             if token is None and certificate is None:
                 raise AccessFileError(f"{where}: needs token_sha256 or certificate")
             if token is not None:
-                if not isinstance(token, str) or len(token) != 64:
-                    raise AccessFileError(f"{where}.token_sha256: a SHA-256 in hex")
+                if not isinstance(token, str) or not _SHA256.fullmatch(token):
+                    raise AccessFileError(f"{where}.token_sha256: 64 hex digits (SHA-256)")
+                if token.lower() in by_token:
+                    raise AccessFileError(f"{where}.token_sha256: another principal has it")
                 by_token[token.lower()] = principal
             if certificate is not None:
-                by_certificate[str(certificate)] = principal
-        reflection = document.get("settings", {}).get("reflection", True)
-        return cls(by_token, by_certificate, reflection=bool(reflection))
+                if not isinstance(certificate, str) or not certificate:
+                    raise AccessFileError(f"{where}.certificate: a certificate's CN or DNS name")
+                if certificate in by_certificate:
+                    raise AccessFileError(f"{where}.certificate: another principal has it")
+                by_certificate[certificate] = principal
+        settings = document.get("settings", {})
+        if not isinstance(settings, dict):
+            raise AccessFileError(f"{path}: settings: a table")
+        _only_keys(settings, {"reflection"}, f"{path}: settings")
+        reflection = settings.get("reflection", True)
+        if not isinstance(reflection, bool):
+            raise AccessFileError(f"{path}: settings.reflection: true or false")
+        return cls(by_token, by_certificate, reflection=reflection)
 
     def by_token(self, token: str) -> Principal | None:
         digest = hash_token(token)

@@ -1,0 +1,633 @@
+"""Random sequences of grants, commits, retries and voids keep the ledger exact (SPEC §2, §4, §5).
+
+A hypothesis state machine drives the ledger API (no gRPC) against a fresh database per run
+and keeps its own model of what must be true: which (billing account, usage_id) keys are
+committed, what each line costs (computed here from the seed's prices, exactly), and where
+each line's points must come from (the free points of the day in the billing account's zone,
+packs by priority, expiry and creation, then the month's pay-as-you-go bill). After every step
+the balances and statements must equal the model, and every balance must equal what its
+ledger entries sum to (``invariants.check``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+from support import SEED
+
+from rating_server import db
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.engine import InvalidUsageError, Limits, Usage
+from rating_server.errors import FailedPreconditionError
+from rating_server.ledger import accounts, charges, invariants, reports
+from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
+
+NANOS = 1_000_000_000
+MICROS_PER_POINT = 1_000_000
+DAILY_FREE_MICROS = 500 * MICROS_PER_POINT
+
+MAIN = "acct-main"
+SUB = "acct-sub"  # a sub-account of MAIN: its usage draws on MAIN
+OTHER = "acct-other"
+BILLING_ACCOUNT = {MAIN: MAIN, SUB: MAIN, OTHER: OTHER}
+MAIN_ACCOUNTS = (MAIN, OTHER)
+# Each main account's days and months are in its own time zone. Neither zone has daylight
+# saving time in November and December, so a fixed offset from UTC gives the local day.
+TIME_ZONES = {MAIN: "Asia/Shanghai", OTHER: "Europe/London"}
+UTC_OFFSETS = {MAIN: timedelta(hours=8), OTHER: timedelta(0)}
+
+# The seed's prices (SPEC §3, seed.toml), written out here so the test does not trust the
+# engine: SKU -> (points per price-unit, base units per price-unit, largest quantity drawn).
+PRICES: dict[str, tuple[Fraction, int, int]] = {
+    "model.doubao-lite-32k.input": (Fraction("0.3"), 1000, 1_000_000),
+    "model.deepseek-r1.output": (Fraction(16), 1000, 60_000),
+    "agent.call": (Fraction(2), 1, 200),
+    "speech.tts.system_voice": (Fraction("0.5"), 1, 1000),
+    "rtc.audio.voice": (Fraction(7), 60_000, 8_400_000),
+    "model.ark.my-endpoint.output": (Fraction(0), 1000, 50_000),  # billed by Ark: 0 here
+}
+SKUS = sorted(PRICES)
+UNPRICED = "plugin.web-search"  # the seed's plugins have no price: such an item is refused
+
+
+def utc_ns(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp()) * NANOS
+
+
+# 16:00 UTC is midnight in Asia/Shanghai. Instants just around it on a few days, one of
+# them the November/December month boundary (2026-11-30T16:00Z is 2026-12-01 locally).
+MIDNIGHTS = [utc_ns(2026, 11, day, 16) for day in (26, 27, 30)] + [utc_ns(2026, 12, 1, 16)]
+OFFSETS_NS = [-1, 0, 1800 * NANOS]
+INSTANTS = sorted(midnight + offset for midnight in MIDNIGHTS for offset in OFFSETS_NS)
+EARLY = utc_ns(2026, 11, 1)
+LATE = utc_ns(2027, 1, 1)
+# The rules hold whenever usage happens; these instants may be ahead of the clock.
+ANY_TIME = Limits(max_future_ns=10**18)
+WINDOW_EDGES = [EARLY, *INSTANTS, LATE]
+
+
+def local_day(at_ns: int, billing_account_id: str) -> str:
+    """The calendar day of an instant in a main account's zone, without the server's code."""
+    utc = datetime.fromtimestamp(at_ns // NANOS, UTC)
+    return (utc + UTC_OFFSETS[billing_account_id]).strftime("%Y-%m-%d")
+
+
+DAYS = {account: sorted({local_day(at, account) for at in INSTANTS}) for account in MAIN_ACCOUNTS}
+MONTHS = {account: sorted({day[:7] for day in days}) for account, days in DAYS.items()}
+
+
+def line_micros(sku: str, quantity: int) -> int:
+    """quantity x price / price-unit, rounded once half-up to a micro-point."""
+    price, price_unit, _ = PRICES[sku]
+    exact = Fraction(quantity) * price * MICROS_PER_POINT / price_unit
+    return int(exact + Fraction(1, 2))
+
+
+def points_text(micros: int, padded: bool) -> str:
+    """Micro-points as a decimal string of points: "12.5", or padded "12.500000"."""
+    text = f"{micros // MICROS_PER_POINT}.{micros % MICROS_PER_POINT:06d}"
+    return text if padded else text.rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    account_id: str
+    sku: str
+    quantity: int
+    occurred_at_ns: int
+    reuse: int | None  # index into usage_ids sent before, or None for a fresh usage_id
+
+
+# Zero, small (rounding) and large quantities: large ones exhaust the day's free points and
+# the packs, so lines split and reach the pay-as-you-go bill.
+QUANTITIES = {
+    sku: st.one_of(st.just(0), st.integers(1, 1000), st.integers(largest // 4, largest))
+    for sku, (_, _, largest) in PRICES.items()
+}
+USAGE_ACCOUNTS = st.sampled_from([MAIN, SUB, OTHER])
+OCCURRED_AT = st.sampled_from(INSTANTS)
+REUSE = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 10_000))
+
+
+@st.composite
+def item_specs(draw: st.DrawFn) -> ItemSpec:
+    sku = UNPRICED if draw(st.integers(0, 24)) == 0 else draw(st.sampled_from(SKUS))
+    return ItemSpec(
+        account_id=draw(USAGE_ACCOUNTS),
+        sku=sku,
+        quantity=draw(QUANTITIES.get(sku, QUANTITIES["agent.call"])),
+        occurred_at_ns=draw(OCCURRED_AT),
+        reuse=draw(REUSE),
+    )
+
+
+batches = st.lists(item_specs(), min_size=1, max_size=8)
+
+
+@dataclass(frozen=True)
+class PackGrant:
+    micros: int
+    padded: bool  # points written "12.500000" rather than "12.5"
+    valid_from_ns: int
+    expire_time_ns: int | None
+    priority: int
+
+
+@st.composite
+def pack_grants(draw: st.DrawFn) -> PackGrant:
+    """Packs whose validity starts and ends on the instants usage happens at (or far off);
+    two priorities, so packs often tie on priority and are ordered by expiry, then age."""
+    start = draw(st.integers(0, len(WINDOW_EDGES) - 2))
+    return PackGrant(
+        micros=draw(st.integers(1, 400 * MICROS_PER_POINT)),
+        padded=draw(st.booleans()),
+        valid_from_ns=WINDOW_EDGES[start],
+        expire_time_ns=draw(st.one_of(st.none(), st.sampled_from(WINDOW_EDGES[start + 1 :]))),
+        priority=draw(st.integers(0, 1)),
+    )
+
+
+@dataclass
+class ModelPack:
+    pack_id: str
+    account_id: str
+    granted: int
+    remaining: int
+    valid_from_ns: int
+    expire_time_ns: int | None
+    priority: int
+    create_time_ns: int
+    seq: int
+
+    def draw_key(self) -> tuple[int, int | float, int, int]:
+        expiry = self.expire_time_ns if self.expire_time_ns is not None else float("inf")
+        return (self.priority, expiry, self.create_time_ns, self.seq)
+
+    def funds(self, at_ns: int) -> bool:
+        return self.valid_from_ns <= at_ns and (
+            self.expire_time_ns is None or at_ns < self.expire_time_ns
+        )
+
+
+@dataclass
+class CommittedCharge:
+    request_id: str
+    usages: tuple[Usage, ...]
+    receipt: Receipt
+    expected_micros: tuple[int, ...]  # per line, as this test rates it
+    voided: bool = False
+
+
+Part = tuple[str, int, str, str, str]  # source, micros, pack_id, day, month
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """The balances a console can read, for every main account and day the test uses."""
+
+    free_used: dict[tuple[str, str], int]
+    pack_remaining: dict[str, int]
+    pack_granted: dict[str, int]
+    payg: dict[tuple[str, str], int]
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    charges_made = Bundle("charges_made")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="ledger-properties-"))
+        path = self.folder / "rating.db"
+        catalog_db = db.connect(path)
+        try:
+            import_file(catalog_db, SEED)
+            self.catalog: CatalogSnapshot = load_snapshot(catalog_db)
+        finally:
+            catalog_db.close()
+        self.db = LedgerDatabase(path)
+        accounts.create_account(
+            self.db, self.catalog, MAIN, plan="pro", time_zone=TIME_ZONES[MAIN], pay_as_you_go=True
+        )
+        accounts.create_account(self.db, self.catalog, SUB, parent_account_id=MAIN)
+        accounts.create_account(
+            self.db, self.catalog, OTHER, plan="basic", time_zone=TIME_ZONES[OTHER]
+        )
+        # The model.
+        self.free_used: Counter[tuple[str, str]] = Counter()
+        self.packs: dict[str, ModelPack] = {}
+        self.payg: Counter[tuple[str, str]] = Counter()
+        self.committed: dict[tuple[str, str], str] = {}  # (billing account, usage_id) -> charge
+        self.charges: dict[str, CommittedCharge] = {}
+        self.usage_ids_sent: list[str] = []
+        self.next_id = 0
+
+    def teardown(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def fresh(self, prefix: str) -> str:
+        self.next_id += 1
+        return f"{prefix}-{self.next_id}"
+
+    def usages_of(self, specs: Sequence[ItemSpec]) -> tuple[Usage, ...]:
+        usages = []
+        for spec in specs:
+            if spec.reuse is not None and self.usage_ids_sent:
+                usage_id = self.usage_ids_sent[spec.reuse % len(self.usage_ids_sent)]
+            else:
+                usage_id = self.fresh("u")
+            usages.append(
+                Usage(usage_id, spec.account_id, spec.sku, spec.quantity, spec.occurred_at_ns)
+            )
+        return tuple(usages)
+
+    def read_ledger(self) -> LedgerView:
+        free_used: dict[tuple[str, str], int] = {}
+        payg: dict[tuple[str, str], int] = {}
+        pack_remaining: dict[str, int] = {}
+        pack_granted: dict[str, int] = {}
+        for account_id in MAIN_ACCOUNTS:
+            for day in DAYS[account_id]:
+                balance = reports.balance(self.db, self.catalog, account_id, day)
+                assert balance.billing_account_id == account_id
+                assert balance.free_granted_micros == DAILY_FREE_MICROS
+                free_used[(account_id, day)] = balance.free_used_micros
+                payg[(account_id, day[:7])] = balance.payg_micros
+                for pack in balance.packs:
+                    assert pack.account_id == account_id
+                    pack_remaining[pack.pack_id] = pack.remaining_micros
+                    pack_granted[pack.pack_id] = pack.micros
+        with self.db.read() as conn:
+            rows = {
+                table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("charges", "charge_lines", "funding_entries", "voids", "packs")
+            }
+        return LedgerView(free_used, pack_remaining, pack_granted, payg, rows)
+
+    def model_view(self) -> LedgerView:
+        return LedgerView(
+            free_used={
+                (a, day): self.free_used[(a, day)] for a in MAIN_ACCOUNTS for day in DAYS[a]
+            },
+            pack_remaining={p.pack_id: p.remaining for p in self.packs.values()},
+            pack_granted={p.pack_id: p.granted for p in self.packs.values()},
+            payg={(a, month): self.payg[(a, month)] for a in MAIN_ACCOUNTS for month in MONTHS[a]},
+        )
+
+    def draw(self, billing_account_id: str, micros: int, at_ns: int) -> list[Part]:
+        """SPEC §4's draw-down, on the model: free points, packs, then the month's bill."""
+        if micros == 0:
+            return []
+        day = local_day(at_ns, billing_account_id)
+        parts: list[Part] = []
+        rest = micros
+        free_left = DAILY_FREE_MICROS - self.free_used[(billing_account_id, day)]
+        if free_left > 0:
+            take = min(rest, free_left)
+            self.free_used[(billing_account_id, day)] += take
+            parts.append((FREE, take, "", day, ""))
+            rest -= take
+        usable = sorted(
+            (
+                p
+                for p in self.packs.values()
+                if p.account_id == billing_account_id and p.remaining and p.funds(at_ns)
+            ),
+            key=ModelPack.draw_key,
+        )
+        for pack in usable:
+            if not rest:
+                break
+            take = min(rest, pack.remaining)
+            pack.remaining -= take
+            parts.append((PACK, take, pack.pack_id, "", ""))
+            rest -= take
+        if rest:
+            self.payg[(billing_account_id, day[:7])] += rest
+            parts.append((PAYG, rest, "", "", day[:7]))
+        return parts
+
+    def attempt_commit(self, request_id: str, usages: tuple[Usage, ...]) -> Receipt | None:
+        """Commit as the model predicts: a receipt, or None when the batch must be refused."""
+        keys = [(BILLING_ACCOUNT[u.account_id], u.usage_id) for u in usages]
+        refusals = {
+            (f"items[{index}].sku", "SKU_UNPRICED")
+            for index, usage in enumerate(usages)
+            if usage.sku == UNPRICED
+        } | {
+            (f"items[{index}].usage_id", "USAGE_ID_REPEATED")
+            for index, key in enumerate(keys)
+            if key in keys[:index]
+        }
+        if refusals:
+            # All or nothing: every bad item is named and nothing is written.
+            before = self.read_ledger()
+            with pytest.raises(InvalidUsageError) as refused:
+                charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+            assert {(v.field, v.reason) for v in refused.value.violations} == refusals
+            assert self.read_ledger() == before
+            return None
+        receipt = charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+        assert receipt.charge_id not in self.charges
+        assert len(receipt.lines) == len(usages)
+        expected_micros = []
+        for line, usage, key in zip(receipt.lines, usages, keys, strict=True):
+            micros = line_micros(usage.sku, usage.quantity)
+            expected_micros.append(micros)
+            assert (line.usage_id, line.account_id, line.requested_sku, line.quantity) == (
+                usage.usage_id,
+                usage.account_id,
+                usage.sku,
+                usage.quantity,
+            )
+            assert line.billing_account_id == key[0]
+            assert line.micros == micros
+            assert line.billed_by == ("ark" if ".ark." in usage.sku else "coze")
+            if key in self.committed:
+                assert line.duplicate, f"{key} was committed by {self.committed[key]}"
+                assert line.original_charge_id == self.committed[key]
+                assert line.funding == ()
+                continue
+            assert not line.duplicate, f"{key} was never committed, yet is a duplicate"
+            expected = self.draw(key[0], micros, usage.occurred_at_ns)
+            got = [(p.source, p.micros, p.pack_id, p.day, p.month) for p in line.funding]
+            assert got == expected, f"line {usage.usage_id} funded {got}, expected {expected}"
+            assert sum(p.micros for p in line.funding) == line.micros
+            assert bool(line.funding) == (micros > 0), "zero-point lines draw nothing"
+            self.committed[key] = receipt.charge_id
+        for usage in usages:
+            if usage.usage_id not in self.usage_ids_sent:
+                self.usage_ids_sent.append(usage.usage_id)
+        self.charges[receipt.charge_id] = CommittedCharge(
+            request_id, usages, receipt, tuple(expected_micros)
+        )
+        return receipt
+
+    # -- rules -----------------------------------------------------------------------------
+
+    @rule(
+        account_id=st.sampled_from(MAIN_ACCOUNTS),
+        grants=st.lists(pack_grants(), min_size=1, max_size=3),
+    )
+    def grant_packs(self, account_id: str, grants: list[PackGrant]) -> None:
+        for grant in grants:
+            pack = accounts.grant_pack(
+                self.db,
+                account_id,
+                points=points_text(grant.micros, grant.padded),
+                valid_from_ns=grant.valid_from_ns,
+                expire_time_ns=grant.expire_time_ns,
+                priority=grant.priority,
+            )
+            assert pack.pack_id not in self.packs
+            assert (pack.account_id, pack.micros, pack.remaining_micros) == (
+                account_id,
+                grant.micros,
+                grant.micros,
+            )
+            assert (pack.valid_from_ns, pack.expire_time_ns, pack.priority) == (
+                grant.valid_from_ns,
+                grant.expire_time_ns,
+                grant.priority,
+            )
+            self.packs[pack.pack_id] = ModelPack(
+                pack.pack_id,
+                account_id,
+                grant.micros,
+                grant.micros,
+                grant.valid_from_ns,
+                grant.expire_time_ns,
+                grant.priority,
+                pack.create_time_ns,
+                pack.seq,
+            )
+
+    @rule(target=charges_made, specs=batches)
+    def commit_a_batch(self, specs: list[ItemSpec]) -> object:
+        receipt = self.attempt_commit(self.fresh("req"), self.usages_of(specs))
+        return multiple() if receipt is None else receipt.charge_id
+
+    @rule(charge_id=charges_made, times=st.integers(1, 3))
+    def retrying_a_commit_returns_the_original_receipt(self, charge_id: str, times: int) -> None:
+        original = self.charges[charge_id]
+        before = self.read_ledger()
+        for _ in range(times):
+            again = charges.commit(
+                self.db, self.catalog, original.request_id, original.usages, limits=ANY_TIME
+            )
+            assert again.replayed
+            assert dataclasses.replace(again, replayed=False) == original.receipt
+        assert self.read_ledger() == before
+
+    @rule(target=charges_made, charge_id=charges_made)
+    def committed_items_under_a_new_request_id_are_all_duplicates(self, charge_id: str) -> str:
+        original = self.charges[charge_id]
+        receipt = self.attempt_commit(self.fresh("req"), original.usages)
+        assert receipt is not None
+        assert all(line.duplicate for line in receipt.lines)
+        assert receipt.total_micros == 0
+        return receipt.charge_id
+
+    @rule(charge_id=charges_made, specs=batches)
+    def reusing_a_request_id_with_other_items_is_refused(
+        self, charge_id: str, specs: list[ItemSpec]
+    ) -> None:
+        original = self.charges[charge_id]
+        usages = self.usages_of(specs)
+        before = self.read_ledger()
+        if usages == original.usages:
+            assert (
+                charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
+                == original.receipt
+            )
+        else:
+            with pytest.raises(FailedPreconditionError) as refused:
+                charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
+            assert refused.value.reason == "REQUEST_ID_REUSED"
+        assert self.read_ledger() == before
+
+    @rule(charge_id=charges_made, twice=st.booleans())
+    def voiding_a_charge_returns_its_funding(self, charge_id: str, twice: bool) -> None:
+        charge = self.charges[charge_id]
+        funding = [
+            part for line in charge.receipt.lines if not line.duplicate for part in line.funding
+        ]
+        reversed_parts = [(p.source, -p.micros, p.pack_id, p.day, p.month) for p in funding]
+        before = self.read_ledger()
+        result = charges.void(self.db, charge_id)
+        after = self.read_ledger()
+        assert result.charge_id == charge_id
+        assert [
+            (p.source, p.micros, p.pack_id, p.day, p.month) for p in result.reversals
+        ] == reversed_parts
+        if charge.voided:
+            assert result.already_voided
+            assert after == before
+            return
+        assert not result.already_voided
+        # Every balance moves back by exactly what this charge drew from it.
+        free_back: Counter[tuple[str, str]] = Counter()
+        pack_back: Counter[str] = Counter()
+        payg_back: Counter[tuple[str, str]] = Counter()
+        for line in charge.receipt.lines:
+            for part in () if line.duplicate else line.funding:
+                if part.source == FREE:
+                    free_back[(line.billing_account_id, part.day)] += part.micros
+                elif part.source == PACK:
+                    pack_back[part.pack_id] += part.micros
+                else:
+                    payg_back[(line.billing_account_id, part.month)] += part.micros
+        assert after.free_used == {k: v - free_back[k] for k, v in before.free_used.items()}
+        assert after.pack_remaining == {
+            k: v + pack_back[k] for k, v in before.pack_remaining.items()
+        }
+        assert after.payg == {k: v - payg_back[k] for k, v in before.payg.items()}
+        assert after.rows["funding_entries"] == before.rows["funding_entries"] + len(funding)
+        assert after.rows["voids"] == before.rows["voids"] + 1
+        self.free_used.subtract(free_back)
+        self.payg.subtract(payg_back)
+        for pack_id, micros in pack_back.items():
+            self.packs[pack_id].remaining += micros
+        charge.voided = True
+        if twice:
+            again = charges.void(self.db, charge_id)
+            assert again.already_voided
+            assert again.void_time_ns == result.void_time_ns
+            assert self.read_ledger() == after
+
+    @precondition(lambda self: any(charge.voided for charge in self.charges.values()))
+    @rule(data=st.data())
+    def a_voided_usage_id_stays_committed(self, data: st.DataObject) -> None:
+        """usage_id is unique per billing account forever; voiding does not free it (README)."""
+        voided = [charge for charge in self.charges.values() if charge.voided]
+        charge = data.draw(st.sampled_from(voided))
+        line = data.draw(st.sampled_from(charge.receipt.lines))
+        usage = Usage(line.usage_id, line.account_id, line.requested_sku, 1, INSTANTS[0])
+        receipt = self.attempt_commit(self.fresh("req"), (usage,))
+        assert receipt is not None and receipt.lines[0].duplicate
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def every_balance_equals_its_ledger_entries(self) -> None:
+        assert invariants.check(self.db) == []
+
+    @invariant()
+    def balances_equal_the_model_and_stay_within_their_grants(self) -> None:
+        view = self.read_ledger()
+        model = self.model_view()
+        assert view.free_used == model.free_used
+        assert view.pack_remaining == model.pack_remaining
+        assert view.pack_granted == model.pack_granted
+        assert view.payg == model.payg
+        for key, used in view.free_used.items():
+            assert 0 <= used <= DAILY_FREE_MICROS, f"free points of {key}: used {used}"
+        for pack_id, remaining in view.pack_remaining.items():
+            assert 0 <= remaining <= view.pack_granted[pack_id], f"pack {pack_id}: {remaining}"
+        # A sub-account reads its main account's balance.
+        day = DAYS[MAIN][1]
+        assert reports.balance(self.db, self.catalog, SUB, day) == reports.balance(
+            self.db, self.catalog, MAIN, day
+        )
+
+    @invariant()
+    def funding_of_live_lines_sums_to_their_amounts(self) -> None:
+        funded = owed = 0
+        for charge in self.charges.values():
+            if charge.voided:
+                continue
+            for line, micros in zip(charge.receipt.lines, charge.expected_micros, strict=True):
+                if line.duplicate:
+                    continue
+                line_funding = sum(p.micros for p in line.funding)
+                assert line_funding == line.micros == micros
+                assert bool(line.funding) == (micros > 0)
+                funded += line_funding
+                owed += micros
+        assert funded == owed
+        with self.db.read() as conn:
+            assert ledger_sum(conn, "SELECT sum(micros) FROM funding_entries") == owed
+            assert (
+                ledger_sum(
+                    conn,
+                    "SELECT sum(l.micros) FROM charge_lines l WHERE NOT EXISTS "
+                    "(SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
+                )
+                == owed
+            )
+
+    @invariant()
+    def monthly_statements_show_the_live_lines_and_their_funding(self) -> None:
+        # (billing account, month) -> account -> [quantity, micros, free, pack, payg, lines]
+        expected: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for charge in self.charges.values():
+            if charge.voided:
+                continue
+            for line, usage in zip(charge.receipt.lines, charge.usages, strict=True):
+                if line.duplicate:
+                    continue
+                month = local_day(usage.occurred_at_ns, line.billing_account_id)[:7]
+                row = expected.setdefault((line.billing_account_id, month), {}).setdefault(
+                    line.account_id, [0, 0, 0, 0, 0, 0]
+                )
+                sources: Counter[str] = Counter()
+                for part in line.funding:
+                    sources[part.source] += part.micros
+                for position, value in enumerate(
+                    (line.quantity, line.micros, sources[FREE], sources[PACK], sources[PAYG], 1)
+                ):
+                    row[position] += value
+        for account_id in MAIN_ACCOUNTS:
+            for month in MONTHS[account_id]:
+                shown = reports.statement(self.db, account_id, month)
+                by_account = {
+                    row.key: [
+                        row.quantity,
+                        row.micros,
+                        row.free_micros,
+                        row.pack_micros,
+                        row.payg_micros,
+                        row.lines,
+                    ]
+                    for row in shown.by_account
+                }
+                assert by_account == expected.get((account_id, month), {})
+                assert shown.total.payg_micros == self.payg[(account_id, month)]
+
+
+def ledger_sum(conn: sqlite3.Connection, sql: str) -> int:
+    return conn.execute(sql).fetchone()[0] or 0
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=120,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLedgerProperties = LedgerMachine.TestCase
