@@ -625,7 +625,7 @@ def ledger_sum(conn: sqlite3.Connection, sql: str) -> int:
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=120,
+    max_examples=100,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
