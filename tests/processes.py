@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -103,3 +104,24 @@ class ServerProcess:
 
 Launch = Callable[..., ServerProcess]
 """Starts ``python -m rating_server ARGS...`` (the ``launch`` fixture)."""
+
+
+CLI_TIMEOUT = 60.0
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rating_server ARGS...`` to completion; its output, as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "rating_server", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
+    """``rating-server ledger check`` on ``database``."""
+    return cli("--db", str(database), "ledger", "check", cwd=database.parent)

@@ -12,11 +12,8 @@ the assertions hold for every place it can land.
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -30,7 +27,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import grpc
-from processes import Launch, ServerProcess
+from processes import Launch, ServerProcess, ledger_check
 from support import item, timestamp
 
 from rating.v1 import (
@@ -246,18 +243,6 @@ def funded_points(channel: grpc.Channel, account_id: str, days: set[str]) -> Dec
 
 def local_day(stamp: datetime) -> str:
     return stamp.astimezone(SHANGHAI).strftime("%Y-%m-%d")
-
-
-def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rating_server", "--db", str(database), "ledger", "check"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=database.parent,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
 
 
 def read_only(database: Path) -> sqlite3.Connection:

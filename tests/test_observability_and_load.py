@@ -18,8 +18,6 @@ import os
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from processes import Launch, ServerProcess
+from processes import Launch, ServerProcess, ledger_check
 from prometheus_client.parser import text_string_to_metric_families
 from support import item
 
@@ -417,18 +415,6 @@ def metrics_port_of(server: ServerProcess) -> int:
     found = re.search(r"metrics on port (\d+)", server.wait_for_line("metrics on port"))
     assert found, server.stderr
     return int(found[1])
-
-
-def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rating_server", "--db", str(database), "ledger", "check"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=database.parent,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
 
 
 def sleep_until(moment: float) -> None:

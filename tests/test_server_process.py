@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,29 +15,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import Launch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import STOP_TIMEOUT
+from processes import CLI_TIMEOUT, STOP_TIMEOUT, Launch, cli
 from support import SEED, item
 
 import rating_server.servicers.rating
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
 from rating_server.server import RatingServer
-
-CLI_TIMEOUT = 30.0
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rating_server", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=cwd,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
 
 
 def quote_points(address: str) -> list[str]:
