@@ -7,7 +7,7 @@ SEED := server/catalog/seed.toml
 PROTOS := $(sort $(wildcard protos/rating/v1/*.proto))
 PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: run test proto proto-check lint format venv clean
+.PHONY: run test bench proto proto-check lint format venv clean
 
 run: $(STAMP)
 	$(BIN)/rating-server catalog import --if-empty $(SEED)
@@ -17,6 +17,11 @@ test: $(STAMP) proto-check lint
 	$(BIN)/pytest
 
 venv: $(STAMP)
+
+# Measure the service against the gRPC floor; writes bench/results/ (about 3 minutes).
+bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/run.py
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

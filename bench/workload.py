@@ -1,0 +1,326 @@
+"""The bench's workload: the usage it sends and the responses the null server answers with.
+
+Both sides of the bench import this module, so the null server's responses have the
+shape and size of the real server's: the same usage mix, rated at the seed catalog's
+prices (worked out once here, never per call), echoed ids of the same length.
+
+Requests are built as bytes. A commit needs fresh ids on every call, so its items are
+templates (the serialized item around its usage_id) joined with new ids: a 10,000-item
+request costs a few milliseconds to build, outside of any timing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from google.protobuf import timestamp_pb2
+
+from rating.v1 import account_service_pb2, rating_service_pb2, usage_pb2
+
+QUOTE = "/rating.v1.RatingService/Quote"
+COMMIT = "/rating.v1.RatingService/CommitCharges"
+BALANCE = "/rating.v1.AccountService/GetBalance"
+
+#: Main accounts, pay-as-you-go on, each with one large pack; items cycle through them.
+ACCOUNTS = tuple(f"bench-acct-{number:02d}" for number in range(16))
+ACCOUNT_PLAN = "pro"
+PACK_POINTS = "1000000000"
+#: Labels every item carries, as producers do.
+ATTRIBUTES = {"agent_id": "agent-0042", "channel": "api"}
+#: The usage ids of quotes (fixed: a quote writes nothing) use this tag; a commit's use the
+#: run's random tag, so every id in a run, on every caller, is new. Both are 8 characters.
+QUOTE_TAG = "quote000"
+MICRO = Decimal("0.000001")
+
+
+#: Base unit: (base units in one price unit, the price unit's label), as the seed has them.
+UNITS = {
+    "token": (1000, "1000 tokens"),
+    "character": (1, "character"),
+    "call": (1, "call"),
+    "millisecond": (60000, "minute"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One kind of usage in the mix, and how the seed catalog rates it."""
+
+    sku: str
+    category: int
+    unit: str
+    unit_price: str
+    quantity: int
+    #: The name the item gives (an alias, a pattern match); default: the SKU id.
+    requested: str = ""
+    billed_by: int = usage_pb2.BILLED_BY_COZE
+
+    @property
+    def requested_sku(self) -> str:
+        return self.requested or self.sku
+
+    @property
+    def price_unit(self) -> int:
+        return UNITS[self.unit][0]
+
+    @property
+    def price_unit_label(self) -> str:
+        return UNITS[self.unit][1]
+
+    @property
+    def points(self) -> str:
+        amount = Decimal(self.quantity) * Decimal(self.unit_price) / self.price_unit
+        return canonical(amount.quantize(MICRO, rounding=ROUND_HALF_UP))
+
+    @property
+    def yuan(self) -> str:
+        return canonical(Decimal(self.points) / 1000)
+
+
+def canonical(value: Decimal) -> str:
+    """A decimal string without exponent or trailing zeros ("0.3702", "2", "0")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+_MODEL = usage_pb2.CATEGORY_MODEL
+_SPEECH = usage_pb2.CATEGORY_SPEECH
+_RTC = usage_pb2.CATEGORY_RTC
+
+#: An agent platform's day: model tokens (by id and by alias), an Ark endpoint, agent
+#: calls, speech, and real-time audio and video.
+MIX: tuple[Sample, ...] = (
+    Sample("model.doubao-pro-32k.input", _MODEL, "token", "0.8", 1834),
+    Sample("model.doubao-pro-32k.output", _MODEL, "token", "2", 412),
+    Sample("model.doubao-lite-32k.input", _MODEL, "token", "0.3", 1234, "Doubao-lite-32k.input"),
+    Sample("model.deepseek-r1.output", _MODEL, "token", "16", 2871),
+    Sample(
+        "model.ark.input",
+        _MODEL,
+        "token",
+        "0",
+        5000,
+        "model.ark.ep-20250101-abcde.input",
+        usage_pb2.BILLED_BY_ARK,
+    ),
+    Sample("agent.call", usage_pb2.CATEGORY_AGENT, "call", "2", 1),
+    Sample("speech.tts.system_voice", _SPEECH, "character", "0.5", 120),
+    Sample("speech.asr.streaming", _SPEECH, "millisecond", "75", 15300),
+    Sample("rtc.audio.voice", _RTC, "millisecond", "7", 61000),
+    Sample("rtc.video.720p", _RTC, "millisecond", "28", 185000),
+)
+
+
+def sample(index: int) -> Sample:
+    return MIX[index % len(MIX)]
+
+
+def account(index: int) -> str:
+    return ACCOUNTS[index % len(ACCOUNTS)]
+
+
+def usage_id(tag: str, caller: int, seq: int) -> str:
+    """22 characters: ``<tag>:<caller>:<seq>``."""
+    return f"{tag}:{caller:02d}:{seq:010d}"
+
+
+def request_id(tag: str, caller: int, seq: int) -> str:
+    return f"{tag}:{caller:02d}:r{seq:09d}"
+
+
+def now_timestamp(ago_seconds: int = 1) -> timestamp_pb2.Timestamp:
+    """A recent instant (the server refuses usage from the far future), with nanoseconds
+    as a clock gives them, so it is as long on the wire as the server's own times."""
+    return timestamp_pb2.Timestamp(seconds=int(time.time()) - ago_seconds, nanos=471_368_214)
+
+
+def usage_item(index: int, uid: str, occurred_at: timestamp_pb2.Timestamp) -> usage_pb2.UsageItem:
+    kind = sample(index)
+    return usage_pb2.UsageItem(
+        usage_id=uid,
+        account_id=account(index),
+        sku=kind.requested_sku,
+        quantity=kind.quantity,
+        occurred_at=occurred_at,
+        attributes=ATTRIBUTES,
+    )
+
+
+# Requests
+
+
+def quote_request(batch: int) -> bytes:
+    """The same request on every call: a quote writes nothing, so it may repeat."""
+    occurred_at = now_timestamp(60)
+    items = [usage_item(i, usage_id(QUOTE_TAG, 0, i), occurred_at) for i in range(batch)]
+    return rating_service_pb2.QuoteRequest(items=items).SerializeToString()
+
+
+def balance_request(caller: int) -> bytes:
+    return account_service_pb2.GetBalanceRequest(account_id=account(caller)).SerializeToString()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field: key, length, payload."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+class CommitRequests:
+    """Commit requests with a new request_id and new usage_ids on every call.
+
+    Each item is ``<item key and length><usage_id key and length>`` + usage_id + ``<the
+    rest of the item>``; usage ids all have one length, so the templates are built once
+    per batch size. ``check`` proves the bytes are the message protobuf would build.
+    """
+
+    def __init__(self, tag: str, caller: int) -> None:
+        self.tag = tag
+        self.caller = caller
+        self._seq = 0
+        self._calls = 0
+        self._templates: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._occurred_at = now_timestamp()
+
+    def _template(self, batch: int) -> list[tuple[bytes, bytes]]:
+        templates = self._templates.get(batch)
+        if templates is None:
+            uid_length = len(usage_id(self.tag, self.caller, 0))
+            templates = []
+            for index in range(batch):
+                item = usage_item(index, "", self._occurred_at).SerializeToString()
+                size = len(_field(1, b"x" * uid_length)) + len(item)
+                head = _varint(2 << 3 | 2) + _varint(size) + _varint(1 << 3 | 2)
+                templates.append((head + _varint(uid_length), item))
+            self._templates[batch] = templates
+        return templates
+
+    def next(self, batch: int) -> bytes:
+        templates = self._template(batch)
+        self._calls += 1
+        first = self._seq
+        self._seq += batch
+        prefix = f"{self.tag}:{self.caller:02d}:".encode()
+        rid = request_id(self.tag, self.caller, self._calls).encode()
+        parts = [_field(1, rid)]
+        parts.extend(
+            head + prefix + b"%010d" % (first + offset) + rest
+            for offset, (head, rest) in enumerate(templates)
+        )
+        return b"".join(parts)
+
+    def check(self, batch: int) -> None:
+        """Fail unless the templated bytes equal protobuf's own encoding."""
+        data = self.next(batch)
+        first = self._seq - batch
+        expected = rating_service_pb2.CommitChargesRequest(
+            request_id=request_id(self.tag, self.caller, self._calls),
+            items=[
+                usage_item(i, usage_id(self.tag, self.caller, first + i), self._occurred_at)
+                for i in range(batch)
+            ],
+        )
+        if rating_service_pb2.CommitChargesRequest.FromString(data) != expected:
+            raise AssertionError("templated commit request differs from protobuf's")
+
+
+# Responses of the null server: the real server's, item for item, without the logic.
+
+
+def rated_line(index: int, uid: str, funded: bool) -> usage_pb2.RatedLine:
+    kind = sample(index)
+    line = usage_pb2.RatedLine(
+        usage_id=uid,
+        account_id=account(index),
+        sku=kind.sku,
+        requested_sku=kind.requested_sku,
+        category=kind.category,
+        quantity=kind.quantity,
+        rated_quantity=str(kind.quantity),
+        unit=kind.unit,
+        price_unit=kind.price_unit,
+        price_unit_label=kind.price_unit_label,
+        unit_price=kind.unit_price,
+        points=kind.points,
+        yuan=kind.yuan,
+        billed_by=kind.billed_by,
+        price_effective_from=timestamp_pb2.Timestamp(),
+    )
+    if funded:
+        line.billing_account_id = account(index)
+        if kind.points != "0":
+            line.funding.append(
+                usage_pb2.Funding(
+                    source=usage_pb2.FUNDING_SOURCE_RESOURCE_PACK,
+                    points=kind.points,
+                    pack_id=f"pack-{index % len(ACCOUNTS) + 1}",
+                )
+            )
+    return line
+
+
+def _total(batch: int) -> tuple[str, str]:
+    micros = sum(int(Decimal(sample(i).points) * 1_000_000) for i in range(batch))
+    points = Decimal(micros) / 1_000_000
+    return canonical(points), canonical(points / 1000)
+
+
+def quote_response(batch: int) -> rating_service_pb2.QuoteResponse:
+    points, yuan = _total(batch)
+    return rating_service_pb2.QuoteResponse(
+        lines=[rated_line(i, usage_id(QUOTE_TAG, 0, i), funded=False) for i in range(batch)],
+        total_points=points,
+        total_yuan=yuan,
+        catalog_version=1,
+    )
+
+
+def commit_response(batch: int) -> rating_service_pb2.CommitChargesResponse:
+    points, yuan = _total(batch)
+    return rating_service_pb2.CommitChargesResponse(
+        charge_id="ch_" + "5f" * 12,
+        lines=[rated_line(i, usage_id("c0ffee00", 0, i), funded=True) for i in range(batch)],
+        total_points=points,
+        total_yuan=yuan,
+        catalog_version=1,
+        commit_time=now_timestamp(0),
+    )
+
+
+def balance_response() -> account_service_pb2.GetBalanceResponse:
+    day = time.strftime("%Y-%m-%d")
+    created = now_timestamp(30)
+    pack = account_service_pb2.ResourcePack(
+        pack_id="pack-1",
+        account_id=ACCOUNTS[0],
+        points=PACK_POINTS,
+        remaining_points="999987654.321098",
+        price_yuan="1000000",
+        valid_from=timestamp_pb2.Timestamp(seconds=946_684_800),
+        create_time=created,
+    )
+    return account_service_pb2.GetBalanceResponse(
+        billing_account_id=ACCOUNTS[0],
+        day=day,
+        free_points_granted="500",
+        free_points_used="500",
+        free_points_left="0",
+        packs=[pack],
+        month=day[:7],
+        pay_as_you_go_points="0",
+        pay_as_you_go_yuan="0",
+    )
