@@ -10,7 +10,6 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import (
@@ -63,17 +62,36 @@ def request_hash(usages: Sequence[Usage]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(ChargedLine) if f.name != "funding")
+
+
 def encode_receipt(receipt: Receipt) -> bytes:
-    return zlib.compress(json.dumps(asdict(receipt), separators=(",", ":")).encode())
+    """A receipt as compressed JSON arrays, to return byte for byte on a retry."""
+    lines = [
+        [
+            *(getattr(line, name) for name in _LINE_FIELDS),
+            [[p.source, p.micros, p.pack_id, p.day, p.month] for p in line.funding],
+        ]
+        for line in receipt.lines
+    ]
+    document = [receipt.charge_id, receipt.catalog_version, receipt.commit_time_ns, lines]
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
 
 def decode_receipt(blob: bytes) -> Receipt:
-    data = json.loads(zlib.decompress(blob))
-    lines = tuple(
-        ChargedLine(**{**line, "funding": tuple(FundingPart(**f) for f in line["funding"])})
-        for line in data.pop("lines")
+    charge_id, catalog_version, commit_time_ns, lines = json.loads(zlib.decompress(blob))
+    return Receipt(
+        charge_id,
+        catalog_version,
+        commit_time_ns,
+        tuple(
+            ChargedLine(
+                **dict(zip(_LINE_FIELDS, fields[:-1], strict=True)),
+                funding=tuple(FundingPart(*part) for part in fields[-1]),
+            )
+            for fields in lines
+        ),
     )
-    return Receipt(lines=lines, **data)
 
 
 def _rate_for_accounts(
@@ -220,13 +238,8 @@ def commit(
         for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
             charged = ChargedLine.of(line, billing_id, parts)
             if key in originals:
-                charged = ChargedLine(
-                    **{
-                        **asdict(charged),
-                        "funding": (),
-                        "duplicate": True,
-                        "original_charge_id": originals[key],
-                    }
+                charged = dataclasses.replace(
+                    charged, funding=(), duplicate=True, original_charge_id=originals[key]
                 )
             lines.append(charged)
         receipt = Receipt(charge_id, batch.catalog_version, now, tuple(lines))
