@@ -219,3 +219,31 @@ def test_a_malformed_catalog_names_the_line_of_the_bad_field(
     with pytest.raises(CatalogError) as caught:
         import_file(database, write(tmp_path, text))
     assert where in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            lambda t: t.replace("price_unit = 60000", "price_unit = 1000"),
+            "units.millisecond.price_unit",
+        ),
+        (
+            lambda t: t.replace('daily_free_points = "500"', 'daily_free_points = "900"', 1),
+            "plans.basic.daily_free_points",
+        ),
+        (lambda t: t.replace('billed_by = "coze"', 'billed_by = "ark"', 1), "billed_by"),
+        (lambda t: t.replace('unit = "token"', 'unit = "call"', 1), ".unit:"),
+    ],
+    ids=["unit-size", "plan-free-points", "sku-biller", "sku-unit"],
+)
+def test_an_import_cannot_change_what_earlier_usage_was_rated_or_funded_with(
+    database: Database, tmp_path: Path, change: object, field: str
+) -> None:
+    import_file(database, SEED)
+    before = table_counts(database)
+    changed = change(SEED.read_text(encoding="utf-8"))  # type: ignore[operator]
+    with pytest.raises(CatalogError, match="cannot change") as caught:
+        import_file(database, write(tmp_path, changed))
+    assert field in str(caught.value)
+    assert table_counts(database) == before

@@ -274,6 +274,16 @@ def test_quantities_amounts_instants_and_attributes_are_bounded(seed: CatalogSna
     assert rate_batch(seed, [usage("agent.call", 5 * 10**8)]).total_micros == 10**15
 
 
+def test_a_batch_costs_at_most_a_billion_points(seed: CatalogSnapshot) -> None:
+    line = usage("agent.call", 250_000_000)  # 5e8 points
+    assert rate_batch(seed, [line, line]).total_micros == 10**15
+    with pytest.raises(InvalidUsageError) as caught:
+        rate_batch(seed, [line, line, usage("agent.call", 1)])
+    assert [(v.field, v.reason) for v in caught.value.violations] == [
+        ("items", "BATCH_AMOUNT_TOO_LARGE")
+    ]
+
+
 def test_usage_before_the_first_price_is_refused() -> None:
     catalog = _catalog(_sku([(NOON_NS, "7")]))
     with pytest.raises(InvalidUsageError) as caught:
@@ -298,7 +308,7 @@ def test_a_batch_is_between_one_and_ten_thousand_items(seed: CatalogSnapshot) ->
 
 # Properties: exactness of a line, of a total, and of the rounding, for any size (the
 # limits that keep amounts inside int64 are tested on their own).
-UNBOUNDED = Limits(max_quantity=2**63, max_line_micros=2**256)
+UNBOUNDED = Limits(max_quantity=2**63, max_line_micros=2**256, max_batch_micros=2**256)
 
 prices = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False)
 price_units = st.sampled_from([1, 1000, 60_000, 3_865_470_566_400_000, 7])

@@ -9,7 +9,7 @@ import pytest
 from support import GIB
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import Limits, Usage
+from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ledger import accounts, charges, invariants, reports
 from rating_server.ledger.database import LedgerDatabase
@@ -369,3 +369,44 @@ def test_list_charges_pages_through_lines_in_commit_order_within_a_time_range(bo
     assert window[0].funding == (FundingPart(FREE, 2 * POINT, day="2026-11-27"),)
     with pytest.raises(InvalidRequestError):
         reports.list_charges(book.ledger, "acme", page_token="bogus")
+
+
+def test_storage_is_sampled_on_the_main_account_whose_quota_it_is(book: Book) -> None:
+    book.account("acme")
+    book.account("acme-dev", parent_account_id="acme")
+    usage = Usage(
+        "s-1",
+        "acme-dev",
+        "knowledge.storage",
+        20 * GIB,
+        ns("2026-11-27T04:00:00+00:00"),
+        duration_ns=3600 * 10**9,
+    )
+    with pytest.raises(InvalidUsageError) as caught:
+        charges.commit(book.ledger, book.catalog, "storage-sub", [usage], limits=ANY_TIME)
+    assert [(v.field, v.reason) for v in caught.value.violations] == [
+        ("items[0].account_id", "STORAGE_ON_SUB_ACCOUNT")
+    ]
+
+
+def test_a_month_bill_never_passes_the_accrual_ceiling(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book.account("acme")
+    book.commit(("acme", 250, "2026-11-27T04:00:00+00:00"))  # the free points
+    monkeypatch.setattr(charges, "MAX_ACCRUAL_MICROS", 100 * POINT)
+    book.commit(("acme", 50, "2026-11-27T05:00:00+00:00"))  # 100 points: at the ceiling
+    with pytest.raises(FailedPreconditionError) as caught:
+        book.commit(("acme", 1, "2026-11-27T06:00:00+00:00"))
+    assert caught.value.reason == "ACCRUAL_LIMIT"
+    assert (
+        reports.balance(book.ledger, book.catalog, "acme", "2026-11-27").payg_micros == 100 * POINT
+    )
+
+
+def test_a_void_reason_is_bounded(book: Book) -> None:
+    book.account("acme")
+    receipt = book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
+    with pytest.raises(InvalidRequestError):
+        charges.void(book.ledger, receipt.charge_id, "x" * 513)
+    assert not charges.void(book.ledger, receipt.charge_id, "x" * 512).already_voided

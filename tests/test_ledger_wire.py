@@ -266,3 +266,12 @@ def test_the_statement_shows_the_bill_in_yuan_rounded_to_the_fen_beside_the_exac
             acc.GetStatementRequest(account_id="acme", month="November"), timeout=5
         )
     assert rich_error(bad.value).violations[0].reason == "MONTH_INVALID"
+
+
+def test_quote_for_an_account_marks_committed_usage_as_a_duplicate_funded_by_nothing(
+    rating, acme
+) -> None:
+    commit(rating, "req-1", calls(200, "u-1"))
+    quote = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(200, "u-1")]), timeout=5)
+    assert quote.lines[0].duplicate and list(quote.lines[0].funding) == []
+    assert quote.funding.free_points == "0" and quote.funding.covered

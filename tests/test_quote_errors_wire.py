@@ -106,3 +106,26 @@ def test_a_huge_sku_is_cut_short_in_the_error(rating):
 def test_far_too_many_items_are_refused_before_they_are_decoded(rating):
     _, violations = quote_error(rating, [item("agent.call", 1)] * 100_000)
     assert violations == [("items", "ITEMS_TOO_MANY")]
+
+
+def test_a_fault_in_the_server_is_internal_and_tells_the_caller_no_internals(
+    rating, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rating_server.servicers.rating as servicer
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret internals: /srv/rating.db")
+
+    monkeypatch.setattr(servicer, "rate_batch", broken)
+    with pytest.raises(grpc.RpcError) as caught:
+        rating.Quote(rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=5)
+    error = rich_error(caught.value)
+    assert (error.code, error.info.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+    assert "secret" not in error.message
+    monkeypatch.undo()
+    assert (
+        rating.Quote(
+            rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=5
+        ).total_points
+        == "2"
+    )

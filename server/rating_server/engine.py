@@ -38,6 +38,9 @@ class Limits:
     max_quantity: int = 10**15
     #: Largest amount of one line: 10^9 points (one million yuan), in micro-points.
     max_line_micros: int = 10**15
+    #: Largest amount of one batch, likewise. With the ledger's accrual ceiling, every
+    #: sum the ledger keeps stays inside int64.
+    max_batch_micros: int = 10**15
     max_attributes: int = 32
     max_attribute_key: int = 64
     max_attribute_value: int = 512
@@ -152,6 +155,15 @@ def rate_batch(
         if line is not None:
             lines.append(line)
             total += line.micros
+    if not violations and total > limits.max_batch_micros:
+        violations.append(
+            Violation(
+                "items",
+                "BATCH_AMOUNT_TOO_LARGE",
+                f"the batch would cost more than {limits.max_batch_micros // 10**6:,} points; "
+                "split it",
+            )
+        )
     if violations:
         raise InvalidUsageError(violations)
     return RatedBatch(catalog_version=catalog.version, lines=tuple(lines), total_micros=total)

@@ -114,6 +114,15 @@ class Guard(grpc.ServerInterceptor):
             return run(request, context)
         except Exception:
             failed = True
+            if context.code() is None:  # type: ignore[attr-defined]
+                # A fault of ours, not an abort: log it, and tell the caller no internals.
+                access_log.exception("unexpected error in %s", method)
+                abort(
+                    context,
+                    code_pb2.INTERNAL,
+                    "internal error; the server's log has the details",
+                    "INTERNAL",
+                )
             raise
         finally:
             self._metrics.in_flight.dec()

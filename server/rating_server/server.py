@@ -64,6 +64,12 @@ class RatingServer:
                     "or accept the risk with --insecure (RATING_INSECURE=1)"
                 )
             log.warning("listening on %s with neither TLS nor authentication", settings.listen)
+        elif not settings.on_loopback and policy is None:
+            log.warning(
+                "listening on %s without an access file (RATING_AUTH): every caller that "
+                "completes the TLS handshake has every role",
+                settings.listen,
+            )
         if not Path(settings.db_path).is_file():
             raise StartupError(
                 f"there is no database at {settings.db_path}: import a catalog first "

@@ -192,8 +192,26 @@ def import_catalog(
         return ImportResult(version=version, changed=True)
 
 
+# Fields an import may never change, because earlier usage was rated or funded with
+# them: a unit's size, a plan's entitlements, how a SKU is measured and who bills it.
+# (To change one, declare a new unit, plan or SKU.)
+FROZEN = {
+    "units": ("price_unit",),
+    "plans": ("daily_free_points", "free_storage_bytes"),
+    "skus": ("unit", "increment", "metering", "billed_by"),
+}
+
+
 def _upsert(db: Database, table: str, pk: str, rows: list[dict[str, Any]]) -> bool:
     existing = {row[pk]: row for row in db[table].rows}
+    for row in rows:
+        before = existing.get(row[pk])
+        for name in FROZEN.get(table, ()):
+            if before is not None and before[name] != row[name]:
+                raise CatalogError(
+                    f"{table}.{row[pk]}.{name}: is {before[name]!r}, not {row[name]!r}; it "
+                    "cannot change, since earlier usage depends on it (add a new one instead)"
+                )
     fresh = [row for row in rows if existing.get(row[pk]) != row]
     if fresh:
         db[table].upsert_all(fresh, pk=pk)

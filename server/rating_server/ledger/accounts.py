@@ -6,7 +6,6 @@ import functools
 import sqlite3
 import time
 from collections.abc import Iterable
-from decimal import Decimal
 from zoneinfo import available_timezones
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -20,7 +19,7 @@ from rating_server.errors import (
 from rating_server.ids import id_problem, shown
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Account, Pack
-from rating_server.money import MICROS_PER_POINT, parse_decimal
+from rating_server.money import parse_decimal
 
 DEFAULT_PLAN = "basic"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -237,16 +236,19 @@ def parse_points(field: str, text: str, violations: list[Violation]) -> int:
     except ValueError:
         violations.append(Violation(field, "POINTS_INVALID", f"{text!r} is not a decimal number"))
         return 0
-    micros = value * MICROS_PER_POINT
-    if value <= 0 or micros != micros.to_integral_value():
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:  # exact: no context
+        digits, exponent = digits[:-1], exponent + 1
+    if sign or not any(digits) or exponent < -6:
         violations.append(
             Violation(field, "POINTS_INVALID", "points must be positive, with at most 6 decimals")
         )
         return 0
-    if micros >= Decimal(2**62):
+    if len(digits) + exponent > 12:  # 10^12 points (10^18 micro-points): beyond any pack
         violations.append(Violation(field, "POINTS_INVALID", "points are too large"))
         return 0
-    return int(micros)
+    return int("".join(map(str, digits))) * 10 ** (exponent + 6)
 
 
 def grant_pack(

@@ -23,7 +23,7 @@ from rating_server.engine import (
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import FailedPreconditionError, NotFoundError
+from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ids import id_problem
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.database import LedgerDatabase
@@ -159,6 +159,47 @@ def _fund(
     return funded, drawdown
 
 
+def _check_and_rate(
+    catalog: CatalogSnapshot,
+    usages: Sequence[Usage],
+    accounts: dict[str, Account],
+    problems: list[Violation],
+    limits: Limits,
+) -> tuple[RatedBatch, list[tuple[str, str]]]:
+    """Rate a batch for commit (or its preview): every account known, each usage_id once
+    per billing account, storage sampled on main accounts; the (billing account,
+    usage_id) key of each line. InvalidUsageError names every problem."""
+    _check_accounts(usages, accounts, problems)
+    first_seen: dict[tuple[str, str], int] = {}
+    for index, usage in enumerate(usages):
+        account = accounts.get(usage.account_id)
+        if account is None or not usage.usage_id:
+            continue
+        earlier = first_seen.setdefault((account.billing_account_id, usage.usage_id), index)
+        if earlier != index:
+            problems.append(
+                Violation(
+                    f"items[{index}].usage_id",
+                    "USAGE_ID_REPEATED",
+                    f"usage_id {usage.usage_id!r} is also items[{earlier}] of this batch",
+                )
+            )
+        sku = catalog.resolve(usage.sku) if usage.sku else None
+        if sku is not None and sku.metering == "storage" and account.parent_account_id:
+            problems.append(
+                Violation(
+                    f"items[{index}].account_id",
+                    "STORAGE_ON_SUB_ACCOUNT",
+                    "the free storage quota is per main account: sample storage for the main "
+                    f"account {account.parent_account_id!r}",
+                )
+            )
+    batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
+    if problems or batch is None:
+        raise InvalidUsageError(in_item_order(problems))
+    return batch, list(first_seen)
+
+
 def _check_accounts(
     usages: Sequence[Usage], accounts: dict[str, Account], violations: list[Violation]
 ) -> None:
@@ -209,26 +250,8 @@ def commit(
                     )
                 return dataclasses.replace(decode_receipt(row[1]), replayed=True)
         accounts = find_accounts(conn, {u.account_id for u in usages if u.account_id})
-        _check_accounts(usages, accounts, problems)
-        first_seen: dict[tuple[str, str], int] = {}
-        for index, usage in enumerate(usages):
-            account = accounts.get(usage.account_id)
-            if account is None or not usage.usage_id:
-                continue
-            earlier = first_seen.setdefault((account.billing_account_id, usage.usage_id), index)
-            if earlier != index:
-                problems.append(
-                    Violation(
-                        f"items[{index}].usage_id",
-                        "USAGE_ID_REPEATED",
-                        f"usage_id {usage.usage_id!r} is also items[{earlier}] of this batch",
-                    )
-                )
-        batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
-        if problems or batch is None:
-            raise InvalidUsageError(in_item_order(problems))
-        originals = _committed(conn, first_seen)
-        keys = list(first_seen)
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        originals = _committed(conn, dict.fromkeys(keys))
         funded, drawdown = _fund(
             conn, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
         )
@@ -242,14 +265,36 @@ def commit(
                     charged, funding=(), duplicate=True, original_charge_id=originals[key]
                 )
             lines.append(charged)
+        _check_accruals(conn, drawdown)
         receipt = Receipt(charge_id, batch.catalog_version, now, tuple(lines))
         months = [day[:7] for _, day, _ in funded]
         _write(conn, receipt, request_id, digest, usages, months, drawdown)
         return receipt
 
 
+MAX_REASON_LENGTH = 512
+
+# A month's pay-as-you-go bill may not pass 2^62 micro-points (4.6 billion yuan), so
+# its sum, with reversals, always fits SQLite's int64 INTEGER.
+MAX_ACCRUAL_MICROS = 2**62
+
+
+def _check_accruals(conn: sqlite3.Connection, drawdown: Drawdown) -> None:
+    for (account_id, month), micros in drawdown.payg.items():
+        row = conn.execute(
+            "SELECT micros FROM payg_months WHERE billing_account_id = ? AND month = ?",
+            [account_id, month],
+        ).fetchone()
+        if (row[0] if row else 0) + micros > MAX_ACCRUAL_MICROS:
+            raise FailedPreconditionError(
+                "ACCRUAL_LIMIT",
+                f"the {month} bill of {account_id!r} would pass {MAX_ACCRUAL_MICROS // 10**9:,} "
+                "yuan; nothing was written",
+            )
+
+
 def _committed(
-    conn: sqlite3.Connection, keys: dict[tuple[str, str], int]
+    conn: sqlite3.Connection, keys: dict[tuple[str, str], None]
 ) -> dict[tuple[str, str], str]:
     """The (billing account, usage_id) keys already committed, with their charge ids."""
     by_account: dict[str, list[str]] = {}
@@ -357,6 +402,16 @@ def _write(
 
 def void(db: LedgerDatabase, charge_id: str, reason: str = "") -> VoidResult:
     """Reverse a charge's funding; a second void changes nothing and says so."""
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidRequestError(
+            [
+                Violation(
+                    "reason",
+                    "REASON_TOO_LONG",
+                    f"reason is longer than {MAX_REASON_LENGTH} characters",
+                )
+            ]
+        )
     with db.write() as conn:
         if (
             conn.execute("SELECT 1 FROM charges WHERE charge_id = ?", [charge_id]).fetchone()
@@ -426,7 +481,6 @@ def preview(
         account = load_account(conn, account_id)
         main_id = account.billing_account_id
         accounts = find_accounts(conn, {u.account_id for u in usages if u.account_id} | {main_id})
-        _check_accounts(usages, accounts, problems)
         for index, usage in enumerate(usages):
             named = accounts.get(usage.account_id)
             if named is not None and named.billing_account_id != main_id:
@@ -437,14 +491,19 @@ def preview(
                         f"{usage.account_id!r} is not {main_id!r} or one of its sub-accounts",
                     )
                 )
-        batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
-        if problems or batch is None:
-            raise InvalidUsageError(in_item_order(problems))
-        funded, _ = _fund(conn, catalog, accounts, batch.lines)
-    lines = [
-        ChargedLine.of(line, billing_id, parts)
-        for line, (billing_id, _day, parts) in zip(batch.lines, funded, strict=True)
-    ]
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        originals = _committed(conn, dict.fromkeys(keys))
+        funded, _ = _fund(
+            conn, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
+        )
+    lines = []
+    for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
+        charged = ChargedLine.of(line, billing_id, parts)
+        if key in originals:  # a commit would not charge it again
+            charged = dataclasses.replace(
+                charged, duplicate=True, original_charge_id=originals[key]
+            )
+        lines.append(charged)
     sums = {FREE: 0, PACK: 0, PAYG: 0}
     for line in lines:
         for part in line.funding:
