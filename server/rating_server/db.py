@@ -1,4 +1,4 @@
-"""Opening the SQLite database the service keeps its catalog (and later its ledger) in."""
+"""Opening the SQLite database the service keeps its catalog and its ledger in."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ from pathlib import Path
 from sqlite_utils import Database
 
 
-def connect(path: str | Path, check_same_thread: bool = True) -> Database:
-    """Open (creating if needed) the database at ``path`` in WAL mode.
-
-    The connection is in autocommit mode: every write goes through
-    ``Database.atomic()``, which opens an explicit transaction. Unless
-    ``check_same_thread`` is False (and the caller serialises its use), it may be
-    used from the thread that made it only.
-    """
+def open_connection(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection to the database at ``path`` (created if needed): WAL, durable
+    commits (``synchronous = FULL``), foreign keys, autocommit mode (every transaction
+    is explicit). Unless ``check_same_thread`` is False (and the caller serialises its
+    use), only the thread that made it may use it."""
     conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=10.0, check_same_thread=check_same_thread
+        str(path), isolation_level=None, timeout=30.0, check_same_thread=check_same_thread
     )
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    return Database(conn)
+    return conn
+
+
+def connect(path: str | Path, check_same_thread: bool = True) -> Database:
+    """The database at ``path`` for sqlite-utils (the catalog); writes go through
+    ``Database.atomic()``."""
+    return Database(open_connection(path, check_same_thread))

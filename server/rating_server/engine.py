@@ -89,6 +89,13 @@ def too_many_items(count: int) -> Violation:
     )
 
 
+def add_new_fields(violations: list[Violation], found: Sequence[Violation]) -> None:
+    """Add to ``violations`` those of ``found`` about fields not named yet (a field
+    found bad by the wire decoding is not reported again by the rules)."""
+    named = {v.field for v in violations}
+    violations.extend(v for v in found if v.field not in named)
+
+
 def in_item_order(violations: Sequence[Violation]) -> list[Violation]:
     """Violations sorted by item index (request-level fields first), stable otherwise."""
 

@@ -20,6 +20,7 @@ from rating_server.engine import (
     RatedLine,
     Usage,
     Violation,
+    add_new_fields,
     in_item_order,
     rate_batch,
 )
@@ -112,8 +113,7 @@ def _rate_for_accounts(
     try:
         return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
     except InvalidUsageError as error:
-        named = {v.field for v in violations}
-        violations.extend(v for v in error.violations if v.field not in named)
+        add_new_fields(violations, error.violations)
         return None
 
 

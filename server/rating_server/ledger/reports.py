@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 import time
@@ -23,6 +22,7 @@ from rating_server.ledger.model import (
     Statement,
     StatementRow,
 )
+from rating_server.pages import make_token, read_token
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -67,28 +67,8 @@ def balance(
     )
 
 
-def _page_token(after_seq: int, filters: list) -> str:
-    raw = json.dumps({"after": after_seq, "filters": filters}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_page_token(token: str, filters: list) -> int:
-    try:
-        body = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        after = body["after"]
-        if body["filters"] == filters and isinstance(after, int) and 0 <= after < 2**63:
-            return after
-    except (ValueError, KeyError, TypeError, UnicodeError, RecursionError):
-        pass
-    raise InvalidRequestError(
-        [
-            Violation(
-                "page_token",
-                "PAGE_TOKEN_INVALID",
-                "page_token is not one this call returned for the same account and times",
-            )
-        ]
-    )
+def _a_sequence(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def list_charges(
@@ -111,7 +91,7 @@ def list_charges(
         )
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     filters = [account_id, start_ns, end_ns]
-    after = _read_page_token(page_token, filters) if page_token else 0
+    after = read_token(page_token, filters, _a_sequence) if page_token else 0
     with db.read() as conn:
         account = load_account(conn, account_id)
         column = "account_id" if account.parent_account_id else "billing_account_id"
@@ -153,7 +133,7 @@ def list_charges(
         )
         for row in page
     ]
-    next_token = _page_token(page[-1][0], filters) if len(rows) > size else ""
+    next_token = make_token(page[-1][0], filters) if len(rows) > size else ""
     return entries, next_token
 
 

@@ -11,6 +11,7 @@ from rating_server.engine import (
     MAX_BATCH_ITEMS,
     InvalidUsageError,
     Limits,
+    add_new_fields,
     in_item_order,
     rate_batch,
     too_many_items,
@@ -68,8 +69,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         try:
             batch = rate_batch(snapshot, usages, limits=self._limits)
         except InvalidUsageError as error:
-            named = {v.field for v in violations}
-            violations += [v for v in error.violations if v.field not in named]
+            add_new_fields(violations, error.violations)
         if violations:
             raise InvalidUsageError(in_item_order(violations))
         self._metrics.items_rated.inc(len(batch.lines))
