@@ -51,8 +51,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                 self._ledger, snapshot, request.account_id, usages, violations, self._limits
             )
             self._metrics.items_rated.inc(len(lines))
-            return rating_service_pb2.QuoteResponse(
-                lines=[convert.line_message(line) for line in lines],
+            response = rating_service_pb2.QuoteResponse(
                 total_points=format_points(batch.total_micros),
                 total_yuan=format_yuan(batch.total_micros),
                 catalog_version=batch.catalog_version,
@@ -66,6 +65,9 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                     shortfall_points=format_points(summary.shortfall_micros),
                 ),
             )
+            for line in lines:
+                convert.add_line(response.lines, line)
+            return response
         try:
             batch = rate_batch(snapshot, usages, limits=self._limits)
         except InvalidUsageError as error:
@@ -73,12 +75,14 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         if violations:
             raise InvalidUsageError(in_item_order(violations))
         self._metrics.items_rated.inc(len(batch.lines))
-        return rating_service_pb2.QuoteResponse(
-            lines=[convert.rated_line(line) for line in batch.lines],
+        response = rating_service_pb2.QuoteResponse(
             total_points=format_points(batch.total_micros),
             total_yuan=format_yuan(batch.total_micros),
             catalog_version=batch.catalog_version,
         )
+        for rated in batch.lines:
+            convert.add_rated_line(response.lines, rated)
+        return response
 
     @domain_errors
     def CommitCharges(
@@ -97,14 +101,16 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         )
         if not receipt.replayed:  # a replay was counted the first time
             self._count(receipt)
-        return rating_service_pb2.CommitChargesResponse(
+        response = rating_service_pb2.CommitChargesResponse(
             charge_id=receipt.charge_id,
-            lines=[convert.line_message(line) for line in receipt.lines],
             total_points=format_points(receipt.total_micros),
             total_yuan=format_yuan(receipt.total_micros),
             catalog_version=receipt.catalog_version,
             commit_time=convert.timestamp(receipt.commit_time_ns),
         )
+        for line in receipt.lines:
+            convert.add_line(response.lines, line)
+        return response
 
     def _count(self, receipt: Receipt) -> None:
         self._metrics.items_rated.inc(len(receipt.lines))
