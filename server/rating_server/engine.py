@@ -249,6 +249,22 @@ def _rate_item(
     return RatedLine(usage=usage, sku=sku, price=price, rated_quantity=quantity, micros=micros)
 
 
+# Attribute keys already found printable and without spaces (a service sends the same
+# few on every item), so each is checked once; bounded, since keys come from callers.
+_GOOD_KEYS: set[str] = set()
+_MAX_GOOD_KEYS = 1024
+
+
+def _key_ok(key: str) -> bool:
+    if key in _GOOD_KEYS:
+        return True
+    if id_problem(key):
+        return False
+    if len(_GOOD_KEYS) < _MAX_GOOD_KEYS:
+        _GOOD_KEYS.add(key)
+    return True
+
+
 def _check_attributes(
     attributes: Mapping[str, str], limits: Limits, bad: Callable[[str, str, str], None]
 ) -> None:
@@ -256,7 +272,7 @@ def _check_attributes(
         bad("attributes", "ATTRIBUTES_TOO_MANY", f"more than {limits.max_attributes} attributes")
         return
     for key, value in attributes.items():
-        if not key or len(key) > limits.max_attribute_key or id_problem(key):
+        if not key or len(key) > limits.max_attribute_key or not _key_ok(key):
             bad(
                 "attributes",
                 "ATTRIBUTE_KEY_INVALID",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rating_server.ids import id_problem
-from rating_server.money import Rate
+from rating_server.money import Rate, canonical
 
 CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
 BILLERS = ("coze", "ark")
@@ -31,6 +31,11 @@ class PriceVersion:
     effective_from_ns: int
     unit_price: Decimal
     rate: Rate = field(compare=False, repr=False)
+    #: unit_price as a canonical decimal string, made once.
+    unit_price_text: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_price_text", canonical(self.unit_price))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rating_server.engine import RatedLine
-from rating_server.money import canonical
 
 FREE = "free"
 PACK = "pack"
@@ -106,7 +105,7 @@ class ChargedLine:
             unit=sku.unit,
             price_unit=sku.price_unit,
             price_unit_label=sku.price_unit_label,
-            unit_price=canonical(line.price.unit_price),
+            unit_price=line.price.unit_price_text,
             micros=line.micros,
             billed_by=sku.billed_by,
             price_effective_from_ns=line.price.effective_from_ns,

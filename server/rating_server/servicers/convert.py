@@ -69,7 +69,7 @@ def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Viol
                 quantity=item.quantity,
                 occurred_at_ns=occurred_at,
                 duration_ns=duration,
-                attributes=dict(item.attributes),
+                attributes=item.attributes,
             )
         )
     return result, violations
@@ -178,7 +178,7 @@ def add_rated_line(lines: Any, line: RatedLine) -> None:
             sku.unit,
             sku.price_unit,
             sku.price_unit_label,
-            canonical(price.unit_price),
+            price.unit_price_text,
             sku.billed_by,
             price.effective_from_ns,
         )
