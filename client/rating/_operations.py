@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
@@ -26,7 +26,15 @@ from rating.types import (
     Statement,
     VoidResult,
 )
-from rating.v1 import account_service_pb2, catalog_service_pb2, rating_service_pb2, usage_pb2
+from rating.v1 import (
+    account_service_pb2,
+    account_service_pb2_grpc,
+    catalog_service_pb2,
+    catalog_service_pb2_grpc,
+    rating_service_pb2,
+    rating_service_pb2_grpc,
+    usage_pb2,
+)
 
 CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
 T = TypeVar("T")
@@ -48,6 +56,33 @@ SERVICE_OF = {
     ),
     **dict.fromkeys(("ListSkus", "GetSku"), "catalog_stub"),
 }
+
+
+class Connected:
+    """What both clients hold: options, a channel, the generated stubs, call metadata."""
+
+    def _connect(
+        self,
+        options: ClientOptions,
+        channel: Any,
+        secure_channel: Callable[..., Any],
+        insecure_channel: Callable[..., Any],
+    ) -> None:
+        self.options = options
+        self._owns_channel = channel is None
+        if channel is None:
+            credentials = options.credentials()
+            channel = (
+                secure_channel(options.target, credentials, options.channel_options())
+                if credentials
+                else insecure_channel(options.target, options.channel_options())
+            )
+        self.channel = channel
+        #: The generated stubs, for calls made with raw messages.
+        self.rating_stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        self.account_stub = account_service_pb2_grpc.AccountServiceStub(channel)
+        self.catalog_stub = catalog_service_pb2_grpc.CatalogServiceStub(channel)
+        self._metadata = options.call_metadata()
 
 
 def stub_attribute(method: str) -> str:

@@ -36,16 +36,13 @@ from rating.types import (
     VoidResult,
 )
 from rating.v1 import (
-    account_service_pb2_grpc,
-    catalog_service_pb2_grpc,
-    rating_service_pb2_grpc,
     usage_pb2,
 )
 
 T = TypeVar("T")
 
 
-class AsyncRatingClient:
+class AsyncRatingClient(ops.Connected):
     def __init__(
         self,
         target: str | None = None,
@@ -55,21 +52,12 @@ class AsyncRatingClient:
     ) -> None:
         """Connect to ``target`` (or ``options.target``); or use ``channel`` as given.
         Make it inside the event loop that will use it."""
-        self.options = options = options_for(target, options)
-        self._owns_channel = channel is None
-        if channel is None:
-            credentials = options.credentials()
-            channel = (
-                grpc.aio.secure_channel(options.target, credentials, options.channel_options())
-                if credentials
-                else grpc.aio.insecure_channel(options.target, options.channel_options())
-            )
-        self.channel = channel
-        #: The generated stubs, for calls made with raw messages.
-        self.rating_stub = rating_service_pb2_grpc.RatingServiceStub(channel)
-        self.account_stub = account_service_pb2_grpc.AccountServiceStub(channel)
-        self.catalog_stub = catalog_service_pb2_grpc.CatalogServiceStub(channel)
-        self._metadata = options.call_metadata()
+        self._connect(
+            options_for(target, options),
+            channel,
+            grpc.aio.secure_channel,
+            grpc.aio.insecure_channel,
+        )
 
     @classmethod
     def from_env(cls) -> AsyncRatingClient:

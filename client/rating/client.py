@@ -42,16 +42,13 @@ from rating.types import (
     VoidResult,
 )
 from rating.v1 import (
-    account_service_pb2_grpc,
-    catalog_service_pb2_grpc,
-    rating_service_pb2_grpc,
     usage_pb2,
 )
 
 T = TypeVar("T")
 
 
-class RatingClient:
+class RatingClient(ops.Connected):
     def __init__(
         self,
         target: str | None = None,
@@ -60,21 +57,9 @@ class RatingClient:
         channel: grpc.Channel | None = None,
     ) -> None:
         """Connect to ``target`` (or ``options.target``); or use ``channel`` as given."""
-        self.options = options = options_for(target, options)
-        self._owns_channel = channel is None
-        if channel is None:
-            credentials = options.credentials()
-            channel = (
-                grpc.secure_channel(options.target, credentials, options.channel_options())
-                if credentials
-                else grpc.insecure_channel(options.target, options.channel_options())
-            )
-        self.channel = channel
-        #: The generated stubs, for calls made with raw messages.
-        self.rating_stub = rating_service_pb2_grpc.RatingServiceStub(channel)
-        self.account_stub = account_service_pb2_grpc.AccountServiceStub(channel)
-        self.catalog_stub = catalog_service_pb2_grpc.CatalogServiceStub(channel)
-        self._metadata = options.call_metadata()
+        self._connect(
+            options_for(target, options), channel, grpc.secure_channel, grpc.insecure_channel
+        )
 
     @classmethod
     def from_env(cls) -> RatingClient:
