@@ -236,7 +236,8 @@ def commit(
     if problem:
         problems.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
     digest = request_hash(usages)
-    with db.write() as conn:
+
+    def work(conn: sqlite3.Connection) -> Receipt:
         if not problem:
             row = conn.execute(
                 "SELECT request_hash, receipt FROM charges WHERE request_id = ?", [request_id]
@@ -270,6 +271,8 @@ def commit(
         months = [day[:7] for _, day, _ in funded]
         _write(conn, receipt, request_id, digest, usages, months, drawdown)
         return receipt
+
+    return db.grouped(work)
 
 
 MAX_REASON_LENGTH = 512

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from rating_server.db import open_connection
 
@@ -139,6 +140,21 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return open_connection(path, check_same_thread=False)
 
 
+T = TypeVar("T")
+
+
+class _Work:
+    """One caller's part of a group commit."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        self.work = work
+        self.done = False
+        self.result: object = None
+        self.error: BaseException | None = None
+
+
 class LedgerDatabase:
     def __init__(self, path: str | Path, observe: Callable[[float], object] | None = None) -> None:
         """``observe`` is told the seconds each write transaction took."""
@@ -150,6 +166,8 @@ class LedgerDatabase:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._waiting: list[_Work] = []
+        self._waiting_lock = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -167,6 +185,55 @@ class LedgerDatabase:
                 raise
             if self._observe is not None:
                 self._observe(time.perf_counter() - started)
+
+    def grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a write transaction it may share with the calls waiting now
+        (group commit): one COMMIT, so one sync to disk, for the whole group.
+
+        Each call's work runs in a savepoint of its own, in arrival order, and sees what
+        the earlier ones wrote: an exception rolls back that call's writes only and is
+        raised to its caller. Nobody gets a result before the COMMIT succeeds; if it
+        fails, every call of the group gets the error and nothing is written.
+        """
+        item = _Work(work)
+        with self._waiting_lock:
+            self._waiting.append(item)
+        with self._write_lock:  # the first to get it runs everyone waiting by then
+            if not item.done:
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                self._run_group(group)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _run_group(self, group: list[_Work]) -> None:
+        started = time.perf_counter()
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in group:
+                conn.execute("SAVEPOINT work")
+                try:
+                    item.result = item.work(conn)
+                    conn.execute("RELEASE work")
+                except Exception as error:
+                    conn.execute("ROLLBACK TO work")
+                    conn.execute("RELEASE work")
+                    item.error = error
+            conn.execute("COMMIT")
+        except BaseException as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for item in group:
+                item.result, item.error = None, item.error or error
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            for item in group:
+                item.done = True
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

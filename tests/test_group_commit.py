@@ -1,0 +1,110 @@
+"""Group commit: concurrent writers share one transaction and one sync, each isolated."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rating_server.ledger.database import LedgerDatabase
+
+
+@pytest.fixture
+def database(tmp_path: Path):
+    commits: list[float] = []
+    opened = LedgerDatabase(tmp_path / "rating.db", commits.append)
+    opened.commits = commits  # type: ignore[attr-defined]
+    with opened.write() as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    commits.clear()
+    yield opened
+    opened.close()
+
+
+def notes(database: LedgerDatabase) -> list[str]:
+    with database.read() as conn:
+        return [row[0] for row in conn.execute("SELECT text FROM notes ORDER BY id")]
+
+
+def test_calls_waiting_together_share_one_commit_and_see_each_others_writes(
+    database: LedgerDatabase,
+) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        entered.set()
+        release.wait(10)
+        conn.execute("INSERT INTO notes (text) VALUES ('first')")
+        return 0
+
+    def counting(text: str):
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO notes (text) VALUES (?)", [text])
+            return conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+
+        return work
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = pool.submit(database.grouped, slow)
+        assert entered.wait(10)
+        later = [pool.submit(database.grouped, counting(f"n{i}")) for i in range(5)]
+        while len(database._waiting) < 5:  # the five queue behind the first group
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result(10) == 0
+        counts = sorted(f.result(10) for f in later)
+    assert counts == [2, 3, 4, 5, 6]  # one group, each seeing the writes before it
+    assert len(database.commits) == 2  # type: ignore[attr-defined]
+    assert notes(database)[0] == "first" and len(notes(database)) == 6
+
+
+def test_a_failing_call_rolls_back_its_own_writes_only(database: LedgerDatabase) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(10)
+
+    def good(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO notes (text) VALUES ('kept')")
+        return "ok"
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO notes (text) VALUES ('dropped')")
+        raise ValueError("refused")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        holder = pool.submit(database.grouped, hold)
+        assert entered.wait(10)
+        failing = pool.submit(database.grouped, bad)
+        passing = pool.submit(database.grouped, good)
+        while len(database._waiting) < 2:
+            threading.Event().wait(0.01)
+        release.set()
+        holder.result(10)
+        with pytest.raises(ValueError, match="refused"):
+            failing.result(10)
+        assert passing.result(10) == "ok"
+    assert notes(database) == ["kept"]
+
+
+def test_a_commit_that_fails_fails_every_call_of_its_group(database: LedgerDatabase) -> None:
+    with database.write() as conn:
+        conn.execute(
+            "CREATE TABLE child (parent INTEGER NOT NULL REFERENCES notes(id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    def orphan(conn: sqlite3.Connection) -> None:  # only COMMIT checks the deferred key
+        conn.execute("INSERT INTO notes (text) VALUES ('with an orphan')")
+        conn.execute("INSERT INTO child (parent) VALUES (999)")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        database.grouped(orphan)
+    assert notes(database) == []
+    assert database.grouped(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
