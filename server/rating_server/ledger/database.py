@@ -1,8 +1,9 @@
 """The ledger's SQLite tables and the connections to them.
 
 One writer connection, used under a lock inside ``BEGIN IMMEDIATE`` transactions,
-serialises every change, so two commits never see the same balance. Readers get a
-connection of their own per thread and read a consistent snapshot (WAL).
+serialises every change, so two commits never see the same balance; commits waiting
+together share one transaction and one sync (``grouped``). Readers get a connection
+of their own per thread and read a consistent snapshot (WAL).
 
 Durability: the database runs in WAL mode with ``synchronous = FULL``, so SQLite
 syncs the WAL at every commit and a charge acknowledged to a caller survives a crash
