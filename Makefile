@@ -7,7 +7,7 @@ SEED := server/catalog/seed.toml
 PROTOS := $(sort $(wildcard protos/rating/v1/*.proto))
 PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: run test bench proto proto-check lint format venv clean
+.PHONY: run test bench bench-scale proto proto-check lint format venv clean
 
 run: $(STAMP)
 	$(BIN)/rating-server catalog import --if-empty $(SEED)
@@ -22,6 +22,10 @@ venv: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/run.py
+
+# Does the cost grow with 10 million ledger lines or 10,000 SKUs? bench/results/scale.md.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
