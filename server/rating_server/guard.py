@@ -24,6 +24,7 @@ from rating_server.metrics import Metrics
 from rating_server.servicers.errors import abort
 
 access_log = logging.getLogger("rating_server.access")
+log = logging.getLogger("rating_server")
 
 ANONYMOUS = Principal("anonymous", frozenset(ROLE_OF_METHOD.values()))
 
@@ -116,7 +117,7 @@ class Guard(grpc.ServerInterceptor):
             failed = True
             if context.code() is None:  # type: ignore[attr-defined]
                 # A fault of ours, not an abort: log it, and tell the caller no internals.
-                access_log.exception("unexpected error in %s", method)
+                log.exception("unexpected error in %s", method)
                 abort(
                     context,
                     code_pb2.INTERNAL,
