@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
+from typing import NamedTuple
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
 from rating_server.ids import id_problem, shown
@@ -53,9 +55,15 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """One usage item. Instants and durations are integer nanoseconds."""
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+
+
+class Usage(NamedTuple):
+    """One usage item. Instants and durations are integer nanoseconds.
+
+    (A named tuple, not a dataclass: one is made per item on the hot path, and a
+    tuple is made four times faster than a frozen dataclass.)
+    """
 
     usage_id: str
     account_id: str
@@ -63,7 +71,7 @@ class Usage:
     quantity: int
     occurred_at_ns: int | None
     duration_ns: int | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = _NO_ATTRIBUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +116,9 @@ def in_item_order(violations: Sequence[Violation]) -> list[Violation]:
     return sorted(violations, key=index)
 
 
-@dataclass(frozen=True, slots=True)
-class RatedLine:
+class RatedLine(NamedTuple):
+    """The price of one usage item (a named tuple, like Usage, for speed)."""
+
     usage: Usage
     sku: Sku
     price: PriceVersion
