@@ -200,6 +200,31 @@ def _check_and_rate(
     return batch, list(first_seen)
 
 
+def _funded_lines(
+    conn: sqlite3.Connection,
+    catalog: CatalogSnapshot,
+    accounts: dict[str, Account],
+    batch: RatedBatch,
+    keys: list[tuple[str, str]],
+) -> tuple[list[ChargedLine], list[str], Drawdown]:
+    """The batch's lines funded from the balances now, each line's billing month, and
+    the draw-down. Usage committed before (by its key) is marked duplicate and funded
+    by nothing."""
+    originals = _committed(conn, dict.fromkeys(keys))
+    funded, drawdown = _fund(
+        conn, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
+    )
+    lines = []
+    for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
+        charged = ChargedLine.of(line, billing_id, parts)
+        if key in originals:
+            charged = dataclasses.replace(
+                charged, duplicate=True, original_charge_id=originals[key]
+            )
+        lines.append(charged)
+    return lines, [day[:7] for _, day, _ in funded], drawdown
+
+
 def _check_accounts(
     usages: Sequence[Usage], accounts: dict[str, Account], violations: list[Violation]
 ) -> None:
@@ -252,23 +277,10 @@ def commit(
                 return dataclasses.replace(decode_receipt(row[1]), replayed=True)
         accounts = find_accounts(conn, {u.account_id for u in usages if u.account_id})
         batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
-        originals = _committed(conn, dict.fromkeys(keys))
-        funded, drawdown = _fund(
-            conn, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
-        )
-        charge_id = "ch_" + secrets.token_hex(12)
-        now = time.time_ns()
-        lines = []
-        for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
-            charged = ChargedLine.of(line, billing_id, parts)
-            if key in originals:
-                charged = dataclasses.replace(
-                    charged, funding=(), duplicate=True, original_charge_id=originals[key]
-                )
-            lines.append(charged)
+        lines, months, drawdown = _funded_lines(conn, catalog, accounts, batch, keys)
         _check_accruals(conn, drawdown)
-        receipt = Receipt(charge_id, batch.catalog_version, now, tuple(lines))
-        months = [day[:7] for _, day, _ in funded]
+        charge_id = "ch_" + secrets.token_hex(12)
+        receipt = Receipt(charge_id, batch.catalog_version, time.time_ns(), tuple(lines))
         _write(conn, receipt, request_id, digest, usages, months, drawdown)
         return receipt
 
@@ -495,18 +507,7 @@ def preview(
                     )
                 )
         batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
-        originals = _committed(conn, dict.fromkeys(keys))
-        funded, _ = _fund(
-            conn, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
-        )
-    lines = []
-    for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
-        charged = ChargedLine.of(line, billing_id, parts)
-        if key in originals:  # a commit would not charge it again
-            charged = dataclasses.replace(
-                charged, duplicate=True, original_charge_id=originals[key]
-            )
-        lines.append(charged)
+        lines, _months, _drawdown = _funded_lines(conn, catalog, accounts, batch, keys)
     sums = {FREE: 0, PACK: 0, PAYG: 0}
     for line in lines:
         for part in line.funding:

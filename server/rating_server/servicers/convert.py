@@ -136,28 +136,51 @@ def _price_fields(
     return fields
 
 
+def _append(
+    lines: Any,
+    price_fields: usage_pb2.RatedLine,
+    usage_id: str,
+    account_id: str,
+    requested_sku: str,
+    quantity: int,
+    rated_quantity: int,
+    micros: int,
+) -> usage_pb2.RatedLine:
+    """Append a line: the price's fields merged in, then the item's own."""
+    message = lines.add()
+    message.MergeFrom(price_fields)
+    message.usage_id = usage_id
+    message.account_id = account_id
+    message.requested_sku = requested_sku
+    message.quantity = quantity
+    message.rated_quantity = str(rated_quantity)
+    message.points = format_points(micros)
+    message.yuan = format_yuan(micros)
+    return message
+
+
 def add_line(lines: Any, line: ChargedLine) -> None:
     """Append ``line`` to a repeated RatedLine field."""
-    message = lines.add()
-    message.MergeFrom(
-        _price_fields(
-            line.sku,
-            line.category,
-            line.unit,
-            line.price_unit,
-            line.price_unit_label,
-            line.unit_price,
-            line.billed_by,
-            line.price_effective_from_ns,
-        )
+    price_fields = _price_fields(
+        line.sku,
+        line.category,
+        line.unit,
+        line.price_unit,
+        line.price_unit_label,
+        line.unit_price,
+        line.billed_by,
+        line.price_effective_from_ns,
     )
-    message.usage_id = line.usage_id
-    message.account_id = line.account_id
-    message.requested_sku = line.requested_sku
-    message.quantity = line.quantity
-    message.rated_quantity = str(line.rated_quantity)
-    message.points = format_points(line.micros)
-    message.yuan = format_yuan(line.micros)
+    message = _append(
+        lines,
+        price_fields,
+        line.usage_id,
+        line.account_id,
+        line.requested_sku,
+        line.quantity,
+        line.rated_quantity,
+        line.micros,
+    )
     if line.funding:
         message.funding.extend(funding(part) for part in line.funding)
     if line.duplicate:
@@ -170,26 +193,26 @@ def add_line(lines: Any, line: ChargedLine) -> None:
 def add_rated_line(lines: Any, line: RatedLine) -> None:
     """Append a rated (not funded) line to a repeated RatedLine field."""
     sku, price, usage = line.sku, line.price, line.usage
-    message = lines.add()
-    message.MergeFrom(
-        _price_fields(
-            sku.id,
-            sku.category,
-            sku.unit,
-            sku.price_unit,
-            sku.price_unit_label,
-            price.unit_price_text,
-            sku.billed_by,
-            price.effective_from_ns,
-        )
+    price_fields = _price_fields(
+        sku.id,
+        sku.category,
+        sku.unit,
+        sku.price_unit,
+        sku.price_unit_label,
+        price.unit_price_text,
+        sku.billed_by,
+        price.effective_from_ns,
     )
-    message.usage_id = usage.usage_id
-    message.account_id = usage.account_id
-    message.requested_sku = usage.sku
-    message.quantity = usage.quantity
-    message.rated_quantity = str(line.rated_quantity)
-    message.points = format_points(line.micros)
-    message.yuan = format_yuan(line.micros)
+    _append(
+        lines,
+        price_fields,
+        usage.usage_id,
+        usage.account_id,
+        usage.sku,
+        usage.quantity,
+        line.rated_quantity,
+        line.micros,
+    )
 
 
 # Instants the ledger stores are int64 nanoseconds: 1677-09-21 to 2262-04-11.
