@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 from processes import Launch, ServerProcess
-from support import SEED
+from support import running, seeded_database
 
 from rating.v1 import (
     account_service_pb2_grpc,
@@ -16,7 +16,7 @@ from rating.v1 import (
 )
 from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.catalog.store import load_snapshot
 from rating_server.config import Settings
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer
@@ -25,22 +25,14 @@ from rating_server.server import RatingServer
 @pytest.fixture
 def seeded_db(tmp_path: Path) -> Path:
     """A database file holding the seed catalog as version 1."""
-    path = tmp_path / "rating.db"
-    database = db.connect(path)
-    try:
-        import_file(database, SEED)
-    finally:
-        database.close()
-    return path
+    return seeded_database(tmp_path / "rating.db")
 
 
 @pytest.fixture
 def server(seeded_db: Path) -> Iterator[RatingServer]:
     """The real server, in this process, on a free port of 127.0.0.1."""
-    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
-    running.start()
-    yield running
-    running.stop(grace=0)
+    with running(Settings(listen="127.0.0.1:0", db_path=str(seeded_db))) as started:
+        yield started
 
 
 @pytest.fixture

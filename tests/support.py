@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from rating.v1 import usage_pb2
+from rating_server import db
+from rating_server.catalog.store import import_file
+from rating_server.config import Settings
+from rating_server.server import RatingServer
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "server" / "catalog" / "seed.toml"
@@ -74,3 +80,24 @@ def rich_error(error: grpc.RpcError) -> RichError:
             detail.Unpack(resource)
     assert info.reason, "every error carries an ErrorInfo with a reason"
     return RichError(error.code(), status.message, info, violations, resource)  # type: ignore[attr-defined]
+
+
+def seeded_database(path: Path) -> Path:
+    """A database file at ``path`` holding the seed catalog as version 1."""
+    database = db.connect(path)
+    try:
+        import_file(database, SEED)
+    finally:
+        database.close()
+    return path
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[RatingServer]:
+    """The real server, in this process, started; stopped at the end."""
+    server = RatingServer(settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(grace=0)

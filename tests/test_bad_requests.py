@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2, message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError, Message
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import NOON, SEED, item, rich_error, timestamp
+from support import NOON, item, rich_error, running, seeded_database, timestamp
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import (
@@ -41,8 +41,6 @@ from rating.v1 import (
 )
 from rating.v1 import catalog_service_pb2 as cat
 from rating.v1 import rating_service_pb2 as rat
-from rating_server import db
-from rating_server.catalog.store import import_file
 from rating_server.config import Settings
 from rating_server.engine import RatedBatch
 from rating_server.ledger import invariants
@@ -88,23 +86,10 @@ ANY = None  # a violation whose reason the table does not fix
 # --- servers, the baseline and the ledger snapshot ---------------------------------
 
 
-def seed_database(path: Path) -> Path:
-    database = db.connect(path)
-    try:
-        import_file(database, SEED)
-    finally:
-        database.close()
-    return path
-
-
 @contextmanager
 def running_server(db_path: Path, **overrides: Any) -> Iterator[RatingServer]:
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(db_path), **overrides))
-    server.start()
-    try:
+    with running(Settings(listen="127.0.0.1:0", db_path=str(db_path), **overrides)) as server:
         yield server
-    finally:
-        server.stop(grace=0)
 
 
 @dataclass(frozen=True)
@@ -209,7 +194,7 @@ def assert_serving(channel: grpc.Channel) -> None:
 
 @pytest.fixture(scope="module")
 def table_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
-    path = seed_database(tmp_path_factory.mktemp("bad-requests") / "rating.db")
+    path = seeded_database(tmp_path_factory.mktemp("bad-requests") / "rating.db")
     with running_server(path) as server:
         yield server
 
@@ -704,7 +689,7 @@ def decodes(method: str, data: bytes) -> bool:
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
-    path = seed_database(tmp_path_factory.mktemp("fuzz") / "rating.db")
+    path = seeded_database(tmp_path_factory.mktemp("fuzz") / "rating.db")
     with running_server(path) as server:
         yield server
 

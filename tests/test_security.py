@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support import SEED, item, rich_error
+from support import item, rich_error, running, seeded_database
 
 from rating import RatingClient
 from rating.errors import (
@@ -56,8 +55,7 @@ from rating.v1 import (
     rating_service_pb2_grpc,
     usage_pb2,
 )
-from rating_server import auth, db
-from rating_server.catalog.store import import_file
+from rating_server import auth
 from rating_server.config import Settings
 from rating_server.server import RatingServer, StartupError
 
@@ -407,25 +405,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 # ---------------------------------------------------------------------------
 
 
-def make_seeded_db(path: Path) -> Path:
-    database = db.connect(path)
-    try:
-        import_file(database, SEED)
-    finally:
-        database.close()
-    return path
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[RatingServer]:
-    server = RatingServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(grace=0)
-
-
 @pytest.fixture(scope="module")
 def authed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
     """Plaintext on loopback, an access file with every caller of the matrix."""
@@ -433,7 +412,7 @@ def authed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingSe
     access = write_access_file(directory / "access.toml", (c.entry() for c in CALLERS))
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(directory / "rating.db")),
+        db_path=str(seeded_database(directory / "rating.db")),
         auth_file=str(access),
     )
     with running(settings) as server:
@@ -452,7 +431,7 @@ def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     directory = tmp_path_factory.mktemp("tls")
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(directory / "rating.db")),
+        db_path=str(seeded_database(directory / "rating.db")),
         auth_file=str(write_access_file(directory / "access.toml", [QUOTER.entry()])),
         tls_cert=pki.server_cert_file,
         tls_key=pki.server_key_file,
@@ -472,7 +451,7 @@ def mtls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ]
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(directory / "rating.db")),
+        db_path=str(seeded_database(directory / "rating.db")),
         auth_file=str(write_access_file(directory / "access.toml", entries)),
         tls_cert=pki.server_cert_file,
         tls_key=pki.server_key_file,
@@ -706,7 +685,7 @@ def test_reflection_false_in_the_access_file_closes_reflection_while_health_and_
     access = write_access_file(tmp_path / "access.toml", [QUOTER.entry()], reflection=False)
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(tmp_path / "rating.db")),
+        db_path=str(seeded_database(tmp_path / "rating.db")),
         auth_file=str(access),
     )
     with running(settings) as server:
@@ -925,7 +904,7 @@ def test_serve_on_all_interfaces_with_an_access_file_starts_without_warning_and_
 def test_tls_alone_is_enough_to_listen_on_all_interfaces(pki: Pki, tmp_path: Path) -> None:
     settings = Settings(
         listen="0.0.0.0:0",
-        db_path=str(make_seeded_db(tmp_path / "rating.db")),
+        db_path=str(seeded_database(tmp_path / "rating.db")),
         tls_cert=pki.server_cert_file,
         tls_key=pki.server_key_file,
     )
@@ -1011,7 +990,7 @@ def test_a_bad_access_file_stops_the_start_with_the_field_named_and_no_hash_echo
     access.write_text("[[principals]]\n" + body + "\n")
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(tmp_path / "rating.db")),
+        db_path=str(seeded_database(tmp_path / "rating.db")),
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
@@ -1033,7 +1012,7 @@ def test_an_unreadable_access_file_stops_the_start_naming_the_file(
         access.write_text(content)
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(tmp_path / "rating.db")),
+        db_path=str(seeded_database(tmp_path / "rating.db")),
         auth_file=str(access),
     )
     with pytest.raises(StartupError, match=f"^bad access file: {access}: "):
@@ -1154,7 +1133,7 @@ def test_an_access_file_of_the_wrong_shape_is_named_not_a_traceback(
     access.write_text(content + "\n")
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(make_seeded_db(tmp_path / "rating.db")),
+        db_path=str(seeded_database(tmp_path / "rating.db")),
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
