@@ -8,7 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import NOON, SEED
 
@@ -19,7 +19,10 @@ from rating_server.engine import (
     MAX_BATCH_ITEMS,
     InvalidUsageError,
     Limits,
+    RatedLine,
     Usage,
+    Violation,
+    _rate_item,
     rate_batch,
 )
 from rating_server.money import Rate
@@ -363,3 +366,79 @@ def test_lines_sum_to_the_total_and_rounding_never_drifts_more_than_half_a_micro
     assert abs(Fraction(batch.total_micros, 10**6) - sum(exact)) <= Fraction(
         len(entries), 2 * 10**6
     )
+
+
+def rated_one_by_one(
+    catalog: CatalogSnapshot, usages: list[Usage], limits: Limits, now_ns: int
+) -> tuple[list[RatedLine], list[str]]:
+    """Every item through the rule-by-rule path (``_rate_item``), none inline."""
+    lines: list[RatedLine] = []
+    violations: list[Violation] = []
+    quota = lambda _account: catalog.default_plan.free_storage_bytes  # noqa: E731
+    for index, item in enumerate(usages):
+        line = _rate_item(
+            catalog, index, item, quota, limits, now_ns + limits.max_future_ns, violations
+        )
+        if line is not None:
+            lines.append(line)
+    return lines, [f"{v.field} {v.reason}" for v in violations]
+
+
+def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
+    """The good value most of the time, so that one bad field at a time is tried."""
+    return st.sampled_from([good] * (3 * len(bad)) + list(bad))
+
+
+plain_usages = st.builds(
+    Usage,
+    usage_id=mostly("u-1", "", " ", "a b", "x" * 128, "x" * 129, "é", "\u200b", "\t"),
+    account_id=mostly("acct-1", "", "a\nb", "y" * 129),
+    sku=mostly(
+        "model.doubao-lite-32k.input",
+        "Doubao-lite-32k.input",
+        "agent.call",
+        "knowledge.storage",
+        "model.ark.ep-1.output",
+        "model.ark.a b.output",
+        "plugin.search",
+        "no.such.sku",
+        "",
+    ),
+    quantity=mostly(1834, 0, -1, 10**15, 10**15 + 1),
+    occurred_at_ns=mostly(NOON_NS, None, 0, NOON_NS + 10**13, 2**62),
+    duration_ns=mostly(None, 60_000_000_000, -1, 1),
+    attributes=st.dictionaries(
+        mostly("agent_id", "", "bad key", "k" * 65), mostly("api", "", "v" * 513), max_size=3
+    ),
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(plain_usages, min_size=1, max_size=4),
+    st.sampled_from([Limits(), Limits(max_attribute_key=100, max_attribute_value=1000)]),
+)
+def test_items_rated_inline_get_the_same_line_or_problems_as_rule_by_rule(
+    seed: CatalogSnapshot, usages: list[Usage], limits: Limits
+) -> None:
+    now_ns = NOON_NS + 3600 * 10**9
+    lines, problems = rated_one_by_one(seed, usages, limits, now_ns)
+    try:
+        batch = rate_batch(seed, usages, limits=limits, now_ns=now_ns)
+    except InvalidUsageError as error:
+        assert problems
+        assert [f"{v.field} {v.reason}" for v in error.violations] == problems
+    else:
+        assert not problems
+        assert list(batch.lines) == lines
+
+
+def test_a_long_key_allowed_by_other_limits_is_still_refused_by_the_default_ones(
+    seed: CatalogSnapshot,
+) -> None:
+    key = "k" * 80
+    lenient = Limits(max_attribute_key=100)
+    rate_batch(seed, [usage("agent.call", 1, attributes={key: "v"})], limits=lenient)
+    with pytest.raises(InvalidUsageError) as caught:
+        rate_batch(seed, [usage("agent.call", 1, attributes={key: "v"})])
+    assert caught.value.violations[0].reason == "ATTRIBUTE_KEY_INVALID"

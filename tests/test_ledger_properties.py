@@ -460,11 +460,12 @@ class LedgerMachine(RuleBasedStateMachine):
         original = self.charges[charge_id]
         usages = self.usages_of(specs)
         before = self.read_ledger()
-        if usages == original.usages:
-            assert (
-                charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
-                == original.receipt
+        if usages == original.usages:  # the same items after all: a retry
+            again = charges.commit(
+                self.db, self.catalog, original.request_id, usages, limits=ANY_TIME
             )
+            assert again.replayed
+            assert dataclasses.replace(again, replayed=False) == original.receipt
         else:
             with pytest.raises(FailedPreconditionError) as refused:
                 charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)

@@ -55,6 +55,7 @@ class Guard(grpc.ServerInterceptor):
         metadata = tuple(details.invocation_metadata or ())  # type: ignore[attr-defined]
         run = handler.unary_unary
         parse = handler.request_deserializer
+        serialize = handler.response_serializer
 
         def deserialize(data: bytes) -> Any:
             try:
@@ -65,10 +66,14 @@ class Guard(grpc.ServerInterceptor):
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             return self._guarded(method, metadata, run, request, context)
 
+        def respond(response: Any) -> bytes:
+            # A servicer may answer with the message's bytes already written (encode.py).
+            if type(response) is bytes or serialize is None:
+                return response
+            return serialize(response)
+
         return grpc.unary_unary_rpc_method_handler(
-            behavior,
-            request_deserializer=deserialize,
-            response_serializer=handler.response_serializer,
+            behavior, request_deserializer=deserialize, response_serializer=respond
         )
 
     def _guarded(

@@ -10,6 +10,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 
 from rating_server.ids import id_problem
 from rating_server.money import Rate, canonical
@@ -110,6 +111,9 @@ class CatalogSnapshot:
             patterns.extend((*_split_pattern(p), sku) for p in sku.patterns)
         self._patterns = tuple(patterns)
         self.ids = tuple(self.skus)
+        #: SKUs by every id and alias, case-folded: the lookup ``resolve`` tries first
+        #: (before it folds the name's case and tries the patterns).
+        self.exact_names: Mapping[str, Sku] = MappingProxyType(self._names)
 
     def resolve(self, name: str) -> Sku | None:
         """The SKU a name stands for: its id, an alias or a pattern match, any case.

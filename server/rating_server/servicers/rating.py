@@ -20,8 +20,7 @@ from rating_server.ledger import charges
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Receipt
 from rating_server.metrics import Metrics
-from rating_server.money import format_points, format_yuan
-from rating_server.servicers import convert
+from rating_server.servicers import convert, encode
 from rating_server.servicers.errors import domain_errors
 
 
@@ -41,33 +40,21 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
     @domain_errors
     def Quote(
         self, request: rating_service_pb2.QuoteRequest, context: grpc.ServicerContext
-    ) -> rating_service_pb2.QuoteResponse:
+    ) -> bytes:
+        """The QuoteResponse, serialized (``encode``)."""
         if len(request.items) > MAX_BATCH_ITEMS:  # refuse before decoding them all
             raise InvalidUsageError([too_many_items(len(request.items))])
         usages, violations = convert.usages(request.items)
         snapshot = self._catalog.snapshot
+        writer = encode.LineWriter()
         if request.account_id:
             batch, lines, summary = charges.preview(
                 self._ledger, snapshot, request.account_id, usages, violations, self._limits
             )
             self._metrics.items_rated.inc(len(lines))
-            response = rating_service_pb2.QuoteResponse(
-                total_points=format_points(batch.total_micros),
-                total_yuan=format_yuan(batch.total_micros),
-                catalog_version=batch.catalog_version,
-                funding=rating_service_pb2.QuoteFunding(
-                    account_id=summary.account_id,
-                    free_points=format_points(summary.free_micros),
-                    pack_points=format_points(summary.pack_micros),
-                    pay_as_you_go_points=format_points(summary.payg_micros),
-                    covered=summary.covered,
-                    pay_as_you_go_enabled=summary.pay_as_you_go_enabled,
-                    shortfall_points=format_points(summary.shortfall_micros),
-                ),
+            return encode.quote_response(
+                writer.charged(lines), batch.total_micros, batch.catalog_version, summary
             )
-            for line in lines:
-                convert.add_line(response.lines, line)
-            return response
         try:
             batch = rate_batch(snapshot, usages, limits=self._limits)
         except InvalidUsageError as error:
@@ -75,19 +62,15 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         if violations:
             raise InvalidUsageError(in_item_order(violations))
         self._metrics.items_rated.inc(len(batch.lines))
-        response = rating_service_pb2.QuoteResponse(
-            total_points=format_points(batch.total_micros),
-            total_yuan=format_yuan(batch.total_micros),
-            catalog_version=batch.catalog_version,
+        return encode.quote_response(
+            writer.rated(batch.lines), batch.total_micros, batch.catalog_version
         )
-        for rated in batch.lines:
-            convert.add_rated_line(response.lines, rated)
-        return response
 
     @domain_errors
     def CommitCharges(
         self, request: rating_service_pb2.CommitChargesRequest, context: grpc.ServicerContext
-    ) -> rating_service_pb2.CommitChargesResponse:
+    ) -> bytes:
+        """The CommitChargesResponse, serialized (``encode``)."""
         if len(request.items) > MAX_BATCH_ITEMS:
             raise InvalidUsageError([too_many_items(len(request.items))])
         usages, violations = convert.usages(request.items)
@@ -101,16 +84,14 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         )
         if not receipt.replayed:  # a replay was counted the first time
             self._count(receipt)
-        response = rating_service_pb2.CommitChargesResponse(
-            charge_id=receipt.charge_id,
-            total_points=format_points(receipt.total_micros),
-            total_yuan=format_yuan(receipt.total_micros),
-            catalog_version=receipt.catalog_version,
-            commit_time=convert.timestamp(receipt.commit_time_ns),
+        writer = encode.LineWriter()
+        return encode.commit_response(
+            receipt.charge_id,
+            writer.charged(receipt.lines, encode.FIELD_2),
+            receipt.total_micros,
+            receipt.catalog_version,
+            receipt.commit_time_ns,
         )
-        for line in receipt.lines:
-            convert.add_line(response.lines, line)
-        return response
 
     def _count(self, receipt: Receipt) -> None:
         self._metrics.items_rated.inc(len(receipt.lines))
