@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
@@ -25,6 +27,7 @@ from rating_server.engine import (
     _rate_item,
     rate_batch,
 )
+from rating_server.ids import all_plain, id_problem
 from rating_server.money import Rate
 
 GIB = 2**30
@@ -442,3 +445,11 @@ def test_a_long_key_allowed_by_other_limits_is_still_refused_by_the_default_ones
     with pytest.raises(InvalidUsageError) as caught:
         rate_batch(seed, [usage("agent.call", 1, attributes={key: "v"})])
     assert caught.value.violations[0].reason == "ATTRIBUTE_KEY_INVALID"
+
+
+def test_an_id_character_is_good_when_printable_and_not_whitespace_over_all_of_unicode() -> None:
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        good = char.isprintable() and not char.isspace() and re.fullmatch(r"\S", char)
+        assert (id_problem(char) is None) == bool(good), hex(code)
+        assert all_plain([char, "ok"]) == bool(good), hex(code)
