@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from datetime import datetime
+import zlib
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import GIB
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -13,7 +17,8 @@ from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ledger import accounts, charges, invariants, reports
 from rating_server.ledger.database import LedgerDatabase
-from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Receipt
+from rating_server.ledger.funding import LocalDays, local_day
+from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart, Receipt
 
 POINT = 10**6
 # These rules hold whenever usage happens; the dates below may be ahead of the clock.
@@ -410,3 +415,86 @@ def test_a_void_reason_is_bounded(book: Book) -> None:
     with pytest.raises(InvalidRequestError):
         charges.void(book.ledger, receipt.charge_id, "x" * 513)
     assert not charges.void(book.ledger, receipt.charge_id, "x" * 512).already_voided
+
+
+ZONES = [
+    "Asia/Shanghai",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Africa/Monrovia",
+    "Europe/Amsterdam",
+    "Pacific/Apia",
+    "UTC",
+]
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(ZONES),
+    st.lists(
+        st.integers(min_value=-2_208_988_800 * 10**9, max_value=4_102_444_800 * 10**9),
+        min_size=1,
+        max_size=20,
+    ),
+    st.integers(min_value=0, max_value=120 * 10**9),
+)
+def test_local_days_worked_out_per_minute_are_each_instants_own_day(
+    zone: str, instants: list[int], spread: int
+) -> None:
+    # Instants close together (within ``spread``), so minutes are shared and cached.
+    days = LocalDays()
+    for at in instants:
+        for nearby in (at, at + spread, at - spread):
+            assert days(nearby, zone) == local_day(nearby, zone)
+
+
+def test_local_days_are_exact_across_midnight_and_a_zone_with_seconds_in_its_offset() -> None:
+    days = LocalDays()
+    # Monrovia kept -0:44:30 until 1972: its midnight fell at 44 min 30 s past a UTC hour.
+    midnight = int(datetime(1970, 6, 1, 0, 44, 30, tzinfo=UTC).timestamp()) * 10**9
+    for at in range(midnight - 60 * 10**9, midnight + 60 * 10**9, 10**9):
+        assert days(at, "Africa/Monrovia") == local_day(at, "Africa/Monrovia")
+    shanghai_midnight = int(datetime(2026, 11, 27, 16, 0, tzinfo=UTC).timestamp()) * 10**9
+    assert days(shanghai_midnight - 1, "Asia/Shanghai") == "2026-11-27"
+    assert days(shanghai_midnight, "Asia/Shanghai") == "2026-11-28"
+
+
+def test_a_receipt_stored_in_the_first_format_still_replays() -> None:
+    part = FundingPart(PACK, 1_500_000, "pack-1")
+    receipt = Receipt(
+        "ch_1",
+        3,
+        1_795_000_000_000_000_000,
+        (
+            ChargedLine(
+                "u-1",
+                "acme",
+                "acme",
+                "agent.call",
+                "agent.call",
+                "agent",
+                1,
+                1,
+                "call",
+                1,
+                "call",
+                "2",
+                2_000_000,
+                "coze",
+                0,
+                funding=(part,),
+            ),
+        ),
+    )
+    # The first format: each line's fields, then its funding parts, in one array.
+    rows = [
+        [
+            *(getattr(line, name) for name in charges._LINE_FIELDS),
+            [[p.source, p.micros, p.pack_id, p.day, p.month] for p in line.funding],
+        ]
+        for line in receipt.lines
+    ]
+    first = zlib.compress(json.dumps(["ch_1", 3, receipt.commit_time_ns, rows]).encode())
+    assert charges.decode_receipt(first) == receipt
+    assert charges.decode_receipt(charges.encode_receipt(receipt)) == receipt

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import secrets
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import (
@@ -28,7 +29,7 @@ from rating_server.errors import FailedPreconditionError, InvalidRequestError, N
 from rating_server.ids import id_problem
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.database import LedgerDatabase
-from rating_server.ledger.funding import Drawdown, local_day
+from rating_server.ledger.funding import Drawdown, LocalDays
 from rating_server.ledger.model import (
     FREE,
     PACK,
@@ -64,33 +65,44 @@ def request_hash(usages: Sequence[Usage]) -> str:
 
 
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(ChargedLine) if f.name != "funding")
+_PART_FIELDS = tuple(f.name for f in dataclasses.fields(FundingPart))
+_line_fields = operator.attrgetter(*_LINE_FIELDS)
+_part_fields = operator.attrgetter(*_PART_FIELDS)
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    """A receipt as compressed JSON arrays, to return byte for byte on a retry."""
-    lines = [
-        [
-            *(getattr(line, name) for name in _LINE_FIELDS),
-            [[p.source, p.micros, p.pack_id, p.day, p.month] for p in line.funding],
-        ]
-        for line in receipt.lines
+    """A receipt as compressed JSON, to return byte for byte on a retry: the charge,
+    each line's fields as an array (in ``_LINE_FIELDS`` order), and each line's funding
+    parts as arrays. The arrays are read out in C (attrgetter), not field by field."""
+    lines = receipt.lines
+    document = [
+        receipt.charge_id,
+        receipt.catalog_version,
+        receipt.commit_time_ns,
+        list(map(_line_fields, lines)),
+        [list(map(_part_fields, line.funding)) for line in lines],
     ]
-    document = [receipt.charge_id, receipt.catalog_version, receipt.commit_time_ns, lines]
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
 
 def decode_receipt(blob: bytes) -> Receipt:
-    charge_id, catalog_version, commit_time_ns, lines = json.loads(zlib.decompress(blob))
+    document = json.loads(zlib.decompress(blob))
+    if len(document) == 4:  # written before the funding had its own arrays
+        charge_id, catalog_version, commit_time_ns, rows = document
+        fundings = [row[-1] for row in rows]
+        rows = [row[:-1] for row in rows]
+    else:
+        charge_id, catalog_version, commit_time_ns, rows, fundings = document
     return Receipt(
         charge_id,
         catalog_version,
         commit_time_ns,
         tuple(
             ChargedLine(
-                **dict(zip(_LINE_FIELDS, fields[:-1], strict=True)),
-                funding=tuple(FundingPart(*part) for part in fields[-1]),
+                **dict(zip(_LINE_FIELDS, row, strict=True)),
+                funding=tuple(FundingPart(*part) for part in parts),
             )
-            for fields in lines
+            for row, parts in zip(rows, fundings, strict=True)
         ),
     )
 
@@ -126,6 +138,7 @@ def _fund(
 ) -> tuple[list[tuple[str, str, tuple[FundingPart, ...]]], Drawdown]:
     """Per line (billing account, local day, funding), drawn from the balances now."""
     billing = [accounts[accounts[line.usage.account_id].billing_account_id] for line in lines]
+    local_day = LocalDays()
     days = [
         local_day(line.usage.occurred_at_ns or 0, account.time_zone)
         for line, account in zip(lines, billing, strict=True)
@@ -352,6 +365,8 @@ def _write(
     )
     line_rows = []
     funding_rows = []
+    # Items of a batch mostly carry the same few labels: each set is written once.
+    attribute_json: dict[tuple[tuple[str, str], ...], str] = {}
     for number, (line, usage, month) in enumerate(zip(receipt.lines, usages, months, strict=True)):
         if line.duplicate:
             continue
@@ -370,9 +385,7 @@ def _write(
                 usage.occurred_at_ns,
                 month,
                 receipt.commit_time_ns,
-                json.dumps(dict(usage.attributes), ensure_ascii=False)
-                if usage.attributes
-                else None,
+                _attributes_json(usage.attributes, attribute_json) if usage.attributes else None,
             )
         )
         funding_rows.extend(
@@ -413,6 +426,16 @@ def _write(
         "ON CONFLICT (billing_account_id, month) DO UPDATE SET micros = micros + excluded.micros",
         [(*key, micros) for key, micros in drawdown.payg.items()],
     )
+
+
+def _attributes_json(
+    attributes: Mapping[str, str], written: dict[tuple[tuple[str, str], ...], str]
+) -> str:
+    key = tuple(attributes.items())
+    text = written.get(key)
+    if text is None:
+        text = written[key] = json.dumps(dict(key), ensure_ascii=False)
+    return text
 
 
 def void(db: LedgerDatabase, charge_id: str, reason: str = "") -> VoidResult:

@@ -28,6 +28,36 @@ def local_day(at_ns: int, time_zone: str) -> str:
     return datetime.fromtimestamp(at_ns // NANOS, zone(time_zone)).strftime("%Y-%m-%d")
 
 
+MINUTE_NS = 60 * NANOS
+
+
+class LocalDays:
+    """``local_day`` for the items of a batch, worked out once per zone and minute.
+
+    A day begins at a local midnight, which zones since 1972 put on a whole UTC minute;
+    a minute whose first and last instants fall on one day is all that day. A minute
+    that is not (a zone with seconds in its offset) is worked out item by item.
+    """
+
+    def __init__(self) -> None:
+        self._days: dict[tuple[str, int], str | None] = {}
+
+    def __call__(self, at_ns: int, time_zone: str) -> str:
+        key = (time_zone, at_ns // MINUTE_NS)
+        day = self._days.get(key, "")
+        if day:
+            return day
+        if day is None:
+            return local_day(at_ns, time_zone)
+        start = key[1] * MINUTE_NS
+        first, last = local_day(start, time_zone), local_day(start + MINUTE_NS - 1, time_zone)
+        if first == last:
+            self._days[key] = first
+            return first
+        self._days[key] = None
+        return local_day(at_ns, time_zone)
+
+
 class Drawdown:
     """Balances held in memory while a batch draws on them; records what it changed."""
 
