@@ -38,6 +38,7 @@ from rating import RatingClient, usage
 from rating.errors import InvalidArgumentError, RatingError
 from rating.options import ClientOptions
 from rating.v1 import rating_service_pb2, usage_pb2
+from rating_server.access_log import AccessLog
 from rating_server.auth import hash_token
 from rating_server.config import Settings
 from rating_server.server import RatingServer
@@ -230,7 +231,8 @@ def guarded_server(seeded_db: Path, tmp_path: Path) -> Iterator[RatingServer]:
     running.stop(grace=0)
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+def access_lines(server: RatingServer, caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    server.access_log.flush()  # lines are logged off the RPC threads
     return [
         json.loads(record.getMessage()) for record in caplog.records if record.name == ACCESS_LOGGER
     ]
@@ -268,7 +270,7 @@ def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_an
             anonymous.get_balance("log-acct")
         assert unauthenticated.value.code == grpc.StatusCode.UNAUTHENTICATED
 
-    lines = access_lines(caplog)
+    lines = access_lines(guarded_server, caplog)
     assert [(line["rpc"], line["code"]) for line in lines] == [
         ("/rating.v1.AccountService/CreateAccount", "OK"),
         ("/rating.v1.RatingService/CommitCharges", "OK"),
@@ -540,3 +542,32 @@ def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact
         f"server RSS grew from {rss_start:.1f} MiB (warm) to {rss_end:.1f} MiB "
         f"(mid {rss_mid:.1f}), over {limit:.1f} MiB"
     )
+
+
+def test_the_access_log_writes_every_entry_in_order_by_close_and_survives_a_broken_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.access")
+
+    class Broken(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if '"x-3"' in record.getMessage():
+                raise RuntimeError("disk full")
+
+    broken = Broken()
+    broken.handleError = Broken.emit.__get__(broken)  # type: ignore[method-assign]
+    logger.addHandler(broken)
+    caplog.set_level(logging.INFO, logger="test.access")
+    try:
+        access = AccessLog(logger)
+        for number in range(200):
+            access.record("/m", "OK", 0.001, f"x-{number}", None, "ipv4:127.0.0.1:1")
+        access.close()
+    finally:
+        logger.removeHandler(broken)
+    ids = [
+        json.loads(r.getMessage())["request_id"] for r in caplog.records if r.name == "test.access"
+    ]
+    # The entry the handler choked on is lost, with a log line that says so; the
+    # thread goes on with the rest.
+    assert ids == [f"x-{number}" for number in range(200) if number != 3]

@@ -9,7 +9,6 @@ and logs every call (one JSON line with the request_id; never a token).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -19,11 +18,11 @@ from typing import Any
 import grpc
 from google.rpc import code_pb2
 
+from rating_server.access_log import AccessLog
 from rating_server.auth import OPEN_PREFIXES, ROLE_OF_METHOD, AccessPolicy, Principal
 from rating_server.metrics import Metrics
 from rating_server.servicers.errors import abort
 
-access_log = logging.getLogger("rating_server.access")
 log = logging.getLogger("rating_server")
 
 ANONYMOUS = Principal("anonymous", frozenset(ROLE_OF_METHOD.values()))
@@ -37,8 +36,15 @@ class _Malformed:
 
 
 class Guard(grpc.ServerInterceptor):
-    def __init__(self, policy: AccessPolicy | None, metrics: Metrics, max_concurrent: int) -> None:
+    def __init__(
+        self,
+        policy: AccessPolicy | None,
+        metrics: Metrics,
+        max_concurrent: int,
+        access_log: AccessLog,
+    ) -> None:
         self._policy = policy
+        self._access_log = access_log
         self._metrics = metrics
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._max_concurrent = max_concurrent
@@ -191,22 +197,17 @@ class Guard(grpc.ServerInterceptor):
         seconds = time.perf_counter() - started
         self._metrics.rpcs.labels(name, code.name).inc()
         self._metrics.rpc_seconds.labels(name).observe(seconds)
-        if access_log.isEnabledFor(logging.INFO):
+        if self._access_log.enabled:
             request_id = getattr(request, "request_id", "") or next(
                 (str(v) for k, v in metadata if k == "x-request-id"), ""
             )
-            access_log.info(
-                json.dumps(
-                    {
-                        "rpc": method,
-                        "code": code.name,
-                        "ms": round(seconds * 1000, 3),
-                        "request_id": request_id,
-                        "principal": principal.name if principal else None,
-                        "peer": context.peer(),
-                    },
-                    ensure_ascii=False,
-                )
+            self._access_log.record(
+                method,
+                code.name,
+                seconds,
+                request_id,
+                principal.name if principal else None,
+                context.peer(),
             )
 
 

@@ -26,6 +26,7 @@ from rating.v1 import (
     rating_service_pb2,
     rating_service_pb2_grpc,
 )
+from rating_server.access_log import AccessLog
 from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
@@ -82,6 +83,7 @@ class RatingServer:
         except sqlite3.Error as error:
             raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
         self.metrics = Metrics()
+        self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
         self.ledger = LedgerDatabase(settings.db_path, self.metrics.db_seconds.observe)
         options = [
@@ -98,7 +100,7 @@ class RatingServer:
             # A few more threads than the limit, so calls past it are refused (by the
             # guard, with details) rather than queued; gRPC's own cap is a backstop.
             futures.ThreadPoolExecutor(max_workers=limit + 4, thread_name_prefix="rpc"),
-            interceptors=[Guard(policy, self.metrics, limit)],
+            interceptors=[Guard(policy, self.metrics, limit, self.access_log)],
             options=options,
             maximum_concurrent_rpcs=limit * 4,
         )
@@ -155,6 +157,7 @@ class RatingServer:
         self._close_databases()
 
     def _close_databases(self) -> None:
+        self.access_log.close()
         self.catalog.close()
         self.ledger.close()
 

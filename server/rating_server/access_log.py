@@ -1,0 +1,97 @@
+"""The access log: one JSON line per call, on the ``rating_server.access`` logger,
+written by a thread of its own.
+
+An RPC thread only queues the call's figures (a tuple); this thread turns them into
+the JSON line and logs it. Logging on the RPC thread (JSON, a log record, a write)
+cost a single-item Quote with eight callers about a third of its throughput: all of
+it is Python under the GIL, in the middle of the call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+
+LOGGER = logging.getLogger("rating_server.access")
+
+#: How long the thread lets entries gather between two rounds of logging them.
+GATHER_SECONDS = 0.02
+
+_Entry = tuple[str, str, float, str, "str | None", str]
+
+
+class AccessLog:
+    """Queues entries and logs them in order, on one thread. ``flush`` waits until
+    everything queued so far is logged; ``close`` flushes and stops."""
+
+    def __init__(self, logger: logging.Logger = LOGGER) -> None:
+        self._logger = logger
+        self._entries: queue.SimpleQueue[_Entry | threading.Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+
+    @property
+    def enabled(self) -> bool:
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def record(
+        self,
+        method: str,
+        code: str,
+        seconds: float,
+        request_id: str,
+        principal: str | None,
+        peer: str,
+    ) -> None:
+        self._entries.put((method, code, seconds, request_id, principal, peer))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        done = threading.Event()
+        self._entries.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._entries.put(None)
+            self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._entries.get()]
+            while True:
+                try:
+                    batch.append(self._entries.get_nowait())
+                except queue.Empty:
+                    break
+            for entry in batch:
+                if entry is None:
+                    return
+                if isinstance(entry, threading.Event):
+                    entry.set()
+                else:
+                    self._log(entry)
+            # Let entries gather: waking for every call would cost the calls more (each
+            # wake-up takes the GIL from them) than the lines themselves.
+            time.sleep(GATHER_SECONDS)
+
+    def _log(self, entry: _Entry) -> None:
+        method, code, seconds, request_id, principal, peer = entry
+        try:
+            self._logger.info(
+                json.dumps(
+                    {
+                        "rpc": method,
+                        "code": code,
+                        "ms": round(seconds * 1000, 3),
+                        "request_id": request_id,
+                        "principal": principal,
+                        "peer": peer,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        except Exception:  # a broken handler must not stop the log
+            logging.getLogger("rating_server").exception("access log entry lost")
