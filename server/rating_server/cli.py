@@ -33,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="host:port (default: $RATING_LISTEN or 127.0.0.1:50051)",
     )
     run.add_argument(
+        "--workers",
+        type=int,
+        default=settings.workers,
+        help="server processes sharing the port and the database (default: $RATING_WORKERS or 1)",
+    )
+    run.add_argument(
         "--insecure",
         action="store_true",
         default=settings.insecure,
@@ -78,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             listen=getattr(args, "listen", settings.listen),
             insecure=getattr(args, "insecure", settings.insecure),
+            workers=getattr(args, "workers", settings.workers),
             db_path=args.db,
         )
     )

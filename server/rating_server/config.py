@@ -36,8 +36,11 @@ class Settings:
     tls_client_ca: str | None = None
     # Listen beyond loopback with neither TLS nor authentication.
     insecure: bool = False
-    # host:port of the Prometheus /metrics endpoint; None: not served.
+    # host:port of the Prometheus /metrics endpoint; None: not served. With several
+    # workers, worker i serves it on the port plus i.
     metrics_listen: str | None = None
+    # Server processes sharing the port and the database (workers.py).
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -52,6 +55,7 @@ class Settings:
             tls_client_ca=env.get("RATING_TLS_CLIENT_CA") or None,
             insecure=env.get("RATING_INSECURE", "").lower() in ("1", "true", "yes"),
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
+            workers=int(env.get("RATING_WORKERS") or 1),
         )
 
     @property

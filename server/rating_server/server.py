@@ -7,9 +7,7 @@ tests run the real server in-process; ``serve`` runs it until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import logging
-import signal
 import sqlite3
-import threading
 from concurrent import futures
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from rating.v1 import (
     rating_service_pb2,
     rating_service_pb2_grpc,
 )
+from rating_server import workers
 from rating_server.access_log import AccessLog
 from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
@@ -37,6 +36,7 @@ from rating_server.metrics import Metrics
 from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
 from rating_server.servicers.rating import RatingServicer
+from rating_server.stopping import StopSignals
 
 log = logging.getLogger("rating_server")
 
@@ -52,7 +52,9 @@ class StartupError(RuntimeError):
 
 
 class RatingServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
+        """``reuse_port``: share the port with other processes (``workers``); otherwise
+        a port already taken is refused."""
         self.settings = settings
         host, _ = _parse_listen(settings.listen)
         policy = _access_policy(settings)
@@ -87,8 +89,9 @@ class RatingServer:
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
         self.ledger = LedgerDatabase(settings.db_path, self.metrics.db_seconds.observe)
         options = [
-            # A second server on a taken port must fail, not silently share it.
-            ("grpc.so_reuseport", 0),
+            # A second server on a taken port must fail, not silently share it; workers
+            # share theirs on purpose.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             # Let clients ping every 10 s (the client package pings every 30 s in calls).
@@ -197,34 +200,59 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def log_started(
+    settings: Settings, address: str, catalog_version: int, metrics_port: int | None
+) -> None:
+    """The start line operators and tests look for, and the security settings."""
+    log.info(
+        "rating-server listening on %s, database %s, catalog version %d",
+        address,
+        settings.db_path,
+        catalog_version,
+    )
+    metrics = "off"
+    if metrics_port:
+        metrics = f"on port {metrics_port}"
+    elif settings.metrics_listen:
+        metrics = "on a port per worker"
+    log.info(
+        "tls %s, authentication %s, metrics %s, workers %d",
+        "mutual" if settings.tls_client_ca else ("on" if settings.tls else "off"),
+        "on" if settings.auth_file else "off",
+        metrics,
+        settings.workers,
+    )
+
+
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; the exit status."""
+    if not 1 <= settings.workers <= workers.MAX_WORKERS:
+        log.error(
+            "rating-server cannot start: workers must be 1 to %d, not %d",
+            workers.MAX_WORKERS,
+            settings.workers,
+        )
+        return 1
+    if settings.workers > 1:
+        try:
+            host, port = _parse_listen(settings.listen)
+        except StartupError as error:
+            log.error("rating-server cannot start: %s", error)
+            return 1
+        return workers.serve_workers(settings, host, port)
+    signals = StopSignals()
     try:
         server = RatingServer(settings)
     except StartupError as error:
         log.error("rating-server cannot start: %s", error)
         return 1
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, _frame: stopping.set())
     try:
         server.start()
     except StartupError as error:
         log.error("rating-server cannot start: %s", error)
         return 1
-    log.info(
-        "rating-server listening on %s, database %s, catalog version %d",
-        server.address,
-        settings.db_path,
-        server.catalog.snapshot.version,
-    )
-    log.info(
-        "tls %s, authentication %s, metrics %s",
-        "mutual" if settings.tls_client_ca else ("on" if settings.tls else "off"),
-        "on" if settings.auth_file else "off",
-        f"on port {server.metrics_port}" if server.metrics_port else "off",
-    )
-    while not stopping.wait(1.0):
+    log_started(settings, server.address, server.catalog.snapshot.version, server.metrics_port)
+    while not signals.wait(1.0):
         pass
     log.info("rating-server stopping: draining calls for up to %ss", settings.grace_seconds)
     server.stop()

@@ -1,0 +1,213 @@
+"""Several server processes on one port (``serve --workers N``), as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from processes import Launch, ServerProcess, ledger_check
+from prometheus_client.parser import text_string_to_metric_families
+from support import NOON, item
+
+from rating import RatingClient
+from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
+
+WORKER_LINE = re.compile(r"worker (?P<index>\d+) \(pid (?P<pid>\d+)\) serving")
+TIMEOUT = 30.0
+
+
+def start(
+    launch: Launch, database: Path, *more: str, env: dict[str, str] | None = None
+) -> ServerProcess:
+    server = launch(
+        "--db",
+        str(database),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        *more,
+        env=env or dict(os.environ),
+    )
+    server.wait_started()
+    return server
+
+
+def worker_pids(server: ServerProcess) -> dict[int, int]:
+    """Each worker's pid, by index, as last reported (a restart reports again)."""
+    pids = {}
+    for line in server.stderr.splitlines():
+        found = WORKER_LINE.search(line)
+        if found:
+            pids[int(found["index"])] = int(found["pid"])
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split(") ")[1][0] != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def own_connection(address: str) -> grpc.Channel:
+    """A channel with a TCP connection of its own (channels otherwise share one)."""
+    return grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def quote_once(address: str) -> str:
+    with own_connection(address) as channel:
+        stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        request = rating_service_pb2.QuoteRequest(items=[item("agent.call", 3)])
+        return stub.Quote(request, timeout=TIMEOUT).total_points
+
+
+def rpcs_served(metrics_port: int) -> float:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{metrics_port}/metrics", timeout=TIMEOUT
+    ) as page:
+        text = page.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rating_rpcs_total"
+    )
+
+
+def test_two_workers_share_the_port_and_both_serve_and_sigterm_stops_them_all(
+    launch: Launch, seeded_db: Path
+) -> None:
+    env = dict(os.environ, RATING_METRICS_LISTEN="127.0.0.1:0")
+    server = start(launch, seeded_db, env=env)
+    lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
+    assert len(lines) == 2, server.stderr
+    ports = [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    pids = list(worker_pids(server).values())
+    assert all(alive(pid) for pid in pids)
+    # Connections are spread over the workers: both answer some of forty.
+    assert {quote_once(server.address) for _ in range(40)} == {"6"}
+    assert all(rpcs_served(port) > 0 for port in ports), [rpcs_served(p) for p in ports]
+    assert "workers 2" in server.stderr
+    assert server.terminate() == 0
+    assert "rating-server stopped" in server.stderr
+    assert wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_commits_through_both_workers_charge_every_usage_once(
+    launch: Launch, seeded_db: Path
+) -> None:
+    server = start(launch, seeded_db)
+    with RatingClient(server.address) as admin:
+        admin.create_account("shared", plan="basic", pay_as_you_go=True)
+    errors: list[BaseException] = []
+
+    def client(number: int) -> None:
+        # Every client sends the same 30 requests (same request_ids, same usage): each
+        # on its own connection, so the workers race to commit them.
+        try:
+            with own_connection(server.address) as channel:
+                stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+                for batch in range(30):
+                    stub.CommitCharges(
+                        rating_service_pb2.CommitChargesRequest(
+                            request_id=f"req-{batch}",
+                            items=[
+                                item(
+                                    "agent.call",
+                                    1,
+                                    usage_id=f"u-{batch}-{i}",
+                                    account_id="shared",
+                                )
+                                for i in range(5)
+                            ],
+                        ),
+                        timeout=TIMEOUT,
+                    )
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with RatingClient(server.address) as reader:
+        statement = reader.get_statement("shared", NOON.strftime("%Y-%m"))
+    # 150 calls of 2 points each, charged once whoever committed them.
+    assert statement.total.points == 300
+    assert statement.total.lines == 150
+    server.terminate()
+    assert ledger_check(seeded_db).returncode == 0
+
+
+def test_a_worker_that_dies_is_restarted(launch: Launch, seeded_db: Path) -> None:
+    server = start(launch, seeded_db)
+    first = worker_pids(server)[0]
+    os.kill(first, signal.SIGKILL)
+    server.wait_for_line(f"worker 0 (pid {first}) exited with status -9; restarting it")
+    assert wait_until(lambda: worker_pids(server)[0] != first)
+    assert all(alive(pid) for pid in worker_pids(server).values())
+    assert quote_once(server.address) == "6"
+    assert server.terminate() == 0
+
+
+def test_workers_stop_by_themselves_when_the_supervisor_is_killed(
+    launch: Launch, seeded_db: Path
+) -> None:
+    server = start(launch, seeded_db)
+    pids = list(worker_pids(server).values())
+    server.kill()
+    assert wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_a_taken_port_or_a_bad_worker_count_is_refused(launch: Launch, seeded_db: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = launch(
+            "--db", str(seeded_db), "serve", "--listen", f"127.0.0.1:{port}", "--workers", "2"
+        )
+        assert server.wait_exit() == 1
+        assert "cannot listen on" in server.stderr
+    for count in ("0", "33"):
+        server = launch("--db", str(seeded_db), "serve", "--workers", count)
+        assert server.wait_exit() == 1
+        assert "workers must be 1 to 32" in server.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_two_sigterms_in_a_row_still_stop_the_server(
+    launch: Launch, seeded_db: Path, workers: str
+) -> None:
+    server = launch(
+        "--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0", "--workers", workers
+    )
+    server.wait_started()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert "rating-server stopped" in server.stderr
