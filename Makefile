@@ -53,4 +53,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) rating.db rating.db-wal rating.db-shm
+	rm -rf $(VENV) rating.db rating.db-wal rating.db-shm rating.db-writer.lock

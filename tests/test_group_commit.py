@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -108,3 +110,50 @@ def test_a_commit_that_fails_fails_every_call_of_its_group(database: LedgerDatab
         database.grouped(orphan)
     assert notes(database) == []
     assert database.grouped(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
+
+
+def test_two_ledgers_on_one_database_take_turns_through_the_lock_file(
+    database: LedgerDatabase, tmp_path: Path
+) -> None:
+    # Two LedgerDatabase objects stand for two worker processes (flock locks are per
+    # open file, so they exclude each other as processes do).
+    other = LedgerDatabase(tmp_path / "rating.db")
+    assert (tmp_path / "rating.db-writer.lock").exists()
+    entered = threading.Event()
+    order: list[str] = []
+
+    def hold() -> None:
+        with database.write() as conn:
+            entered.set()
+            threading.Event().wait(0.3)
+            conn.execute("INSERT INTO notes (text) VALUES ('first')")
+            order.append("first done")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(5)
+    # The other "process" waits for its turn, then sees the first one's note.
+    with other.write() as conn:
+        order.append("second began")
+        seen = conn.execute("SELECT text FROM notes").fetchall()
+        conn.execute("INSERT INTO notes (text) VALUES ('second')")
+    holder.join()
+    other.close()
+    assert order == ["first done", "second began"]
+    assert seen == [("first",)]
+    assert notes(database) == ["first", "second"]
+
+
+def test_a_write_holds_the_lock_file_and_gives_it_back(
+    database: LedgerDatabase, tmp_path: Path
+) -> None:
+    lock = os.open(tmp_path / "rating.db-writer.lock", os.O_RDWR)
+    try:
+        with database.write(), pytest.raises(BlockingIOError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        database.grouped(lambda conn: conn.execute("INSERT INTO notes (text) VALUES ('x')"))
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a group commit gives it back too
+    finally:
+        os.close(lock)
