@@ -620,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 create_accounts(server.address)
             sizes = compare_responses(floor.address, real.address, plan.batches, tag)
             if pool is not None:
-                compare_responses(floor.address, pool.address, plan.batches, tag + "w")
+                compare_responses(floor.address, pool.address, plan.batches, tag)
             callers = loadgen.Callers(args.client_processes, tag)
             for server in (floor, *reals):
                 callers.connect(server.address, max(plan.concurrency))
