@@ -154,11 +154,12 @@ class LineWriter:
     batch (a handful of prices, requested names and accounts), so each is serialized
     once per writer."""
 
-    __slots__ = ("_accounts", "_fragments")
+    __slots__ = ("_accounts", "_fragments", "_funding_tails")
 
     def __init__(self) -> None:
         self._fragments: dict[tuple[object, ...], _Fragments] = {}
         self._accounts: dict[str, bytes] = {}
+        self._funding_tails: dict[tuple[str, str, str], bytes] = {}
 
     def _account(self, account_id: str) -> bytes:
         data = self._accounts.get(account_id)
@@ -230,7 +231,7 @@ class LineWriter:
                 line.micros,
             )
             for part in line.funding:
-                funding = funding_bytes(part)
+                funding = funding_bytes(part, self._funding_tails)
                 body += (_FUNDING, varint(len(funding)), funding)
             if line.duplicate:
                 body.append(_DUPLICATE)
@@ -243,12 +244,16 @@ class LineWriter:
         return b"".join(out)
 
 
-def funding_bytes(part: FundingPart) -> bytes:
-    """One Funding message's bytes."""
+def funding_bytes(part: FundingPart, tails: dict[tuple[str, str, str], bytes]) -> bytes:
+    """One Funding message's bytes. ``tails`` keeps the pack, day and month fields
+    serialized (a batch draws on a few packs over a few days)."""
     points = _amount(part.micros, 6)
-    tail = usage_pb2.Funding(
-        pack_id=part.pack_id, day=part.day, month=part.month
-    ).SerializeToString()
+    where = (part.pack_id, part.day, part.month)
+    tail = tails.get(where)
+    if tail is None:
+        tail = tails[where] = usage_pb2.Funding(
+            pack_id=part.pack_id, day=part.day, month=part.month
+        ).SerializeToString()
     return b"%c%c%b%b%b%b" % (
         0x08,
         FUNDING_SOURCE[part.source],
