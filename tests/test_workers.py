@@ -18,7 +18,7 @@ from processes import Launch, ServerProcess, ledger_check
 from prometheus_client.parser import text_string_to_metric_families
 from support import NOON, item
 
-from rating import RatingClient
+from rating import RatingClient, usage
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 
 WORKER_LINE = re.compile(r"worker (?P<index>\d+) \(pid (?P<pid>\d+)\) serving")
@@ -113,6 +113,27 @@ def test_two_workers_share_the_port_and_both_serve_and_sigterm_stops_them_all(
     assert server.terminate() == 0
     assert "rating-server stopped" in server.stderr
     assert wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_clients_of_one_process_each_have_a_connection_and_so_reach_both_workers(
+    launch: Launch, seeded_db: Path
+) -> None:
+    env = dict(os.environ, RATING_METRICS_LISTEN="127.0.0.1:0")
+    server = start(launch, seeded_db, env=env)
+    lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
+    ports = [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    clients = [RatingClient(server.address) for _ in range(20)]
+    try:
+        for client in clients:
+            quote = client.quote(
+                [usage.agent_calls(usage_id="u-1", account_id="a", occurred_at=NOON)]
+            )
+            assert quote.total_points == 2
+    finally:
+        for client in clients:
+            client.close()
+    assert all(rpcs_served(port) > 0 for port in ports), [rpcs_served(p) for p in ports]
+    server.terminate()
 
 
 def test_commits_through_both_workers_charge_every_usage_once(

@@ -93,6 +93,9 @@ class ClientOptions:
             ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
             ("grpc.enable_retries", 1 if self.max_attempts > 1 else 0),
             ("grpc.service_config", service_config(max(2, min(self.max_attempts, 5)))),
+            # A connection per client: channels to one address otherwise share one, and
+            # all of a process's clients would reach the same one of a server's workers.
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if self.server_name:
             options.append(("grpc.ssl_target_name_override", self.server_name))
