@@ -571,3 +571,34 @@ def test_the_access_log_writes_every_entry_in_order_by_close_and_survives_a_brok
     # The entry the handler choked on is lost, with a log line that says so; the
     # thread goes on with the rest.
     assert ids == [f"x-{number}" for number in range(200) if number != 3]
+
+
+def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.slow-access")
+    release = threading.Event()
+
+    class Stuck(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            release.wait(10)  # the disk is slow
+
+    stuck = Stuck()
+    logger.addHandler(stuck)
+    caplog.set_level(logging.INFO, logger="test.slow-access")
+    try:
+        access = AccessLog(logger, max_pending=10)
+        access.record("/m", "OK", 0.001, "first", None, "peer")
+        deadline = time.monotonic() + 10
+        while access._entries.qsize() and time.monotonic() < deadline:  # the thread took it
+            time.sleep(0.01)
+        for number in range(49):
+            access.record("/m", "OK", 0.001, f"x-{number}", None, "peer")
+        release.set()
+        access.close()
+    finally:
+        logger.removeHandler(stuck)
+    logged = [r for r in caplog.records if r.name == "test.slow-access"]
+    warnings = [r.getMessage() for r in caplog.records if "lines dropped" in r.getMessage()]
+    assert len(logged) == 11  # the first, then the ten that could wait
+    assert warnings == ["access log: 39 lines dropped, more than 10 were waiting"]

@@ -21,6 +21,9 @@ LOGGER = logging.getLogger("rating_server.access")
 
 #: How long the thread lets entries gather between two rounds of logging them.
 GATHER_SECONDS = 0.005
+#: Entries waiting at most: past it (a log that cannot keep up), entries are counted
+#: and dropped, and the count is logged, rather than memory growing without bound.
+MAX_PENDING = 100_000
 
 #: A string as a JSON string (json.dumps' own encoder, in C).
 _quoted = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -32,8 +35,10 @@ class AccessLog:
     """Queues entries and logs them in order, on one thread. ``flush`` waits until
     everything queued so far is logged; ``close`` flushes and stops."""
 
-    def __init__(self, logger: logging.Logger = LOGGER) -> None:
+    def __init__(self, logger: logging.Logger = LOGGER, max_pending: int = MAX_PENDING) -> None:
         self._logger = logger
+        self._max_pending = max_pending
+        self._dropped = 0
         self._entries: queue.SimpleQueue[_Entry | threading.Event | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
         self._thread.start()
@@ -51,6 +56,9 @@ class AccessLog:
         principal: str | None,
         peer: str,
     ) -> None:
+        if self._entries.qsize() >= self._max_pending:
+            self._dropped += 1  # not exact under races: a count for the operator
+            return
         self._entries.put((method, code, seconds, request_id, principal, peer))
 
     def flush(self, timeout: float = 5.0) -> None:
@@ -71,6 +79,13 @@ class AccessLog:
                     batch.append(self._entries.get_nowait())
                 except queue.Empty:
                     break
+            dropped, self._dropped = self._dropped, 0
+            if dropped:
+                logging.getLogger("rating_server").warning(
+                    "access log: %d lines dropped, more than %d were waiting",
+                    dropped,
+                    self._max_pending,
+                )
             for entry in batch:
                 if entry is None:
                     return
