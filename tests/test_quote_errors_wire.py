@@ -7,7 +7,7 @@ import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from support import item, rich_error
 
-from rating.v1 import rating_service_pb2
+from rating.v1 import rating_service_pb2, usage_pb2
 
 
 def quote_error(rating, items) -> tuple:
@@ -26,6 +26,18 @@ def quote_error(rating, items) -> tuple:
         (item("plugin.weather", 1), "items[1].sku", "SKU_UNPRICED"),
         (item("agent.call", -5), "items[1].quantity", "QUANTITY_NEGATIVE"),
         (item("agent.call", 1, occurred_at=None), "items[1].occurred_at", "OCCURRED_AT_MISSING"),
+        # Set, to the epoch itself: present (not missing), and too old.
+        (
+            usage_pb2.UsageItem(
+                usage_id="u-2",
+                account_id="acct-1",
+                sku="agent.call",
+                quantity=1,
+                occurred_at=timestamp_pb2.Timestamp(),
+            ),
+            "items[1].occurred_at",
+            "OCCURRED_AT_TOO_OLD",
+        ),
         (item("knowledge.storage", 1), "items[1].duration", "DURATION_MISSING"),
         (item("agent.call", 1, duration_ms=10), "items[1].duration", "DURATION_NOT_ALLOWED"),
         (item("agent.call", 1, usage_id=""), "items[1].usage_id", "USAGE_ID_MISSING"),

@@ -177,20 +177,20 @@ def rate_batch(
     earliest_ns, max_quantity = limits.earliest_ns, limits.max_quantity
     max_line_micros = limits.max_line_micros
     for index, usage in enumerate(usages):
-        sku = names.get(usage.sku) or (resolve(usage.sku) if usage.sku else None)
+        _id, _account, name, quantity, at_ns, duration_ns, attributes = usage
+        sku = names.get(name) or (resolve(name) if name else None)
         if (
             ids_plain
             and sku is not None
-            and usage.duration_ns is None
+            and duration_ns is None
             and sku.metering != "storage"
-            and 0 <= usage.quantity <= max_quantity
-            and usage.occurred_at_ns is not None
-            and earliest_ns <= usage.occurred_at_ns <= latest_ns
-            and (not usage.attributes or _plain_attributes(usage.attributes, limits))
+            and 0 <= quantity <= max_quantity
+            and at_ns is not None
+            and earliest_ns <= at_ns <= latest_ns
+            and (not attributes or _plain_attributes(attributes, limits))
         ):
-            price = sku.price_at(usage.occurred_at_ns)
+            price = sku.price_at(at_ns)
             if price is not None:
-                quantity = usage.quantity
                 if sku.increment > 1:
                     quantity = -(-quantity // sku.increment) * sku.increment
                 micros = price.rate.micros(quantity)

@@ -35,9 +35,10 @@ def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Viol
     violations = []
     for index, item in enumerate(items):
         occurred_at = None
-        if item.HasField("occurred_at"):
-            stamp = item.occurred_at
-            seconds, nanos = stamp.seconds, stamp.nanos
+        stamp = item.occurred_at
+        seconds, nanos = stamp.seconds, stamp.nanos
+        # Any instant but the epoch itself shows the field is set (HasField costs more).
+        if seconds or nanos or item.HasField("occurred_at"):
             if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < NANOS:
                 occurred_at = seconds * NANOS + nanos
             else:

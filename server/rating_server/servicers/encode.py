@@ -169,18 +169,18 @@ class LineWriter:
 
     def rated(self, lines: Iterable[RatedLine], tag: bytes = FIELD_1) -> bytes:
         """Rated (not funded) lines as the elements of the repeated field ``tag``."""
-        fragments = self._fragments
+        fragments, accounts = self._fragments, self._accounts
         out: list[bytes] = []
         for line in lines:
-            usage = line.usage
+            usage, sku, price, rated_quantity, micros = line
+            usage_id, account_id, requested, quantity, _at, _duration, _attributes = usage
             # A line's SKU and price version live as long as this writer's batch.
-            key = (id(line.sku), id(line.price), usage.sku)
+            key = (id(sku), id(price), requested)
             parts = fragments.get(key)
             if parts is None:
-                sku, price = line.sku, line.price
                 parts = fragments[key] = _fragments(
                     sku.id,
-                    usage.sku,
+                    requested,
                     sku.category,
                     sku.unit,
                     sku.price_unit,
@@ -189,16 +189,8 @@ class LineWriter:
                     sku.billed_by,
                     price.effective_from_ns,
                 )
-            body = b"".join(
-                _line(
-                    usage.usage_id,
-                    self._account(usage.account_id),
-                    parts,
-                    usage.quantity,
-                    line.rated_quantity,
-                    line.micros,
-                )
-            )
+            account = accounts.get(account_id) or self._account(account_id)
+            body = b"".join(_line(usage_id, account, parts, quantity, rated_quantity, micros))
             out += (tag, varint(len(body)), body)
         return b"".join(out)
 
