@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -1077,6 +1078,10 @@ def test_the_access_log_has_a_line_per_call_but_never_a_token_or_its_hash(
     logged: dict[str, dict[str, object]] = {}
     for line in server.stderr.splitlines():
         if "rating_server.access: " in line:
+            # Written by the access log's thread, in the format of every other line.
+            assert re.match(
+                r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO rating_server\.access: \{", line
+            ), line
             entry = json.loads(line.split("rating_server.access: ", 1)[1])
             logged[entry["request_id"]] = entry
     assert {request_id: entry["code"] for request_id, entry in logged.items()} == {

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rating_server import db
+from rating_server import db, logs
 from rating_server.auth import hash_token
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
@@ -65,9 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hash-token", help="read a bearer token on stdin, print its token_sha256 for RATING_AUTH"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
     if args.command == "catalog":
         return _catalog(args)
     if args.command == "ledger":

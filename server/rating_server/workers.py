@@ -25,6 +25,7 @@ import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from rating_server import logs
 from rating_server.config import Settings
 from rating_server.stopping import StopSignals
 
@@ -36,7 +37,6 @@ MAX_WORKERS = 32
 START_TIMEOUT = 60.0
 #: Seconds between two restarts of a worker that keeps dying.
 RESTART_PAUSE = 1.0
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclasses.dataclass
@@ -73,7 +73,7 @@ def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
     """A worker process: serve until SIGTERM, SIGINT, or the supervisor's end."""
     from rating_server.server import RatingServer, StartupError  # in the new process
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure()
     signals = StopSignals()
     orphaned = threading.Event()
     try:
