@@ -78,8 +78,23 @@ FIELD_2 = b"\x12"
 
 _Fragments = tuple[bytes, bytes, bytes]
 
+# Fragments by their fields' values, across responses (a single-item call would
+# otherwise serialize its price's three every time); bounded, since requested names
+# come from callers.
+_KNOWN: dict[tuple[object, ...], _Fragments] = {}
+_MAX_KNOWN = 100_000
 
-def _fragments(
+
+def _fragments(*fields: object) -> _Fragments:
+    known = _KNOWN.get(fields)
+    if known is None:
+        if len(_KNOWN) >= _MAX_KNOWN:
+            _KNOWN.clear()
+        known = _KNOWN[fields] = _serialize_fragments(*fields)  # type: ignore[arg-type]
+    return known
+
+
+def _serialize_fragments(
     sku: str,
     requested_sku: str,
     category: str,
