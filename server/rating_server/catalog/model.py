@@ -54,18 +54,16 @@ class Sku:
     patterns: tuple[str, ...]
     prices: tuple[PriceVersion, ...]
     _starts: tuple[int, ...] = field(init=False, compare=False, repr=False)
-    #: When the newest price took effect (usage is nearly always after it).
-    _newest_from: int | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_starts", tuple(p.effective_from_ns for p in self.prices))
-        object.__setattr__(self, "_newest_from", self._starts[-1] if self._starts else None)
 
     def price_at(self, at_ns: int) -> PriceVersion | None:
         """The price in force at ``at_ns`` (ns since the epoch), or None before the first."""
-        if self._newest_from is not None and at_ns >= self._newest_from:
+        starts = self._starts
+        if starts and at_ns >= starts[-1]:  # nearly all usage: the newest price, no search
             return self.prices[-1]
-        index = bisect_right(self._starts, at_ns)
+        index = bisect_right(starts, at_ns)
         return self.prices[index - 1] if index else None
 
 
