@@ -53,6 +53,12 @@ def worker_pids(server: ServerProcess) -> dict[int, int]:
     return pids
 
 
+def metrics_ports(server: ServerProcess) -> list[int]:
+    """Each worker's metrics port, from its start line."""
+    lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
+    return [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,9 +107,8 @@ def test_two_workers_share_the_port_and_both_serve_and_sigterm_stops_them_all(
 ) -> None:
     env = dict(os.environ, RATING_METRICS_LISTEN="127.0.0.1:0")
     server = start(launch, seeded_db, env=env)
-    lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
-    assert len(lines) == 2, server.stderr
-    ports = [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    ports = metrics_ports(server)
+    assert len(ports) == 2, server.stderr
     pids = list(worker_pids(server).values())
     assert all(alive(pid) for pid in pids)
     # Connections are spread over the workers: both answer some of forty.
@@ -120,8 +125,7 @@ def test_clients_of_one_process_each_have_a_connection_and_so_reach_both_workers
 ) -> None:
     env = dict(os.environ, RATING_METRICS_LISTEN="127.0.0.1:0")
     server = start(launch, seeded_db, env=env)
-    lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
-    ports = [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    ports = metrics_ports(server)
     clients = [RatingClient(server.address) for _ in range(20)]
     try:
         for client in clients:
