@@ -1,31 +1,39 @@
-"""The server interceptor in front of every rating RPC.
+"""The guard in front of every rating RPC.
 
 In order: it refuses calls past the concurrency limit (RESOURCE_EXHAUSTED), finds
 who is calling (a bearer token, else the client certificate) and whether their roles
 allow the method (UNAUTHENTICATED, PERMISSION_DENIED), refuses bytes that are not a
 valid request message (INVALID_ARGUMENT), then runs the method; and it counts, times
 and logs every call (one JSON line with the request_id; never a token).
+
+It wraps each method's handler once, when the service is registered (``Guard.add``),
+rather than as a gRPC server interceptor: an interceptor builds a new handler, and its
+closures, on every call, on the thread that polls for calls. What a call needs that
+does not change from call to call (its name, role and metric series) is looked up
+when the handler is wrapped.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 from google.rpc import code_pb2
 
 from rating_server.access_log import AccessLog
-from rating_server.auth import OPEN_PREFIXES, ROLE_OF_METHOD, AccessPolicy, Principal
+from rating_server.auth import ROLE_OF_METHOD, AccessPolicy, Principal
 from rating_server.metrics import Metrics
 from rating_server.servicers.errors import abort
 
 log = logging.getLogger("rating_server")
 
 ANONYMOUS = Principal("anonymous", frozenset(ROLE_OF_METHOD.values()))
+
+_OK = grpc.StatusCode.OK
 
 
 class _Malformed:
@@ -35,7 +43,7 @@ class _Malformed:
         self.error = error
 
 
-class Guard(grpc.ServerInterceptor):
+class Guard:
     def __init__(
         self,
         policy: AccessPolicy | None,
@@ -46,31 +54,40 @@ class Guard(grpc.ServerInterceptor):
         self._policy = policy
         self._access_log = access_log
         self._metrics = metrics
-        self._slots = threading.BoundedSemaphore(max_concurrent)
         self._max_concurrent = max_concurrent
+        # A slot is a token in a queue: taking and returning one is a C call each.
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(max_concurrent):
+            self._slots.put(None)
+        metrics.in_flight.set_function(lambda: max_concurrent - self._slots.qsize())
 
-    def intercept_service(
+    def add(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        method: str = details.method  # type: ignore[attr-defined]
-        if handler is None or handler.unary_unary is None or method.startswith(OPEN_PREFIXES):
-            return handler
-        metadata = tuple(details.invocation_metadata or ())  # type: ignore[attr-defined]
+        add_to_server: Callable[[Any, Any], None],
+        servicer: object,
+        server: grpc.Server,
+    ) -> None:
+        """Register ``servicer`` on ``server`` through ``add_to_server`` (a generated
+        ``add_*Servicer_to_server``), every method guarded."""
+        registrar = _Registrar(self, server)
+        add_to_server(servicer, registrar)
+        if not registrar.services:
+            raise RuntimeError(f"{add_to_server.__name__} registered no method handlers")
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` of ``method`` ("/package.Service/Method"), guarded."""
         run = handler.unary_unary
+        if run is None:  # every rating method is unary; a stream must not pass unguarded
+            raise TypeError(f"{method} is not a unary method; the guard cannot wrap it")
         parse = handler.request_deserializer
         serialize = handler.response_serializer
+        call = _Call(self, method, _has_request_id(parse))
 
         def deserialize(data: bytes) -> Any:
             try:
                 return parse(data) if parse else data
             except Exception as error:  # any undecodable bytes
                 return _Malformed(error)
-
-        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            return self._guarded(method, metadata, run, request, context)
 
         def respond(response: Any) -> bytes:
             # A servicer may answer with the message's bytes already written (encode.py).
@@ -79,70 +96,12 @@ class Guard(grpc.ServerInterceptor):
             return serialize(response)
 
         return grpc.unary_unary_rpc_method_handler(
-            behavior, request_deserializer=deserialize, response_serializer=respond
+            lambda request, context: call.run(run, request, context),
+            request_deserializer=deserialize,
+            response_serializer=respond,
         )
 
-    def _guarded(
-        self,
-        method: str,
-        metadata: Sequence[tuple[str, Any]],
-        run: Callable[[Any, grpc.ServicerContext], Any],
-        request: Any,
-        context: grpc.ServicerContext,
-    ) -> Any:
-        name = method.rsplit("/", 1)[-1]
-        started = time.perf_counter()
-        principal: Principal | None = None
-        failed = False
-        if not self._slots.acquire(blocking=False):
-            self._record(
-                name,
-                method,
-                started,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                None,
-                request,
-                metadata,
-                context,
-            )
-            abort(
-                context,
-                code_pb2.RESOURCE_EXHAUSTED,
-                f"more than {self._max_concurrent} calls at once; retry with backoff",
-                "TOO_MANY_CONCURRENT_CALLS",
-                metadata={"limit": str(self._max_concurrent)},
-            )
-        self._metrics.in_flight.inc()
-        try:
-            principal = self._authenticate(metadata, context)
-            self._check_role(principal, method, context)
-            if isinstance(request, _Malformed):
-                abort(
-                    context,
-                    code_pb2.INVALID_ARGUMENT,
-                    f"the request is not a valid {name} request message",
-                    "MALFORMED_REQUEST",
-                )
-            return run(request, context)
-        except Exception:
-            failed = True
-            if context.code() is None:  # type: ignore[attr-defined]
-                # A fault of ours, not an abort: log it, and tell the caller no internals.
-                log.exception("unexpected error in %s", method)
-                abort(
-                    context,
-                    code_pb2.INTERNAL,
-                    "internal error; the server's log has the details",
-                    "INTERNAL",
-                )
-            raise
-        finally:
-            self._metrics.in_flight.dec()
-            self._slots.release()
-            code = _code_of(context, failed)
-            self._record(name, method, started, code, principal, request, metadata, context)
-
-    def _authenticate(
+    def authenticate(
         self, metadata: Sequence[tuple[str, Any]], context: grpc.ServicerContext
     ) -> Principal:
         if self._policy is None:
@@ -171,44 +130,137 @@ class Guard(grpc.ServerInterceptor):
             )
         return principal
 
-    def _check_role(self, principal: Principal, method: str, context: grpc.ServicerContext) -> None:
-        role = ROLE_OF_METHOD.get(method)
-        if role is None or role not in principal.roles:
+
+class _Call:
+    """One method's guard: what every call of it does, and what it looks up once."""
+
+    def __init__(self, guard: Guard, method: str, has_request_id: bool) -> None:
+        self.guard = guard
+        self.method = method
+        self.name = method.rsplit("/", 1)[-1]
+        self.role = ROLE_OF_METHOD.get(method)
+        self.has_request_id = has_request_id
+        metrics = guard._metrics
+        self.rpcs = metrics.rpcs
+        self.ok = metrics.rpcs.labels(self.name, _OK.name)
+        self.seconds = metrics.rpc_seconds.labels(self.name)
+
+    def run(
+        self,
+        run: Callable[[Any, grpc.ServicerContext], Any],
+        request: Any,
+        context: grpc.ServicerContext,
+    ) -> Any:
+        started = time.perf_counter()
+        guard = self.guard
+        principal: Principal | None = None
+        failed = False
+        try:
+            guard._slots.get_nowait()
+        except queue.Empty:
+            self.record(started, grpc.StatusCode.RESOURCE_EXHAUSTED, None, request, context)
             abort(
                 context,
-                code_pb2.PERMISSION_DENIED,
-                f"{principal.name!r} may not call {method.rsplit('/', 1)[-1]}: "
-                f"it needs the {role or 'admin'!r} role",
-                "ROLE_MISSING",
-                metadata={"principal": principal.name, "role": role or "admin"},
+                code_pb2.RESOURCE_EXHAUSTED,
+                f"more than {guard._max_concurrent} calls at once; retry with backoff",
+                "TOO_MANY_CONCURRENT_CALLS",
+                metadata={"limit": str(guard._max_concurrent)},
             )
+        try:
+            principal = guard.authenticate(context.invocation_metadata() or (), context)
+            if self.role is None or self.role not in principal.roles:
+                self.refuse(principal, context)
+            if type(request) is _Malformed:
+                abort(
+                    context,
+                    code_pb2.INVALID_ARGUMENT,
+                    f"the request is not a valid {self.name} request message",
+                    "MALFORMED_REQUEST",
+                )
+            return run(request, context)
+        except Exception:
+            failed = True
+            if context.code() is None:  # type: ignore[attr-defined]
+                # A fault of ours, not an abort: log it, and tell the caller no internals.
+                log.exception("unexpected error in %s", self.method)
+                abort(
+                    context,
+                    code_pb2.INTERNAL,
+                    "internal error; the server's log has the details",
+                    "INTERNAL",
+                )
+            raise
+        finally:
+            guard._slots.put(None)
+            self.record(started, _code_of(context, failed), principal, request, context)
 
-    def _record(
+    def refuse(self, principal: Principal, context: grpc.ServicerContext) -> None:
+        role = self.role
+        abort(
+            context,
+            code_pb2.PERMISSION_DENIED,
+            f"{principal.name!r} may not call {self.name}: it needs the {role or 'admin'!r} role",
+            "ROLE_MISSING",
+            metadata={"principal": principal.name, "role": role or "admin"},
+        )
+
+    def record(
         self,
-        name: str,
-        method: str,
         started: float,
         code: grpc.StatusCode,
         principal: Principal | None,
         request: Any,
-        metadata: Sequence[tuple[str, Any]],
         context: grpc.ServicerContext,
     ) -> None:
         seconds = time.perf_counter() - started
-        self._metrics.rpcs.labels(name, code.name).inc()
-        self._metrics.rpc_seconds.labels(name).observe(seconds)
-        if self._access_log.enabled:
-            request_id = getattr(request, "request_id", "") or next(
-                (str(v) for k, v in metadata if k == "x-request-id"), ""
+        (self.ok if code is _OK else self.rpcs.labels(self.name, code.name)).inc()
+        self.seconds.observe(seconds)
+        access_log = self.guard._access_log
+        if access_log.enabled:
+            # A malformed request has no request_id: its metadata's may still name it.
+            found = getattr(request, "request_id", "") if self.has_request_id else ""
+            request_id = found or next(
+                (str(v) for k, v in context.invocation_metadata() or () if k == "x-request-id"),
+                "",
             )
-            self._access_log.record(
-                method,
+            access_log.record(
+                self.method,
                 code.name,
                 seconds,
                 request_id,
                 principal.name if principal else None,
                 context.peer(),
             )
+
+
+class _Registrar:
+    """Stands for the server before a generated ``add_*Servicer_to_server``: it takes
+    the method handlers that function registers and registers them guarded."""
+
+    def __init__(self, guard: Guard, server: grpc.Server) -> None:
+        self._guard = guard
+        self._server = server
+        self.services: list[str] = []
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        """Ignored: the same handlers arrive by name in ``add_registered_method_handlers``."""
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        guarded = {name: self._guard.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, guarded),)
+        )
+        self._server.add_registered_method_handlers(service, guarded)
+        self.services.append(service)
+
+
+def _has_request_id(parse: Callable[[bytes], Any] | None) -> bool:
+    """Whether the method's request message has a request_id field."""
+    message = getattr(parse, "__self__", None)
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    return descriptor is not None and "request_id" in descriptor.fields_by_name
 
 
 def _code_of(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:

@@ -103,18 +103,24 @@ class RatingServer:
             # A few more threads than the limit, so calls past it are refused (by the
             # guard, with details) rather than queued; gRPC's own cap is a backstop.
             futures.ThreadPoolExecutor(max_workers=limit + 4, thread_name_prefix="rpc"),
-            interceptors=[Guard(policy, self.metrics, limit, self.access_log)],
             options=options,
             maximum_concurrent_rpcs=limit * 4,
         )
-        rating_service_pb2_grpc.add_RatingServiceServicer_to_server(
-            RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics), self._server
+        guard = Guard(policy, self.metrics, limit, self.access_log)
+        guard.add(
+            rating_service_pb2_grpc.add_RatingServiceServicer_to_server,
+            RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics),
+            self._server,
         )
-        account_service_pb2_grpc.add_AccountServiceServicer_to_server(
-            AccountServicer(self.catalog, self.ledger), self._server
+        guard.add(
+            account_service_pb2_grpc.add_AccountServiceServicer_to_server,
+            AccountServicer(self.catalog, self.ledger),
+            self._server,
         )
-        catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(
-            CatalogServicer(self.catalog), self._server
+        guard.add(
+            catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server,
+            CatalogServicer(self.catalog),
+            self._server,
         )
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)

@@ -1,0 +1,98 @@
+"""The guard's wrapping of method handlers (the calls through it: test_security,
+test_observability_and_load)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import grpc
+import pytest
+
+from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
+from rating_server.access_log import AccessLog
+from rating_server.guard import Guard
+from rating_server.metrics import Metrics
+
+QUOTE = "/rating.v1.RatingService/Quote"
+
+
+class Context:
+    """What the guard reads of a grpc.ServicerContext."""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-request-id", "r-1"),)
+
+    def code(self) -> None:
+        return None
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+
+def in_flight(metrics: Metrics) -> float:
+    return metrics.registry.get_sample_value("rating_rpcs_in_flight") or 0.0
+
+
+def test_in_flight_counts_the_calls_inside_a_method_and_none_after() -> None:
+    metrics = Metrics()
+    guard = Guard(None, metrics, 4, AccessLog())
+    entered, release = threading.Event(), threading.Event()
+    seen: list[float] = []
+
+    def method(request: Any, context: Any) -> bytes:
+        seen.append(in_flight(metrics))
+        if len(seen) == 1:  # the first call stays inside until the second has been
+            entered.set()
+            release.wait(5)
+        return b""
+
+    handler = guard.wrap(QUOTE, grpc.unary_unary_rpc_method_handler(method))
+    thread = threading.Thread(target=handler.unary_unary, args=(b"", Context()))
+    thread.start()
+    assert entered.wait(5)
+    handler.unary_unary(b"", Context())  # a second call while the first is inside
+    release.set()
+    thread.join(5)
+
+    assert seen == [1.0, 2.0]
+    assert in_flight(metrics) == 0.0
+
+
+def test_a_method_that_streams_is_refused_rather_than_left_unguarded() -> None:
+    guard = Guard(None, Metrics(), 4, AccessLog())
+    stream = grpc.unary_stream_rpc_method_handler(lambda request, context: iter(()))
+
+    with pytest.raises(TypeError, match="not a unary method"):
+        guard.wrap("/rating.v1.RatingService/Watch", stream)
+
+
+def test_adding_a_service_that_registers_no_handlers_fails_at_start() -> None:
+    guard = Guard(None, Metrics(), 4, AccessLog())
+
+    def add_nothing(servicer: object, server: Any) -> None:
+        server.add_generic_rpc_handlers(())
+
+    with pytest.raises(RuntimeError, match="registered no method handlers"):
+        guard.add(add_nothing, object(), object())  # type: ignore[arg-type]
+
+
+def test_every_generated_method_is_registered_guarded() -> None:
+    guard = Guard(None, Metrics(), 4, AccessLog())
+    registered: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+
+    class Server:
+        def add_generic_rpc_handlers(self, handlers: Any) -> None:
+            pass
+
+        def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+            registered[service] = handlers
+
+    servicer = rating_service_pb2_grpc.RatingServiceServicer()
+    guard.add(rating_service_pb2_grpc.add_RatingServiceServicer_to_server, servicer, Server())  # type: ignore[arg-type]
+
+    methods = rating_service_pb2.DESCRIPTOR.services_by_name["RatingService"].methods
+    handlers = registered["rating.v1.RatingService"]
+    assert sorted(handlers) == sorted(m.name for m in methods)
+    # Each runs through the guard's wrapper, not straight into the servicer.
+    assert all(h.unary_unary.__qualname__.startswith("Guard.wrap") for h in handlers.values())
