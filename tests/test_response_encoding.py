@@ -93,7 +93,10 @@ def message_of(line: ChargedLine) -> usage_pb2.RatedLine:
     )
 
 
-@given(st.lists(charged_lines(), max_size=5), micros, st.integers(0, 2**40), instants)
+versions = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@given(st.lists(charged_lines(), max_size=5), micros, versions, instants)
 def test_a_commit_response_is_byte_for_byte_what_protobuf_writes(
     lines: list[ChargedLine], total: int, version: int, commit_time_ns: int
 ) -> None:
@@ -112,18 +115,18 @@ def test_a_commit_response_is_byte_for_byte_what_protobuf_writes(
     assert written == expected.SerializeToString(deterministic=True)
 
 
-@given(st.lists(charged_lines(), max_size=5), micros, st.booleans(), st.booleans())
+@given(st.lists(charged_lines(), max_size=5), micros, versions, st.booleans())
 def test_a_quote_for_an_account_is_byte_for_byte_what_protobuf_writes(
-    lines: list[ChargedLine], total: int, covered: bool, payg: bool
+    lines: list[ChargedLine], total: int, version: int, payg: bool
 ) -> None:
     summary = FundingSummary("acme", 1, 2_500_000, 0, payg)
     writer = encode.LineWriter()
-    written = encode.quote_response(writer.charged(lines), total, 7, summary)
+    written = encode.quote_response(writer.charged(lines), total, version, summary)
     expected = rating_service_pb2.QuoteResponse(
         lines=[message_of(line) for line in lines],
         total_points=format_points(total),
         total_yuan=format_yuan(total),
-        catalog_version=7,
+        catalog_version=version,
         funding=rating_service_pb2.QuoteFunding(
             account_id="acme",
             free_points="0.000001",
@@ -137,9 +140,13 @@ def test_a_quote_for_an_account_is_byte_for_byte_what_protobuf_writes(
     assert written == expected.SerializeToString(deterministic=True)
 
 
-@given(st.lists(st.tuples(ids, ids, texts, quantities, micros), min_size=1, max_size=5))
+@given(
+    st.lists(st.tuples(ids, ids, texts, quantities, micros), min_size=1, max_size=5),
+    micros,
+    versions,
+)
 def test_a_quote_without_an_account_is_byte_for_byte_what_protobuf_writes(
-    items: list[tuple[str, str, str, int, int]],
+    items: list[tuple[str, str, str, int, int]], total: int, version: int
 ) -> None:
     sku = Sku(
         id="model.x.input",
@@ -163,9 +170,9 @@ def test_a_quote_without_an_account_is_byte_for_byte_what_protobuf_writes(
         for uid, account, requested, quantity, amount in items
     ]
     writer = encode.LineWriter()
-    written = encode.quote_response(writer.rated(lines), 123, 1)
+    written = encode.quote_response(writer.rated(lines), total, version)
     expected = rating_service_pb2.QuoteResponse(
-        total_points="0.000123", total_yuan="0.000000123", catalog_version=1
+        total_points=format_points(total), total_yuan=format_yuan(total), catalog_version=version
     )
     expected.lines.extend(message_of(ChargedLine.of(line)) for line in lines)
     assert written == expected.SerializeToString(deterministic=True)

@@ -269,32 +269,48 @@ def funding_bytes(part: FundingPart, tails: dict[tuple[str, str, str], bytes]) -
     )
 
 
+_INT64 = (1 << 64) - 1
+
+
+def _totals(total_micros: int, catalog_version: int, first_tag: int) -> bytes:
+    """total_points, total_yuan and catalog_version, fields ``first_tag`` on."""
+    points, yuan = _amount(total_micros, 6), _amount(total_micros, 9)
+    out = b"%c%b%b%c%b%b" % (
+        first_tag << 3 | 2,
+        varint(len(points)),
+        points,
+        (first_tag + 1) << 3 | 2,
+        varint(len(yuan)),
+        yuan,
+    )
+    if catalog_version != 0:  # an int64: a negative one is written as its 64-bit complement
+        out += b"%c%b" % ((first_tag + 2) << 3, varint(catalog_version & _INT64))
+    return out
+
+
 def quote_response(
     lines: bytes,
     total_micros: int,
     catalog_version: int,
     summary: FundingSummary | None = None,
 ) -> bytes:
-    """A QuoteResponse's bytes: its lines (field 1, from ``LineWriter``), then the
-    totals and funding."""
-    rest = rating_service_pb2.QuoteResponse(
-        total_points=format_scaled(total_micros, 6),
-        total_yuan=format_scaled(total_micros, 9),
-        catalog_version=catalog_version,
-    )
-    if summary is not None:
-        rest.funding.CopyFrom(
-            rating_service_pb2.QuoteFunding(
-                account_id=summary.account_id,
-                free_points=format_scaled(summary.free_micros, 6),
-                pack_points=format_scaled(summary.pack_micros, 6),
-                pay_as_you_go_points=format_scaled(summary.payg_micros, 6),
-                covered=summary.covered,
-                pay_as_you_go_enabled=summary.pay_as_you_go_enabled,
-                shortfall_points=format_scaled(summary.shortfall_micros, 6),
-            )
+    """A QuoteResponse's bytes: its lines (field 1, from ``LineWriter``), the totals
+    (2 to 4), then the funding (5)."""
+    totals = _totals(total_micros, catalog_version, 2)
+    if summary is None:
+        return lines + totals
+    funding = rating_service_pb2.QuoteResponse(
+        funding=rating_service_pb2.QuoteFunding(
+            account_id=summary.account_id,
+            free_points=format_scaled(summary.free_micros, 6),
+            pack_points=format_scaled(summary.pack_micros, 6),
+            pay_as_you_go_points=format_scaled(summary.payg_micros, 6),
+            covered=summary.covered,
+            pay_as_you_go_enabled=summary.pay_as_you_go_enabled,
+            shortfall_points=format_scaled(summary.shortfall_micros, 6),
         )
-    return lines + rest.SerializeToString()
+    )
+    return lines + totals + funding.SerializeToString()
 
 
 def commit_response(
@@ -305,12 +321,8 @@ def commit_response(
     commit_time_ns: int,
 ) -> bytes:
     """A CommitChargesResponse's bytes: the charge id (field 1), the lines (field 2,
-    from ``LineWriter``), then the totals, catalog version and commit time."""
-    rest = rating_service_pb2.CommitChargesResponse(
-        total_points=format_scaled(total_micros, 6),
-        total_yuan=format_scaled(total_micros, 9),
-        catalog_version=catalog_version,
-        commit_time=timestamp(commit_time_ns),
-    )
+    from ``LineWriter``), the totals and catalog version (3 to 5), then the commit
+    time (6)."""
     head = rating_service_pb2.CommitChargesResponse(charge_id=charge_id).SerializeToString()
-    return head + lines + rest.SerializeToString()
+    stamp = rating_service_pb2.CommitChargesResponse(commit_time=timestamp(commit_time_ns))
+    return head + lines + _totals(total_micros, catalog_version, 3) + stamp.SerializeToString()
