@@ -4,7 +4,9 @@ It starts the null server (``bench/null_server.py``: the floor, gRPC with no log
 the real server (``python -m rating_server``, durable, on a fresh database with the seed
 catalog, accounts and packs), then measures Quote, CommitCharges and GetBalance on both,
 for each batch size and number of concurrent callers: items/s, p50 and p99 latency, and
-each figure's ratio to the floor's same cell. Servers and callers share the machine.
+each figure's ratio to the floor's same cell. Servers and callers share the machine. In
+the targets' cells it also measures the ceiling (``bench/ceiling_server.py``: the least
+per-item work a server in Python must do), which bounds what the targets can reach.
 
 Writes ``bench/results/results.md`` (the table, the machine, the targets of issue 6 as
 PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
@@ -44,7 +46,9 @@ ROOT = BENCH.parent
 SEED = ROOT / "server" / "catalog" / "seed.toml"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
-LISTENING = re.compile(r"(?:rating-server|null-server) listening on (?P<address>[^\s,]+)")
+LISTENING = re.compile(
+    r"(?:rating-server|null-server|ceiling-server) listening on (?P<address>[^\s,]+)"
+)
 
 METHODS = {
     workload.QUOTE: "Quote",
@@ -193,6 +197,8 @@ class Row:
     real: Figures
     #: The real server with several worker processes, when measured.
     workers: Figures | None = None
+    #: The ceiling server (``ceiling_server.py``), in the cells of the targets.
+    ceiling: Figures | None = None
 
     @property
     def method(self) -> str:
@@ -259,9 +265,12 @@ class Size:
     real_bytes: int
 
 
-def compare_responses(floor: str, real: str, batches: Sequence[int], tag: str) -> list[Size]:
+def compare_responses(
+    floor: str, real: str, batches: Sequence[int], tag: str, balance: bool = True
+) -> list[Size]:
     """One call of each kind to both servers: the floor must answer what the real server
-    does (quotes byte for byte; commits and balances within a few bytes: ids and times)."""
+    does (quotes byte for byte; commits and balances within a few bytes: ids and times).
+    ``balance``: whether ``real`` serves GetBalance (the ceiling server does not)."""
     commits = workload.CommitRequests(tag, 99)
     commits.check(3)
     sizes = []
@@ -282,8 +291,9 @@ def compare_responses(floor: str, real: str, batches: Sequence[int], tag: str) -
             sizes.append(Size("Quote", batch, len(floor_answer), len(real_answer)))
             floor_answer, real_answer = both(workload.COMMIT, commits.next(batch))
             sizes.append(Size("CommitCharges", batch, len(floor_answer), len(real_answer)))
-        floor_answer, real_answer = both(workload.BALANCE, workload.balance_request(0))
-        sizes.append(Size("GetBalance", 1, len(floor_answer), len(real_answer)))
+        if balance:
+            floor_answer, real_answer = both(workload.BALANCE, workload.balance_request(0))
+            sizes.append(Size("GetBalance", 1, len(floor_answer), len(real_answer)))
     for size in sizes:
         if abs(size.floor_bytes - size.real_bytes) > max(16, size.real_bytes // 50):
             raise AssertionError(f"the floor's response differs in size from the server's: {size}")
@@ -409,6 +419,10 @@ TARGETS = (
 )
 
 
+#: The cells the ceiling server is measured in: those of the targets.
+CEILING_CELLS = {(target.path, target.batch) for target in TARGETS}
+
+
 def _ratios(target: Target, found: Sequence[Row], side: Callable[[Row], Figures]) -> str:
     return ", ".join(
         f"{ratio(target.value(side(row), row.floor))} with {row.concurrency} caller"
@@ -431,7 +445,59 @@ def verdicts(rows: Sequence[Row], workers: int) -> list[str]:
         if workers > 1:
             one = _ratios(target, found, lambda row: row.real)
             detail = f"{workers} workers {detail}; one process {one}"
+        if all(row.ceiling is not None for row in found):
+            detail += f"; the ceiling {_ratios(target, found, lambda row: row.ceiling)}"
         lines.append(f"- {'PASS' if held else 'FAIL'} {target.text}: {detail}")
+    return lines
+
+
+def ceiling_section(rows: Sequence[Row], workers: int) -> list[str]:
+    """The ceiling server against the floor and the real server, in the targets' cells."""
+    found = [row for row in rows if row.ceiling is not None]
+    if not found:
+        return []
+    server = f"{workers} workers" if workers > 1 else "server"
+    lines = [
+        "## The ceiling: the least a server in Python can do",
+        "",
+        "`bench/ceiling_server.py` does only the per-item work no rating server in Python "
+        "can skip: it reads each item's fields, finds its price in a dict, rounds, writes "
+        "the line's bytes, and for a commit inserts each line into one SQLite table keyed "
+        "by usage_id, durably. No rule is checked and no account funded; it answers what "
+        f"the floor answers. It runs as {workers} process{'es' if workers > 1 else ''} on "
+        "one port, as the real server's workers do. What it reaches bounds what any "
+        "server in Python can reach on this machine.",
+        "",
+        f"| call | batch | callers | floor items/s | ceiling items/s | x floor | {server} "
+        "items/s | x floor | x ceiling | floor p99 ms | ceiling p99 ms | x floor "
+        f"| {server} p99 ms | x floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in found:
+        ceiling, deployed, floor = row.ceiling, row.deployed, row.floor
+        assert ceiling is not None
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row.method,
+                    f"{row.batch:,}",
+                    str(row.concurrency),
+                    number(floor.items_per_second),
+                    number(ceiling.items_per_second),
+                    ratio(throughput_ratio(ceiling, floor)),
+                    number(deployed.items_per_second),
+                    ratio(throughput_ratio(deployed, floor)),
+                    ratio(throughput_ratio(deployed, ceiling)),
+                    millis(floor.p99_ms),
+                    millis(ceiling.p99_ms),
+                    ratio(p99_ratio(ceiling, floor)),
+                    millis(deployed.p99_ms),
+                    ratio(p99_ratio(deployed, floor)),
+                ]
+            )
+            + " |"
+        )
     return lines
 
 
@@ -539,6 +605,8 @@ def report(
         "",
         "![items/s against batch size](throughput.png)",
         "",
+        *ceiling_section(rows, args.workers),
+        "",
         "## Response sizes (bytes, one call each)",
         "",
         "| call | batch | floor | real |",
@@ -625,14 +693,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     work / "workers.log",
                 )
                 servers.append(pool)
+            ceiling = Server(
+                "ceiling-server",
+                [
+                    *(str(BENCH / "ceiling_server.py"), "--listen", "127.0.0.1:0"),
+                    *("--db", str(work / "ceiling.db"), "--processes", str(args.workers)),
+                ],
+                work / "ceiling.log",
+            )
+            servers.append(ceiling)
             reals = [real] if pool is None else [real, pool]
             for server in reals:
                 create_accounts(server.address)
             sizes = compare_responses(floor.address, real.address, plan.batches, tag)
             if pool is not None:
                 compare_responses(floor.address, pool.address, plan.batches, tag)
+            compare_responses(floor.address, ceiling.address, plan.batches, tag, balance=False)
             callers = loadgen.Callers(args.client_processes, tag)
-            for server in (floor, *reals):
+            for server in (floor, *reals, ceiling):
                 callers.connect(server.address, max(plan.concurrency))
             print(
                 f"floor {floor.address}, server {real.address}"
@@ -640,11 +718,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + f"; {len(cells(plan))} cells"
             )
             for path, batch, concurrency in cells(plan):
-                figures = []
-                for server in (floor, *reals):
+                measured = (floor, *reals)
+                if (path, batch) in CEILING_CELLS:
+                    measured += (ceiling,)
+                figures = {}
+                for server in measured:
                     cell = loadgen.Cell(server.address, path, batch)
-                    figures.append(measure(callers, server, cell, concurrency, plan))
-                row = Row(path, batch, concurrency, *figures)
+                    figures[server] = measure(callers, server, cell, concurrency, plan)
+                row = Row(
+                    path,
+                    batch,
+                    concurrency,
+                    floor=figures[floor],
+                    real=figures[real],
+                    workers=figures.get(pool) if pool else None,
+                    ceiling=figures.get(ceiling),
+                )
                 rows.append(row)
                 print(
                     f"{row.method:>13} batch {batch:>6,} callers {concurrency}: "

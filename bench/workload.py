@@ -164,7 +164,8 @@ def balance_request(caller: int) -> bytes:
     return account_service_pb2.GetBalanceRequest(account_id=account(caller)).SerializeToString()
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
     out = bytearray()
     while True:
         low, value = value & 0x7F, value >> 7
@@ -177,7 +178,7 @@ def _varint(value: int) -> bytes:
 
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field: key, length, payload."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 class CommitRequests:
@@ -204,8 +205,8 @@ class CommitRequests:
             for index in range(batch):
                 item = usage_item(index, "", self._occurred_at).SerializeToString()
                 size = len(_field(1, b"x" * uid_length)) + len(item)
-                head = _varint(2 << 3 | 2) + _varint(size) + _varint(1 << 3 | 2)
-                templates.append((head + _varint(uid_length), item))
+                head = varint(2 << 3 | 2) + varint(size) + varint(1 << 3 | 2)
+                templates.append((head + varint(uid_length), item))
             self._templates[batch] = templates
         return templates
 
