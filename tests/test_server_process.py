@@ -5,11 +5,13 @@ Also the catalog commands of the CLI, and a graceful drain of the in-process ser
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from support import SEED, item
 import rating_server.servicers.rating
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, freeze_startup_heap
 
 
 def quote_points(address: str) -> list[str]:
@@ -281,3 +283,22 @@ def test_stop_turns_health_not_serving_and_lets_the_in_flight_quote_finish(
             stopper.join(10)
         elif stopper.ident is None:
             server.stop(grace=0)
+
+
+def test_freezing_the_startup_heap_collects_its_garbage_and_keeps_the_rest_out_of_gc() -> None:
+    class Node:
+        other: Node | None = None
+
+    garbage, kept = Node(), Node()
+    garbage.other = garbage  # a cycle: only the collector frees it
+    gone = weakref.ref(garbage)
+    del garbage
+    frozen_before = gc.get_freeze_count()
+    try:
+        freeze_startup_heap()
+
+        assert gone() is None
+        assert gc.get_freeze_count() > frozen_before
+        assert kept not in gc.get_objects()  # frozen objects are in no generation
+    finally:
+        gc.unfreeze()

@@ -71,7 +71,11 @@ def _metrics_listen(listen: str | None, index: int) -> str | None:
 
 def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
     """A worker process: serve until SIGTERM, SIGINT, or the supervisor's end."""
-    from rating_server.server import RatingServer, StartupError  # in the new process
+    from rating_server.server import (  # in the new process
+        RatingServer,
+        StartupError,
+        freeze_startup_heap,
+    )
 
     logs.configure()
     signals = StopSignals()
@@ -82,6 +86,7 @@ def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
     except StartupError as error:
         conn.send(("error", str(error)))
         return
+    freeze_startup_heap()
     conn.send(("ready", server.metrics_port, server.catalog.snapshot.version))
 
     def watch_supervisor() -> None:
