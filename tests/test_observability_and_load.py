@@ -12,6 +12,7 @@ ledger holds and that the server's memory stays bounded, never a throughput.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from rating import RatingClient, usage
 from rating.errors import InvalidArgumentError, RatingError
 from rating.options import ClientOptions
 from rating.v1 import rating_service_pb2, usage_pb2
+from rating_server import access_log
 from rating_server.access_log import AccessLog
 from rating_server.auth import hash_token
 from rating_server.config import Settings
@@ -602,3 +604,32 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
     warnings = [r.getMessage() for r in caplog.records if "lines dropped" in r.getMessage()]
     assert len(logged) == 11  # the first, then the ten that could wait
     assert warnings == ["access log: 39 lines dropped, more than 10 were waiting"]
+
+
+def test_lines_written_directly_are_laid_out_by_the_logging_format_given(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = io.StringIO()
+    saved = access_log._direct
+    caplog.set_level(logging.INFO, logger=access_log.LOGGER.name)
+    try:
+        access_log.write_directly(stream, "%(levelname)s|%(name)s|%(asctime)s|%(message)s {}")
+        access = AccessLog()
+        access.record("/rating.v1.RatingService/Quote", "OK", 0.0012, "r-7", None, "peer")
+        access.close()
+    finally:
+        access_log._direct = saved
+
+    [line] = stream.getvalue().splitlines()
+    level, name, asctime, rest = line.split("|")
+    assert (level, name) == ("INFO", "rating_server.access")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", asctime)
+    message, braces = rest.rsplit(" ", 1)
+    assert json.loads(message)["request_id"] == "r-7"
+    assert braces == "{}"  # the format's own text is kept as it is
+    assert not caplog.records  # written straight, not as records
+
+
+def test_a_logging_format_with_a_field_the_access_log_cannot_fill_is_refused() -> None:
+    with pytest.raises(ValueError, match="process"):
+        access_log.write_directly(io.StringIO(), "%(asctime)s %(process)d %(message)s")

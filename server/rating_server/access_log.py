@@ -37,15 +37,27 @@ _quoted = json.encoder.encode_basestring  # type: ignore[attr-defined]
 #: (when, method, code, seconds, request_id, principal, peer)
 _Entry = tuple[float, str, str, float, str, "str | None", str]
 
-#: Where the lines go straight, when the process says so (``write_directly``).
-_direct: TextIO | None = None
+#: Where the lines go straight, and their template, when the process says so
+#: (``write_directly``).
+_direct: tuple[TextIO, str] | None = None
 
 
-def write_directly(stream: TextIO) -> None:
+def write_directly(stream: TextIO, line_format: str) -> None:
     """Write the access lines of this process straight to ``stream``, one write a round,
-    each as ``<asctime> INFO rating_server.access: <json>`` (logging's default format)."""
+    each as ``line_format`` (a logging format of asctime, levelname, name and message)
+    lays out a record of the access logger at INFO."""
     global _direct
-    _direct = stream
+    escaped = line_format.replace("{", "{{").replace("}", "}}")
+    try:
+        template = escaped % {
+            "asctime": "{0}",
+            "levelname": logging.getLevelName(logging.INFO),
+            "name": LOGGER.name,
+            "message": "{1}",
+        }
+    except KeyError as error:
+        raise ValueError(f"the access log cannot write the field {error} itself") from None
+    _direct = (stream, template + "\n")
 
 
 class _Clock:
@@ -147,11 +159,11 @@ class AccessLog:
     def _write(self, entries: list[_Entry]) -> None:
         if not entries or not self.enabled:
             return
-        stream = _direct
-        if stream is not None:
-            prefix, clock = f" INFO {self._logger.name}: ", self._clock
+        if _direct is not None and self._logger is LOGGER:
+            stream, template = _direct
+            clock = self._clock
             try:
-                stream.write("".join(f"{clock(e[0])}{prefix}{_json(e)}\n" for e in entries))
+                stream.write("".join(template.format(clock(e[0]), _json(e)) for e in entries))
                 stream.flush()
             except (OSError, ValueError):  # stderr is gone: nobody to tell
                 pass

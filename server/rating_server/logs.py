@@ -16,4 +16,4 @@ def configure(stream: TextIO | None = None) -> None:
     """INFO and above to ``stream`` (default: stderr), the access log included."""
     out = stream or sys.stderr
     logging.basicConfig(level=logging.INFO, format=FORMAT, stream=out)
-    access_log.write_directly(out)
+    access_log.write_directly(out, FORMAT)
