@@ -197,8 +197,10 @@ def _check_and_rate(
                     f"usage_id {usage.usage_id!r} is also items[{earlier}] of this batch",
                 )
             )
-        sku = catalog.resolve(usage.sku) if usage.sku else None
-        if sku is not None and sku.metering == "storage" and account.parent_account_id:
+        if not account.parent_account_id or not usage.sku:
+            continue  # storage is refused on sub-accounts only
+        sku = catalog.resolve(usage.sku)
+        if sku is not None and sku.metering == "storage":
             problems.append(
                 Violation(
                     f"items[{index}].account_id",
