@@ -1,0 +1,106 @@
+"""The ledger's reads do not grow with it: every statement the service runs on it
+searches an index, and no index on its lines is kept that no read uses."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import seeded_database
+
+from rating_server.catalog.cache import CatalogCache
+from rating_server.engine import Usage
+from rating_server.ledger import accounts, charges, database, reports
+from rating_server.ledger.database import LedgerDatabase
+
+#: Tables that grow with the ledger; a scan of one grows with it.
+GROWING = ("charges", "charge_lines", "funding_entries", "voids", "free_days", "payg_months")
+
+
+@pytest.fixture
+def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, list[str]]]:
+    """A seeded database, and every statement ledger connections run on it."""
+    path = seeded_database(tmp_path / "ledger.db")
+    statements: list[str] = []
+
+    def connect(where: str | Path) -> sqlite3.Connection:
+        conn = database.open_connection(where, check_same_thread=False)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(database, "connect", connect)
+    yield path, statements
+
+
+#: A plan's step that searches an index: (index, its constraint).
+SEARCH = re.compile(r"SEARCH \w+ USING (?:COVERING )?INDEX (\w+) \((.*)\)")
+
+
+def plan(path: Path, statement: str) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
+
+
+def indexes_of(path: Path, table: str) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        return {row[0] for row in conn.execute(query, [table])}
+
+
+def test_every_read_of_commits_voids_lists_statements_and_balances_searches_an_index(
+    traced: tuple[Path, list[str]],
+) -> None:
+    path, statements = traced
+    catalog = CatalogCache(path).snapshot
+    ledger = LedgerDatabase(path)
+    accounts.create_account(ledger, catalog, "acme", plan="pro", pay_as_you_go=True)
+    accounts.create_account(ledger, catalog, "acme-eu", parent_account_id="acme")
+    accounts.grant_pack(ledger, "acme", "5", valid_from_ns=0)
+    now = time.time_ns()
+    for number in range(3):
+        usages = [
+            Usage(f"u-{number}-{i}", account, "agent.call", 1, now)
+            for i, account in enumerate(["acme", "acme-eu"] * 2)
+        ]
+        receipt = charges.commit(ledger, catalog, f"r-{number}", usages)
+    charges.commit(ledger, catalog, "r-2", usages)  # a retry, replayed
+    charges.commit(ledger, catalog, "r-3", usages)  # the same usage again: duplicates
+    charges.void(ledger, receipt.charge_id, "test")
+    charges.preview(ledger, catalog, "acme", usages)
+    month = time.strftime("%Y-%m", time.gmtime(now / 1e9))
+    reports.list_charges(ledger, "acme", page_size=2)
+    reports.list_charges(ledger, "acme-eu", start_ns=0, end_ns=now + 1)
+    reports.statement(ledger, "acme", month)
+    reports.balance(ledger, catalog, "acme-eu")
+
+    reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE"))]
+    steps = [step for statement in reads for step in plan(path, statement)]
+    assert len(reads) > 20
+    assert [step for step in steps if step.startswith("SCAN") and step.split()[1] in GROWING] == []
+    # Lines are always found by account and one more key (usage_id, month, or a page's
+    # start), never by account alone; and each index on them serves some read.
+    line_indexes = indexes_of(path, "charge_lines")
+    searches = {found.groups() for step in steps if (found := SEARCH.match(step))}
+    on_lines = {(index, where) for index, where in searches if index in line_indexes}
+    assert {where for _, where in on_lines if " AND " not in where} == set()
+    assert {index for index, _ in on_lines} == line_indexes
+
+
+def test_a_ledger_made_with_the_lines_by_charge_index_loses_it_when_opened(
+    tmp_path: Path,
+) -> None:
+    path = seeded_database(tmp_path / "ledger.db")
+    LedgerDatabase(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE INDEX lines_by_charge ON charge_lines(charge_id, line_number)")
+
+    LedgerDatabase(path)
+
+    with sqlite3.connect(path) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "lines_by_charge" not in names
+    assert {"lines_by_month", "lines_by_account", "lines_by_billing_account"} <= names
