@@ -54,7 +54,7 @@ class Guard:
         self._policy = policy
         self._access_log = access_log
         self._metrics = metrics
-        self._max_concurrent = max_concurrent
+        self.max_concurrent = max_concurrent
         # A slot is a token in a queue: taking and returning one is a C call each.
         self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
         for _ in range(max_concurrent):
@@ -136,6 +136,8 @@ class _Call:
 
     def __init__(self, guard: Guard, method: str, has_request_id: bool) -> None:
         self.guard = guard
+        self.slots = guard._slots
+        self.access_log = guard._access_log
         self.method = method
         self.name = method.rsplit("/", 1)[-1]
         self.role = ROLE_OF_METHOD.get(method)
@@ -152,22 +154,22 @@ class _Call:
         context: grpc.ServicerContext,
     ) -> Any:
         started = time.perf_counter()
-        guard = self.guard
         principal: Principal | None = None
         failed = False
         try:
-            guard._slots.get_nowait()
+            self.slots.get_nowait()
         except queue.Empty:
             self.record(started, grpc.StatusCode.RESOURCE_EXHAUSTED, None, request, context)
+            limit = self.guard.max_concurrent
             abort(
                 context,
                 code_pb2.RESOURCE_EXHAUSTED,
-                f"more than {guard._max_concurrent} calls at once; retry with backoff",
+                f"more than {limit} calls at once; retry with backoff",
                 "TOO_MANY_CONCURRENT_CALLS",
-                metadata={"limit": str(guard._max_concurrent)},
+                metadata={"limit": str(limit)},
             )
         try:
-            principal = guard.authenticate(context.invocation_metadata() or (), context)
+            principal = self.guard.authenticate(context.invocation_metadata() or (), context)
             if self.role is None or self.role not in principal.roles:
                 self.refuse(principal, context)
             if type(request) is _Malformed:
@@ -191,7 +193,7 @@ class _Call:
                 )
             raise
         finally:
-            guard._slots.put(None)
+            self.slots.put(None)
             self.record(started, _code_of(context, failed), principal, request, context)
 
     def refuse(self, principal: Principal, context: grpc.ServicerContext) -> None:
@@ -215,7 +217,7 @@ class _Call:
         seconds = time.perf_counter() - started
         (self.ok if code is _OK else self.rpcs.labels(self.name, code.name)).inc()
         self.seconds.observe(seconds)
-        access_log = self.guard._access_log
+        access_log = self.access_log
         if access_log.enabled:
             # A malformed request has no request_id: its metadata's may still name it.
             found = getattr(request, "request_id", "") if self.has_request_id else ""
