@@ -155,6 +155,8 @@ def rate(items: Any, funded: bool) -> tuple[list[bytes], list[tuple[Any, ...]], 
 
 
 def totals(total: int, first_tag: int) -> bytes:
+    """The total in points and yuan and the catalog version (1, as the floor's), as the
+    response's fields ``first_tag`` on."""
     points, yuan = _decimal(total, 6), _decimal(total, 9)
     return b"%c%b%b%c%b%b%c\x01" % (
         first_tag << 3 | 2,
