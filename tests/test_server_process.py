@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import CLI_TIMEOUT, STOP_TIMEOUT, Launch, cli
 from support import SEED, item
 
+import rating_server.servicers.plain_quote
 import rating_server.servicers.rating
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
@@ -221,6 +222,8 @@ def test_stop_turns_health_not_serving_and_lets_the_in_flight_quote_finish(
         return real_rate_batch(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rating_server.servicers.rating, "rate_batch", held_rate_batch)
+    # Plain quotes skip rate_batch (plain_quote): this one takes the general path.
+    monkeypatch.setattr(rating_server.servicers.plain_quote, "quote", lambda *_args: None)
     server = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
     server.start()
     stopper = threading.Thread(target=server.stop, kwargs={"grace": 5}, name="stopper")

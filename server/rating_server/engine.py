@@ -166,38 +166,23 @@ def rate_batch(
     lines: list[RatedLine] = []
     violations: list[Violation] = []
     total = 0
-    # The plain item, which is nearly every item, is rated inline: its SKU found, metered
-    # by quantity, every field in range, its ids checked for the whole batch at once.
-    # Any other item, good or bad, takes _rate_item, which applies every rule and names
-    # every problem; both give the same line (test_engine proves it).
+    # The plain item, which is nearly every item, is rated by plain_rater: its SKU found,
+    # metered by quantity, every field in range, its ids checked for the whole batch at
+    # once. Any other item, good or bad, takes _rate_item, which applies every rule and
+    # names every problem; both give the same line (test_engine proves it).
     ids_plain = all_plain([u.usage_id for u in usages]) and all_plain(
         [u.account_id for u in usages]
     )
-    names, resolve = catalog.exact_names, catalog.resolve
-    earliest_ns, max_quantity = limits.earliest_ns, limits.max_quantity
-    max_line_micros = limits.max_line_micros
+    rate_plain = plain_rater(catalog, limits, latest_ns)
     for index, usage in enumerate(usages):
         _id, _account, name, quantity, at_ns, duration_ns, attributes = usage
-        sku = names.get(name) or (resolve(name) if name else None)
-        if (
-            ids_plain
-            and sku is not None
-            and duration_ns is None
-            and sku.metering != "storage"
-            and 0 <= quantity <= max_quantity
-            and at_ns is not None
-            and earliest_ns <= at_ns <= latest_ns
-            and (not attributes or _plain_attributes(attributes, limits))
-        ):
-            price = sku.price_at(at_ns)
-            if price is not None:
-                if sku.increment > 1:
-                    quantity = -(-quantity // sku.increment) * sku.increment
-                micros = price.rate.micros(quantity)
-                if micros <= max_line_micros:
-                    lines.append(RatedLine(usage, sku, price, quantity, micros))
-                    total += micros
-                    continue
+        if ids_plain and duration_ns is None and at_ns is not None:
+            rated = rate_plain(name, quantity, at_ns, attributes)
+            if rated is not None:
+                sku, price, rated_quantity, micros = rated
+                lines.append(RatedLine(usage, sku, price, rated_quantity, micros))
+                total += micros
+                continue
         line = _rate_item(catalog, index, usage, quota, limits, latest_ns, violations)
         if line is not None:
             lines.append(line)
@@ -214,6 +199,46 @@ def rate_batch(
     if violations:
         raise InvalidUsageError(violations)
     return RatedBatch(catalog_version=catalog.version, lines=tuple(lines), total_micros=total)
+
+
+#: A plain item's rating: its SKU, the price in force, the quantity rated (rounded up to
+#: the SKU's increment) and the amount in micro-points.
+PlainRating = tuple[Sku, PriceVersion, int, int]
+
+
+def plain_rater(
+    catalog: CatalogSnapshot, limits: Limits, latest_ns: int
+) -> Callable[[str, int, int, Mapping[str, str]], PlainRating | None]:
+    """Rates the plain item, ``rate(sku, quantity, occurred_at_ns, attributes)``: a SKU
+    found and metered by quantity, the quantity, instant, attributes and amount in
+    range (instants up to ``latest_ns``). None for any other item, which the caller
+    rates with every rule (``_rate_item``); the caller checks the ids, and that the item
+    has no duration, itself."""
+    names, resolve = catalog.exact_names, catalog.resolve
+    earliest_ns, max_quantity = limits.earliest_ns, limits.max_quantity
+    max_line_micros = limits.max_line_micros
+
+    def rate(
+        name: str, quantity: int, at_ns: int, attributes: Mapping[str, str]
+    ) -> PlainRating | None:
+        sku = names.get(name) or (resolve(name) if name else None)
+        if (
+            sku is None
+            or sku.metering == "storage"
+            or not 0 <= quantity <= max_quantity
+            or not earliest_ns <= at_ns <= latest_ns
+            or (attributes and not _plain_attributes(attributes, limits))
+        ):
+            return None
+        price = sku.price_at(at_ns)
+        if price is None:
+            return None
+        if sku.increment > 1:
+            quantity = -(-quantity // sku.increment) * sku.increment
+        micros = price.rate.micros(quantity)
+        return (sku, price, quantity, micros) if micros <= max_line_micros else None
+
+    return rate
 
 
 def _rate_item(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rating.v1 import rating_service_pb2, usage_pb2
+from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.engine import RatedLine
 from rating_server.ledger.model import ChargedLine, FundingPart, FundingSummary
 from rating_server.money import format_scaled
@@ -182,30 +183,48 @@ class LineWriter:
 
     def rated(self, lines: Iterable[RatedLine], tag: bytes = FIELD_1) -> bytes:
         """Rated (not funded) lines as the elements of the repeated field ``tag``."""
-        fragments, accounts = self._fragments, self._accounts
         out: list[bytes] = []
+        write = self.rated_line
         for line in lines:
             usage, sku, price, rated_quantity, micros = line
-            usage_id, account_id, requested, quantity, _at, _duration, _attributes = usage
-            # A line's SKU and price version live as long as this writer's batch.
-            key = (id(sku), id(price), requested)
-            parts = fragments.get(key)
-            if parts is None:
-                parts = fragments[key] = _fragments(
-                    sku.id,
-                    requested,
-                    sku.category,
-                    sku.unit,
-                    sku.price_unit,
-                    sku.price_unit_label,
-                    price.unit_price_text,
-                    sku.billed_by,
-                    price.effective_from_ns,
-                )
-            account = accounts.get(account_id) or self._account(account_id)
-            body = b"".join(_line(usage_id, account, parts, quantity, rated_quantity, micros))
-            out += (tag, varint(len(body)), body)
+            usage_id, account_id, requested, quantity = usage[:4]
+            out += write(
+                usage_id, account_id, requested, quantity, sku, price, rated_quantity, micros, tag
+            )
         return b"".join(out)
+
+    def rated_line(
+        self,
+        usage_id: str,
+        account_id: str,
+        requested: str,
+        quantity: int,
+        sku: Sku,
+        price: PriceVersion,
+        rated_quantity: int,
+        micros: int,
+        tag: bytes = FIELD_1,
+    ) -> tuple[bytes, bytes, bytes]:
+        """One rated line as an element of the repeated field ``tag``: its tag, length
+        and body."""
+        # A line's SKU and price version live as long as this writer's batch.
+        key = (id(sku), id(price), requested)
+        parts = self._fragments.get(key)
+        if parts is None:
+            parts = self._fragments[key] = _fragments(
+                sku.id,
+                requested,
+                sku.category,
+                sku.unit,
+                sku.price_unit,
+                sku.price_unit_label,
+                price.unit_price_text,
+                sku.billed_by,
+                price.effective_from_ns,
+            )
+        account = self._accounts.get(account_id) or self._account(account_id)
+        body = b"".join(_line(usage_id, account, parts, quantity, rated_quantity, micros))
+        return tag, varint(len(body)), body
 
     def charged(self, lines: Iterable[ChargedLine], tag: bytes = FIELD_1) -> bytes:
         """Charged (or previewed) lines with their funding, as the elements of the

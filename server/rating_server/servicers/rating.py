@@ -20,7 +20,7 @@ from rating_server.ledger import charges
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Receipt
 from rating_server.metrics import Metrics
-from rating_server.servicers import convert, encode
+from rating_server.servicers import convert, encode, plain_quote
 from rating_server.servicers.errors import domain_errors
 
 
@@ -44,8 +44,14 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         """The QuoteResponse, serialized (``encode``)."""
         if len(request.items) > MAX_BATCH_ITEMS:  # refuse before decoding them all
             raise InvalidUsageError([too_many_items(len(request.items))])
-        usages, violations = convert.usages(request.items)
         snapshot = self._catalog.snapshot
+        if not request.account_id:
+            plain = plain_quote.quote(request.items, snapshot, self._limits)
+            if plain is not None:
+                data, count = plain
+                self._metrics.items_rated.inc(count)
+                return data
+        usages, violations = convert.usages(request.items)
         writer = encode.LineWriter()
         if request.account_id:
             batch, lines, summary = charges.preview(

@@ -1,0 +1,147 @@
+"""The one-pass Quote of plain items (servicers/plain_quote.py) answers what the general
+path answers, byte for byte, or leaves the batch to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from support import NOON, SEED
+
+from rating.v1 import usage_pb2
+from rating_server import db
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.engine import InvalidUsageError, Limits, rate_batch
+from rating_server.servicers import convert, encode, plain_quote
+
+NOON_S = int(NOON.timestamp())
+NOW_NS = (NOON_S + 3600) * 10**9
+LIMITS = (Limits(), Limits(max_attribute_key=100, max_attribute_value=1000))
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
+    database = db.connect(tmp_path_factory.mktemp("plain-quote") / "rating.db")
+    import_file(database, SEED)
+    yield load_snapshot(database)
+    database.close()
+
+
+def general(
+    items: list[usage_pb2.UsageItem], catalog: CatalogSnapshot, limits: Limits
+) -> bytes | None:
+    """What RatingServicer.Quote answers without an account and without the one-pass
+    path: the response's bytes, or None for an INVALID_ARGUMENT."""
+    usages, violations = convert.usages(items)
+    try:
+        batch = rate_batch(catalog, usages, limits=limits, now_ns=NOW_NS)
+    except InvalidUsageError:
+        return None
+    if violations:
+        return None
+    lines = encode.LineWriter().rated(batch.lines)
+    return encode.quote_response(lines, batch.total_micros, batch.catalog_version)
+
+
+def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
+    """The good value most of the time, so that one bad field at a time is tried."""
+    return st.sampled_from([good] * (3 * len(bad)) + list(bad))
+
+
+def stamp(seconds: int, nanos: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+@st.composite
+def items(draw: st.DrawFn, plain: bool) -> usage_pb2.UsageItem:
+    pick = (lambda good, *bad: st.just(good)) if plain else mostly
+    item = usage_pb2.UsageItem(
+        usage_id=draw(pick("u-1", "", "a b", "x" * 129, "é", "\u200b")),
+        account_id=draw(pick("acct-1", "", "a\nb", "y" * 129)),
+        sku=draw(
+            st.sampled_from(
+                ["model.doubao-lite-32k.input", "Doubao-lite-32k.input", "agent.call"]
+                + ([] if plain else ["knowledge.storage", "model.ark.a b.output", "no.such", ""])
+            )
+        ),
+        quantity=draw(
+            st.integers(0, 10**6) if plain else mostly(1834, 0, -1, 10**15 + 1, 2**63 - 1)
+        ),
+        attributes=draw(
+            st.dictionaries(
+                pick("agent_id", "", "bad key", "k" * 65), pick("api", "v" * 513), max_size=2
+            )
+        ),
+    )
+    occurred = draw(
+        pick(
+            stamp(NOON_S, 123),
+            None,
+            stamp(0, 0),
+            stamp(NOON_S, -1),
+            stamp(NOON_S, 10**9),
+            stamp(NOON_S + 7200, 0),
+            stamp(946_684_799, 0),
+            stamp(253_402_300_800, 0),
+        )
+    )
+    if occurred is not None:
+        item.occurred_at.CopyFrom(occurred)
+    duration = draw(pick(None, duration_pb2.Duration(seconds=60), duration_pb2.Duration()))
+    if duration is not None:
+        item.duration.CopyFrom(duration)
+    return item
+
+
+def good(**fields: object) -> usage_pb2.UsageItem:
+    """A plain item, but for ``fields``."""
+    item = usage_pb2.UsageItem(usage_id="u-1", account_id="acct-1", sku="agent.call", quantity=1)
+    item.occurred_at.CopyFrom(stamp(NOON_S, 0))
+    for name, value in fields.items():
+        field = getattr(item, name)
+        if hasattr(field, "CopyFrom"):
+            field.CopyFrom(value)
+        else:
+            setattr(item, name, value)
+    return item
+
+
+@settings(max_examples=400)
+@given(st.lists(items(plain=False), min_size=1, max_size=4), st.sampled_from(LIMITS))
+@example([good(occurred_at=stamp(NOON_S, -1))], LIMITS[0])
+@example([good(occurred_at=stamp(NOON_S, 10**9))], LIMITS[0])
+@example([good(duration=duration_pb2.Duration())], LIMITS[0])
+@example([good(), good(usage_id="a b")], LIMITS[0])
+# Two lines in range whose sum is not (agent.call is 2 points a call).
+@example([good(quantity=3 * 10**8), good(usage_id="u-2", quantity=3 * 10**8)], LIMITS[0])
+def test_a_one_pass_quote_is_the_general_paths_answer_or_none(
+    seed: CatalogSnapshot, batch: list[usage_pb2.UsageItem], limits: Limits
+) -> None:
+    expected = general(batch, seed, limits)
+    answered = plain_quote.quote(batch, seed, limits, now_ns=NOW_NS)
+    if answered is not None:
+        assert expected is not None
+        assert answered == (expected, len(batch))
+
+
+@settings(max_examples=100)
+@given(st.lists(items(plain=True), min_size=1, max_size=20))
+def test_a_batch_of_plain_items_is_quoted_in_one_pass(
+    seed: CatalogSnapshot, batch: list[usage_pb2.UsageItem]
+) -> None:
+    # The lenient limits: the engine takes no attributes as plain while it knows a good
+    # key longer than the limits allow, and other tests teach it keys of 65 and 80
+    # characters (a server's limits never change, so this is only the tests' concern).
+    limits = LIMITS[1]
+    expected = general(batch, seed, limits)  # as on a server, its keys have been seen
+
+    assert expected is not None
+    assert plain_quote.quote(batch, seed, limits, now_ns=NOW_NS) == (expected, len(batch))
+
+
+def test_an_empty_batch_is_left_to_the_general_path(seed: CatalogSnapshot) -> None:
+    assert plain_quote.quote([], seed, Limits(), now_ns=NOW_NS) is None
