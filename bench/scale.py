@@ -111,9 +111,8 @@ def load_lines(db: Path, lines: int) -> float:
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    # Written without syncs, the gigabytes would go to disk while the full ledger is
-    # measured, and each commit's sync would wait behind them (a commit p50 of 1.40x
-    # in one run, 1.03x in the next); the empty ledger is measured on a quiet disk too.
+    # Written without syncs, the gigabytes would still be going to disk while the full
+    # ledger is measured, and each commit's sync would wait behind them.
     os.sync()
     return time.perf_counter() - started
 
@@ -147,18 +146,18 @@ def quote_latencies(address: str, calls: int) -> list[float]:
         return latencies(lambda: client.quote(items), calls)
 
 
-#: Each side of a comparison is measured in this many turns, the two sides taking turns.
-ROUNDS = 5
+#: Each side of a comparison is measured in this many turns, the sides alternating.
+TURNS = 5
 
 
 def in_turns(
     servers: dict[str, Server],
     measure: Callable[[str, Server, int], dict[str, list[float]]],
 ) -> dict[str, dict[str, list[float]]]:
-    """Samples of each server, measured in ``ROUNDS`` turns that alternate between them
+    """Samples of each server, measured in ``TURNS`` turns that alternate between them
     and pooled: the shared machine's slow and fast spells fall on both sides alike."""
     pooled: dict[str, dict[str, list[float]]] = {side: {} for side in servers}
-    for turn in range(ROUNDS):
+    for turn in range(TURNS):
         for side, server in servers.items():
             for name, samples in measure(side, server, turn).items():
                 pooled[side].setdefault(name, []).extend(samples)
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    per_round = max(1, args.calls // ROUNDS)
+    per_turn = max(1, args.calls // TURNS)
     with tempfile.TemporaryDirectory(prefix="rating-scale-") as scratch:
         work = Path(scratch)
         empty_db, full_db = work / "empty.db", work / "full.db"
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             pooled = in_turns(
                 ledgers,
                 lambda side, server, turn: commit_and_balance(
-                    server.address, f"{side}-{turn}", per_round
+                    server.address, f"{side}-{turn}", per_turn
                 ),
             )
             rss = ledgers["full"].peak_rss_mb()
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             quotes = in_turns(
                 catalogs,
                 lambda _side, server, _turn: {
-                    "quote": quote_latencies(server.address, max(4, args.calls // 5 // ROUNDS))
+                    "quote": quote_latencies(server.address, max(4, args.calls // 5 // TURNS))
                 },
             )
         finally:
@@ -268,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             *verdicts,
             "",
             f"One caller, sequential calls; commit = 100 agent calls with new usage_ids. "
-            f"Both sides of each comparison are served at once and measured in {ROUNDS} "
+            f"Both sides of each comparison are served at once and measured in {TURNS} "
             "turns that alternate between them, samples pooled.",
             "",
             "| call | empty p50 ms | full p50 ms | x | empty p99 ms | full p99 ms | x |",
