@@ -154,12 +154,14 @@ class _Call:
         context: grpc.ServicerContext,
     ) -> Any:
         started = time.perf_counter()
+        metadata = context.invocation_metadata() or ()
         principal: Principal | None = None
         failed = False
         try:
             self.slots.get_nowait()
         except queue.Empty:
-            self.record(started, grpc.StatusCode.RESOURCE_EXHAUSTED, None, request, context)
+            exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+            self.record(started, exhausted, None, request, metadata, context)
             limit = self.guard.max_concurrent
             abort(
                 context,
@@ -169,7 +171,7 @@ class _Call:
                 metadata={"limit": str(limit)},
             )
         try:
-            principal = self.guard.authenticate(context.invocation_metadata() or (), context)
+            principal = self.guard.authenticate(metadata, context)
             if self.role is None or self.role not in principal.roles:
                 self.refuse(principal, context)
             if type(request) is _Malformed:
@@ -194,7 +196,7 @@ class _Call:
             raise
         finally:
             self.slots.put(None)
-            self.record(started, _code_of(context, failed), principal, request, context)
+            self.record(started, _code_of(context, failed), principal, request, metadata, context)
 
     def refuse(self, principal: Principal, context: grpc.ServicerContext) -> None:
         role = self.role
@@ -212,6 +214,7 @@ class _Call:
         code: grpc.StatusCode,
         principal: Principal | None,
         request: Any,
+        metadata: Sequence[tuple[str, Any]],
         context: grpc.ServicerContext,
     ) -> None:
         seconds = time.perf_counter() - started
@@ -221,10 +224,7 @@ class _Call:
         if access_log.enabled:
             # A malformed request has no request_id: its metadata's may still name it.
             found = getattr(request, "request_id", "") if self.has_request_id else ""
-            request_id = found or next(
-                (str(v) for k, v in context.invocation_metadata() or () if k == "x-request-id"),
-                "",
-            )
+            request_id = found or next((str(v) for k, v in metadata if k == "x-request-id"), "")
             access_log.record(
                 self.method,
                 code.name,
