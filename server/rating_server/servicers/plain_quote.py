@@ -60,4 +60,4 @@ def quote(
         total += micros
     if total > limits.max_batch_micros or not (all_plain(usage_ids) and all_plain(account_ids)):
         return None
-    return quote_response(b"".join(out), total, catalog.version), len(out) // 3
+    return quote_response(b"".join(out), total, catalog.version), len(usage_ids)
