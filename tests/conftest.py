@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 from processes import Launch, ServerProcess
-from support import running, seeded_database
+from support import SEED, running, seeded_database
 
 from rating.v1 import (
     account_service_pb2_grpc,
@@ -16,7 +16,7 @@ from rating.v1 import (
 )
 from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import load_snapshot
+from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.config import Settings
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer
@@ -49,6 +49,15 @@ def rating(channel: grpc.Channel) -> rating_service_pb2_grpc.RatingServiceStub:
 @pytest.fixture
 def catalog(channel: grpc.Channel) -> catalog_service_pb2_grpc.CatalogServiceStub:
     return catalog_service_pb2_grpc.CatalogServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
+    """The seed catalog, in memory, once per test module (hypothesis tests take it)."""
+    database = db.connect(tmp_path_factory.mktemp("seed") / "rating.db")
+    import_file(database, SEED)
+    yield load_snapshot(database)
+    database.close()
 
 
 @pytest.fixture

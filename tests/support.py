@@ -12,6 +12,7 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from hypothesis import strategies as st
 
 from rating.v1 import usage_pb2
 from rating_server import db
@@ -101,3 +102,8 @@ def running(settings: Settings) -> Iterator[RatingServer]:
         yield server
     finally:
         server.stop(grace=0)
+
+
+def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
+    """The good value most of the time, so that one bad field at a time is tried."""
+    return st.sampled_from([good] * (3 * len(bad)) + list(bad))

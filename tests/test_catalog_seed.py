@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from support import SEED
 
-from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
 
 # (name on the pricing page, canonical SKU, points per price unit, unit)
 BILLING_ITEMS = [
@@ -102,14 +98,6 @@ MODEL_NAMES = {
     "DeepSeek-R1-Distill-Qwen-7B": "deepseek-r1-distill-qwen-7b",
     "DeepSeek-R1-Distill-Qwen-32B": "deepseek-r1-distill-qwen-32b",
 }
-
-
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
-    database = db.connect(tmp_path_factory.mktemp("seed") / "rating.db")
-    import_file(database, SEED)
-    yield load_snapshot(database)
-    database.close()
 
 
 @pytest.mark.parametrize(("name", "sku_id", "points", "unit"), BILLING_ITEMS)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import NOON, SEED
+from support import NOON, mostly
 
-from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
-from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import (
     MAX_BATCH_ITEMS,
     InvalidUsageError,
@@ -33,15 +29,6 @@ from rating_server.money import Rate
 GIB = 2**30
 HOUR_MS = 3_600_000
 NOON_NS = int(NOON.timestamp()) * 10**9
-
-
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
-    path: Path = tmp_path_factory.mktemp("engine") / "rating.db"
-    database = db.connect(path)
-    import_file(database, SEED)
-    yield load_snapshot(database)
-    database.close()
 
 
 def usage(sku: str, quantity: int, duration_ms: int | None = None, **fields: object) -> Usage:
@@ -385,11 +372,6 @@ def rated_one_by_one(
         if line is not None:
             lines.append(line)
     return lines, [f"{v.field} {v.reason}" for v in violations]
-
-
-def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
-    """The good value most of the time, so that one bad field at a time is tried."""
-    return st.sampled_from([good] * (3 * len(bad)) + list(bad))
 
 
 plain_usages = st.builds(

@@ -3,32 +3,19 @@ path answers, byte for byte, or leaves the batch to it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from support import NOON, SEED
+from support import NOON, mostly
 
 from rating.v1 import usage_pb2
-from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import InvalidUsageError, Limits, rate_batch
 from rating_server.servicers import convert, encode, plain_quote
 
 NOON_S = int(NOON.timestamp())
 NOW_NS = (NOON_S + 3600) * 10**9
 LIMITS = (Limits(), Limits(max_attribute_key=100, max_attribute_value=1000))
-
-
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
-    database = db.connect(tmp_path_factory.mktemp("plain-quote") / "rating.db")
-    import_file(database, SEED)
-    yield load_snapshot(database)
-    database.close()
 
 
 def general(
@@ -45,11 +32,6 @@ def general(
         return None
     lines = encode.LineWriter().rated(batch.lines)
     return encode.quote_response(lines, batch.total_micros, batch.catalog_version)
-
-
-def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
-    """The good value most of the time, so that one bad field at a time is tried."""
-    return st.sampled_from([good] * (3 * len(bad)) + list(bad))
 
 
 def stamp(seconds: int, nanos: int) -> timestamp_pb2.Timestamp:
