@@ -32,17 +32,15 @@ import sqlite3
 import sys
 import threading
 import time
-from concurrent import futures
 from typing import Any
 
 import grpc
+import null_server
 import workload
 from google.protobuf import timestamp_pb2
 
-from rating.options import MAX_MESSAGE_BYTES
 from rating.v1 import rating_service_pb2, usage_pb2
 
-WORKERS = 68  # the real server's pool, as the floor's
 _INT64 = (1 << 64) - 1
 
 SCHEMA = """
@@ -236,14 +234,7 @@ class Handlers(grpc.GenericRpcHandler):
 
 def serve(port: int, db: str, ready: Any) -> None:
     """One process: a gRPC server on ``port`` (shared) until SIGTERM."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rpc"),
-        options=[
-            ("grpc.so_reuseport", 1),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
-    )
+    server = null_server.grpc_server(reuse_port=True)
     server.add_generic_rpc_handlers((Handlers(Ledger(db)),))
     if server.add_insecure_port(f"127.0.0.1:{port}") != port:
         raise SystemExit(f"ceiling-server cannot listen on port {port}")

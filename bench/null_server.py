@@ -34,6 +34,19 @@ WORKERS = 68
 PREBUILT = (1, 100, 1000, 10_000)
 
 
+def grpc_server(reuse_port: bool) -> grpc.Server:
+    """A server as the bench's own servers run: the real server's pool and message
+    limits; ``reuse_port`` to share the port with other processes."""
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rpc"),
+        options=[
+            ("grpc.so_reuseport", int(reuse_port)),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+
+
 class NullRating(rating_service_pb2_grpc.RatingServiceServicer):
     def __init__(self) -> None:
         self._quotes = {n: workload.quote_response(n) for n in PREBUILT}
@@ -72,14 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", default="127.0.0.1:0", help="host:port (default: a free port)")
     args = parser.parse_args()
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rpc"),
-        options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
-    )
+    server = grpc_server(reuse_port=False)
     rating_service_pb2_grpc.add_RatingServiceServicer_to_server(NullRating(), server)
     account_service_pb2_grpc.add_AccountServiceServicer_to_server(NullAccounts(), server)
     port = server.add_insecure_port(args.listen)
