@@ -9,6 +9,7 @@ import gc
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import weakref
@@ -91,6 +92,19 @@ def test_second_server_on_a_taken_port_refuses_to_start_and_the_first_keeps_serv
 
     assert first.process.poll() is None, first.stderr
     assert quote_points(address) == ["0.3702"]
+
+
+def test_a_name_is_refused_when_one_of_its_addresses_is_taken_not_served_on_another(
+    launch: Launch, seeded_db: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = launch("--db", str(seeded_db), "serve", "--listen", f"localhost:{port}")
+        assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
+    assert f"cannot listen on localhost:{port}: 127.0.0.1:{port}: " in server.stderr
+    assert "listening on" not in server.stderr
 
 
 def test_serve_on_a_database_without_catalog_exits_1_telling_to_import_one(

@@ -16,7 +16,7 @@ import grpc
 import pytest
 from processes import Launch, ServerProcess, ledger_check
 from prometheus_client.parser import text_string_to_metric_families
-from support import NOON, item
+from support import NOON, item, seeded_database
 
 from rating import RatingClient, usage
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
@@ -236,3 +236,52 @@ def test_two_sigterms_in_a_row_still_stop_the_server(
     server.process.send_signal(signal.SIGTERM)
     assert server.wait_exit() == 0
     assert "rating-server stopped" in server.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_server_on_a_supervised_servers_port_is_refused_and_charges_nothing(
+    launch: Launch, seeded_db: Path, tmp_path: Path, workers: str
+) -> None:
+    first = start(launch, seeded_db)
+    other_db = seeded_database(tmp_path / "other.db")
+    second = launch(
+        "--db", str(other_db), "serve", "--listen", first.address, "--workers", workers
+    )
+    assert second.wait_exit() == 1, second.stderr
+    port = first.address.rsplit(":", 1)[1]
+    assert f"another rating server holds port {port}" in second.stderr
+    assert "listening on" not in second.stderr
+    # Every connection still reaches the first server: nothing is committed to the other.
+    with RatingClient(first.address) as admin:
+        admin.create_account("only-once", plan="basic", pay_as_you_go=True)
+    charge_ids = set()
+    for _ in range(10):
+        with own_connection(first.address) as channel:
+            receipt = rating_service_pb2_grpc.RatingServiceStub(channel).CommitCharges(
+                rating_service_pb2.CommitChargesRequest(
+                    request_id="r-1", items=[item("agent.call", 1, account_id="only-once")]
+                ),
+                timeout=TIMEOUT,
+            )
+            charge_ids.add(receipt.charge_id)
+    assert len(charge_ids) == 1
+    assert first.terminate() == 0
+
+
+def test_two_workers_start_on_the_port_a_one_process_server_just_left_with_open_connections(
+    launch: Launch, seeded_db: Path
+) -> None:
+    one = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0")
+    address = one.wait_started()["address"]
+    channels = [own_connection(address) for _ in range(4)]
+    for channel in channels:
+        stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        stub.Quote(rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=TIMEOUT)
+    # The server closes the clients' connections as it stops: they wait out TIME_WAIT.
+    assert one.terminate() == 0
+    two = launch("--db", str(seeded_db), "serve", "--listen", address, "--workers", "2")
+    assert two.wait_started()["address"] == address, two.stderr
+    assert quote_once(address) == "6"
+    for channel in channels:
+        channel.close()
+    assert two.terminate() == 0

@@ -25,7 +25,7 @@ from rating.v1 import (
     rating_service_pb2,
     rating_service_pb2_grpc,
 )
-from rating_server import workers
+from rating_server import ports, workers
 from rating_server.access_log import AccessLog
 from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
@@ -53,11 +53,15 @@ class StartupError(RuntimeError):
 
 
 class RatingServer:
-    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
-        """``reuse_port``: share the port with other processes (``workers``); otherwise
-        a port already taken is refused."""
+    def __init__(self, settings: Settings, claim: ports.PortClaim | None = None) -> None:
+        """``claim``: the address to listen on, claimed by the caller (a supervisor's
+        workers share its claim); without one, the server claims ``settings.listen``
+        itself and lets go of it when it stops. A taken address is refused."""
         self.settings = settings
-        host, _ = _parse_listen(settings.listen)
+        try:
+            ports.parse_listen(settings.listen)
+        except ports.ListenError as error:
+            raise StartupError(str(error)) from None
         policy = _access_policy(settings)
         credentials = _server_credentials(settings)
         if not settings.on_loopback and credentials is None and policy is None:
@@ -90,9 +94,9 @@ class RatingServer:
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
         self.ledger = LedgerDatabase(settings.db_path, self.metrics.db_seconds.observe)
         options = [
-            # A second server on a taken port must fail, not silently share it; workers
-            # share theirs on purpose.
-            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            # Every server shares its port with its own workers; the claim (ports.py)
+            # keeps every other server off it.
+            ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             # Let clients ping every 10 s (the client package pings every 30 s in calls).
@@ -131,20 +135,28 @@ class RatingServer:
             reflection.enable_server_reflection(
                 (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
             )
+        self._own_claim = False
         try:
-            if credentials is None:
-                self.port = self._server.add_insecure_port(settings.listen)
+            self._claim = ports.claim(settings.listen) if claim is None else claim
+        except ports.ListenError as error:
+            self._close_databases()
+            raise StartupError(str(error)) from None
+        self._own_claim = claim is None
+        for address in self._claim.addresses:
+            try:
+                if credentials is None:
+                    bound = self._server.add_insecure_port(address)
+                else:
+                    bound = self._server.add_secure_port(address, credentials)
+            except RuntimeError as error:
+                bound, reason = 0, str(error)
             else:
-                self.port = self._server.add_secure_port(settings.listen, credentials)
-        except RuntimeError as error:
-            self._close_databases()
-            raise StartupError(f"cannot listen on {settings.listen}: {error}") from None
-        if self.port == 0:
-            self._close_databases()
-            raise StartupError(
-                f"cannot listen on {settings.listen}: the address is taken or invalid"
-            )
-        self.address = f"{host}:{self.port}"
+                reason = "the address is taken or invalid"
+            if bound != self._claim.port:
+                self._close_databases()
+                raise StartupError(f"cannot listen on {settings.listen}: {address}: {reason}")
+        self.port = self._claim.port
+        self.address = self._claim.address
         self.metrics_port: int | None = None
 
     def start(self) -> None:
@@ -167,9 +179,12 @@ class RatingServer:
         self._close_databases()
 
     def _close_databases(self) -> None:
+        """Close the databases, and let go of the address if this server claimed it."""
         self.access_log.close()
         self.catalog.close()
         self.ledger.close()
+        if self._own_claim:
+            self._claim.close()
 
 
 def _access_policy(settings: Settings) -> AccessPolicy | None:
@@ -197,14 +212,6 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )
-
-
-def _parse_listen(listen: str) -> tuple[str, int]:
-    """Split host:port, refusing a port gRPC would silently wrap (99999 -> 34463)."""
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise StartupError(f"cannot listen on {listen!r}: expected host:port, port 0 to 65535")
-    return host, int(port)
 
 
 def freeze_startup_heap() -> None:
@@ -252,12 +259,7 @@ def serve(settings: Settings) -> int:
         )
         return 1
     if settings.workers > 1:
-        try:
-            host, port = _parse_listen(settings.listen)
-        except StartupError as error:
-            log.error("rating-server cannot start: %s", error)
-            return 1
-        return workers.serve_workers(settings, host, port)
+        return workers.serve_workers(settings)
     signals = StopSignals()
     try:
         server = RatingServer(settings)

@@ -7,8 +7,8 @@ serialises their write transactions, and the ledger's unique keys keep every usa
 charged once whichever process commits it. Each worker has its own catalog cache and
 groups only its own concurrent commits.
 
-This process, the supervisor, holds the port (a socket bound with SO_REUSEPORT but
-not listening, so a server of another program cannot take it), starts the workers,
+This process, the supervisor, claims the port (``ports.py``: no other server, of this
+program or another, can then listen on it), starts the workers,
 restarts one that dies, and on SIGTERM or SIGINT stops them all, each draining its
 calls. A worker stops by itself if the supervisor dies.
 """
@@ -19,14 +19,14 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
-import socket
 import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from rating_server import logs
+from rating_server import logs, ports
 from rating_server.config import Settings
+from rating_server.ports import PortClaim
 from rating_server.stopping import StopSignals
 
 log = logging.getLogger("rating_server")
@@ -46,20 +46,6 @@ class _Worker:
     conn: Connection
 
 
-def _reserve(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port with SO_REUSEPORT, not listening: the port is ours
-    (anything binding it without SO_REUSEPORT is refused) and its number known."""
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    reservation = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        reservation.bind((host.strip("[]"), port))
-    except OSError:
-        reservation.close()
-        raise
-    return reservation
-
-
 def _metrics_listen(listen: str | None, index: int) -> str | None:
     """Worker ``index``'s metrics address: the configured port plus the index (port 0:
     a free port each)."""
@@ -69,7 +55,7 @@ def _metrics_listen(listen: str | None, index: int) -> str | None:
     return f"{host}:{int(port) + index}" if port.isdigit() and int(port) else listen
 
 
-def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
+def _run_worker(settings: Settings, claim: PortClaim, index: int, conn: Connection) -> None:
     """A worker process: serve until SIGTERM, SIGINT, or the supervisor's end."""
     from rating_server.server import (  # in the new process
         RatingServer,
@@ -81,7 +67,7 @@ def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
     signals = StopSignals()
     orphaned = threading.Event()
     try:
-        server = RatingServer(settings, reuse_port=True)
+        server = RatingServer(settings, claim)
         server.start()
     except StartupError as error:
         conn.send(("error", str(error)))
@@ -103,9 +89,9 @@ def _run_worker(settings: Settings, index: int, conn: Connection) -> None:
 class Supervisor:
     """Starts ``settings.workers`` workers on ``address`` and keeps them running."""
 
-    def __init__(self, settings: Settings, address: str) -> None:
+    def __init__(self, settings: Settings, claim: PortClaim) -> None:
         self._settings = settings
-        self._address = address
+        self._claim = claim
         self._context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
 
@@ -119,13 +105,15 @@ class Supervisor:
     def _start(self, index: int) -> _Worker:
         settings = dataclasses.replace(
             self._settings,
-            listen=self._address,
+            listen=self._claim.address,
             metrics_listen=_metrics_listen(self._settings.metrics_listen, index),
             workers=1,
         )
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=_run_worker, args=(settings, index, theirs), name=f"rating-worker-{index}"
+            target=_run_worker,
+            args=(settings, self._claim.shared(), index, theirs),
+            name=f"rating-worker-{index}",
         )
         process.start()
         theirs.close()
@@ -182,30 +170,30 @@ class Supervisor:
             worker.conn.close()
 
 
-def serve_workers(settings: Settings, host: str, port: int) -> int:
-    """Run ``settings.workers`` server processes on host:port until SIGTERM or SIGINT."""
+def serve_workers(settings: Settings) -> int:
+    """Run ``settings.workers`` server processes on ``settings.listen`` until SIGTERM or
+    SIGINT."""
     try:
-        reservation = _reserve(host, port)
-    except OSError as error:
-        log.error("rating-server cannot start: cannot listen on %s: %s", settings.listen, error)
+        claim = ports.claim(settings.listen)
+    except ports.ListenError as error:
+        log.error("rating-server cannot start: %s", error)
         return 1
-    address = f"{host}:{reservation.getsockname()[1]}"
     signals = StopSignals()
-    supervisor = Supervisor(settings, address)
+    supervisor = Supervisor(settings, claim)
     try:
         version = supervisor.start()
     except RuntimeError as error:
         log.error("rating-server cannot start: %s", error)
         supervisor.stop()
-        reservation.close()
+        claim.close()
         return 1
     from rating_server.server import log_started  # the start line of a single process
 
-    log_started(settings, address, version, None)
+    log_started(settings, claim.address, version, None)
     while not signals.wait(1.0):
         supervisor.check()
     log.info("rating-server stopping: draining calls for up to %ss", settings.grace_seconds)
     supervisor.stop()
-    reservation.close()
+    claim.close()
     log.info("rating-server stopped")
     return 0
