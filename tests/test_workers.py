@@ -244,9 +244,7 @@ def test_a_second_server_on_a_supervised_servers_port_is_refused_and_charges_not
 ) -> None:
     first = start(launch, seeded_db)
     other_db = seeded_database(tmp_path / "other.db")
-    second = launch(
-        "--db", str(other_db), "serve", "--listen", first.address, "--workers", workers
-    )
+    second = launch("--db", str(other_db), "serve", "--listen", first.address, "--workers", workers)
     assert second.wait_exit() == 1, second.stderr
     port = first.address.rsplit(":", 1)[1]
     assert f"another rating server holds port {port}" in second.stderr
