@@ -109,13 +109,15 @@ Launch = Callable[..., ServerProcess]
 CLI_TIMEOUT = 60.0
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: Mapping[str, str] = os.environ
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m rating_server ARGS...`` to completion; its output, as text."""
     return subprocess.run(
         [sys.executable, "-m", "rating_server", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env=dict(env),
         cwd=cwd,
         timeout=CLI_TIMEOUT,
         check=False,

@@ -136,8 +136,8 @@ def test_an_address_grpc_would_wrap_or_cannot_parse_is_refused(
     launch: Launch, seeded_db: Path, listen: str
 ) -> None:
     server = launch("--db", str(seeded_db), "serve", "--listen", listen)
-    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
-    assert f"cannot listen on {listen!r}: expected host:port, port 0 to 65535" in server.stderr
+    assert server.wait_exit(timeout=CLI_TIMEOUT) == 2, server.stderr
+    assert f"--listen) must be host:port, port 0 to 65535, not {listen!r}" in server.stderr
     assert "listening on" not in server.stderr
 
 

@@ -220,8 +220,8 @@ def test_a_taken_port_or_a_bad_worker_count_is_refused(launch: Launch, seeded_db
         assert "cannot listen on" in server.stderr
     for count in ("0", "33"):
         server = launch("--db", str(seeded_db), "serve", "--workers", count)
-        assert server.wait_exit() == 1
-        assert "workers must be 1 to 32" in server.stderr
+        assert server.wait_exit() == 2
+        assert f"RATING_WORKERS (--workers) must be 1 to 32, not {count}" in server.stderr
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -12,13 +12,21 @@ from rating_server import db, logs
 from rating_server.auth import hash_token
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
-from rating_server.config import Settings
+from rating_server.config import SettingError, Settings
 from rating_server.ledger import invariants
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except SettingError as error:
+        print(f"rating-server: {error}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="rating-server", description=__doc__)
     parser.add_argument(
@@ -64,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hash-token", help="read a bearer token on stdin, print its token_sha256 for RATING_AUTH"
     )
     args = parser.parse_args(argv)
+    settings = dataclasses.replace(settings, db_path=args.db)  # checks --db as it checks RATING_DB
     logs.configure()
     if args.command == "catalog":
         return _catalog(args)
@@ -82,7 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen=getattr(args, "listen", settings.listen),
             insecure=getattr(args, "insecure", settings.insecure),
             workers=getattr(args, "workers", settings.workers),
-            db_path=args.db,
         )
     )
 

@@ -5,13 +5,69 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from rating.options import MAX_MESSAGE_BYTES
 from rating_server.engine import Limits
+from rating_server.ports import ListenError, parse_listen
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+#: The most workers a server may have.
+MAX_WORKERS = 32
 DEFAULT_DB = "rating.db"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+class SettingError(ValueError):
+    """A setting the server cannot use; the message names it and what it takes."""
+
+
+#: How an operator names each setting: the environment variable, and the flag if any.
+_NAMES = {
+    "listen": "RATING_LISTEN (--listen)",
+    "db_path": "RATING_DB (--db)",
+    "max_concurrent_rpcs": "RATING_MAX_CONCURRENT_RPCS",
+    "max_future_seconds": "RATING_MAX_FUTURE_SECONDS",
+    "insecure": "RATING_INSECURE (--insecure)",
+    "metrics_listen": "RATING_METRICS_LISTEN",
+    "workers": "RATING_WORKERS (--workers)",
+}
+#: The whole-number settings and their ranges, bounds included.
+_RANGES = {
+    "max_concurrent_rpcs": (1, 10_000),
+    "max_future_seconds": (0, 366 * 24 * 3600),
+    "workers": (1, MAX_WORKERS),
+}
+_SWITCHES = {"1": True, "true": True, "yes": True, "on": True, "": False, "0": False}
+_SWITCHES |= {"false": False, "no": False, "off": False}
+
+
+def whole_number(name: str, env: Mapping[str, str], default: int) -> int:
+    """The setting ``name`` from ``env`` (its variable, see _NAMES) as an int in its
+    range, or ``default`` when unset; also what a flag's text goes through."""
+    text = env.get(_NAMES[name].split()[0], "").strip()
+    if not text:
+        return default
+    low, high = _RANGES[name]
+    if not text.isdigit() or not text.isascii():
+        raise SettingError(f"{_NAMES[name]} must be a whole number, {low} to {high}, not {text!r}")
+    return int(text)
+
+
+def _switch(name: str, env: Mapping[str, str]) -> bool:
+    text = env.get(_NAMES[name].split()[0], "").strip().lower()
+    if text not in _SWITCHES:
+        raise SettingError(f"{_NAMES[name]} must be 1 or 0 (true/false, yes/no), not {text!r}")
+    return _SWITCHES[text]
+
+
+def _check_address(name: str, value: str) -> None:
+    try:
+        parse_listen(value)
+    except ListenError:
+        raise SettingError(
+            f"{_NAMES[name]} must be host:port, port 0 to 65535, not {value!r}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +98,39 @@ class Settings:
     # Server processes sharing the port and the database (workers.py).
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        """Refuse a setting out of its range (SettingError, naming it), whether it came
+        from the environment, a flag or code."""
+        _check_address("listen", self.listen)
+        if self.metrics_listen is not None:
+            _check_address("metrics_listen", self.metrics_listen)
+        if not self.db_path:
+            raise SettingError(f"{_NAMES['db_path']} must be the path of a database file")
+        if Path(self.db_path).is_dir():
+            raise SettingError(
+                f"{_NAMES['db_path']} must be the path of a database file, "
+                f"not a directory: {self.db_path}"
+            )
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingError(f"{_NAMES[name]} must be {low} to {high}, not {value}")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """The settings the environment gives; SettingError names one it cannot use."""
         return cls(
             listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
             db_path=env.get("RATING_DB") or DEFAULT_DB,
-            max_concurrent_rpcs=int(env.get("RATING_MAX_CONCURRENT_RPCS") or 64),
-            max_future_seconds=int(env.get("RATING_MAX_FUTURE_SECONDS") or 300),
+            max_concurrent_rpcs=whole_number("max_concurrent_rpcs", env, 64),
+            max_future_seconds=whole_number("max_future_seconds", env, 300),
             auth_file=env.get("RATING_AUTH") or None,
             tls_cert=env.get("RATING_TLS_CERT") or None,
             tls_key=env.get("RATING_TLS_KEY") or None,
             tls_client_ca=env.get("RATING_TLS_CLIENT_CA") or None,
-            insecure=env.get("RATING_INSECURE", "").lower() in ("1", "true", "yes"),
+            insecure=_switch("insecure", env),
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
-            workers=int(env.get("RATING_WORKERS") or 1),
+            workers=whole_number("workers", env, 1),
         )
 
     @property

@@ -251,13 +251,6 @@ def log_started(
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; the exit status."""
-    if not 1 <= settings.workers <= workers.MAX_WORKERS:
-        log.error(
-            "rating-server cannot start: workers must be 1 to %d, not %d",
-            workers.MAX_WORKERS,
-            settings.workers,
-        )
-        return 1
     if settings.workers > 1:
         return workers.serve_workers(settings)
     signals = StopSignals()

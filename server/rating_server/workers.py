@@ -31,8 +31,6 @@ from rating_server.stopping import StopSignals
 
 log = logging.getLogger("rating_server")
 
-#: The most workers a server may have.
-MAX_WORKERS = 32
 #: Seconds a worker gets to say it is serving.
 START_TIMEOUT = 60.0
 #: Seconds between two restarts of a worker that keeps dying.
