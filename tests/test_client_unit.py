@@ -1750,6 +1750,103 @@ def test_committer_retries_deadline_exceeded_and_resource_exhausted_too(
     assert committer.stats.committed_items == 1
 
 
+class FakeTime:
+    """A clock that only moves when the committer sleeps: its retries, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_committer_gives_up_a_batch_after_max_attempts_and_commits_the_batches_behind_it(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    fake.script("CommitCharges", *[unavailable()] * 4)
+    time_ = FakeTime()
+    reported: list[Failure] = []
+    receipts: list[Receipt] = []
+    with BatchCommitter(
+        single_shot,
+        max_batch=2,
+        max_delay=60,
+        backoff=(1.0, 3.0),
+        max_attempts=4,
+        clock=time_.clock,
+        sleep=time_.sleep,
+        on_failure=reported.append,
+        on_commit=receipts.append,
+    ) as committer:
+        committer.add(items_of(4))
+
+    sent = fake.requests("CommitCharges")
+    assert [[i.usage_id for i in r.items] for r in sent] == [["u-0", "u-1"]] * 4 + [["u-2", "u-3"]]
+    assert len({r.request_id for r in sent[:4]}) == 1
+    assert time_.sleeps == [1.0, 2.0, 3.0]  # between the four sends, doubling to the cap
+    [failure] = committer.failures
+    assert reported == [failure]
+    assert (failure.request_id, list(failure.items)) == (sent[0].request_id, items_of(2))
+    assert isinstance(failure.error, errors.UnavailableError) and failure.violations == ()
+    assert [r.request_id for r in receipts] == [sent[4].request_id]
+    stats = committer.stats
+    assert (stats.batches_given_up, stats.retries, stats.failed_items) == (1, 3, 2)
+    assert (stats.batches, stats.committed_items) == (1, 2)
+
+
+def test_committer_gives_up_a_batch_at_its_deadline_and_bounds_its_last_send_by_it(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    # RESOURCE_EXHAUSTED, as a status too big for the trailers once came back, every time.
+    fake.script("CommitCharges", *[fail(grpc.StatusCode.RESOURCE_EXHAUSTED)] * 3)
+    time_ = FakeTime()
+    with BatchCommitter(
+        single_shot,  # commit_timeout 10 s
+        max_batch=1,
+        max_delay=60,
+        backoff=(8.0, 8.0),
+        max_attempts=1000,
+        batch_deadline=20.0,
+        clock=time_.clock,
+        sleep=time_.sleep,
+    ) as committer:
+        committer.add(items_of(2))
+
+    # Sent at 0 and 8 with the client's own deadline; at 16 with the 4 s left of the
+    # batch's; not again at 24, past its deadline.
+    first, second, third, behind = fake.calls_of("CommitCharges")
+    assert time_.sleeps == [8.0, 8.0]
+    assert_deadline(first, 10.0)
+    assert_deadline(second, 10.0)
+    assert_deadline(third, 4.0)
+    assert {c.request.request_id for c in (first, second, third)} == {
+        committer.failures[0].request_id
+    }
+    [failure] = committer.failures
+    assert isinstance(failure.error, errors.ResourceExhaustedError)
+    assert [i.usage_id for i in failure.items] == ["u-0"]
+    assert [i.usage_id for i in behind.request.items] == ["u-1"]
+    assert committer.stats.committed_items == 1
+    assert committer.stats.batches_given_up == 1
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [{"max_attempts": 0}, {"batch_deadline": 0}, {"batch_deadline": float("inf")}],
+    ids=["no-attempt", "no-time", "for-ever"],
+)
+def test_committer_refuses_retry_bounds_that_are_none(
+    single_shot: RatingClient, bounds: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError):
+        BatchCommitter(single_shot, **bounds)  # type: ignore[arg-type]
+
+
 def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest(
     fake: Fake, single_shot: RatingClient
 ) -> None:

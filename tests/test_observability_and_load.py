@@ -38,7 +38,7 @@ from support import item
 from rating import RatingClient, usage
 from rating.errors import InvalidArgumentError, RatingError
 from rating.options import ClientOptions
-from rating.v1 import rating_service_pb2, usage_pb2
+from rating.v1 import rating_service_pb2, rating_service_pb2_grpc, usage_pb2
 from rating_server import access_log
 from rating_server.access_log import AccessLog
 from rating_server.auth import hash_token
@@ -303,6 +303,59 @@ def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_an
     for record in caplog.records:
         assert AGENT_TOKEN not in record.getMessage()
         assert ADMIN_TOKEN not in record.getMessage()
+
+
+def test_access_log_lines_are_bounded_whatever_request_id_a_caller_sends(
+    guarded_server: RatingServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    bearer = ("authorization", f"Bearer {AGENT_TOKEN}")
+    huge = "r" * (4 * 2**20)  # refused (over 128 characters), after it is read
+    with grpc.insecure_channel(guarded_server.address) as channel:
+        stub = rating_service_pb2_grpc.RatingServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CommitCharges(
+                rating_service_pb2.CommitChargesRequest(
+                    request_id=huge, items=agent_calls(1, "h", "log-acct")
+                ),
+                metadata=(bearer,),
+                timeout=RPC_TIMEOUT,
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        # No request_id in a Quote: the x-request-id is logged, cut as short.
+        stub.Quote(
+            rating_service_pb2.QuoteRequest(items=agent_calls(1, "q", "log-acct")),
+            metadata=(bearer, ("x-request-id", "trace-" + "x" * 6000)),
+            timeout=RPC_TIMEOUT,
+        )
+
+    commit, quote = access_lines(guarded_server, caplog)
+    assert commit["request_id"] == "r" * 128 + f"…(+{len(huge) - 128} bytes)"
+    assert quote["request_id"] == "trace-" + "x" * 122 + f"…(+{6006 - 128} bytes)"
+    assert all(len(r.getMessage()) < 600 for r in caplog.records if r.name == ACCESS_LOGGER)
+
+
+def test_every_string_of_an_access_line_is_cut_to_its_bound_at_a_character(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.bounded-access")
+    caplog.set_level(logging.INFO, logger="test.bounded-access")
+    access = AccessLog(logger)
+    access.record("/m/" + "价" * 500, "OK", 0.001, "😀" * 500, "é" * 500, "unix:/" + "p" * 500)
+    access.record("/m", "OK", 0.001, "r-" + "a" * 126, "agent", "ipv4:127.0.0.1:1")
+    access.close()
+
+    long, short = (json.loads(r.getMessage()) for r in caplog.records)
+    limit = access_log.MAX_FIELD_BYTES
+    # As many whole characters as fit in the bound: never half of one.
+    assert long["rpc"] == "/m/" + "价" * 41 + f"…(+{1503 - 126} bytes)"
+    assert long["request_id"] == "😀" * 32 + f"…(+{2000 - 128} bytes)"
+    assert long["principal"] == "é" * 64 + f"…(+{1000 - 128} bytes)"
+    assert long["peer"] == "unix:/" + "p" * 122 + f"…(+{506 - 128} bytes)"
+    for value in (long["rpc"], long["request_id"], long["principal"], long["peer"]):
+        assert len(str(value).split("…")[0].encode()) <= limit
+    # A value of MAX_FIELD_BYTES is written whole.
+    assert short["request_id"] == "r-" + "a" * 126 and short["principal"] == "agent"
 
 
 # The load test, against a server process.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from support import item, rich_error
 
-from rating.v1 import rating_service_pb2, usage_pb2
+from rating.v1 import account_service_pb2, rating_service_pb2, usage_pb2
+from rating_server.servicers import errors
 
 
 def quote_error(rating, items) -> tuple:
@@ -101,11 +105,129 @@ def test_a_refused_batch_does_not_stop_the_server(rating):
     assert response.total_points == "20000"
 
 
-def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_fifty_named(rating):
+def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_that_fit_named(
+    rating,
+):
     error, violations = quote_error(rating, [item("no.such.sku", 1)] * 10_000)
-    assert violations == [(f"items[{i}].sku", "SKU_UNKNOWN") for i in range(50)]
+    shown = len(violations)
+    assert 10 <= shown <= errors.MAX_VIOLATIONS
+    assert violations == [(f"items[{i}].sku", "SKU_UNKNOWN") for i in range(shown)]
     assert error.info.metadata["violations"] == "10000"
-    assert error.info.metadata["violations_shown"] == "50"
+    assert error.info.metadata["violations_shown"] == str(shown)
+
+
+def wire_size(message: str, details: bytes) -> int:
+    """The bytes a status takes in the trailers: grpc-message (percent-encoded: every
+    byte but printable ASCII, and "%", is three) and grpc-status-details-bin (base64)."""
+    data = message.encode()
+    percent = sum(1 for byte in data if not 0x20 <= byte < 0x7F or byte == 0x25)
+    return len(data) + 2 * percent + len(base64.b64encode(details))
+
+
+def on_the_wire(error: grpc.RpcError) -> int:
+    """The bytes an error's status took in the trailers."""
+    details = dict(error.trailing_metadata())["grpc-status-details-bin"]  # type: ignore[attr-defined]
+    return wire_size(error.details(), details)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("method", ["Quote", "CommitCharges"])
+@pytest.mark.parametrize(
+    "letter", ["价", "😀", "\u00e9", "x"], ids=["cjk", "emoji", "latin", "ascii"]
+)
+def test_many_long_unknown_skus_in_any_script_get_invalid_argument_within_the_trailer_budget(
+    rating, account_service, method: str, letter: str
+) -> None:
+    account_service.CreateAccount(
+        account_service_pb2.CreateAccountRequest(account_id="acct-1"), timeout=10
+    )
+    items = [item(f"{letter * 100}{n}", 1, usage_id=f"u-{n}") for n in range(60)]
+    for attempt in range(5):  # the limit gRPC enforces on trailers is a matter of chance
+        with pytest.raises(grpc.RpcError) as caught:
+            if method == "Quote":
+                rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=10)
+            else:
+                rating.CommitCharges(
+                    rating_service_pb2.CommitChargesRequest(request_id=f"r-{attempt}", items=items),
+                    timeout=10,
+                )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()  # type: ignore[attr-defined]
+        assert on_the_wire(caught.value) <= errors.TRAILER_BUDGET
+        error = rich_error(caught.value)
+        shown = len(error.violations)
+        assert shown >= 1
+        assert [(v.field, v.reason) for v in error.violations] == [
+            (f"items[{n}].sku", "SKU_UNKNOWN") for n in range(shown)
+        ]
+        assert error.info.metadata["violations"] == "60"
+        assert error.info.metadata.get("violations_shown", "60") == str(shown)
+        assert "and 59 more" in error.message
+
+
+def violation(n: int, description: str) -> error_details_pb2.BadRequest.FieldViolation:
+    return error_details_pb2.BadRequest.FieldViolation(
+        field=f"items[{n}].sku", description=description, reason="SKU_UNKNOWN"
+    )
+
+
+def unpacked(status: status_pb2.Status) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
+    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    status.details[0].Unpack(info)
+    status.details[1].Unpack(bad)
+    return info, [v.description for v in bad.field_violations]
+
+
+@pytest.mark.parametrize("letter", ["价", "😀", "\u00e9", "x", "%"])
+def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter: str) -> None:
+    long = letter * 5000
+    status = errors.error_status(
+        code_pb2.INVALID_ARGUMENT,
+        f"items[0].sku: {long}",
+        "INVALID_USAGE",
+        metadata={"violations": "50", "sku": long},
+        details=[
+            error_details_pb2.BadRequest(field_violations=[violation(n, long) for n in range(50)])
+        ],
+    )
+    assert wire_size(status.message, status.SerializeToString()) <= errors.TRAILER_BUDGET
+    assert errors.trailer_size(status) == wire_size(status.message, status.SerializeToString())
+    info, descriptions = unpacked(status)
+    assert 1 <= len(descriptions) < 50
+    assert info.metadata["violations"] == "50"
+    assert info.metadata["violations_shown"] == str(len(descriptions))
+    for text in [status.message, info.metadata["sku"], *descriptions]:
+        assert text.endswith("...")
+        assert set(text.removesuffix("...")) <= set(f"items[0].sku: {letter}")  # whole letters
+    assert len(status.message.encode()) <= errors.MAX_MESSAGE
+    assert all(len(d.encode()) <= errors.MAX_ECHO for d in descriptions)
+    assert len(info.metadata["sku"].encode()) <= errors.MAX_ECHO
+
+
+def test_an_error_status_that_fits_is_sent_whole() -> None:
+    status = errors.error_status(
+        code_pb2.INVALID_ARGUMENT,
+        "items[0].sku: no SKU named '价'",
+        "INVALID_USAGE",
+        metadata={"violations": "3"},
+        details=[
+            error_details_pb2.BadRequest(field_violations=[violation(n, "价") for n in range(3)])
+        ],
+    )
+    info, descriptions = unpacked(status)
+    assert status.message == "items[0].sku: no SKU named '价'"
+    assert descriptions == ["价"] * 3
+    assert dict(info.metadata) == {"violations": "3"}
+
+
+@pytest.mark.parametrize("text", ["价" * 200, "😀" * 200, "a😀" * 200, "é" * 300])
+@pytest.mark.parametrize("limit", [7, 64, 255, 256])
+def test_cut_keeps_whole_utf8_characters_within_the_limit(text: str, limit: int) -> None:
+    shortened = errors.cut(text, limit)
+    assert len(shortened.encode()) <= limit
+    assert shortened.endswith("...")
+    kept = shortened.removesuffix("...")
+    assert text.startswith(kept)
+    assert len(kept.encode()) > limit - 3 - 4  # no more cut than one character's bytes
+    assert errors.cut("short", limit) == "short"
 
 
 def test_a_huge_sku_is_cut_short_in_the_error(rating):

@@ -16,11 +16,13 @@ For pipelines that produce usage one item at a time::
 - Exactly once: each batch gets one request_id, kept through every retry, so a batch
   the server committed but whose answer was lost is never charged twice. Retryable
   errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) are retried with
-  backoff for as long as the committer runs (on close, until ``close_timeout``).
+  backoff, but never forever: a batch is given up after ``max_attempts`` sends that
+  failed with one, or once ``batch_deadline`` seconds have passed since its first send
+  (on close, at ``close_timeout``), and the batches behind it go on.
 - Nothing is dropped silently: items the server refuses (their item-level
   violations) are split off into ``failures`` and the rest of the batch is committed;
-  a batch that cannot be committed by the time the committer closes is reported in
-  ``failures`` with its request_id, so it can be resent as it was.
+  a batch given up is reported in ``failures`` with its request_id and the last
+  error, so it can be resent as it was.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class Stats:
     duplicate_items: int = 0
     failed_items: int = 0
     retries: int = 0
+    #: Batches given up after retrying (each is in ``failures``).
+    batches_given_up: int = 0
 
 
 @dataclass
@@ -97,11 +101,23 @@ class BatchCommitter:
         on_commit: Callable[[Receipt], None] | None = None,
         on_failure: Callable[[Failure], None] | None = None,
         backoff: tuple[float, float] = (0.1, 5.0),
+        max_attempts: int = 20,
+        batch_deadline: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``backoff`` is the first and the longest wait between two sends of a batch
+        (doubling from one to the other); ``max_attempts`` and ``batch_deadline`` (seconds
+        from its first send) bound how long one batch is retried. ``clock`` and
+        ``sleep`` time the retries (tests give fakes)."""
         if not 1 <= max_batch <= 10_000:
             raise ValueError("max_batch must be 1 to 10,000 (the server's batch limit)")
         if max_buffered < max_batch:
             raise ValueError("max_buffered must hold at least one batch")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < batch_deadline < float("inf"):
+            raise ValueError("batch_deadline must be a positive number of seconds")
         self._client = client
         self._max_batch = max_batch
         self._max_delay = max_delay
@@ -110,6 +126,10 @@ class BatchCommitter:
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._batch_deadline = batch_deadline
+        self._clock = clock
+        self._sleep = sleep
         self._buffer: deque[tuple[float, UsageItem]] = deque()
         self._changed = threading.Condition()
         self._closing = False
@@ -227,10 +247,13 @@ class BatchCommitter:
 
     def _send(self, batch: _Batch) -> None:
         delay = self._backoff[0]
+        started = self._clock()
+        deadline = started + self._batch_deadline
+        failed = 0  # sends that failed with a retryable error
         while batch.items:
             try:
                 receipt = self._client.commit(
-                    batch.items, request_id=batch.request_id, timeout=self._time_left()
+                    batch.items, request_id=batch.request_id, timeout=self._time_left(deadline)
                 )
             except InvalidArgumentError as error:
                 refused = _refused_items(batch.items, error)
@@ -238,7 +261,7 @@ class BatchCommitter:
                     self._fail(Failure(tuple(batch.items), batch.request_id, error))
                     return
                 # Nothing was written: split the refused items off and send the rest
-                # (the server names at most 50 bad items per answer).
+                # (the server names the first bad items, as many as fit its answer).
                 for index in sorted(refused, reverse=True):
                     item = batch.items.pop(index)
                     self._fail(Failure((item,), "", error, tuple(refused[index])))
@@ -247,11 +270,23 @@ class BatchCommitter:
                 if not error.retryable or self._giving_up():
                     self._fail(Failure(tuple(batch.items), batch.request_id, error))
                     return
+                failed += 1
+                if failed >= self._max_attempts or self._clock() + delay >= deadline:
+                    # Retrying it for ever would hold up every batch behind it.
+                    log.error(
+                        "commit %s given up after %d attempt(s), %.1fs",
+                        batch.request_id,
+                        failed,
+                        self._clock() - started,
+                    )
+                    self.stats.batches_given_up += 1
+                    self._fail(Failure(tuple(batch.items), batch.request_id, error))
+                    return
                 self.stats.retries += 1
                 log.warning(
                     "commit %s failed (%s); retrying in %.1fs", batch.request_id, error, delay
                 )
-                time.sleep(delay)
+                self._sleep(delay)
                 delay = min(delay * 2, self._backoff[1])
                 continue
             self.stats.batches += 1
@@ -264,12 +299,17 @@ class BatchCommitter:
         with self._changed:
             return self._give_up_at is not None and time.monotonic() >= self._give_up_at
 
-    def _time_left(self) -> float | None:
-        """While closing, the commit's deadline is what is left of the close timeout."""
+    def _time_left(self, deadline: float) -> float | None:
+        """The deadline of a commit of a batch due by ``deadline`` (on ``clock``): what
+        is left of it, or of the close timeout while closing, if less than the client's
+        own commit deadline; None (the client's) otherwise."""
+        left = deadline - self._clock()
         with self._changed:
-            if self._give_up_at is None:
-                return None
-            return max(0.05, self._give_up_at - time.monotonic())
+            if self._give_up_at is not None:
+                left = min(left, self._give_up_at - time.monotonic())
+        if left >= self._client.options.commit_timeout:
+            return None
+        return max(0.05, left)
 
     def _fail(self, failure: Failure) -> None:
         self.failures.append(failure)

@@ -30,6 +30,10 @@ GATHER_SECONDS = 0.005
 #: Entries waiting at most: past it (a log that cannot keep up), entries are counted
 #: and dropped, and the count is logged, rather than memory growing without bound.
 MAX_PENDING = 100_000
+#: Bytes (UTF-8) of each string of an entry, at most: a caller chooses its request_id
+#: (a rejected one may be megabytes) and x-request-id, so a line is bounded whatever a
+#: caller sends. What is cut off is told by a marker, "…(+N bytes)".
+MAX_FIELD_BYTES = 128
 
 #: A string as a JSON string (json.dumps' own encoder, in C).
 _quoted = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -40,6 +44,19 @@ _Entry = tuple[float, str, str, float, str, "str | None", str]
 #: Where the lines go straight, and their template, when the process says so
 #: (``write_directly``).
 _direct: tuple[TextIO, str] | None = None
+
+
+def bounded(text: str, limit: int = MAX_FIELD_BYTES) -> str:
+    """``text`` if it is at most ``limit`` bytes of UTF-8, else its first ``limit``
+    bytes (whole characters) and "…(+N bytes)" for the N bytes left out."""
+    if (len(text) <= limit and text.isascii()) or len(text) * 4 <= limit:
+        return text  # (no character takes more than 4 bytes)
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    # The cut may fall inside a character: "ignore" drops its leading bytes.
+    kept = data[:limit].decode("utf-8", "ignore")
+    return f"{kept}…(+{len(data) - len(kept.encode())} bytes)"
 
 
 def write_directly(stream: TextIO, line_format: str) -> None:
@@ -115,7 +132,18 @@ class AccessLog:
         if self._entries.qsize() >= self._max_pending:
             self._dropped += 1  # not exact under races: a count for the operator
             return
-        self._entries.put((time.time(), method, code, seconds, request_id, principal, peer))
+        # Cut here, on the RPC thread: a waiting entry holds no more than its line needs.
+        self._entries.put(
+            (
+                time.time(),
+                bounded(method),
+                code,
+                seconds,
+                bounded(request_id),
+                None if principal is None else bounded(principal),
+                bounded(peer),
+            )
+        )
 
     def flush(self, timeout: float = 5.0) -> None:
         done = threading.Event()

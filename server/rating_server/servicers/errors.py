@@ -27,22 +27,127 @@ from rating_server.errors import (
 )
 
 DOMAIN = "rating"
-# Longest message, and longest echoed value, in an error (characters).
+# What an error's status may take on the wire, in bytes: its message (the grpc-message
+# trailer, percent-encoded: 3 bytes for each byte that is not printable ASCII) and its
+# details (grpc-status-details-bin: the serialized google.rpc.Status, which holds the
+# message again, in base64). gRPC implementations refuse a call whose trailers pass
+# 8 KiB by default (grpc core's soft limit, grpc-java's limit): a refused error reaches
+# the caller as RESOURCE_EXHAUSTED, which clients retry. Half of that leaves the rest
+# of the trailers room.
+TRAILER_BUDGET = 4096
+# Longest message, and longest echoed value (a description, a resource name, a metadata
+# value), in an error: bytes of UTF-8, cut at a character's boundary.
 MAX_MESSAGE = 512
-MAX_ECHO = 160
+MAX_ECHO = 256
 Response = TypeVar("Response")
-# Field violations sent in one error; enough to fix a batch, small enough for a trailer.
+# Field violations sent in one error at most; fewer when they do not fit TRAILER_BUDGET.
 MAX_VIOLATIONS = 50
+_CUT = "..."
+# The bytes grpc-message percent-encodes: all but printable ASCII, and "%" itself.
+_PERCENT_ENCODED = bytes([*range(0x20), 0x25, *range(0x7F, 0x100)])
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` bytes of UTF-8: whole, or cut at a character's
+    boundary and ended with "..."."""
+    if len(text) * 4 <= limit:  # no character takes more than 4 bytes
+        return text
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    # The cut may fall inside a character: "ignore" drops its leading bytes.
+    return data[: limit - len(_CUT)].decode("utf-8", "ignore") + _CUT
+
+
+def trailer_size(status: status_pb2.Status) -> int:
+    """The bytes ``status`` takes on the wire: its message, percent-encoded, and the
+    whole status, serialized, in base64."""
+    message = status.message.encode("utf-8", "replace")
+    percent_encoded = len(message) - len(message.translate(None, _PERCENT_ENCODED))
+    return len(message) + 2 * percent_encoded + 4 * -(-status.ByteSize() // 3)
 
 
 def _packed(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
+
+
+def _bounded(detail: Message) -> Message:
+    """A copy of ``detail`` with every value a caller may have sent cut to MAX_ECHO."""
+    bounded = type(detail)()
+    bounded.CopyFrom(detail)
+    if isinstance(bounded, error_details_pb2.BadRequest):
+        for violation in bounded.field_violations:
+            violation.field = cut(violation.field, MAX_ECHO)
+            violation.description = cut(violation.description, MAX_ECHO)
+    elif isinstance(bounded, error_details_pb2.ResourceInfo):
+        bounded.resource_name = cut(bounded.resource_name, MAX_ECHO)
+        bounded.description = cut(bounded.description, MAX_ECHO)
+    return bounded
+
+
+def error_status(
+    code: int,
+    message: str,
+    reason: str,
+    metadata: Mapping[str, str] | None = None,
+    details: Sequence[Message] = (),
+) -> status_pb2.Status:
+    """The google.rpc.Status of an error: ``code``, ``message``, an ErrorInfo of
+    ``reason`` and ``metadata``, then ``details``; within TRAILER_BUDGET, however long
+    what a caller sent and however many field violations there are.
+
+    The message and each echoed value are cut short (MAX_MESSAGE, MAX_ECHO bytes).
+    Field violations that do not fit are left out, the last first; ErrorInfo.metadata
+    then says how many were sent ("violations_shown"; "violations" counts them all).
+    """
+    info = error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=DOMAIN,
+        metadata={k: cut(v, MAX_ECHO) for k, v in (metadata or {}).items()},
+    )
+    bounded = [_bounded(d) for d in details]
+    bad_requests = [d for d in bounded if isinstance(d, error_details_pb2.BadRequest)]
+    every = [list(b.field_violations) for b in bad_requests]
+    total = sum(map(len, every))
+
+    def built(shown: int) -> status_pb2.Status:
+        """The status with the first ``shown`` field violations."""
+        left = shown
+        for bad_request, violations in zip(bad_requests, every, strict=True):
+            del bad_request.field_violations[:]
+            bad_request.field_violations.extend(violations[:left])
+            left = max(0, left - len(violations))
+        if shown < total:
+            info.metadata["violations_shown"] = str(shown)
+        return status_pb2.Status(
+            code=code,
+            message=cut(message, MAX_MESSAGE),
+            details=[_packed(info), *(_packed(d) for d in bounded)],
+        )
+
+    status = built(total)
+    if trailer_size(status) <= TRAILER_BUDGET:
+        return status
+    # The most violations that fit: at least none, fewer than all.
+    low, high = 0, total
+    while high - low > 1:
+        middle = (low + high) // 2
+        if trailer_size(built(middle)) <= TRAILER_BUDGET:
+            low = middle
+        else:
+            high = middle
+    status = built(low)
+    if trailer_size(status) <= TRAILER_BUDGET:
+        return status
+    # Not even with no violation (no error of this server's comes here): the code and
+    # the reason, which are the server's own, and the message, cut to what fits.
+    return status_pb2.Status(
+        code=code,
+        message=cut(message, MAX_ECHO),
+        details=[_packed(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN))],
+    )
 
 
 def abort(
@@ -55,20 +160,13 @@ def abort(
 ) -> NoReturn:
     """End the RPC with ``code`` (a google.rpc.Code) and an ErrorInfo of ``reason``.
 
-    What a caller sent may be echoed in the message, the metadata and the details; it
-    is cut short, so the status always fits the trailer clients accept (a few KiB).
+    What a caller sent may be echoed in the message, the metadata and the details; the
+    status is bounded (``error_status``), so it always fits the trailers every client
+    accepts, and the caller gets this error and not one about the trailers' size.
     """
-    info = error_details_pb2.ErrorInfo(
-        reason=reason,
-        domain=DOMAIN,
-        metadata={k: _short(v, MAX_ECHO) for k, v in (metadata or {}).items()},
+    context.abort_with_status(
+        rpc_status.to_status(error_status(code, message, reason, metadata, details))
     )
-    status = status_pb2.Status(
-        code=code,
-        message=_short(message, MAX_MESSAGE),
-        details=[_packed(info), *(_packed(d) for d in details)],
-    )
-    context.abort_with_status(rpc_status.to_status(status))
     raise AssertionError("abort_with_status returned")  # pragma: no cover
 
 
@@ -78,12 +176,13 @@ def abort_invalid(
     """INVALID_ARGUMENT naming the bad fields in a BadRequest.
 
     The details travel in a trailer, which clients cap at a few KiB, so the first
-    MAX_VIOLATIONS are sent; ErrorInfo.metadata["violations"] counts them all.
+    MAX_VIOLATIONS, or as many as fit it, are sent (ErrorInfo.metadata
+    "violations_shown"); ErrorInfo.metadata["violations"] counts them all.
     """
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(
-                field=v.field, description=_short(v.description, MAX_ECHO), reason=v.reason
+                field=v.field, description=v.description, reason=v.reason
             )
             for v in violations[:MAX_VIOLATIONS]
         ]
@@ -115,7 +214,7 @@ def abort_not_found(
         details=[
             error_details_pb2.ResourceInfo(
                 resource_type=resource_type,
-                resource_name=_short(name, MAX_ECHO),
+                resource_name=name,
                 description="not found",
             )
         ],
