@@ -1183,6 +1183,25 @@ def test_rating_tls_turns_tls_on(value: str, tls: bool) -> None:
     assert ClientOptions.from_env({"RATING_TLS": value}).tls is tls
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RATING_TIMEOUT", "ten", "RATING_TIMEOUT must be a number of seconds above 0, not 'ten'"),
+        ("RATING_TIMEOUT", "0", "RATING_TIMEOUT must be a number of seconds above 0, not '0'"),
+        ("RATING_TIMEOUT", "inf", "RATING_TIMEOUT must be a number of seconds above 0"),
+        ("RATING_TIMEOUT", "nan", "RATING_TIMEOUT must be a number of seconds above 0"),
+        ("RATING_TLS", "maybe", "RATING_TLS must be 1 or 0"),
+        ("RATING_TLS_CA", "/nonexistent/ca.pem", "RATING_TLS_CA: cannot read /nonexistent/ca.pem"),
+    ],
+)
+def test_options_from_env_name_a_variable_they_cannot_use(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        ClientOptions.from_env({variable: value})
+    assert str(refused.value).startswith(message), refused.value
+
+
 def test_a_ca_alone_turns_tls_on(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_bytes(b"ca")

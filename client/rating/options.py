@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,16 +65,35 @@ class ClientOptions:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ClientOptions:
         """``RATING_TARGET``, ``RATING_TIMEOUT``, ``RATING_TOKEN``, ``RATING_TLS`` (1),
         ``RATING_TLS_CA``, ``RATING_TLS_CERT``, ``RATING_TLS_KEY`` (PEM file paths) and
-        ``RATING_TLS_SERVER_NAME``."""
+        ``RATING_TLS_SERVER_NAME``. A value it cannot use is a ValueError naming the
+        variable and what it takes."""
 
         def pem(name: str) -> bytes | None:
             path = env.get(name)
-            return Path(path).read_bytes() if path else None
+            if not path:
+                return None
+            try:
+                return Path(path).read_bytes()
+            except OSError as error:
+                raise ValueError(f"{name}: cannot read {path}: {error.strerror}") from None
 
+        def seconds(name: str, default: float) -> float:
+            text = env.get(name) or ""
+            try:
+                value = float(text) if text else default
+            except ValueError:
+                value = -1.0
+            if not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a number of seconds above 0, not {text!r}")
+            return value
+
+        tls = (env.get("RATING_TLS") or "0").lower()
+        if tls not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"RATING_TLS must be 1 or 0 (true/false, yes/no), not {tls!r}")
         return cls(
             target=env.get("RATING_TARGET") or DEFAULT_TARGET,
-            timeout=float(env.get("RATING_TIMEOUT") or DEFAULT_TIMEOUT),
-            tls=env.get("RATING_TLS", "").lower() in ("1", "true", "yes"),
+            timeout=seconds("RATING_TIMEOUT", DEFAULT_TIMEOUT),
+            tls=tls in ("1", "true", "yes"),
             root_certificates=pem("RATING_TLS_CA"),
             certificate_chain=pem("RATING_TLS_CERT"),
             private_key=pem("RATING_TLS_KEY"),
