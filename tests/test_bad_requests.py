@@ -471,6 +471,14 @@ TABLE: tuple[Bad, ...] = (
         "INVALID_REQUEST", (("points", "POINTS_INVALID"),)),
     Bad("grant-points-beyond-int64-micros", GRANT, grant(points="9" * 40), Code.INVALID_ARGUMENT,
         "INVALID_REQUEST", (("points", "POINTS_INVALID"),)),
+    # Only the plain syntax (money.parse_decimal): Decimal() and str.strip() took these.
+    *(Bad(f"grant-points-{name}", GRANT, grant(points=points), Code.INVALID_ARGUMENT,
+          "INVALID_REQUEST", (("points", "POINTS_INVALID"),))
+      for name, points in (("leading-space", " 5"), ("trailing-newline", "5\n"),
+                           ("tab", "\t5"), ("no-leading-digit", ".5"),
+                           ("no-digit-after-point", "5."), ("underscore", "1_000"),
+                           ("plus-sign", "+5"), ("nan", "NaN"), ("infinity", "Infinity"),
+                           ("fullwidth-digit", "\uff15"), ("200-digits", "0" * 199 + "5"))),
     Bad("grant-expire-before-valid-from", GRANT,
         grant(valid_from=at(NOV_10), expire_time=at(NOV_1)), Code.INVALID_ARGUMENT,
         "INVALID_REQUEST", (("expire_time", "EXPIRY_NOT_AFTER_START"),)),

@@ -19,10 +19,11 @@ from rating_server.errors import (
 from rating_server.ids import id_problem, shown
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Account, Pack
-from rating_server.money import parse_decimal
+from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 
 DEFAULT_PLAN = "basic"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
+MAX_PACK_MICROS = 10**12 * MICROS_PER_POINT - 1  # under 10^12 points
 _ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
 _PACK_COLUMNS = (
     "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
@@ -230,25 +231,34 @@ def _time_zones() -> frozenset[str]:
 
 
 def parse_points(field: str, text: str, violations: list[Violation]) -> int:
-    """A positive decimal string of points with at most 6 decimals, as micro-points."""
+    """A positive decimal string of points with at most 6 decimals, as micro-points.
+
+    The syntax is ``money.parse_decimal``'s: digits with an optional point, no spaces,
+    sign, "_" or exponent.
+    """
     try:
         value = parse_decimal(text)
     except ValueError:
-        violations.append(Violation(field, "POINTS_INVALID", f"{text!r} is not a decimal number"))
-        return 0
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:  # exact: no context
-        digits, exponent = digits[:-1], exponent + 1
-    if sign or not any(digits) or exponent < -6:
         violations.append(
-            Violation(field, "POINTS_INVALID", "points must be positive, with at most 6 decimals")
+            Violation(
+                field,
+                "POINTS_INVALID",
+                f"{shown(text)} is not a plain decimal number (digits, an optional point)",
+            )
         )
         return 0
-    if len(digits) + exponent > 12:  # 10^12 points (10^18 micro-points): beyond any pack
+    try:
+        micros = exact_micros(value)
+    except ValueError as error:
+        violations.append(Violation(field, "POINTS_INVALID", f"points {error}"))
+        return 0
+    if micros <= 0:
+        violations.append(Violation(field, "POINTS_INVALID", "points must be positive"))
+        return 0
+    if micros > MAX_PACK_MICROS:  # 10^12 points: beyond any pack
         violations.append(Violation(field, "POINTS_INVALID", "points are too large"))
         return 0
-    return int("".join(map(str, digits))) * 10 ** (exponent + 6)
+    return micros
 
 
 def grant_pack(
