@@ -429,6 +429,11 @@ TABLE: tuple[Bad, ...] = (
     Bad("create-unknown-time-zone", CREATE,
         lambda _b: acc.CreateAccountRequest(account_id="initech", time_zone="Mars/Olympus_Mons"),
         Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("time_zone", "TIME_ZONE_UNKNOWN"),)),
+    # Only tzdata's names: "localtime" is the host's own zone, "Factory" no zone at all.
+    *(Bad(f"create-time-zone-{name.replace('/', '-')}", CREATE,
+          lambda _b, name=name: acc.CreateAccountRequest(account_id="initech", time_zone=name),
+          Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("time_zone", "TIME_ZONE_UNKNOWN"),))
+      for name in ("localtime", "Factory", "posixrules", "right/UTC")),
     Bad("create-sub-account-with-plan-zone-and-payg", CREATE,
         lambda _b: acc.CreateAccountRequest(
             account_id="acme-ops", parent_account_id="acme", plan="pro", time_zone="UTC",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
 from collections.abc import Iterable
-from zoneinfo import available_timezones
 
+from rating_server import time_zones
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.errors import (
     ConflictError,
@@ -216,18 +215,16 @@ def _check_plan(catalog: CatalogSnapshot, plan: str, violations: list[Violation]
 
 
 def _check_time_zone(time_zone: str, violations: list[Violation]) -> None:
-    if time_zone not in _time_zones():
+    """Only a zone of tzdata's list (``time_zones``), which means the same on every host:
+    not the host's "localtime", "posixrules", "posix/..." or "right/...", nor "Factory"."""
+    if time_zone not in time_zones.names():
         violations.append(
             Violation(
-                "time_zone", "TIME_ZONE_UNKNOWN", f"{shown(time_zone)} is not an IANA time zone"
+                "time_zone",
+                "TIME_ZONE_UNKNOWN",
+                f"{shown(time_zone)} is not an IANA time zone (such as Asia/Shanghai)",
             )
         )
-
-
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    """The zone names of the tz database (not "localtime", "posixrules" or "right/...")."""
-    return frozenset(available_timezones())
 
 
 def parse_points(field: str, text: str, violations: list[Violation]) -> int:
