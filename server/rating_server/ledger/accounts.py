@@ -14,8 +14,10 @@ from rating_server.errors import (
     InvalidRequestError,
     NotFoundError,
     Violation,
+    check_id,
+    require_ids,
 )
-from rating_server.ids import id_problem, shown
+from rating_server.ids import shown
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Account, Pack
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
@@ -28,12 +30,6 @@ _PACK_COLUMNS = (
     "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
     "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
 )
-
-
-def _check_id(field: str, value: str, violations: list[Violation]) -> None:
-    problem = id_problem(value)
-    if problem:
-        violations.append(Violation(field, f"{field.upper()}_INVALID", f"{field} {problem}"))
 
 
 def _account(row: tuple) -> Account:
@@ -66,6 +62,7 @@ def find_accounts(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Acc
 
 def get_account(db: LedgerDatabase, account_id: str) -> tuple[Account, list[str]]:
     """An account and the ids of its sub-accounts."""
+    require_ids(account_id=account_id)
     with db.read() as conn:
         row = conn.execute(
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
@@ -116,8 +113,9 @@ def create_account(
     pay_as_you_go: bool = False,
 ) -> Account:
     violations: list[Violation] = []
-    _check_id("account_id", account_id, violations)
+    check_id("account_id", account_id, violations)
     if parent_account_id:
+        check_id("parent_account_id", parent_account_id, violations)
         for name, value in (("plan", plan), ("time_zone", time_zone)):
             if value:
                 violations.append(
@@ -184,6 +182,7 @@ def update_account(
     pay_as_you_go: bool | None = None,
 ) -> Account:
     violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
     if plan is not None:
         _check_plan(catalog, plan, violations)
     if violations:
@@ -268,6 +267,7 @@ def grant_pack(
     request_id: str = "",
 ) -> Pack:
     violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
     micros = parse_points("points", points, violations)
     now = time.time_ns()
     valid_from = now if valid_from_ns is None else valid_from_ns
@@ -278,7 +278,7 @@ def grant_pack(
             )
         )
     if request_id:
-        _check_id("request_id", request_id, violations)
+        check_id("request_id", request_id, violations)
     if violations:
         raise InvalidRequestError(violations)
     with db.write() as conn:
