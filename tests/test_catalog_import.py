@@ -44,6 +44,55 @@ aliases = ["智能体调用费"]
 prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "2" }]
 """
 
+TOKEN_UNIT = """
+[units.token]
+price_unit = 1000
+label = "1000 tokens"
+"""
+
+ARK_INPUT = """
+id = "model.ark.input"
+name = "方舟模型（输入）"
+category = "model"
+unit = "token"
+billed_by = "ark"
+patterns = ["model.ark.*.input"]
+aliases = []
+prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "0" }]
+"""
+
+# A new Ark SKU, as an operator might add one.
+ARK_LITE = """
+id = "model.ark-lite.input"
+name = "方舟 Lite（输入）"
+category = "model"
+unit = "token"
+billed_by = "ark"
+prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "0" }]
+"""
+
+
+BYTE_MS = """
+[units.byte_millisecond]
+price_unit = 3865470566400000
+label = "GiB-hour"
+"""
+
+# Storage metering outside the knowledge base: it would be given the plan's free storage.
+RECORDING_STORAGE = """
+id = "rtc.recording.storage"
+name = "录制存储"
+category = "rtc"
+unit = "byte_millisecond"
+billed_by = "coze"
+metering = "storage"
+prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "1" }]
+"""
+
+
+def with_tokens(*skus: str) -> str:
+    return catalog_text(*skus).replace("[plans.basic]", TOKEN_UNIT + "[plans.basic]")
+
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
@@ -183,6 +232,52 @@ def test_an_alias_may_move_between_skus_of_one_file(database: Database, tmp_path
         (catalog_text(AGENT_CALL + 'patterns = ["agent.call.x"]\n'), "exactly one '*'"),
         (catalog_text(AGENT_CALL.replace("agent.call", "Agent.Call", 1)), "lower case"),
         (HEADER, "skus must be a non-empty array"),
+        # What the rules forbid, though the file can say it:
+        (catalog_text(AGENT_CALL + "increment = 0\n"), "increment: must be a positive number"),
+        (catalog_text(AGENT_CALL + "increment = -1000\n"), "increment: must be a positive"),
+        (catalog_text(AGENT_CALL + "incremnet = 1000\n"), r"incremnet: is not a key of skus\[0\]"),
+        (catalog_text(AGENT_CALL).replace("price_unit = 1\n", "price_unit = 0\n", 1), "positive"),
+        (catalog_text(AGENT_CALL).replace("label =", "lable =", 1), "lable: is not a key"),
+        (catalog_text(AGENT_CALL).replace("free_storage_bytes", "free_bytes"), "free_bytes"),
+        (catalog_text(AGENT_CALL).replace("schema = 1", "schema = 1\nversion = 2"), "version"),
+        (
+            catalog_text(AGENT_CALL.replace('points = "2" }', 'points = "2", until = 3 }')),
+            "until: is not a key",
+        ),
+        (catalog_text(AGENT_CALL.replace('"2"', '" 2"')), "not a plain decimal"),
+        (catalog_text(AGENT_CALL.replace('"2"', '"1_000"')), "not a plain decimal"),
+        (catalog_text(AGENT_CALL.replace('"2"', '"+2"')), "not a plain decimal"),
+        (catalog_text(AGENT_CALL.replace('"2"', '"Infinity"')), "not a plain decimal"),
+        (
+            catalog_text(AGENT_CALL).replace('"500"', '"0.0000005"'),
+            "daily_free_points: has more than 6 decimals",
+        ),
+        (catalog_text(AGENT_CALL.replace("agent.call", "agent call", 1)), "without spaces"),
+        (catalog_text(AGENT_CALL.replace('name = "智能体调用费"', 'name = " "')), "name: must not"),
+        (
+            catalog_text(AGENT_CALL.replace('["智能体调用费"]', '["agent\\u0007call"]')),
+            "aliases: must be non-empty printable",
+        ),
+        (catalog_text(AGENT_CALL + 'patterns = ["*"]\n'), "would match every name"),
+        (
+            catalog_text(AGENT_CALL + 'patterns = ["model.ark.x*"]\n'),
+            r"'model\.ark\.input' and a pattern of 'agent\.call' can match the same name",
+        ),
+        (
+            catalog_text(RECORDING_STORAGE).replace("[plans.basic]", BYTE_MS + "[plans.basic]"),
+            "storage is knowledge-base storage",
+        ),
+        (with_tokens(ARK_LITE.replace('"model"', '"agent"')), "only models are billed by Ark"),
+        (with_tokens(ARK_LITE.replace('points = "0"', 'points = "0.8"')), "billed by Ark"),
+        (
+            with_tokens(
+                ARK_LITE.replace(
+                    'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "0" }]',
+                    "prices = []",
+                )
+            ),
+            'needs a price of "0"',
+        ),
     ],
 )
 def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
@@ -193,6 +288,43 @@ def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
     with pytest.raises(CatalogError, match=message):
         import_file(database, write(tmp_path, text))
     assert table_counts(database) == before
+
+
+@pytest.mark.parametrize(
+    "ark",
+    [
+        ARK_LITE.replace('points = "0"', 'points = "1"'),
+        ARK_INPUT.replace(
+            'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "0" }]',
+            'prices = [{ effective_from = 1970-01-01T00:00:00Z, points = "0" },'
+            ' { effective_from = 2030-01-01T00:00:00Z, points = "0.5" }]',
+        ),
+    ],
+    ids=["new-ark-sku", "new-price-version-of-the-seeds-ark-sku"],
+)
+def test_an_ark_sku_given_a_price_is_refused_naming_the_sku_and_nothing_changes(
+    database: Database, tmp_path: Path, ark: str
+) -> None:
+    """Ark models are billed by Volcano Ark: rated 0 points here, whatever a file says."""
+    import_file(database, SEED)
+    before = table_counts(database)
+    with pytest.raises(CatalogError, match=r"'model\.ark[-\w]*\.input' is billed by Ark") as caught:
+        import_file(database, write(tmp_path, with_tokens(ark)))
+    assert ".points" in str(caught.value) and "catalog.toml:" in str(caught.value)
+    assert table_counts(database) == before
+    # A zero price (the seed's) is what an Ark SKU takes.
+    assert import_file(database, write(tmp_path, with_tokens(ARK_LITE))).changed
+
+
+def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(database: Database) -> None:
+    """A price written before the import refused them is not rated either."""
+    import_file(database, SEED)
+    database.execute(
+        "INSERT INTO price_versions (sku_id, effective_from, unit_price, catalog_version) "
+        "VALUES ('model.ark.input', '2030-01-01T00:00:00.000000Z', '0.8', 1)"
+    )
+    with pytest.raises(CatalogError, match=r"'model\.ark\.input' is billed by Ark"):
+        load_snapshot(database)
 
 
 @pytest.mark.parametrize(
@@ -232,7 +364,7 @@ def test_a_malformed_catalog_names_the_line_of_the_bad_field(
             lambda t: t.replace('daily_free_points = "500"', 'daily_free_points = "900"', 1),
             "plans.basic.daily_free_points",
         ),
-        (lambda t: t.replace('billed_by = "coze"', 'billed_by = "ark"', 1), "billed_by"),
+        (lambda t: t.replace('billed_by = "ark"', 'billed_by = "coze"', 1), "billed_by"),
         (lambda t: t.replace('unit = "token"', 'unit = "call"', 1), ".unit:"),
     ],
     ids=["unit-size", "plan-free-points", "sku-biller", "sku-unit"],

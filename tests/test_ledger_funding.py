@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
-from datetime import UTC, datetime
+import zoneinfo
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +19,7 @@ from support import GIB
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
-from rating_server.ledger import accounts, charges, invariants, reports
+from rating_server.ledger import accounts, charges, funding, invariants, reports
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.funding import LocalDays, local_day
 from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart, Receipt
@@ -458,6 +462,47 @@ def test_local_days_are_exact_across_midnight_and_a_zone_with_seconds_in_its_off
     shanghai_midnight = int(datetime(2026, 11, 27, 16, 0, tzinfo=UTC).timestamp()) * 10**9
     assert days(shanghai_midnight - 1, "Asia/Shanghai") == "2026-11-27"
     assert days(shanghai_midnight, "Asia/Shanghai") == "2026-11-28"
+
+
+@pytest.fixture
+def host_zone_files(tmp_path: Path) -> Iterator[Path]:
+    """A host zoneinfo directory of the test's making, searched first while it runs."""
+
+    def forget() -> None:
+        zoneinfo.ZoneInfo.clear_cache()
+        funding.zone.cache_clear()
+
+    zoneinfo.reset_tzpath([str(tmp_path)])
+    forget()
+    try:
+        yield tmp_path
+    finally:
+        zoneinfo.reset_tzpath()
+        forget()
+
+
+def test_a_zone_keeps_tzdatas_rules_whatever_zone_files_the_host_has(
+    host_zone_files: Path,
+) -> None:
+    """The host's files could say anything: here its Asia/Shanghai is UTC."""
+    fake = host_zone_files / "Asia" / "Shanghai"
+    fake.parent.mkdir()
+    fake.write_bytes(resources.files("tzdata.zoneinfo").joinpath("UTC").read_bytes())
+    host_shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
+    assert datetime(2026, 11, 27, tzinfo=host_shanghai).utcoffset() == timedelta(0)  # the fake
+    assert local_day(ns("2026-11-27T16:30:00+00:00"), "Asia/Shanghai") == "2026-11-28"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["localtime", "posixrules", "Factory", "posix/Asia/Shanghai", "right/UTC", "asia/shanghai"],
+)
+def test_only_tzdatas_zone_names_are_account_zones(book: Book, name: str) -> None:
+    with pytest.raises(InvalidRequestError) as bad:
+        book.account("acme", time_zone=name)
+    assert [(v.field, v.reason) for v in bad.value.violations] == [
+        ("time_zone", "TIME_ZONE_UNKNOWN")
+    ]
 
 
 def test_a_receipt_stored_in_the_first_format_still_replays() -> None:

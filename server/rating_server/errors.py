@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rating_server.engine import InvalidUsageError, Violation
+from rating_server.ids import id_problem
 
 __all__ = [
     "ConflictError",
@@ -13,7 +14,28 @@ __all__ = [
     "InvalidUsageError",
     "NotFoundError",
     "Violation",
+    "check_id",
+    "require_ids",
 ]
+
+
+def check_id(field: str, value: str, violations: list[Violation]) -> None:
+    """Add ``{FIELD}_INVALID`` to ``violations`` when ``value`` is not a usable id
+    (``ids.id_problem``: 1 to 128 printable characters, no spaces). Every id a request
+    names goes through here before it is looked up, so an empty or malformed one is the
+    caller's mistake (INVALID_ARGUMENT), never a NOT_FOUND."""
+    problem = id_problem(value)
+    if problem:
+        violations.append(Violation(field, f"{field.upper()}_INVALID", f"{field} {problem}"))
+
+
+def require_ids(**ids: str) -> None:
+    """InvalidRequestError naming each of these id fields that is not a usable id."""
+    violations: list[Violation] = []
+    for field, value in ids.items():
+        check_id(field, value, violations)
+    if violations:
+        raise InvalidRequestError(violations)
 
 
 class InvalidRequestError(ValueError):

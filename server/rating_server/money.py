@@ -8,8 +8,11 @@ decimal string: no exponent, no trailing zeros ("0.3702", "113.125", "0").
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from math import gcd
+
+from rating_server.ids import shown
 
 MICROS_PER_POINT = 1_000_000
 POINTS_PER_YUAN = 1000
@@ -47,16 +50,43 @@ def canonical(value: Decimal) -> str:
     return format_scaled((-1 if sign else 1) * unscaled, -exponent)
 
 
+#: The one decimal syntax accepted wherever a decimal is read (a request's points, a
+#: catalog file's prices): ASCII digits, an optional "-", an optional point with digits
+#: on both sides. No spaces, "+", "_" (which Decimal() takes: "1_000"), exponent, NaN or
+#: Infinity, so a value has one spelling up to leading and trailing zeros. At most
+#: MAX_DECIMAL_LENGTH characters, far more than any amount needs, so a caller's huge
+#: string costs nothing to refuse.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+MAX_DECIMAL_LENGTH = 100
+
+
 def parse_decimal(text: str) -> Decimal:
-    """Parse a plain decimal string ("0.8", "252"); no exponent, NaN or infinity."""
-    stripped = text.strip()
-    if not stripped or any(c not in "0123456789.-" for c in stripped):
-        raise ValueError(f"not a plain decimal number: {text!r}")
-    try:
-        value = Decimal(stripped)
-    except InvalidOperation:
-        raise ValueError(f"not a plain decimal number: {text!r}") from None
-    return value
+    """Parse a plain decimal string ("0.8", "252", "-1.50"); anything else is ValueError."""
+    if len(text) > MAX_DECIMAL_LENGTH or not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError(f"not a plain decimal number: {shown(text)}")
+    return Decimal(text)
+
+
+def exact_micros(value: Decimal) -> int:
+    """``value`` points as an integer of micro-points; ValueError past 6 decimals.
+
+    Exact whatever the digits (no decimal context rounds anything); values of 10^18
+    points or more, beyond any amount the service keeps, are ValueError too.
+    """
+    sign, digit_tuple, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"not a finite number: {value}")
+    digits = "".join(map(str, digit_tuple)).lstrip("0")  # string work: linear in the digits
+    if exponent < -6:
+        kept = digits.rstrip("0")
+        dropped = min(len(digits) - len(kept), -6 - exponent)
+        digits, exponent = digits[: len(digits) - dropped], exponent + dropped
+        if exponent < -6 and digits:
+            raise ValueError("has more than 6 decimals (a micro-point is the smallest amount)")
+    if len(digits) + exponent > 18:
+        raise ValueError("is too large")
+    micros = int(digits or "0") * 10 ** (exponent + 6) if digits else 0
+    return -micros if sign else micros
 
 
 class Rate:

@@ -85,6 +85,14 @@ def _split_pattern(pattern: str) -> tuple[str, str]:
     return _key(prefix), _key(suffix)
 
 
+def _overlap(prefix: str, suffix: str, other_prefix: str, other_suffix: str) -> bool:
+    """Whether some name matches both patterns: with one prefix starting the other and
+    one suffix ending the other, a long enough name has both (else none has)."""
+    return (prefix.startswith(other_prefix) or other_prefix.startswith(prefix)) and (
+        suffix.endswith(other_suffix) or other_suffix.endswith(suffix)
+    )
+
+
 class CatalogSnapshot:
     """One catalog version: SKUs by id and by every name, and the plans."""
 
@@ -104,6 +112,9 @@ class CatalogSnapshot:
         self._names: dict[str, Sku] = {}
         patterns: list[tuple[str, str, Sku]] = []
         for sku in sorted(skus, key=lambda s: s.id):
+            if sku.billed_by == "ark" and any(p.unit_price for p in sku.prices):
+                # Volcano Ark bills it; the ledger's check counts such lines unfunded.
+                raise CatalogError(f"{sku.id!r} is billed by Ark, so its prices must be 0")
             self.skus[sku.id] = sku
             for name in (sku.id, *sku.aliases):
                 other = self._names.setdefault(_key(name), sku)
@@ -111,7 +122,15 @@ class CatalogSnapshot:
                     raise CatalogError(
                         f"the name {name!r} is used by both {other.id!r} and {sku.id!r}"
                     )
-            patterns.extend((*_split_pattern(p), sku) for p in sku.patterns)
+            for pattern in sku.patterns:
+                prefix, suffix = _split_pattern(pattern)
+                for other_prefix, other_suffix, other in patterns:
+                    if other is not sku and _overlap(prefix, suffix, other_prefix, other_suffix):
+                        raise CatalogError(
+                            f"the pattern {pattern!r} of {sku.id!r} and a pattern of "
+                            f"{other.id!r} can match the same name"
+                        )
+                patterns.append((prefix, suffix, sku))
         self._patterns = tuple(patterns)
         self.ids = tuple(self.skus)
         #: SKUs by every id and alias, case-folded: the lookup ``resolve`` tries first

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from rating_server.catalog.file import CatalogDef, load_file
 from rating_server.catalog.model import CatalogError, CatalogSnapshot, Plan, PriceVersion, Sku
-from rating_server.money import MICROS_PER_POINT, Rate, canonical, parse_decimal
+from rating_server.money import Rate, canonical, exact_micros, parse_decimal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_versions (
@@ -283,7 +283,7 @@ def load_snapshot(db: Database) -> CatalogSnapshot:
         plans = {
             row["name"]: Plan(
                 name=row["name"],
-                daily_free_micros=int(parse_decimal(row["daily_free_points"]) * MICROS_PER_POINT),
+                daily_free_micros=exact_micros(parse_decimal(row["daily_free_points"])),
                 free_storage_bytes=row["free_storage_bytes"],
             )
             for row in db["plans"].rows

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
 from collections.abc import Iterable
-from zoneinfo import available_timezones
 
+from rating_server import time_zones
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.errors import (
     ConflictError,
@@ -15,25 +14,22 @@ from rating_server.errors import (
     InvalidRequestError,
     NotFoundError,
     Violation,
+    check_id,
+    require_ids,
 )
-from rating_server.ids import id_problem, shown
+from rating_server.ids import shown
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Account, Pack
-from rating_server.money import parse_decimal
+from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 
 DEFAULT_PLAN = "basic"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
+MAX_PACK_MICROS = 10**12 * MICROS_PER_POINT - 1  # under 10^12 points
 _ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
 _PACK_COLUMNS = (
     "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
     "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
 )
-
-
-def _check_id(field: str, value: str, violations: list[Violation]) -> None:
-    problem = id_problem(value)
-    if problem:
-        violations.append(Violation(field, f"{field.upper()}_INVALID", f"{field} {problem}"))
 
 
 def _account(row: tuple) -> Account:
@@ -66,6 +62,7 @@ def find_accounts(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Acc
 
 def get_account(db: LedgerDatabase, account_id: str) -> tuple[Account, list[str]]:
     """An account and the ids of its sub-accounts."""
+    require_ids(account_id=account_id)
     with db.read() as conn:
         row = conn.execute(
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
@@ -116,8 +113,9 @@ def create_account(
     pay_as_you_go: bool = False,
 ) -> Account:
     violations: list[Violation] = []
-    _check_id("account_id", account_id, violations)
+    check_id("account_id", account_id, violations)
     if parent_account_id:
+        check_id("parent_account_id", parent_account_id, violations)
         for name, value in (("plan", plan), ("time_zone", time_zone)):
             if value:
                 violations.append(
@@ -184,6 +182,7 @@ def update_account(
     pay_as_you_go: bool | None = None,
 ) -> Account:
     violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
     if plan is not None:
         _check_plan(catalog, plan, violations)
     if violations:
@@ -215,40 +214,47 @@ def _check_plan(catalog: CatalogSnapshot, plan: str, violations: list[Violation]
 
 
 def _check_time_zone(time_zone: str, violations: list[Violation]) -> None:
-    if time_zone not in _time_zones():
+    """Only a zone of tzdata's list (``time_zones``), which means the same on every host:
+    not the host's "localtime", "posixrules", "posix/..." or "right/...", nor "Factory"."""
+    if time_zone not in time_zones.names():
         violations.append(
             Violation(
-                "time_zone", "TIME_ZONE_UNKNOWN", f"{shown(time_zone)} is not an IANA time zone"
+                "time_zone",
+                "TIME_ZONE_UNKNOWN",
+                f"{shown(time_zone)} is not an IANA time zone (such as Asia/Shanghai)",
             )
         )
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    """The zone names of the tz database (not "localtime", "posixrules" or "right/...")."""
-    return frozenset(available_timezones())
-
-
 def parse_points(field: str, text: str, violations: list[Violation]) -> int:
-    """A positive decimal string of points with at most 6 decimals, as micro-points."""
+    """A positive decimal string of points with at most 6 decimals, as micro-points.
+
+    The syntax is ``money.parse_decimal``'s: digits with an optional point, no spaces,
+    sign, "_" or exponent.
+    """
     try:
         value = parse_decimal(text)
     except ValueError:
-        violations.append(Violation(field, "POINTS_INVALID", f"{text!r} is not a decimal number"))
-        return 0
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:  # exact: no context
-        digits, exponent = digits[:-1], exponent + 1
-    if sign or not any(digits) or exponent < -6:
         violations.append(
-            Violation(field, "POINTS_INVALID", "points must be positive, with at most 6 decimals")
+            Violation(
+                field,
+                "POINTS_INVALID",
+                f"{shown(text)} is not a plain decimal number (digits, an optional point)",
+            )
         )
         return 0
-    if len(digits) + exponent > 12:  # 10^12 points (10^18 micro-points): beyond any pack
+    try:
+        micros = exact_micros(value)
+    except ValueError as error:
+        violations.append(Violation(field, "POINTS_INVALID", f"points {error}"))
+        return 0
+    if micros <= 0:
+        violations.append(Violation(field, "POINTS_INVALID", "points must be positive"))
+        return 0
+    if micros > MAX_PACK_MICROS:  # 10^12 points: beyond any pack
         violations.append(Violation(field, "POINTS_INVALID", "points are too large"))
         return 0
-    return int("".join(map(str, digits))) * 10 ** (exponent + 6)
+    return micros
 
 
 def grant_pack(
@@ -261,6 +267,7 @@ def grant_pack(
     request_id: str = "",
 ) -> Pack:
     violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
     micros = parse_points("points", points, violations)
     now = time.time_ns()
     valid_from = now if valid_from_ns is None else valid_from_ns
@@ -271,7 +278,7 @@ def grant_pack(
             )
         )
     if request_id:
-        _check_id("request_id", request_id, violations)
+        check_id("request_id", request_id, violations)
     if violations:
         raise InvalidRequestError(violations)
     with db.write() as conn:

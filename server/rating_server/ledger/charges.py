@@ -25,7 +25,12 @@ from rating_server.engine import (
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
+from rating_server.errors import (
+    FailedPreconditionError,
+    InvalidRequestError,
+    NotFoundError,
+    check_id,
+)
 from rating_server.ids import id_problem
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.database import LedgerDatabase
@@ -442,16 +447,18 @@ def _attributes_json(
 
 def void(db: LedgerDatabase, charge_id: str, reason: str = "") -> VoidResult:
     """Reverse a charge's funding; a second void changes nothing and says so."""
+    violations: list[Violation] = []
+    check_id("charge_id", charge_id, violations)
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidRequestError(
-            [
-                Violation(
-                    "reason",
-                    "REASON_TOO_LONG",
-                    f"reason is longer than {MAX_REASON_LENGTH} characters",
-                )
-            ]
+        violations.append(
+            Violation(
+                "reason",
+                "REASON_TOO_LONG",
+                f"reason is longer than {MAX_REASON_LENGTH} characters",
+            )
         )
+    if violations:
+        raise InvalidRequestError(violations)
     with db.write() as conn:
         if (
             conn.execute("SELECT 1 FROM charges WHERE charge_id = ?", [charge_id]).fetchone()
@@ -517,6 +524,10 @@ def preview(
 ) -> tuple[RatedBatch, list[ChargedLine], FundingSummary]:
     """Rate a batch for an account and say how it would be funded now. Writes nothing."""
     problems = list(violations)
+    account_problems: list[Violation] = []
+    check_id("account_id", account_id, account_problems)
+    if account_problems:  # no account to check the items against
+        raise InvalidUsageError([*account_problems, *problems])
     with db.read() as conn:
         account = load_account(conn, account_id)
         main_id = account.billing_account_id

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Pack
+from rating_server.time_zones import zone
 
 NANOS = 1_000_000_000
-
-
-@lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def local_day(at_ns: int, time_zone: str) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from datetime import date
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import InvalidRequestError, Violation
+from rating_server.errors import InvalidRequestError, Violation, check_id, require_ids
+from rating_server.ids import shown
 from rating_server.ledger.accounts import load_account, load_main_account, packs_of
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.funding import local_day
@@ -28,25 +30,45 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
-def _check_day(day: str) -> str:
+# Exactly YYYY-MM-DD and YYYY-MM, ASCII digits: date.fromisoformat() also takes ISO week
+# dates ("2026-W48-2") and the basic format ("20261120"), and would read them as days.
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def _day_problem(day: str) -> str | None:
+    found = _DAY.fullmatch(day)
     try:
-        return date.fromisoformat(day).isoformat() if len(day) == 10 else _bad_day(day)
+        if found:
+            date(*map(int, found.groups()))
+            return None
     except ValueError:
-        return _bad_day(day)
+        pass
+    return f"{shown(day)} is not a day, YYYY-MM-DD"
 
 
-def _bad_day(day: str) -> str:
-    raise InvalidRequestError([Violation("day", "DAY_INVALID", f"{day!r} is not YYYY-MM-DD")])
+def _month_problem(month: str) -> str | None:
+    found = _MONTH.fullmatch(month)
+    if found and int(found[1]) >= 1 and 1 <= int(found[2]) <= 12:
+        return None
+    return f"{shown(month)} is not a month, YYYY-MM"
 
 
 def balance(
     db: LedgerDatabase, catalog: CatalogSnapshot, account_id: str, day: str = ""
 ) -> Balance:
     """Free points of ``day`` (default: today in the account's zone), packs, month's bill."""
+    violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
+    problem = _day_problem(day) if day else None
+    if problem:
+        violations.append(Violation("day", "DAY_INVALID", problem))
+    if violations:
+        raise InvalidRequestError(violations)
     with db.read() as conn:
         account = load_account(conn, account_id)
         main = load_account(conn, account.billing_account_id)
-        day = _check_day(day) if day else local_day(time.time_ns(), main.time_zone)
+        day = day or local_day(time.time_ns(), main.time_zone)
         row = conn.execute(
             "SELECT used_micros FROM free_days WHERE billing_account_id = ? AND day = ?",
             [main.account_id, day],
@@ -81,6 +103,7 @@ def list_charges(
 ) -> tuple[list[ChargeEntry], str]:
     """Committed lines in commit order: a main account's and its sub-accounts', or one
     sub-account's; only usage in [start, end) when given. One page and the next token."""
+    require_ids(account_id=account_id)
     if page_size < 0:
         raise InvalidRequestError(
             [Violation("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")]
@@ -156,14 +179,13 @@ def _funding_of(
 def statement(db: LedgerDatabase, account_id: str, month: str) -> Statement:
     """A month of a main account's usage, voided charges left out, by SKU, category and
     account, with how each was funded."""
-    try:
-        date.fromisoformat(f"{month}-01")
-        if len(month) != 7:
-            raise ValueError(month)
-    except ValueError:
-        raise InvalidRequestError(
-            [Violation("month", "MONTH_INVALID", f"{month!r} is not YYYY-MM")]
-        ) from None
+    violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
+    problem = _month_problem(month)
+    if problem:
+        violations.append(Violation("month", "MONTH_INVALID", problem))
+    if violations:
+        raise InvalidRequestError(violations)
     with db.read() as conn:
         account = load_main_account(conn, account_id, "gets a statement")
         lines = conn.execute(
