@@ -5,11 +5,11 @@ serialises every change, so two commits never see the same balance; commits wait
 together share one transaction and one sync (``grouped``). Readers get a connection
 of their own per thread and read a consistent snapshot (WAL).
 
-Server processes sharing the database (``serve --workers``) also take turns through
-a lock file (``flock`` on ``<database>-writer.lock``) before they begin a write: the
-kernel hands the turn straight to the next process, where SQLite's own wait for a
-locked database polls with sleeps of up to 100 ms (which put a second on commits'
-p99 with two workers).
+Server processes sharing the database (``serve --workers``), and a catalog import,
+also take turns through a lock file (``writer_turn``: ``flock`` on
+``<database>-writer.lock``) before they begin a write: the kernel hands the turn
+straight to the next process, where SQLite's own wait for a locked database polls with
+sleeps of up to 100 ms (which put a second on commits' p99 with two workers).
 
 Durability: the database runs in WAL mode with ``synchronous = FULL``, so SQLite
 syncs the WAL at every commit and a charge acknowledged to a caller survives a crash
@@ -23,8 +23,6 @@ check recomputes them from the entries.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
 import time
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rating_server.db import open_connection
+from rating_server.writer_turn import WriterTurn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -172,28 +171,20 @@ class LedgerDatabase:
         self.path = path
         self._observe = observe
         self._write_lock = threading.Lock()
+        self._turn = WriterTurn(path)
         self._writer = connect(path)
-        self._writer.executescript(SCHEMA + _append_only_triggers())
+        with self._turn.taken():
+            self._writer.executescript(SCHEMA + _append_only_triggers())
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._waiting: list[_Work] = []
         self._waiting_lock = threading.Lock()
-        self._turn = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """This process's turn to write (under ``_write_lock``): the lock file's."""
-        fcntl.flock(self._turn, fcntl.LOCK_EX)  # waits with the GIL released
-        try:
-            yield
-        finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE), committed at the end, or rolled back."""
-        with self._write_lock, self._writing():
+        with self._write_lock, self._turn.taken():
             started = time.perf_counter()
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -223,7 +214,7 @@ class LedgerDatabase:
             if not item.done:
                 with self._waiting_lock:
                     group, self._waiting = self._waiting, []
-                with self._writing():
+                with self._turn.taken():
                     self._run_group(group)
         if item.error is not None:
             raise item.error
@@ -275,7 +266,7 @@ class LedgerDatabase:
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
-            os.close(self._turn)
+            self._turn.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
