@@ -197,6 +197,22 @@ def test_importing_a_malformed_catalog_exits_1_and_changes_nothing(
     assert version.stdout == "1\n"
 
 
+def test_the_cli_on_a_damaged_database_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database, not any more " * 64)
+    for command in (
+        ("catalog", "import", str(SEED)),
+        ("catalog", "version"),
+        ("ledger", "check"),
+    ):
+        result = cli("--db", str(damaged), *command, cwd=tmp_path)
+        assert result.returncode == 1, command
+        assert result.stdout == "", command
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "file is not a database" in result.stderr, command
+        assert str(damaged) in result.stderr, command
+
+
 # How grpcio refuses a new call once server.stop() has begun: it cancels it, or the
 # client finds the listener closed.
 REFUSED = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
