@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 from processes import Launch, ServerProcess
-from support import SEED, running, seeded_database
+from support import SEED, LedgerStorage, running, seeded_database
 
 from rating.v1 import (
     account_service_pb2_grpc,
@@ -18,6 +18,7 @@ from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.config import Settings
+from rating_server.ledger import database as ledger_database
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer
 
@@ -96,3 +97,11 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def storage(monkeypatch: pytest.MonkeyPatch) -> LedgerStorage:
+    """The connections of every ledger opened from now on, to make its writes fail."""
+    stand_in = LedgerStorage()
+    monkeypatch.setattr(ledger_database, "connect", stand_in.connect)
+    return stand_in

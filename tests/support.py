@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from rating.v1 import usage_pb2
 from rating_server import db
 from rating_server.catalog.store import import_file
 from rating_server.config import Settings
+from rating_server.ledger import database
 from rating_server.server import RatingServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,3 +109,27 @@ def running(settings: Settings) -> Iterator[RatingServer]:
 def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
     """The good value most of the time, so that one bad field at a time is tried."""
     return st.sampled_from([good] * (3 * len(bad)) + list(bad))
+
+
+class LedgerStorage:
+    """Stands in for the ledger's ``connect`` and keeps every writer connection, so a
+    test can make the database refuse writes, as a read-only file, mount or disk does.
+
+    Making the file read-only does not stop a test running as root, so the writers are
+    switched to ``PRAGMA query_only``: each write then fails as SQLite fails it on a
+    file it could open for reading only (SQLITE_READONLY, "attempt to write a readonly
+    database"), and reads go on."""
+
+    def __init__(self) -> None:
+        self.writers: list[sqlite3.Connection] = []
+
+    def connect(self, path: str | Path, create: bool = True) -> sqlite3.Connection:
+        if not create:  # a reader
+            return database.open_connection(path, check_same_thread=False, create=False)
+        conn = database.open_connection(path, check_same_thread=False)
+        self.writers.append(conn)
+        return conn
+
+    def refuse_writes(self, refuse: bool = True) -> None:
+        for conn in self.writers:
+            conn.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")

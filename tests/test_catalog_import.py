@@ -1,8 +1,13 @@
-"""Importing catalog files into SQLite: versions, immutable prices, refusals."""
+"""Importing catalog files into SQLite: versions, immutable prices, refusals, and the
+import's turn among the database's writers."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +18,12 @@ from support import NOON, SEED
 
 from rating_server import db
 from rating_server.catalog.model import CatalogError
-from rating_server.catalog.store import current_version, import_file, load_snapshot
+from rating_server.catalog.store import (
+    ImportResult,
+    current_version,
+    import_file,
+    load_snapshot,
+)
 from rating_server.engine import Usage, rate_batch
 
 HEADER = """
@@ -379,3 +389,45 @@ def test_an_import_cannot_change_what_earlier_usage_was_rated_or_funded_with(
         import_file(database, write(tmp_path, changed))
     assert field in str(caught.value)
     assert table_counts(database) == before
+
+
+def someone_waits_to_lock(path: str) -> bool:
+    """Whether a process or thread waits for an flock on the file at ``path``: the
+    kernel lists each waiter in /proc/locks, marked ``->``, with the file's inode."""
+    inode = os.stat(path).st_ino
+    with open("/proc/locks", encoding="ascii") as locks:
+        return any("->" in line and f":{inode} " in line for line in locks)
+
+
+def import_alone(path: Path, catalog: Path) -> ImportResult:
+    """``import_file`` on a connection of its own, as ``rating-server catalog import``."""
+    opened = db.connect(path)
+    try:
+        return import_file(opened, catalog)
+    finally:
+        opened.close()
+
+
+def test_an_import_waits_for_the_writers_turn_however_long_then_succeeds(
+    database: Database, tmp_path: Path
+) -> None:
+    import_file(database, write(tmp_path, catalog_text(AGENT_CALL)))
+    renamed = write(tmp_path, catalog_text(AGENT_CALL.replace('name = "', 'name = "New ')), "b")
+    # The test holds the turn, as a server process does while it commits.
+    turn = os.path.realpath(tmp_path / "rating.db") + "-writer.lock"
+    held = os.open(turn, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            importing = pool.submit(import_alone, tmp_path / "rating.db", renamed)
+            deadline = time.monotonic() + 60  # only a broken import takes this long
+            while not (importing.done() or someone_waits_to_lock(turn)):
+                assert time.monotonic() < deadline, "the import neither waited nor ended"
+                time.sleep(0.01)
+            assert not importing.done(), f"the import did not wait its turn: {importing}"
+            assert current_version(database) == 1  # it waits before it writes anything
+            fcntl.flock(held, fcntl.LOCK_UN)
+            assert importing.result(60) == ImportResult(version=2, changed=True)
+    finally:
+        os.close(held)
+    assert load_snapshot(database).skus["agent.call"].name == "New 智能体调用费"

@@ -1,4 +1,6 @@
-"""Group commit: concurrent writers share one transaction and one sync, each isolated."""
+"""Group commit: concurrent writers share one transaction and one sync, each isolated;
+the lock file writers take turns through; and what the ledger does when its storage
+fails (read-only, vanished, damaged)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,18 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from support import LedgerStorage
 
+from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.database import LedgerDatabase
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -157,3 +165,128 @@ def test_a_write_holds_the_lock_file_and_gives_it_back(
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a group commit gives it back too
     finally:
         os.close(lock)
+
+
+@pytest.fixture
+def fragile(storage: LedgerStorage, tmp_path: Path) -> Iterator[LedgerDatabase]:
+    """A ledger whose writes ``storage`` can make fail; ``heard`` lists what its
+    ``on_writable`` was told."""
+    heard: list[bool] = []
+    opened = LedgerDatabase(
+        tmp_path / "rating.db", on_writable=lambda writable, _fault: heard.append(writable)
+    )
+    opened.heard = heard  # type: ignore[attr-defined]
+    with opened.write() as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    yield opened
+    opened.close()
+
+
+def in_a_new_thread(work: Callable[[], T]) -> T:
+    """``work``'s result, run on a thread of its own (so with a new reader connection)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result(30)
+
+
+def test_writes_the_storage_refuses_are_unavailable_write_nothing_until_a_write_succeeds(
+    fragile: LedgerDatabase, storage: LedgerStorage
+) -> None:
+    storage.refuse_writes()
+
+    def lost(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO notes (text) VALUES ('lost')")
+
+    with pytest.raises(StorageUnavailableError) as by_write, fragile.write() as conn:
+        lost(conn)
+    with pytest.raises(StorageUnavailableError) as by_group:
+        fragile.grouped(lost)
+    for refused in (by_write.value, by_group.value):
+        assert refused.cause == "SQLITE_READONLY"
+        assert str(refused) == (
+            "the database cannot be written now (attempt to write a readonly database)"
+        )
+    with pytest.raises(StorageUnavailableError):
+        fragile.probe()
+    assert not fragile.writable
+    assert fragile.heard == [False]  # type: ignore[attr-defined]  # told once, not per write
+    assert notes(fragile) == []  # and reads go on
+
+    storage.refuse_writes(False)
+    fragile.probe()
+    assert fragile.writable
+    assert fragile.heard == [False, True]  # type: ignore[attr-defined]
+    fragile.grouped(lambda conn: conn.execute("INSERT INTO notes (text) VALUES ('kept')"))
+    assert notes(fragile) == ["kept"]
+
+
+def test_a_storage_fault_in_one_calls_work_fails_its_whole_group_writing_nothing(
+    fragile: LedgerDatabase,
+) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(10)
+
+    def good(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO notes (text) VALUES ('written with the fault')")
+        return "ok"
+
+    def faulty(conn: sqlite3.Connection) -> None:
+        # The storage refuses this call's write, as a full disk or an I/O error would
+        # (which may also roll the whole transaction back).
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            conn.execute("INSERT INTO notes (text) VALUES ('refused')")
+        finally:
+            conn.execute("PRAGMA query_only = OFF")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        holder = pool.submit(fragile.grouped, hold)
+        assert entered.wait(10)
+        calls = [pool.submit(fragile.grouped, work) for work in (good, faulty, good)]
+        while len(fragile._waiting) < 3:
+            threading.Event().wait(0.01)
+        release.set()
+        holder.result(10)
+        for call in calls:
+            with pytest.raises(StorageUnavailableError) as refused:
+                call.result(10)
+            assert refused.value.cause == "SQLITE_READONLY"
+    assert notes(fragile) == []
+    assert fragile.heard == [False]  # type: ignore[attr-defined]
+
+
+def test_a_database_that_vanished_is_unavailable_and_never_made_anew(
+    fragile: LedgerDatabase, tmp_path: Path
+) -> None:
+    path = tmp_path / "rating.db"
+    for name in ("rating.db", "rating.db-wal", "rating.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+
+    with pytest.raises(StorageUnavailableError) as by_read:
+        in_a_new_thread(lambda: notes(fragile))
+    assert by_read.value.cause == "SQLITE_CANTOPEN"
+    assert str(by_read.value) == "the database cannot be read now (unable to open database file)"
+    # The writer still has the deleted file open: what it wrote there would be lost.
+    with pytest.raises(StorageUnavailableError) as by_write:
+        fragile.grouped(lambda conn: conn.execute("INSERT INTO notes (text) VALUES ('lost')"))
+    assert by_write.value.cause == "FILE_REPLACED"
+    assert not fragile.writable
+    assert not path.exists()
+
+
+def test_a_damaged_database_is_unavailable_to_a_reader(
+    fragile: LedgerDatabase, tmp_path: Path
+) -> None:
+    fragile.grouped(lambda conn: conn.execute("INSERT INTO notes (text) VALUES ('a')"))
+    checkpoint = sqlite3.connect(tmp_path / "rating.db")
+    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    checkpoint.close()
+    with (tmp_path / "rating.db").open("r+b") as file:
+        file.write(b"not a database, not any more" * 4)
+
+    with pytest.raises(StorageUnavailableError) as refused:
+        in_a_new_thread(lambda: notes(fragile))
+    assert refused.value.cause == "SQLITE_NOTADB"

@@ -27,8 +27,8 @@ def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
     path = seeded_database(tmp_path / "ledger.db")
     statements: list[str] = []
 
-    def connect(where: str | Path) -> sqlite3.Connection:
-        conn = database.open_connection(where, check_same_thread=False)
+    def connect(where: str | Path, create: bool = True) -> sqlite3.Connection:
+        conn = database.open_connection(where, check_same_thread=False, create=create)
         conn.set_trace_callback(statements.append)
         return conn
 

@@ -1,17 +1,21 @@
-"""AccountService and CommitCharges/VoidCharge over the wire: exactly once, rich errors."""
+"""AccountService and CommitCharges/VoidCharge over the wire: exactly once, rich errors,
+and UNAVAILABLE (retryable, nothing written) when the database takes no writes."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
-from support import item, rich_error, timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import LedgerStorage, item, rich_error, running, timestamp
 
 from rating.v1 import account_service_pb2 as acc
+from rating.v1 import account_service_pb2_grpc, rating_service_pb2_grpc, usage_pb2
 from rating.v1 import rating_service_pb2 as rat
-from rating.v1 import usage_pb2
+from rating_server.config import Settings
 from rating_server.ledger import invariants
 from rating_server.ledger.database import LedgerDatabase
 
@@ -275,3 +279,64 @@ def test_quote_for_an_account_marks_committed_usage_as_a_duplicate_funded_by_not
     quote = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(200, "u-1")]), timeout=5)
     assert quote.lines[0].duplicate and list(quote.lines[0].funding) == []
     assert quote.funding.free_points == "0" and quote.funding.covered
+
+
+def health_of(channel: grpc.Channel, service: str) -> str:
+    response = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=5
+    )
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_health_says_so(
+    storage: LedgerStorage, seeded_db: Path
+) -> None:
+    # storage stands for a database gone read-only (or full, or failing) under a server.
+    settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))
+    with running(settings) as server, grpc.insecure_channel(server.address) as channel:
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+        accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+        accounts.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=5)
+        assert health_of(channel, "") == "SERVING"
+        storage.refuse_writes()
+
+        writes = {
+            "CreateAccount": lambda: accounts.CreateAccount(
+                acc.CreateAccountRequest(account_id="beta"), timeout=5
+            ),
+            "CommitCharges": lambda: commit(rating, "r-1", calls(2, "u-1")),
+            "GrantResourcePack": lambda: accounts.GrantResourcePack(
+                acc.GrantResourcePackRequest(account_id="acme", points="5", request_id="g-1"),
+                timeout=5,
+            ),
+        }
+        for name, write in writes.items():
+            with pytest.raises(grpc.RpcError) as refused:
+                write()
+            error = rich_error(refused.value)
+            assert (error.code, error.info.reason) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "STORAGE_UNAVAILABLE",
+            ), name
+            assert error.info.metadata["cause"] == "SQLITE_READONLY", name
+            assert error.message == (
+                "the database cannot be written now (attempt to write a readonly database); "
+                "nothing was changed: retry with backoff"
+            ), name
+        # Load balancers stop sending here; the catalog service writes nothing.
+        for service in ("", "rating.v1.RatingService", "rating.v1.AccountService"):
+            assert health_of(channel, service) == "NOT_SERVING", service
+        assert health_of(channel, "rating.v1.CatalogService") == "SERVING"
+        # What only reads still answers.
+        assert rating.Quote(rat.QuoteRequest(items=[calls(2, "q")]), timeout=5).total_points == "4"
+        assert accounts.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=5)
+
+        storage.refuse_writes(False)
+        server.ledger.probe()  # what the server's probe does every second meanwhile
+        for service in ("", "rating.v1.RatingService", "rating.v1.AccountService"):
+            assert health_of(channel, service) == "SERVING", service
+        # Nothing was written: each refused write now succeeds as a first.
+        for write in writes.values():
+            write()
+        assert free_used(accounts) == "4"
+        assert not ledger_problems(server)

@@ -6,10 +6,12 @@ Also the catalog commands of the CLI, and a graceful drain of the in-process ser
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import re
 import signal
 import socket
+import sqlite3
 import threading
 import time
 import weakref
@@ -22,10 +24,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import CLI_TIMEOUT, STOP_TIMEOUT, Launch, cli
 from support import SEED, item
 
+import rating_server.ledger.database
+import rating_server.server
 import rating_server.servicers.plain_quote
 import rating_server.servicers.rating
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
+from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer, freeze_startup_heap
 
 
@@ -206,6 +211,22 @@ def test_importing_a_malformed_catalog_exits_1_and_changes_nothing(
     assert version.stdout == "1\n"
 
 
+def test_the_cli_on_a_damaged_database_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database, not any more " * 64)
+    for command in (
+        ("catalog", "import", str(SEED)),
+        ("catalog", "version"),
+        ("ledger", "check"),
+    ):
+        result = cli("--db", str(damaged), *command, cwd=tmp_path)
+        assert result.returncode == 1, command
+        assert result.stdout == "", command
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "file is not a database" in result.stderr, command
+        assert str(damaged) in result.stderr, command
+
+
 # How grpcio refuses a new call once server.stop() has begun: it cancels it, or the
 # client finds the listener closed.
 REFUSED = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
@@ -319,3 +340,36 @@ def test_freezing_the_startup_heap_collects_its_garbage_and_keeps_the_rest_out_o
         assert kept not in gc.get_objects()  # frozen objects are in no generation
     finally:
         gc.unfreeze()
+
+
+class _Stopped:
+    """Stands for StopSignals with a SIGTERM already received."""
+
+    def wait(self, timeout: float) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("ledger_made", [False, True], ids=["fresh", "ledger-made"])
+def test_serve_on_a_database_it_cannot_write_exits_1_saying_so_in_one_line(
+    seeded_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    ledger_made: bool,
+) -> None:
+    if ledger_made:  # its tables made, so only a write finds the database read-only
+        LedgerDatabase(seeded_db).close()
+
+    def read_only(path: str | Path, create: bool = True) -> sqlite3.Connection:
+        # How SQLite opens a file it may read but not write (chmod does not stop root).
+        uri = Path(path).absolute().as_uri() + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+    monkeypatch.setattr(rating_server.ledger.database, "connect", read_only)
+    monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
+    caplog.set_level(logging.INFO, logger="rating_server")
+    settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))
+    assert rating_server.server.serve(settings) == 1
+    assert [record.getMessage() for record in caplog.records] == [
+        f"rating-server cannot start: cannot write the database {seeded_db}: "
+        "attempt to write a readonly database"
+    ]

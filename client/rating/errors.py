@@ -98,7 +98,8 @@ class ResourceExhaustedError(RatingError):
 
 
 class UnavailableError(RatingError):
-    """UNAVAILABLE: the server could not be reached or is shutting down; retry."""
+    """UNAVAILABLE: the server could not be reached, is shutting down, or its database
+    takes no writes now (reason STORAGE_UNAVAILABLE; nothing was written); retry."""
 
     retryable = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from rating_server.auth import hash_token
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
 from rating_server.config import SettingError, Settings
+from rating_server.errors import StorageUnavailableError
 from rating_server.ledger import invariants
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import serve
@@ -96,6 +98,19 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _catalog(args: argparse.Namespace) -> int:
+    try:
+        return _catalog_command(args)
+    except sqlite3.Error as error:  # a database read-only, full, damaged, ...
+        if not db.is_storage_fault(error):
+            raise
+        print(
+            f"catalog {args.catalog_command} failed, nothing changed: {args.db}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _catalog_command(args: argparse.Namespace) -> int:
     database = db.connect(args.db)
     try:
         ensure_schema(database)
@@ -106,7 +121,7 @@ def _catalog(args: argparse.Namespace) -> int:
             print(f"{args.db}: catalog version {current_version(database)} present; not importing")
             return 0
         try:
-            result = import_file(database, args.file)
+            result = import_file(database, args.file)  # in its turn among the writers
         except CatalogError as error:
             print(f"catalog import failed, nothing changed: {error}", file=sys.stderr)
             return 1
@@ -123,11 +138,15 @@ def _check_ledger(path: str) -> int:
     if not Path(path).is_file():
         print(f"there is no database at {path}", file=sys.stderr)
         return 1
-    ledger = LedgerDatabase(path)
     try:
-        problems = invariants.check(ledger)
-    finally:
-        ledger.close()
+        ledger = LedgerDatabase(path)
+        try:
+            problems = invariants.check(ledger)
+        finally:
+            ledger.close()
+    except StorageUnavailableError as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 1
     for problem in problems:
         print(problem)
     if problems:

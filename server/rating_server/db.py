@@ -1,4 +1,5 @@
-"""Opening the SQLite database the service keeps its catalog and its ledger in."""
+"""Opening the SQLite database the service keeps its catalog and its ledger in, and
+telling the database's faults from the program's."""
 
 from __future__ import annotations
 
@@ -7,14 +8,41 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+# SQLite's primary result codes that say the storage failed, not the SQL: access denied
+# (PERM), locked too long (BUSY, LOCKED), out of memory (NOMEM), read-only (READONLY),
+# an I/O error (IOERR), a damaged file (CORRUPT, NOTADB), a full disk (FULL), a file it
+# cannot open (CANTOPEN), a broken lock protocol (PROTOCOL), a file too large (NOLFS).
+# Every other code (a constraint, an SQL error, a misuse) is the program's fault.
+_STORAGE_FAULTS = frozenset({3, 5, 6, 7, 8, 10, 11, 13, 14, 15, 22, 26})
 
-def open_connection(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A connection to the database at ``path`` (created if needed): WAL, durable
-    commits (``synchronous = FULL``), foreign keys, autocommit mode (every transaction
-    is explicit). Unless ``check_same_thread`` is False (and the caller serialises its
+
+def is_storage_fault(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite saying the database's storage failed (a read-only
+    or full disk, an I/O error, a damaged or vanished file, a lock held too long)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAULTS
+
+
+def storage_fault_name(error: BaseException) -> str:
+    """SQLite's name of the fault (``SQLITE_READONLY``, ...)."""
+    return str(getattr(error, "sqlite_errorname", "")) or type(error).__name__
+
+
+def open_connection(
+    path: str | Path, check_same_thread: bool = True, create: bool = True
+) -> sqlite3.Connection:
+    """A connection to the database at ``path`` (created if needed, unless ``create``
+    is False: then a missing file is an error, SQLITE_CANTOPEN): WAL, durable commits
+    (``synchronous = FULL``), foreign keys, autocommit mode (every transaction is
+    explicit). Unless ``check_same_thread`` is False (and the caller serialises its
     use), only the thread that made it may use it."""
+    target = str(path) if create else Path(path).absolute().as_uri() + "?mode=rw"
     conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=30.0, check_same_thread=check_same_thread
+        target,
+        isolation_level=None,
+        timeout=30.0,
+        check_same_thread=check_same_thread,
+        uri=not create,
     )
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")

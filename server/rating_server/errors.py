@@ -13,6 +13,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidUsageError",
     "NotFoundError",
+    "StorageUnavailableError",
     "Violation",
     "check_id",
     "require_ids",
@@ -67,4 +68,15 @@ class FailedPreconditionError(RuntimeError):
 
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
+        super().__init__(message)
+
+
+class StorageUnavailableError(RuntimeError):
+    """The database cannot do what the call needs now: it is read-only, full, failing
+    I/O, damaged, gone, or locked too long. The dependency's fault, not the request's;
+    nothing was written, and the same call may succeed later. ``cause`` names the fault
+    (SQLite's name, such as ``SQLITE_READONLY``)."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        self.cause = cause
         super().__init__(message)

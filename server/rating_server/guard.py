@@ -4,7 +4,9 @@ In order: it refuses calls past the concurrency limit (RESOURCE_EXHAUSTED), find
 who is calling (a bearer token, else the client certificate) and whether their roles
 allow the method (UNAUTHENTICATED, PERMISSION_DENIED), refuses bytes that are not a
 valid request message (INVALID_ARGUMENT), then runs the method; and it counts, times
-and logs every call (one JSON line with the request_id; never a token).
+and logs every call (one JSON line with the request_id; never a token). What the
+method raises and did not turn into a status is a storage fault (UNAVAILABLE,
+STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of ours (INTERNAL).
 
 It wraps each method's handler once, when the service is registered (``Guard.add``),
 rather than as a gRPC server interceptor: an interceptor builds a new handler, and its
@@ -26,6 +28,7 @@ from google.rpc import code_pb2
 
 from rating_server.access_log import AccessLog
 from rating_server.auth import ROLE_OF_METHOD, AccessPolicy, Principal
+from rating_server.errors import StorageUnavailableError
 from rating_server.metrics import Metrics
 from rating_server.servicers.errors import abort
 
@@ -182,6 +185,17 @@ class _Call:
                     "MALFORMED_REQUEST",
                 )
             return run(request, context)
+        except StorageUnavailableError as error:
+            # The database's fault, not the caller's nor ours: retryable, nothing written.
+            failed = True
+            log.warning("%s: %s", self.method, error)
+            abort(
+                context,
+                code_pb2.UNAVAILABLE,
+                f"{error}; nothing was changed: retry with backoff",
+                "STORAGE_UNAVAILABLE",
+                metadata={"cause": error.cause},
+            )
         except Exception:
             failed = True
             if context.code() is None:  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import sqlite3
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
+from rating_server.errors import StorageUnavailableError
 from rating_server.guard import Guard
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.metrics import Metrics
@@ -46,6 +48,10 @@ SERVICE_NAMES = (
     account_service_pb2.DESCRIPTOR.services_by_name["AccountService"].full_name,
     catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
 )
+
+
+# The services whose calls write the database.
+WRITING_SERVICE_NAMES = SERVICE_NAMES[:2]
 
 
 class StartupError(RuntimeError):
@@ -92,7 +98,11 @@ class RatingServer:
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
-        self.ledger = LedgerDatabase(settings.db_path, self.metrics.db_seconds.observe)
+        try:
+            self.ledger = _writable_ledger(settings.db_path, self.metrics.db_seconds.observe)
+        except StartupError:
+            self.catalog.close()
+            raise
         options = [
             # Every server shares its port with its own workers; the claim (ports.py)
             # keeps every other server off it.
@@ -131,6 +141,7 @@ class RatingServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.ledger.on_writable = self._writes_succeed
         if policy is None or policy.reflection:
             reflection.enable_server_reflection(
                 (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
@@ -169,6 +180,7 @@ class RatingServer:
                     f"cannot serve metrics on {self.settings.metrics_listen}: {error}"
                 ) from None
         self.catalog.start()
+        self.ledger.start_probing()
         self._server.start()
 
     def stop(self, grace: float | None = None) -> None:
@@ -178,6 +190,24 @@ class RatingServer:
         self.metrics.close()
         self._close_databases()
 
+    def _writes_succeed(self, writable: bool, fault: StorageUnavailableError | None) -> None:
+        """Health follows the database's writes: NOT_SERVING while they fail, SERVING
+        once one succeeds (``LedgerDatabase.start_probing`` tries one every second).
+        The catalog service writes nothing and keeps serving."""
+        status = health_pb2.HealthCheckResponse.SERVING
+        if writable:
+            log.warning("the database %s takes writes again: serving", self.settings.db_path)
+        else:
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
+            log.error(
+                "the database %s takes no writes (%s): health NOT_SERVING, and writes are "
+                "answered UNAVAILABLE until one succeeds",
+                self.settings.db_path,
+                fault and (fault.__cause__ or fault),
+            )
+        for name in ("", *WRITING_SERVICE_NAMES):
+            self.health.set(name, status)
+
     def _close_databases(self) -> None:
         """Close the databases, and let go of the address if this server claimed it."""
         self.access_log.close()
@@ -185,6 +215,20 @@ class RatingServer:
         self.ledger.close()
         if self._own_claim:
             self._claim.close()
+
+
+def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerDatabase:
+    """The ledger, written to once: StartupError when the database takes no writes."""
+    ledger = None
+    try:
+        ledger = LedgerDatabase(path, observe)
+        ledger.probe()
+    except (StorageUnavailableError, OSError) as error:
+        if ledger is not None:
+            ledger.close()
+        cause = error.__cause__ or error
+        raise StartupError(f"cannot write the database {path}: {cause}") from None
+    return ledger
 
 
 def _access_policy(settings: Settings) -> AccessPolicy | None:

@@ -11,6 +11,8 @@ the latest import. An import never deletes a SKU.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +24,7 @@ from sqlite_utils import Database
 from rating_server.catalog.file import CatalogDef, load_file
 from rating_server.catalog.model import CatalogError, CatalogSnapshot, Plan, PriceVersion, Sku
 from rating_server.money import Rate, canonical, exact_micros, parse_decimal
+from rating_server.writer_turn import turn_taken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_versions (
@@ -118,11 +121,32 @@ def import_catalog(
     sha256: str,
     now: datetime | None = None,
 ) -> ImportResult:
-    """Merge a parsed catalog into the database as a new version, in one transaction.
+    """Merge a parsed catalog into the database as a new version, in one transaction,
+    in its turn among the database's writers (however long the server's commits keep
+    it waiting).
 
     Raises CatalogError, writing nothing, when the result would contradict itself or
     an existing price version would change.
     """
+    with _writers_turn(db):
+        return _import_catalog(db, definition, source, sha256, now)
+
+
+@contextmanager
+def _writers_turn(db: Database) -> Iterator[None]:
+    """The writers' turn of the file ``db`` is open on (``writer_turn``); a database in
+    memory has no other writer."""
+    file = db.execute("PRAGMA database_list").fetchone()[2]
+    if not file:
+        yield
+        return
+    with turn_taken(file):
+        yield
+
+
+def _import_catalog(
+    db: Database, definition: CatalogDef, source: str, sha256: str, now: datetime | None
+) -> ImportResult:
     ensure_schema(db)
     with db.atomic():
         changed = False

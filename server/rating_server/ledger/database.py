@@ -5,11 +5,19 @@ serialises every change, so two commits never see the same balance; commits wait
 together share one transaction and one sync (``grouped``). Readers get a connection
 of their own per thread and read a consistent snapshot (WAL).
 
-Server processes sharing the database (``serve --workers``) also take turns through
-a lock file (``flock`` on ``<database>-writer.lock``) before they begin a write: the
-kernel hands the turn straight to the next process, where SQLite's own wait for a
-locked database polls with sleeps of up to 100 ms (which put a second on commits'
-p99 with two workers).
+Server processes sharing the database (``serve --workers``), and a catalog import,
+also take turns through a lock file (``writer_turn``: ``flock`` on
+``<database>-writer.lock``) before they begin a write: the kernel hands the turn
+straight to the next process, where SQLite's own wait for a locked database polls with
+sleeps of up to 100 ms (which put a second on commits' p99 with two workers).
+
+Storage faults: an error of SQLite that is the storage's fault (a read-only or full
+disk, an I/O error, a damaged or vanished file, a lock held too long; see
+``db.is_storage_fault``) leaves ``read``, ``write`` and ``grouped`` as a
+``StorageUnavailableError``, with nothing written. ``writable`` says whether the last
+write succeeded, and ``on_writable`` hears when that changes; ``probe`` writes one row
+to find out, and ``start_probing`` does so in a thread whenever no write has succeeded
+for ``PROBE_SECONDS`` (every ``RETRY_SECONDS`` while writes fail).
 
 Durability: the database runs in WAL mode with ``synchronous = FULL``, so SQLite
 syncs the WAL at every commit and a charge acknowledged to a caller survives a crash
@@ -23,17 +31,26 @@ check recomputes them from the entries.
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.db import open_connection
+from rating_server.db import is_storage_fault, open_connection, storage_fault_name
+from rating_server.errors import StorageUnavailableError
+from rating_server.writer_turn import WriterTurn
+
+log = logging.getLogger("rating_server")
+
+#: Seconds without a successful write after which ``start_probing`` probes one.
+PROBE_SECONDS = 5.0
+#: Seconds between probes while writes fail.
+RETRY_SECONDS = 1.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -147,8 +164,31 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {table} rows never change'
     )
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    return open_connection(path, check_same_thread=False)
+# The row ``probe`` writes: not part of the ledger, made by the first probe. Replacing
+# it with itself writes its page (so a read-only or full disk refuses it) and leaves
+# the database's content as it was.
+_PROBE = (
+    "CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1))",
+    "INSERT OR REPLACE INTO write_probe (id) VALUES (1)",
+)
+
+
+def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
+    return open_connection(path, check_same_thread=False, create=create)
+
+
+def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"the database cannot be {doing} now ({error})", storage_fault_name(error)
+    )
+
+
+def _file_of(path: str | Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 T = TypeVar("T")
@@ -167,44 +207,105 @@ class _Work:
 
 
 class LedgerDatabase:
-    def __init__(self, path: str | Path, observe: Callable[[float], object] | None = None) -> None:
-        """``observe`` is told the seconds each write transaction took."""
+    def __init__(
+        self,
+        path: str | Path,
+        observe: Callable[[float], object] | None = None,
+        on_writable: Callable[[bool, StorageUnavailableError | None], object] | None = None,
+    ) -> None:
+        """``observe`` is told the seconds each write transaction took; ``on_writable``
+        is told ``(False, the fault)`` when a write fails for a storage fault and
+        ``(True, None)`` when one succeeds again (under the write lock, so in the order
+        they happened).
+
+        StorageUnavailableError when the database cannot be opened or its tables made;
+        OSError when the writers' lock file cannot be opened."""
         self.path = path
         self._observe = observe
+        self.on_writable = on_writable
+        self.writable = True
+        self._last_write = time.monotonic()
         self._write_lock = threading.Lock()
-        self._writer = connect(path)
-        self._writer.executescript(SCHEMA + _append_only_triggers())
+        self._turn = WriterTurn(path)
+        writer = None
+        try:
+            writer = connect(path)
+            with self._turn.taken():
+                writer.executescript(SCHEMA + _append_only_triggers())
+        except sqlite3.Error as error:
+            if writer is not None:
+                writer.close()
+            self._turn.close()
+            if is_storage_fault(error):
+                raise _unavailable(error, "opened") from error
+            raise
+        self._writer = writer
+        # The file written to: a write to a file since deleted or replaced would be lost.
+        self._file = _file_of(path)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._waiting: list[_Work] = []
         self._waiting_lock = threading.Lock()
-        self._turn = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._stop_probing = threading.Event()
+        self._prober: threading.Thread | None = None
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """This process's turn to write (under ``_write_lock``): the lock file's."""
-        fcntl.flock(self._turn, fcntl.LOCK_EX)  # waits with the GIL released
-        try:
-            yield
-        finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
+    def _check_file(self) -> None:
+        """StorageUnavailableError when the path no longer names the file written to."""
+        if _file_of(self.path) != self._file:
+            raise StorageUnavailableError(
+                "the database cannot be written now (its file was deleted or replaced)",
+                "FILE_REPLACED",
+            )
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def _write_fault(self, error: BaseException) -> StorageUnavailableError | None:
+        """What a failed write raises when ``error`` is a storage fault (None when not);
+        writes are then not ``writable``. Under ``_write_lock``."""
+        if isinstance(error, StorageUnavailableError):
+            fault = error
+        elif is_storage_fault(error):
+            fault = _unavailable(error, "written")
+        else:
+            return None
+        self._set_writable(False, fault)
+        return fault
+
+    def _set_writable(self, writable: bool, fault: StorageUnavailableError | None = None) -> None:
+        """Under ``_write_lock``."""
+        if writable:
+            self._last_write = time.monotonic()
+        if writable == self.writable:
+            return
+        self.writable = writable
+        if self.on_writable is not None:
+            self.on_writable(writable, fault)
+
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE), committed at the end, or rolled back."""
-        with self._write_lock, self._writing():
+        return self._transaction(observe=True)
+
+    @contextmanager
+    def _transaction(self, observe: bool) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, self._turn.taken():
             started = time.perf_counter()
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            if self._observe is not None:
+                self._check_file()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except Exception as error:
+                fault = self._write_fault(error)
+                if fault is None or fault is error:
+                    raise
+                raise fault from error
+            self._set_writable(True)
+            if observe and self._observe is not None:
                 self._observe(time.perf_counter() - started)
 
     def grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -214,7 +315,8 @@ class LedgerDatabase:
         Each call's work runs in a savepoint of its own, in arrival order, and sees what
         the earlier ones wrote: an exception rolls back that call's writes only and is
         raised to its caller. Nobody gets a result before the COMMIT succeeds; if it
-        fails, every call of the group gets the error and nothing is written.
+        fails, or the storage fails in any call's work, every call of the group gets
+        the error and nothing is written.
         """
         item = _Work(work)
         with self._waiting_lock:
@@ -223,16 +325,20 @@ class LedgerDatabase:
             if not item.done:
                 with self._waiting_lock:
                     group, self._waiting = self._waiting, []
-                with self._writing():
+                with self._turn.taken():
                     self._run_group(group)
-        if item.error is not None:
-            raise item.error
+        error = item.error
+        if error is not None:
+            if is_storage_fault(error):  # one error per caller, for its own traceback
+                raise _unavailable(error, "written") from error
+            raise error
         return item.result  # type: ignore[return-value]
 
     def _run_group(self, group: list[_Work]) -> None:
         started = time.perf_counter()
         conn = self._writer
         try:
+            self._check_file()
             conn.execute("BEGIN IMMEDIATE")
             for item in group:
                 conn.execute("SAVEPOINT work")
@@ -240,42 +346,114 @@ class LedgerDatabase:
                     item.result = item.work(conn)
                     conn.execute("RELEASE work")
                 except Exception as error:
+                    if is_storage_fault(error):
+                        raise  # the storage's fault, not this call's: the group fails
                     conn.execute("ROLLBACK TO work")
                     conn.execute("RELEASE work")
                     item.error = error
             conn.execute("COMMIT")
         except BaseException as error:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("rolling back a failed group commit failed")
+            if isinstance(error, Exception):
+                self._write_fault(error)
             for item in group:
                 item.result, item.error = None, item.error or error
             if not isinstance(error, Exception):
                 raise
+        else:
+            self._set_writable(True)
         finally:
             for item in group:
                 item.done = True
         if self._observe is not None:
             self._observe(time.perf_counter() - started)
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction on this thread's own connection: one consistent snapshot."""
+    def probe(self) -> None:
+        """Write one row (the ``write_probe`` table's) to learn whether the database
+        takes writes: StorageUnavailableError when it does not. Either way ``writable``
+        and ``on_writable`` hear of it, as of any write; ``observe`` does not."""
+        with self._transaction(observe=False) as conn:
+            for statement in _PROBE:
+                conn.execute(statement)
+
+    def start_probing(
+        self, seconds: float = PROBE_SECONDS, retry_seconds: float = RETRY_SECONDS
+    ) -> None:
+        """Probe in a thread of its own, until ``close``: after ``seconds`` without a
+        successful write, and every ``retry_seconds`` while writes fail."""
+        if self._prober is not None:
+            return
+
+        def probing() -> None:
+            while not self._stop_probing.wait(seconds if self.writable else retry_seconds):
+                if self.writable and time.monotonic() - self._last_write < seconds:
+                    continue  # a write succeeded meanwhile: nothing to learn
+                try:
+                    self.probe()
+                except StorageUnavailableError:
+                    pass  # logged when writes stopped succeeding
+                except Exception:
+                    log.exception("the write probe of %s failed", self.path)
+
+        self._prober = threading.Thread(target=probing, name="write-probe", daemon=True)
+        self._prober.start()
+
+    def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            # Never created here: a database that vanished is a fault, not a new file.
+            conn = connect(self.path, create=False)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
-        conn.execute("BEGIN")
+        return conn
+
+    def _forget_reader(self, conn: sqlite3.Connection) -> None:
+        """Drop this thread's connection after a fault, so the next read opens anew."""
+        self._local.conn = None
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+        conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on this thread's own connection: one consistent snapshot."""
+        conn = None
+        try:
+            conn = self._reader()
+            conn.execute("BEGIN")
+        except sqlite3.Error as error:
+            if conn is not None:
+                self._forget_reader(conn)
+            if is_storage_fault(error):
+                raise _unavailable(error, "read") from error
+            raise
+        fault: sqlite3.Error | None = None
         try:
             yield conn
+        except sqlite3.Error as error:
+            if not is_storage_fault(error):
+                raise
+            fault = error
         finally:
-            conn.execute("ROLLBACK")
+            if fault is None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+        if fault is not None:
+            self._forget_reader(conn)  # closing it ends its transaction
+            raise _unavailable(fault, "read") from fault
 
     def close(self) -> None:
+        self._stop_probing.set()
+        if self._prober is not None:
+            self._prober.join()
         with self._write_lock:
             self._writer.close()
-            os.close(self._turn)
+            self._turn.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
