@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
 from support import item, rich_error, timestamp
 
 from rating.v1 import account_service_pb2 as acc
@@ -14,8 +15,11 @@ from rating.v1 import rating_service_pb2 as rat
 from rating.v1 import usage_pb2
 from rating_server.ledger import invariants
 from rating_server.ledger.database import LedgerDatabase
+from rating_server.servicers import encode
 
 DAY = datetime(2026, 11, 27, 4, tzinfo=UTC)
+COMMIT = "/rating.v1.RatingService/CommitCharges"
+ATTRIBUTES = [("agent", "a-1"), ("channel", "api"), ("conversation", "c-7")]
 
 
 @pytest.fixture
@@ -275,3 +279,70 @@ def test_quote_for_an_account_marks_committed_usage_as_a_duplicate_funded_by_not
     quote = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(200, "u-1")]), timeout=5)
     assert quote.lines[0].duplicate and list(quote.lines[0].funding) == []
     assert quote.funding.free_points == "0" and quote.funding.covered
+
+
+def storage(**fields: object) -> usage_pb2.UsageItem:
+    """A storage sample of acme's, held for ``duration`` (0 s unless given)."""
+    sample = item("knowledge.storage", 10**9, usage_id="s-1", account_id="acme", occurred_at=DAY)
+    sample.duration.CopyFrom(fields.pop("duration", duration_pb2.Duration()))
+    for name, value in fields.items():
+        getattr(sample, name).CopyFrom(value)
+    return sample
+
+
+def test_a_retry_is_checked_like_a_new_request_before_its_receipt_is_replayed(
+    rating, account_service, acme
+) -> None:
+    first = commit(rating, "r-s1", storage())
+    assert commit(rating, "r-s1", storage()) == first
+    # Mapped to 0 s, 1 s - 1 ns once looked like the 0 s sent first, and got its receipt.
+    for bad in (
+        storage(duration=duration_pb2.Duration(seconds=1, nanos=-1)),
+        storage(duration=duration_pb2.Duration(seconds=-1, nanos=1)),
+        storage(occurred_at=timestamp_pb2.Timestamp(seconds=1_795_000_000, nanos=-1)),
+    ):
+        for request_id in ("r-s1", "r-s2"):
+            with pytest.raises(grpc.RpcError) as caught:
+                commit(rating, request_id, bad)
+            error = rich_error(caught.value)
+            assert error.code == grpc.StatusCode.INVALID_ARGUMENT, request_id
+            assert [v.reason for v in error.violations] in (
+                ["DURATION_INVALID"],
+                ["OCCURRED_AT_INVALID"],
+            )
+    # An invalid request is refused as invalid, whatever its request_id was used for.
+    with pytest.raises(grpc.RpcError) as caught:
+        commit(rating, "r-s1", storage(), calls(1, ""))
+    error = rich_error(caught.value)
+    assert (error.code, [(v.field, v.reason) for v in error.violations]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        [("items[1].usage_id", "USAGE_ID_MISSING")],
+    )
+    assert commit(rating, "r-s1", storage()) == first
+
+
+def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
+    channel, acme
+) -> None:
+    """Map entries have no order on the wire: another client library may write them in
+    another, and it is the same request."""
+    call = channel.unary_unary(COMMIT)
+    base = calls(1, "u-1")
+    entries = [usage_pb2.UsageItem(attributes={k: v}).SerializeToString() for k, v in ATTRIBUTES]
+
+    def request(order: list[bytes]) -> bytes:
+        sample = base.SerializeToString() + b"".join(order)
+        return (
+            rat.CommitChargesRequest(request_id="r-map").SerializeToString()
+            + b"\x12"
+            + encode.varint(len(sample))
+            + sample
+        )
+
+    first = call(request(entries), timeout=10)
+    assert call(request(entries[::-1]), timeout=10) == first
+    other = [usage_pb2.UsageItem(attributes={"agent": "a-2"}).SerializeToString(), *entries[1:]]
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request(other), timeout=10)
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
+
