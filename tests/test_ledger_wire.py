@@ -346,3 +346,30 @@ def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
         call(request(other), timeout=10)
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
 
+
+def test_a_pack_retried_without_valid_from_is_not_the_pack_granted_with_one(
+    account_service, acme
+) -> None:
+    dated = acc.GrantResourcePackRequest(
+        account_id="acme",
+        points="10",
+        request_id="grant-d",
+        valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+    )
+    account_service.GrantResourcePack(dated, timeout=5)
+    undated = acc.GrantResourcePackRequest(account_id="acme", points="10", request_id="grant-d")
+    with pytest.raises(grpc.RpcError) as caught:
+        account_service.GrantResourcePack(undated, timeout=5)
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
+    # A pack granted from now is replayed by its retry, which again says "from now".
+    undated.request_id = "grant-n"
+    first = account_service.GrantResourcePack(undated, timeout=5).pack
+    assert account_service.GrantResourcePack(undated, timeout=5).pack == first
+    with pytest.raises(grpc.RpcError) as caught:
+        account_service.GrantResourcePack(
+            acc.GrantResourcePackRequest(
+                account_id="acme", points="10", request_id="grant-n", valid_from=dated.valid_from
+            ),
+            timeout=5,
+        )
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
