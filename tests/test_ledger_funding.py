@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import zlib
@@ -543,3 +544,45 @@ def test_a_receipt_stored_in_the_first_format_still_replays() -> None:
     first = zlib.compress(json.dumps(["ch_1", 3, receipt.commit_time_ns, rows]).encode())
     assert charges.decode_receipt(first) == receipt
     assert charges.decode_receipt(charges.encode_receipt(receipt)) == receipt
+
+
+def test_a_fingerprint_tells_apart_every_value_sent_and_keeps_the_ones_stored_before() -> None:
+    sample = Usage("s-1", "acme", "knowledge.storage", GIB, 1_795_000_000 * 10**9, 0)
+    calls = Usage("u-1", "acme", "agent.call", 3, 1_795_000_000 * 10**9 + 123, None, {"b": "2"})
+    # What a valid request hashed to before the wire's own values were kept.
+    assert charges.request_hash([calls]) == (
+        "3917461442ecc6025b648feda3b8d578c82a68da4c84fd65a5b21257b4d3dd58"
+    )
+    # An invalid duration or instant reaches the usage as 0: the fingerprint is of its
+    # (seconds, nanos) as sent, unlike the valid 0 s and unlike another invalid one.
+    prints = {
+        charges.request_hash([sample]),
+        charges.request_hash([sample], {(0, "duration"): (1, -1)}),
+        charges.request_hash([sample], {(0, "duration"): (-1, 1)}),
+        charges.request_hash([sample], {(0, "occurred_at"): (1_795_000_000, -1)}),
+        charges.request_hash([sample._replace(duration_ns=None)]),
+    }
+    assert len(prints) == 5
+    # Attributes are hashed by key, in whatever order they came.
+    assert charges.request_hash([calls._replace(attributes={"a": "1", "b": "2"})]) == (
+        charges.request_hash([calls._replace(attributes={"b": "2", "a": "1"})])
+    )
+
+
+def test_a_retry_is_replayed_after_its_sku_left_the_catalog_but_refused_when_invalid(
+    book: Book,
+) -> None:
+    book.account("acme")
+    receipt = book.commit(("acme", 10, "2026-11-27T04:00:00+00:00"))
+    usages = [Usage("u-1-0", "acme", "agent.call", 10, ns("2026-11-27T04:00:00+00:00"))]
+    catalog = book.catalog
+    without = CatalogSnapshot(
+        catalog.version + 1,
+        [s for s in catalog.skus.values() if s.id != "agent.call"],
+        catalog.plans,
+    )
+    again = charges.commit(book.ledger, without, "r-1", usages, limits=ANY_TIME)
+    assert again == dataclasses.replace(receipt, replayed=True)
+    with pytest.raises(InvalidUsageError) as refused:
+        charges.commit(book.ledger, without, "r-1", [usages[0]._replace(quantity=-10)])
+    assert [v.reason for v in refused.value.violations] == ["QUANTITY_NEGATIVE"]

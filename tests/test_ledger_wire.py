@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import LedgerStorage, item, rich_error, running, timestamp
 
@@ -18,8 +19,11 @@ from rating.v1 import rating_service_pb2 as rat
 from rating_server.config import Settings
 from rating_server.ledger import invariants
 from rating_server.ledger.database import LedgerDatabase
+from rating_server.servicers import encode
 
 DAY = datetime(2026, 11, 27, 4, tzinfo=UTC)
+COMMIT = "/rating.v1.RatingService/CommitCharges"
+ATTRIBUTES = [("agent", "a-1"), ("channel", "api"), ("conversation", "c-7")]
 
 
 @pytest.fixture
@@ -340,3 +344,97 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
             write()
         assert free_used(accounts) == "4"
         assert not ledger_problems(server)
+
+
+def storage(**fields: object) -> usage_pb2.UsageItem:
+    """A storage sample of acme's, held for ``duration`` (0 s unless given)."""
+    sample = item("knowledge.storage", 10**9, usage_id="s-1", account_id="acme", occurred_at=DAY)
+    sample.duration.CopyFrom(fields.pop("duration", duration_pb2.Duration()))
+    for name, value in fields.items():
+        getattr(sample, name).CopyFrom(value)
+    return sample
+
+
+def test_a_retry_is_checked_like_a_new_request_before_its_receipt_is_replayed(
+    rating, account_service, acme
+) -> None:
+    first = commit(rating, "r-s1", storage())
+    assert commit(rating, "r-s1", storage()) == first
+    # Mapped to 0 s, 1 s - 1 ns once looked like the 0 s sent first, and got its receipt.
+    for bad in (
+        storage(duration=duration_pb2.Duration(seconds=1, nanos=-1)),
+        storage(duration=duration_pb2.Duration(seconds=-1, nanos=1)),
+        storage(occurred_at=timestamp_pb2.Timestamp(seconds=1_795_000_000, nanos=-1)),
+    ):
+        for request_id in ("r-s1", "r-s2"):
+            with pytest.raises(grpc.RpcError) as caught:
+                commit(rating, request_id, bad)
+            error = rich_error(caught.value)
+            assert error.code == grpc.StatusCode.INVALID_ARGUMENT, request_id
+            assert [v.reason for v in error.violations] in (
+                ["DURATION_INVALID"],
+                ["OCCURRED_AT_INVALID"],
+            )
+    # An invalid request is refused as invalid, whatever its request_id was used for.
+    with pytest.raises(grpc.RpcError) as caught:
+        commit(rating, "r-s1", storage(), calls(1, ""))
+    error = rich_error(caught.value)
+    assert (error.code, [(v.field, v.reason) for v in error.violations]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        [("items[1].usage_id", "USAGE_ID_MISSING")],
+    )
+    assert commit(rating, "r-s1", storage()) == first
+
+
+def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
+    channel, acme
+) -> None:
+    """Map entries have no order on the wire: another client library may write them in
+    another, and it is the same request."""
+    call = channel.unary_unary(COMMIT)
+    base = calls(1, "u-1")
+    entries = [usage_pb2.UsageItem(attributes={k: v}).SerializeToString() for k, v in ATTRIBUTES]
+
+    def request(order: list[bytes]) -> bytes:
+        sample = base.SerializeToString() + b"".join(order)
+        return (
+            rat.CommitChargesRequest(request_id="r-map").SerializeToString()
+            + b"\x12"
+            + encode.varint(len(sample))
+            + sample
+        )
+
+    first = call(request(entries), timeout=10)
+    assert call(request(entries[::-1]), timeout=10) == first
+    other = [usage_pb2.UsageItem(attributes={"agent": "a-2"}).SerializeToString(), *entries[1:]]
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request(other), timeout=10)
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
+
+
+def test_a_pack_retried_without_valid_from_is_not_the_pack_granted_with_one(
+    account_service, acme
+) -> None:
+    dated = acc.GrantResourcePackRequest(
+        account_id="acme",
+        points="10",
+        request_id="grant-d",
+        valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+    )
+    account_service.GrantResourcePack(dated, timeout=5)
+    undated = acc.GrantResourcePackRequest(account_id="acme", points="10", request_id="grant-d")
+    with pytest.raises(grpc.RpcError) as caught:
+        account_service.GrantResourcePack(undated, timeout=5)
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
+    # A pack granted from now is replayed by its retry, which again says "from now".
+    undated.request_id = "grant-n"
+    first = account_service.GrantResourcePack(undated, timeout=5).pack
+    assert account_service.GrantResourcePack(undated, timeout=5).pack == first
+    with pytest.raises(grpc.RpcError) as caught:
+        account_service.GrantResourcePack(
+            acc.GrantResourcePackRequest(
+                account_id="acme", points="10", request_id="grant-n", valid_from=dated.valid_from
+            ),
+            timeout=5,
+        )
+    assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"

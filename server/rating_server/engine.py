@@ -255,33 +255,11 @@ def _rate_item(
     def bad(name: str, reason: str, description: str) -> None:
         violations.append(Violation(f"items[{index}].{name}", reason, description))
 
-    for name, value in (("usage_id", usage.usage_id), ("account_id", usage.account_id)):
-        if not value:
-            bad(name, f"{name.upper()}_MISSING", f"{name} is required")
-        elif problem := id_problem(value):
-            bad(name, f"{name.upper()}_INVALID", f"{name} {problem}")
-    if usage.quantity < 0:
-        bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
-    elif usage.quantity > limits.max_quantity:
-        bad("quantity", "QUANTITY_TOO_LARGE", f"quantity is above {limits.max_quantity:,}")
-    if usage.occurred_at_ns is None:
-        bad("occurred_at", "OCCURRED_AT_MISSING", "occurred_at is required")
-    elif usage.occurred_at_ns < limits.earliest_ns:
-        bad("occurred_at", "OCCURRED_AT_TOO_OLD", "occurred_at is before 2000-01-01")
-    elif usage.occurred_at_ns > latest_ns:
-        bad(
-            "occurred_at",
-            "OCCURRED_AT_IN_FUTURE",
-            f"occurred_at is more than {limits.max_future_ns // NANOS_PER_SECOND} s ahead of "
-            "the server's clock",
-        )
-    if usage.attributes:
-        _check_attributes(usage.attributes, limits, bad)
+    _check_fields(usage, limits, latest_ns, bad)
     sku = catalog.resolve(usage.sku) if usage.sku else None
-    if not usage.sku:
-        bad("sku", "SKU_MISSING", "sku is required")
-    elif sku is None:
-        bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {shown(usage.sku)}")
+    if sku is None:
+        if usage.sku:  # else _check_fields named it missing
+            bad("sku", "SKU_UNKNOWN", f"no SKU, alias or pattern is named {shown(usage.sku)}")
     elif not sku.prices:
         bad("sku", "SKU_UNPRICED", f"{shown(usage.sku)} is SKU {sku.id!r}, which has no price yet")
     if sku is not None:
@@ -312,6 +290,56 @@ def _rate_item(
         )
         return None
     return RatedLine(usage=usage, sku=sku, price=price, rated_quantity=quantity, micros=micros)
+
+
+def check_fields(usages: Sequence[Usage], limits: Limits = DEFAULT_LIMITS) -> list[Violation]:
+    """The problems a batch has whatever the catalog, the accounts and the clock: a
+    missing or malformed id, sku or occurred_at, a quantity or attributes out of bounds
+    (``rate_batch`` names these too, with the rest). A commit's retry is checked with
+    these before its receipt is replayed: the rest was found good when it was first
+    committed, and a catalog changed since must not refuse what was charged."""
+    if not usages:
+        return [Violation("items", "ITEMS_EMPTY", "at least one item is required")]
+    if len(usages) > MAX_BATCH_ITEMS:
+        return [too_many_items(len(usages))]
+    violations: list[Violation] = []
+    for index, usage in enumerate(usages):
+
+        def bad(name: str, reason: str, description: str, index: int = index) -> None:
+            violations.append(Violation(f"items[{index}].{name}", reason, description))
+
+        _check_fields(usage, limits, None, bad)
+    return violations
+
+
+def _check_fields(
+    usage: Usage, limits: Limits, latest_ns: int | None, bad: Callable[[str, str, str], None]
+) -> None:
+    """An item's checks that need no catalog (nor, without ``latest_ns``, the clock)."""
+    for name, value in (("usage_id", usage.usage_id), ("account_id", usage.account_id)):
+        if not value:
+            bad(name, f"{name.upper()}_MISSING", f"{name} is required")
+        elif problem := id_problem(value):
+            bad(name, f"{name.upper()}_INVALID", f"{name} {problem}")
+    if usage.quantity < 0:
+        bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
+    elif usage.quantity > limits.max_quantity:
+        bad("quantity", "QUANTITY_TOO_LARGE", f"quantity is above {limits.max_quantity:,}")
+    if usage.occurred_at_ns is None:
+        bad("occurred_at", "OCCURRED_AT_MISSING", "occurred_at is required")
+    elif usage.occurred_at_ns < limits.earliest_ns:
+        bad("occurred_at", "OCCURRED_AT_TOO_OLD", "occurred_at is before 2000-01-01")
+    elif latest_ns is not None and usage.occurred_at_ns > latest_ns:
+        bad(
+            "occurred_at",
+            "OCCURRED_AT_IN_FUTURE",
+            f"occurred_at is more than {limits.max_future_ns // NANOS_PER_SECOND} s ahead of "
+            "the server's clock",
+        )
+    if usage.attributes:
+        _check_attributes(usage.attributes, limits, bad)
+    if not usage.sku:
+        bad("sku", "SKU_MISSING", "sku is required")
 
 
 # Attribute keys already found printable and without spaces (a service sends the same

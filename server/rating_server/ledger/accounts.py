@@ -291,10 +291,13 @@ def grant_pack(
             ).fetchone()
             if row is not None:
                 earlier = _pack(row)
+                # A pack granted without valid_from is valid from its creation: only such
+                # a pack is the retry of a request without one (its "now" is later).
                 same = (
                     earlier.account_id == account_id
                     and earlier.micros == micros
-                    and (valid_from_ns is None or earlier.valid_from_ns == valid_from_ns)
+                    and earlier.valid_from_ns
+                    == (earlier.create_time_ns if valid_from_ns is None else valid_from_ns)
                     and earlier.expire_time_ns == expire_time_ns
                     and earlier.priority == priority
                 )

@@ -22,6 +22,7 @@ from rating_server.engine import (
     Usage,
     Violation,
     add_new_fields,
+    check_fields,
     in_item_order,
     rate_batch,
 )
@@ -47,25 +48,42 @@ from rating_server.ledger.model import (
     VoidResult,
 )
 
+#: The wire values of fields an invalid request held that a Usage cannot (an invalid
+#: Timestamp or Duration, converted to 0), as (seconds, nanos) by (item index, field).
+AsSent = Mapping[tuple[int, str], tuple[int, int]]
 
-def request_hash(usages: Sequence[Usage]) -> str:
-    """A digest of the items, so a retry can be told from a reuse of its request_id."""
-    canonical = json.dumps(
+_HASHED_FIELDS = {"occurred_at": 4, "duration": 5}
+
+
+def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
+    """The request's fingerprint, so a retry can be told from a reuse of its request_id.
+
+    It is exact for every value sent: the items in order, each field's value as the
+    domain holds it (strings, the quantity, instants and durations in nanoseconds, which
+    every valid Timestamp and Duration maps to one to one; unset is null), and the wire's
+    own (seconds, nanos) where a value is invalid and was converted (``as_sent``). It is
+    not a hash of the request's bytes: protobuf writes map entries in no set order, so
+    another client library's retry may serialize the attributes in another; they are
+    hashed sorted by key (a key appears once: the last entry sent wins, as in the parsed
+    request). Unknown fields are left out, as the server ignores them. A valid request
+    hashes as it always has, so receipts stored before keep their retries.
+    """
+    rows = [
         [
-            [
-                u.usage_id,
-                u.account_id,
-                u.sku,
-                u.quantity,
-                u.occurred_at_ns,
-                u.duration_ns,
-                sorted(u.attributes.items()),
-            ]
-            for u in usages
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+            u.usage_id,
+            u.account_id,
+            u.sku,
+            u.quantity,
+            u.occurred_at_ns,
+            u.duration_ns,
+            sorted(u.attributes.items()),
+        ]
+        for u in usages
+    ]
+    for (index, field), (seconds, nanos) in (as_sent or {}).items():
+        # An object, which no valid value (a number or null) can be.
+        rows[index][_HASHED_FIELDS[field]] = {"seconds": seconds, "nanos": nanos}
+    canonical = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -270,17 +288,25 @@ def commit(
     usages: Sequence[Usage],
     violations: Sequence[Violation] = (),
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    as_sent: AsSent | None = None,
 ) -> Receipt:
     """Charge the usage exactly once and draw it down; the receipt.
 
     ``violations`` are problems found before (in the wire format); with any, or any
-    found here, nothing is written and InvalidUsageError names them all.
+    found here, nothing is written and InvalidUsageError names them all. ``as_sent``
+    holds the wire values the usages could not (``request_hash``).
+
+    A retry (a request_id committed before) is checked as a new request is, but for
+    what depends on the catalog, the accounts and the clock (``check_fields``): an
+    invalid request is refused whatever its request_id. Then its fingerprint must be
+    the first's, and it gets the first's receipt.
     """
     problems = list(violations)
     problem = id_problem(request_id)
     if problem:
         problems.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
-    digest = request_hash(usages)
+    digest = request_hash(usages, as_sent)
 
     def work(conn: sqlite3.Connection) -> Receipt:
         if not problem:
@@ -288,6 +314,10 @@ def commit(
                 "SELECT request_hash, receipt FROM charges WHERE request_id = ?", [request_id]
             ).fetchone()
             if row is not None:
+                found = list(problems)
+                add_new_fields(found, check_fields(usages, limits))
+                if found:
+                    raise InvalidUsageError(in_item_order(found))
                 if row[0] != digest:
                     raise FailedPreconditionError(
                         "REQUEST_ID_REUSED",

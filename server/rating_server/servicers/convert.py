@@ -29,8 +29,15 @@ def timestamp(ns: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
-def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Violation]]:
-    """Domain usages, and the violations only the wire format can show (bad ranges)."""
+def usages(
+    items: Sequence[usage_pb2.UsageItem],
+    as_sent: dict[tuple[int, str], tuple[int, int]] | None = None,
+) -> tuple[list[Usage], list[Violation]]:
+    """Domain usages, and the violations only the wire format can show (bad ranges).
+
+    An invalid Timestamp or Duration becomes 0 in its usage (so the rules can still name
+    the item's other problems); ``as_sent``, if given, receives its (seconds, nanos) by
+    (item index, field), for a commit's fingerprint (``charges.request_hash``)."""
     result = []
     violations = []
     for index, item in enumerate(items):
@@ -50,6 +57,8 @@ def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Viol
                     )
                 )
                 occurred_at = 0
+                if as_sent is not None:
+                    as_sent[index, "occurred_at"] = (seconds, nanos)
         duration = None
         if item.HasField("duration"):
             duration = _duration_ns(item.duration)
@@ -62,6 +71,8 @@ def usages(items: Sequence[usage_pb2.UsageItem]) -> tuple[list[Usage], list[Viol
                     )
                 )
                 duration = 0
+                if as_sent is not None:
+                    as_sent[index, "duration"] = (item.duration.seconds, item.duration.nanos)
         # Positional: a named tuple is made faster so, and one is made per item.
         result.append(
             Usage(

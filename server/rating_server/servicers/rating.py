@@ -79,7 +79,8 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         """The CommitChargesResponse, serialized (``encode``)."""
         if len(request.items) > MAX_BATCH_ITEMS:
             raise InvalidUsageError([too_many_items(len(request.items))])
-        usages, violations = convert.usages(request.items)
+        as_sent: dict[tuple[int, str], tuple[int, int]] = {}
+        usages, violations = convert.usages(request.items, as_sent)
         receipt = charges.commit(
             self._ledger,
             self._catalog.snapshot,
@@ -87,6 +88,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             usages,
             violations,
             self._limits,
+            as_sent=as_sent,
         )
         if not receipt.replayed:  # a replay was counted the first time
             self._count(receipt)
