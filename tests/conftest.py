@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from postgres_fixtures import postgres_cluster, report_header  # noqa: F401 (a fixture)
 from processes import Launch, ServerProcess
 from support import SEED, LedgerStorage, running, seeded_database
 
@@ -105,3 +106,7 @@ def storage(monkeypatch: pytest.MonkeyPatch) -> LedgerStorage:
     stand_in = LedgerStorage()
     monkeypatch.setattr(ledger_database, "connect", stand_in.connect)
     return stand_in
+
+
+def pytest_report_header() -> str:
+    return report_header()

@@ -1,0 +1,52 @@
+"""The throwaway PostgreSQL cluster of a test session, from the machine's binaries.
+
+One cluster for the whole session, started at the first test that asks for it and
+stopped at the end. Where the machine has no PostgreSQL server programs, the tests
+that need one are skipped, with the reason in pytest's summary; under ``CI=true`` they
+fail instead, so CI never passes without its PostgreSQL half.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from rating_server.ledger.postgres.cluster import Cluster, ClusterError, find_binaries
+
+NO_POSTGRES = "no PostgreSQL server programs on this machine: the PostgreSQL half is skipped"
+
+
+def report_header() -> str:
+    """The line pytest prints at the top: which PostgreSQL the PostgreSQL half uses."""
+    binaries = find_binaries()
+    if binaries is None:
+        return f"postgresql: {NO_POSTGRES}"
+    return f"postgresql: {binaries}"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A running cluster with the ``rating`` database, for the session."""
+    if find_binaries() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true, and {NO_POSTGRES}: install PostgreSQL")
+        pytest.skip(NO_POSTGRES)
+    # Not under pytest's tmp_path: under root, the cluster runs as the postgres user,
+    # who must reach its folder, and pytest's folders are root's alone.
+    folder = tempfile.mkdtemp(prefix="rating-pg-")
+    cluster = Cluster(folder)
+    try:
+        cluster.create()
+        cluster.start()
+        cluster.create_database()
+    except ClusterError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    yield cluster
+    if cluster.running():
+        cluster.stop("immediate")
+    shutil.rmtree(folder, ignore_errors=True)
