@@ -6,7 +6,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from postgres_fixtures import postgres_cluster, report_header  # noqa: F401 (a fixture)
+from postgres_fixtures import (  # noqa: F401 (fixtures)
+    postgres_cluster,
+    postgres_database,
+    report_header,
+)
 from processes import Launch, ServerProcess
 from support import SEED, LedgerStorage, running, seeded_database
 

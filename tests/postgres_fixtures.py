@@ -8,6 +8,7 @@ fail instead, so CI never passes without its PostgreSQL half.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -50,3 +51,14 @@ def postgres_cluster() -> Iterator[Cluster]:
     if cluster.running():
         cluster.stop("immediate")
     shutil.rmtree(folder, ignore_errors=True)
+
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster: Cluster) -> str:
+    """The URL of a new, empty database of the session's cluster (no schema)."""
+    name = f"test_{os.getpid()}_{next(_numbers)}"
+    postgres_cluster.create_database(name)
+    return postgres_cluster.url.rsplit("/", 1)[0] + "/" + name
