@@ -438,3 +438,24 @@ def test_a_pack_retried_without_valid_from_is_not_the_pack_granted_with_one(
             timeout=5,
         )
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
+
+
+@pytest.mark.parametrize("length", [16_383, 16_384, 2**21])
+def test_ids_of_any_length_in_a_commit_or_an_accounts_quote_are_invalid_never_internal(
+    rating, acme, length
+) -> None:
+    long_id = calls(1, "x" * length)
+    with pytest.raises(grpc.RpcError) as quoted:
+        rating.Quote(rat.QuoteRequest(account_id="acme", items=[long_id]), timeout=10)
+    with pytest.raises(grpc.RpcError) as committed:
+        commit(rating, "r-long", long_id)
+    with pytest.raises(grpc.RpcError) as no_id:
+        commit(rating, "r" * length, calls(1, "u-1"))
+    assert [
+        (error.code, [(v.field, v.reason) for v in error.violations])
+        for error in map(rich_error, (quoted.value, committed.value, no_id.value))
+    ] == [
+        (grpc.StatusCode.INVALID_ARGUMENT, [("items[0].usage_id", "USAGE_ID_INVALID")]),
+        (grpc.StatusCode.INVALID_ARGUMENT, [("items[0].usage_id", "USAGE_ID_INVALID")]),
+        (grpc.StatusCode.INVALID_ARGUMENT, [("request_id", "REQUEST_ID_INVALID")]),
+    ]

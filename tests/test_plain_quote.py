@@ -3,6 +3,9 @@ path answers, byte for byte, or leaves the batch to it."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -127,3 +130,34 @@ def test_a_batch_of_plain_items_is_quoted_in_one_pass(
 
 def test_an_empty_batch_is_left_to_the_general_path(seed: CatalogSnapshot) -> None:
     assert plain_quote.quote([], seed, Limits(), now_ns=NOW_NS) is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"usage_id": "x" * 129},
+        {"usage_id": "x" * 16_384},
+        {"usage_id": "é" * 8_192},
+        {"usage_id": "x" * 2**21},
+        {"account_id": "y" * 16_384},
+        {"usage_id": "a\nb" * 6_000},
+    ],
+    ids=["129", "16384", "16384-bytes", "2^21", "account-16384", "control"],
+)
+def test_ids_are_checked_before_anything_is_written(
+    seed: CatalogSnapshot, fields: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+
+    class Watched(encode.LineWriter):
+        def rated_line(self, usage_id: str, account_id: str, *rest: Any) -> Any:
+            written.append(usage_id)
+            return super().rated_line(usage_id, account_id, *rest)
+
+    monkeypatch.setattr(plain_quote, "LineWriter", Watched)
+    batch = [good(usage_id="u-0"), good(**fields)]
+    assert plain_quote.quote(batch, seed, Limits(), now_ns=NOW_NS) is None
+    assert written == []
+    assert general(batch, seed, Limits()) is None  # which names the bad id
+    assert plain_quote.quote([good()], seed, Limits(), now_ns=NOW_NS) is not None
+    assert written == ["u-1"]

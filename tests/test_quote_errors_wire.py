@@ -264,3 +264,32 @@ def test_a_fault_in_the_server_is_internal_and_tells_the_caller_no_internals(
         ).total_points
         == "2"
     )
+
+
+# Either side of the lengths a varint writes in two bytes (and in three), in bytes.
+LONG = [16_383, 16_384, 2**21]
+
+
+@pytest.mark.parametrize("length", LONG)
+@pytest.mark.parametrize(
+    ("make", "field", "reason"),
+    [
+        (lambda n: item("agent.call", 1, usage_id="x" * n), "usage_id", "USAGE_ID_INVALID"),
+        (lambda n: item("agent.call", 1, usage_id="é" * (n // 2)), "usage_id", "USAGE_ID_INVALID"),
+        (lambda n: item("agent.call", 1, account_id="x" * n), "account_id", "ACCOUNT_ID_INVALID"),
+        (lambda n: item("x" * n, 1), "sku", "SKU_UNKNOWN"),
+        (lambda n: item(f"model.ark.{'x' * n}.output", 1), "sku", "SKU_UNKNOWN"),
+        (lambda n: item("agent.call", 1, **{"x" * n: "v"}), "attributes", "ATTRIBUTE_KEY_INVALID"),
+        (
+            lambda n: item("agent.call", 1, channel="x" * n),
+            "attributes",
+            "ATTRIBUTE_VALUE_TOO_LONG",
+        ),
+    ],
+    ids=["usage_id", "usage_id-bytes", "account_id", "sku", "sku-pattern", "key", "value"],
+)
+def test_a_field_of_any_length_is_refused_as_invalid_never_internal(
+    rating, make, field, reason, length
+):
+    _, violations = quote_error(rating, [item("agent.call", 1), make(length)])
+    assert violations == [(f"items[1].{field}", reason)]

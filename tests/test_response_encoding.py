@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,6 +97,21 @@ def message_of(line: ChargedLine) -> usage_pb2.RatedLine:
 
 versions = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
+SKU = Sku(
+    id="model.x.input",
+    name="X",
+    category="model",
+    unit="token",
+    price_unit=1000,
+    price_unit_label="1000 tokens",
+    billed_by="coze",
+    increment=1,
+    metering="quantity",
+    aliases=(),
+    patterns=(),
+    prices=(PriceVersion(1_700_000_000_123_456_789, Decimal("0.8"), Rate(Decimal("0.8"), 1000)),),
+)
+
 
 @given(st.lists(charged_lines(), max_size=5), micros, versions, instants)
 def test_a_commit_response_is_byte_for_byte_what_protobuf_writes(
@@ -148,23 +165,7 @@ def test_a_quote_for_an_account_is_byte_for_byte_what_protobuf_writes(
 def test_a_quote_without_an_account_is_byte_for_byte_what_protobuf_writes(
     items: list[tuple[str, str, str, int, int]], total: int, version: int
 ) -> None:
-    sku = Sku(
-        id="model.x.input",
-        name="X",
-        category="model",
-        unit="token",
-        price_unit=1000,
-        price_unit_label="1000 tokens",
-        billed_by="coze",
-        increment=1,
-        metering="quantity",
-        aliases=(),
-        patterns=(),
-        prices=(
-            PriceVersion(1_700_000_000_123_456_789, Decimal("0.8"), Rate(Decimal("0.8"), 1000)),
-        ),
-    )
-    price = sku.prices[0]
+    sku, price = SKU, SKU.prices[0]
     lines = [
         RatedLine(Usage(uid, account, requested, quantity, 0), sku, price, quantity * 2, amount)
         for uid, account, requested, quantity, amount in items
@@ -188,3 +189,61 @@ def test_varints_match_protobufs(value: int) -> None:
         decoded |= (byte & 0x7F) << shift
         shift += 7
     assert decoded == value
+
+
+@given(st.integers(min_value=-(2**63), max_value=-1))
+def test_negative_int64s_are_written_as_protobuf_writes_them(value: int) -> None:
+    assert b"\x30" + encode.varint(value) == usage_pb2.RatedLine(quantity=value).SerializeToString()
+
+
+# Lengths either side of each varint's size: one byte to 127, two to 16,383, three to
+# 2^21 - 1, four beyond; in bytes, so also in characters of two and four bytes.
+LENGTHS = [1, 127, 128, 16_383, 16_384, 2**21 - 1, 2**21]
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("character", ["x", "é", "😀"])
+def test_every_written_field_of_any_length_is_what_protobuf_writes(
+    length: int, character: str
+) -> None:
+    text = character * max(1, length // len(character.encode()))
+    part = FundingPart(PACK, 10**15 + 1, pack_id=text, day="2026-11-27")
+    line = ChargedLine(
+        usage_id=text,
+        account_id=text,
+        billing_account_id=text,
+        requested_sku=text,
+        sku=text,
+        category="model",
+        quantity=2**63 - 1,
+        rated_quantity=10**30,
+        unit=text,
+        price_unit=10**12,
+        price_unit_label=text,
+        unit_price="0.000001",
+        micros=10**15 + 1,
+        billed_by="coze",
+        price_effective_from_ns=2**62,
+        funding=(part, part),
+        duplicate=True,
+        original_charge_id=text,
+    )
+    lines = [line, dataclasses.replace(line, usage_id="u-1", quantity=0, funding=())]
+    written = encode.commit_response(
+        text, encode.LineWriter().charged(lines, encode.FIELD_2), 10**15, 3, 2**62
+    )
+    expected = rating_service_pb2.CommitChargesResponse(
+        charge_id=text,
+        lines=[message_of(each) for each in lines],
+        total_points=format_points(10**15),
+        total_yuan=format_yuan(10**15),
+        catalog_version=3,
+        commit_time=timestamp(2**62),
+    )
+    assert written == expected.SerializeToString(deterministic=True)
+    assert rating_service_pb2.CommitChargesResponse.FromString(written) == expected
+    rated = RatedLine(Usage(text, text, text, 2**62, 0), SKU, SKU.prices[0], 10**30, 10**15)
+    quote = encode.quote_response(encode.LineWriter().rated([rated]), 10**15, 3)
+    parsed = rating_service_pb2.QuoteResponse.FromString(quote).lines[0]
+    assert (parsed.usage_id, parsed.account_id, parsed.requested_sku) == (text, text, text)
+    assert parsed == message_of(ChargedLine.of(rated))
