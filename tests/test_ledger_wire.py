@@ -346,7 +346,7 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
         assert not ledger_problems(server)
 
 
-def storage(**fields: object) -> usage_pb2.UsageItem:
+def storage_sample(**fields: object) -> usage_pb2.UsageItem:
     """A storage sample of acme's, held for ``duration`` (0 s unless given)."""
     sample = item("knowledge.storage", 10**9, usage_id="s-1", account_id="acme", occurred_at=DAY)
     sample.duration.CopyFrom(fields.pop("duration", duration_pb2.Duration()))
@@ -358,13 +358,13 @@ def storage(**fields: object) -> usage_pb2.UsageItem:
 def test_a_retry_is_checked_like_a_new_request_before_its_receipt_is_replayed(
     rating, account_service, acme
 ) -> None:
-    first = commit(rating, "r-s1", storage())
-    assert commit(rating, "r-s1", storage()) == first
+    first = commit(rating, "r-s1", storage_sample())
+    assert commit(rating, "r-s1", storage_sample()) == first
     # Mapped to 0 s, 1 s - 1 ns once looked like the 0 s sent first, and got its receipt.
     for bad in (
-        storage(duration=duration_pb2.Duration(seconds=1, nanos=-1)),
-        storage(duration=duration_pb2.Duration(seconds=-1, nanos=1)),
-        storage(occurred_at=timestamp_pb2.Timestamp(seconds=1_795_000_000, nanos=-1)),
+        storage_sample(duration=duration_pb2.Duration(seconds=1, nanos=-1)),
+        storage_sample(duration=duration_pb2.Duration(seconds=-1, nanos=1)),
+        storage_sample(occurred_at=timestamp_pb2.Timestamp(seconds=1_795_000_000, nanos=-1)),
     ):
         for request_id in ("r-s1", "r-s2"):
             with pytest.raises(grpc.RpcError) as caught:
@@ -377,13 +377,13 @@ def test_a_retry_is_checked_like_a_new_request_before_its_receipt_is_replayed(
             )
     # An invalid request is refused as invalid, whatever its request_id was used for.
     with pytest.raises(grpc.RpcError) as caught:
-        commit(rating, "r-s1", storage(), calls(1, ""))
+        commit(rating, "r-s1", storage_sample(), calls(1, ""))
     error = rich_error(caught.value)
     assert (error.code, [(v.field, v.reason) for v in error.violations]) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         [("items[1].usage_id", "USAGE_ID_MISSING")],
     )
-    assert commit(rating, "r-s1", storage()) == first
+    assert commit(rating, "r-s1", storage_sample()) == first
 
 
 def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
