@@ -1007,7 +1007,7 @@ ERROR_CLASSES: dict[grpc.StatusCode, tuple[type[errors.RatingError], bool]] = {
     grpc.StatusCode.PERMISSION_DENIED: (errors.PermissionDeniedError, False),
     grpc.StatusCode.RESOURCE_EXHAUSTED: (errors.ResourceExhaustedError, True),
     grpc.StatusCode.FAILED_PRECONDITION: (errors.FailedPreconditionError, False),
-    grpc.StatusCode.ABORTED: (errors.FailedPreconditionError, False),
+    grpc.StatusCode.ABORTED: (errors.AbortedError, True),
     grpc.StatusCode.OUT_OF_RANGE: (errors.InvalidArgumentError, False),
     grpc.StatusCode.UNIMPLEMENTED: (errors.InternalError, False),
     grpc.StatusCode.INTERNAL: (errors.InternalError, False),
@@ -1227,7 +1227,7 @@ def test_retries_are_configured_for_unavailable_only() -> None:
     options = dict(ClientOptions().channel_options())
     assert options["grpc.enable_retries"] == 1
     config = str(options["grpc.service_config"])
-    assert '"retryableStatusCodes": ["UNAVAILABLE"]' in config
+    assert '"retryableStatusCodes": ["UNAVAILABLE", "ABORTED"]' in config
     assert dict(ClientOptions(max_attempts=1).channel_options())["grpc.enable_retries"] == 0
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.access_log import AccessLog
+from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.guard import Guard
 from rating_server.metrics import Metrics
 
@@ -96,3 +98,53 @@ def test_every_generated_method_is_registered_guarded() -> None:
     assert sorted(handlers) == sorted(m.name for m in methods)
     # Each runs through the guard's wrapper, not straight into the servicer.
     assert all(h.unary_unary.__qualname__.startswith("Guard.wrap") for h in handlers.values())
+
+
+class Aborting(Context):
+    """A context that records the status a method ends with."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+
+    def abort_with_status(self, status: Any) -> None:
+        self.status = status
+        raise grpc.RpcError()
+
+    def set_code(self, code: Any) -> None:
+        pass
+
+    def set_details(self, details: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "reason"),
+    [
+        (ConcurrentUpdateError("conflicted 5 times"), grpc.StatusCode.ABORTED, "CONCURRENT_UPDATE"),
+        (
+            StorageUnavailableError("the database cannot be written now", "POSTGRES_08006"),
+            grpc.StatusCode.UNAVAILABLE,
+            "STORAGE_UNAVAILABLE",
+        ),
+    ],
+)
+def test_a_dependencys_fault_is_a_retryable_status_never_internal(
+    raised: Exception, code: grpc.StatusCode, reason: str
+) -> None:
+    guard = Guard(None, Metrics(), 4, AccessLog())
+
+    def method(request: Any, context: Any) -> bytes:
+        raise raised
+
+    context = Aborting()
+    handler = guard.wrap(QUOTE, grpc.unary_unary_rpc_method_handler(method))
+    with pytest.raises(grpc.RpcError):
+        handler.unary_unary(b"", context)
+    assert context.status.code == code
+    details = status_pb2.Status.FromString(
+        dict(context.status.trailing_metadata)["grpc-status-details-bin"]
+    )
+    info = error_details_pb2.ErrorInfo()
+    details.details[0].Unpack(info)
+    assert info.reason == reason
+    assert "nothing was changed" in context.status.details

@@ -79,8 +79,15 @@ class AlreadyExistsError(RatingError):
 
 
 class FailedPreconditionError(RatingError):
-    """FAILED_PRECONDITION, ABORTED: the request conflicts with what is recorded, e.g. a
+    """FAILED_PRECONDITION: the request conflicts with what is recorded, e.g. a
     request_id reused with other items."""
+
+
+class AbortedError(RatingError):
+    """ABORTED: the write met concurrent writes to the same balances (reason
+    CONCURRENT_UPDATE; nothing was written); retry."""
+
+    retryable = True
 
 
 class UnauthenticatedError(RatingError):
@@ -125,7 +132,7 @@ _CLASSES: dict[grpc.StatusCode, type[RatingError]] = {
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
-    grpc.StatusCode.ABORTED: FailedPreconditionError,
+    grpc.StatusCode.ABORTED: AbortedError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,

@@ -24,7 +24,7 @@ SERVICES = ("rating.v1.RatingService", "rating.v1.AccountService", "rating.v1.Ca
 
 
 def service_config(max_attempts: int) -> str:
-    """gRPC retry policy: UNAVAILABLE only, exponential backoff with jitter.
+    """gRPC retry policy: UNAVAILABLE and ABORTED, exponential backoff with jitter.
 
     Every call is safe to resend: commits and pack grants always carry a request_id,
     voids and updates are idempotent, reads change nothing (a resent CreateAccount
@@ -35,7 +35,7 @@ def service_config(max_attempts: int) -> str:
         "initialBackoff": "0.1s",
         "maxBackoff": "2s",
         "backoffMultiplier": 2,
-        "retryableStatusCodes": ["UNAVAILABLE"],
+        "retryableStatusCodes": ["UNAVAILABLE", "ABORTED"],
     }
     name = [{"service": service} for service in SERVICES]
     return json.dumps({"methodConfig": [{"name": name, "retryPolicy": policy}]})
@@ -47,7 +47,7 @@ class ClientOptions:
     #: Deadline of every call, in seconds (commits get ``commit_timeout``).
     timeout: float = DEFAULT_TIMEOUT
     commit_timeout: float = 30.0
-    #: Attempts per call on UNAVAILABLE (gRPC caps it at 5); 1 turns retries off.
+    #: Attempts per call on UNAVAILABLE or ABORTED (gRPC caps it at 5); 1 turns retries off.
     max_attempts: int = 5
     #: TLS: on when set, or when a CA or client certificate is given.
     tls: bool = False

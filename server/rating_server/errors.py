@@ -71,6 +71,12 @@ class FailedPreconditionError(RuntimeError):
         super().__init__(message)
 
 
+class ConcurrentUpdateError(RuntimeError):
+    """The write met other writes to the same balances and could not finish after
+    running again (a deadlock, a serialization failure); nothing was written, and the
+    same call may succeed at once (ABORTED, retryable)."""
+
+
 class StorageUnavailableError(RuntimeError):
     """The database cannot do what the call needs now: it is read-only, full, failing
     I/O, damaged, gone, or locked too long. The dependency's fault, not the request's;

@@ -28,7 +28,7 @@ from google.rpc import code_pb2
 
 from rating_server.access_log import AccessLog
 from rating_server.auth import ROLE_OF_METHOD, AccessPolicy, Principal
-from rating_server.errors import StorageUnavailableError
+from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.metrics import Metrics
 from rating_server.servicers.errors import abort
 
@@ -185,6 +185,16 @@ class _Call:
                     "MALFORMED_REQUEST",
                 )
             return run(request, context)
+        except ConcurrentUpdateError as error:
+            # Other calls' writes to the same balances won, again and again: retryable.
+            failed = True
+            log.warning("%s: %s", self.method, error)
+            abort(
+                context,
+                code_pb2.ABORTED,
+                f"{error}; nothing was changed: retry",
+                "CONCURRENT_UPDATE",
+            )
         except StorageUnavailableError as error:
             # The database's fault, not the caller's nor ours: retryable, nothing written.
             failed = True

@@ -1,0 +1,254 @@
+"""Connections to PostgreSQL, transactions, and telling the database's faults from ours.
+
+A pool of connections (psycopg_pool) serves every thread of a node; each call takes a
+connection for one transaction and gives it back. Transactions run at READ COMMITTED
+with explicit row locks: a commit locks its billing accounts' rows, in id order, before
+it reads a balance (``lock_balances``), so commits of one account take turns and
+commits of different accounts run at once, on any node, and two batches mixing
+accounts never wait for each other in a cycle.
+
+Faults: an error that is the database's (the server down, restarting or failing over,
+a connection lost, a standby that takes no writes, a full disk, a pool with no
+connection to give within ``POOL_TIMEOUT``) leaves as ``StorageUnavailableError``
+(UNAVAILABLE, retryable: nothing was written, or, for a connection lost during
+COMMIT, the outcome is unknown and a retry with the same request_id is answered
+from the ledger either way). A conflict between transactions (a deadlock, a
+serialization failure, a unique key another transaction took first) is retried here,
+from the start of the work, up to ``ATTEMPTS`` times, then leaves as
+``ConcurrentUpdateError`` (ABORTED, which the client retries).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+
+from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.ledger.postgres import migrate
+
+log = logging.getLogger("rating_server")
+
+#: Seconds a call waits for a connection from the pool before UNAVAILABLE.
+POOL_TIMEOUT = 5.0
+#: Seconds to connect to the server.
+CONNECT_TIMEOUT = 5
+#: Runs of a write's work, at most, when it conflicts with another transaction.
+ATTEMPTS = 5
+#: Seconds without a successful write after which ``start_probing`` probes one.
+PROBE_SECONDS = 5.0
+#: Seconds between probes while writes fail.
+RETRY_SECONDS = 1.0
+
+# SQLSTATE classes and codes that are the database's fault, not the SQL's: a connection
+# exception (08), insufficient resources (53: a full disk, too many connections), an
+# operator's intervention (57: shutdown, crash, cannot connect now), a system error
+# (58: I/O), a standby that takes no writes (25006).
+_FAULT_CLASSES = ("08", "53", "57", "58")
+_FAULT_CODES = frozenset({"25006"})
+# A conflict with another transaction: running the work again resolves it.
+_CONFLICT_CODES = frozenset({"40001", "40P01", "23505"})
+
+Tx = TypeVar("Tx")
+T = TypeVar("T")
+
+
+def is_fault(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL (or the way to it) failing, not the SQL."""
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        return True
+    state = getattr(error, "sqlstate", None)
+    if state:  # what the server said: only its faults, not a deadlock (also "operational")
+        return state[:2] in _FAULT_CLASSES or state in _FAULT_CODES
+    # No SQLSTATE: the client's side failed (no connection, a connection lost).
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def is_conflict(error: BaseException) -> bool:
+    return (getattr(error, "sqlstate", None) or "") in _CONFLICT_CODES
+
+
+def _fault_name(error: BaseException) -> str:
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        return "POSTGRES_NO_CONNECTION"
+    state = getattr(error, "sqlstate", None)
+    return f"POSTGRES_{state}" if state else "POSTGRES_UNREACHABLE"
+
+
+def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StorageUnavailableError(
+        f"the database cannot be {doing} now ({first_line})", _fault_name(error)
+    )
+
+
+class PostgresDatabase(Generic[Tx]):
+    """The PostgreSQL database at ``url``, as transactions of ``make_tx`` (the store's
+    operations over one connection)."""
+
+    def __init__(
+        self,
+        url: str,
+        make_tx: Callable[[psycopg.Connection], Tx],
+        observe: Callable[[float], object] | None = None,
+        on_writable: Callable[[bool, StorageUnavailableError | None], object] | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        """StorageUnavailableError when the database cannot be reached;
+        migrate.SchemaError when its schema is not the one this server knows."""
+        self.url = url
+        self._make_tx = make_tx
+        self._observe = observe
+        self.on_writable = on_writable
+        self.writable = True
+        self._last_write = time.monotonic()
+        self._state_lock = threading.Lock()
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            # A connection the server dropped (a restart, a failover) is found out
+            # before a call uses it, not by the call.
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
+            open=False,
+            name="rating-ledger",
+        )
+        try:
+            self._pool.open(wait=True, timeout=POOL_TIMEOUT)
+            with self._pool.connection() as conn:
+                migrate.check(conn)
+        except (psycopg_pool.PoolTimeout, psycopg.Error) as error:
+            self._pool.close()
+            raise _unavailable(error, "reached") from error
+        except migrate.SchemaError:
+            self._pool.close()
+            raise
+        self._stop_probing = threading.Event()
+        self._prober: threading.Thread | None = None
+
+    @contextmanager
+    def _connection(self, doing: str) -> Iterator[psycopg.Connection]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg_pool.PoolTimeout, psycopg.Error) as error:
+            if is_fault(error):
+                raise _unavailable(error, doing) from error
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only transaction over one snapshot (REPEATABLE READ)."""
+        with self._connection("read") as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield self._make_tx(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction; a conflict with another one is ConcurrentUpdateError
+        (the body cannot be run again from here: ``grouped`` can)."""
+        started = time.perf_counter()
+        try:
+            with self._connection("written") as conn, conn.transaction():
+                yield self._make_tx(conn)
+        except StorageUnavailableError as fault:
+            self._set_writable(False, fault)
+            raise
+        except psycopg.Error as error:
+            if is_conflict(error):
+                raise ConcurrentUpdateError(str(error).strip()) from error
+            raise
+        self._wrote(started)
+
+    def grouped(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` in a write transaction of its own, again from the start when it
+        conflicts with another (up to ATTEMPTS runs). ``work`` must do nothing outside
+        the transaction. (Named for SQLite's group commit: here the pool's connections
+        commit concurrently, and there is nothing to group.)"""
+        for attempt in range(1, ATTEMPTS + 1):
+            started = time.perf_counter()
+            try:
+                with self._connection("written") as conn, conn.transaction():
+                    result = work(self._make_tx(conn))
+            except StorageUnavailableError as fault:
+                self._set_writable(False, fault)
+                raise
+            except psycopg.Error as error:
+                if not is_conflict(error):
+                    raise
+                if attempt == ATTEMPTS:
+                    raise ConcurrentUpdateError(
+                        f"the write conflicted with others {ATTEMPTS} times: retry"
+                    ) from error
+                log.debug("write conflicted (%s); running it again", error.sqlstate)
+                continue
+            self._wrote(started)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wrote(self, started: float) -> None:
+        self._set_writable(True)
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
+
+    def _set_writable(self, writable: bool, fault: StorageUnavailableError | None = None) -> None:
+        with self._state_lock:
+            if writable:
+                self._last_write = time.monotonic()
+            if writable == self.writable:
+                return
+            self.writable = writable
+        if self.on_writable is not None:
+            self.on_writable(writable, fault)
+
+    def probe(self) -> None:
+        """A transaction that must write (it takes a transaction id, which a standby
+        or a server that cannot write refuses): StorageUnavailableError when it fails.
+        ``writable`` and ``on_writable`` hear of it either way."""
+        try:
+            with self._connection("written") as conn, conn.transaction():
+                conn.execute("SELECT pg_current_xact_id()")
+        except StorageUnavailableError as fault:
+            self._set_writable(False, fault)
+            raise
+        except pg_errors.ReadOnlySqlTransaction as error:  # pragma: no cover (is_fault)
+            fault = _unavailable(error, "written")
+            self._set_writable(False, fault)
+            raise fault from error
+        self._set_writable(True)
+
+    def start_probing(self) -> None:
+        """Probe in a thread whenever no write succeeded for PROBE_SECONDS (every
+        RETRY_SECONDS while they fail), so health follows an idle database too."""
+        if self._prober is not None:
+            return
+
+        def run() -> None:
+            while not self._stop_probing.wait(RETRY_SECONDS):
+                idle = time.monotonic() - self._last_write
+                if self.writable and idle < PROBE_SECONDS:
+                    continue
+                try:
+                    self.probe()
+                except StorageUnavailableError:
+                    pass  # said by on_writable
+                except Exception:
+                    log.exception("the database's write probe failed")
+
+        self._prober = threading.Thread(target=run, name="write-probe", daemon=True)
+        self._prober.start()
+
+    def close(self) -> None:
+        self._stop_probing.set()
+        if self._prober is not None:
+            self._prober.join()
+        self._pool.close()

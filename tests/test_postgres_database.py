@@ -1,0 +1,123 @@
+"""PostgreSQL transactions and faults (``ledger/postgres/database.py``), over a plain
+connection as the transaction's operations."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.ledger.postgres import database, migrate
+from rating_server.ledger.postgres.cluster import Cluster
+from rating_server.ledger.postgres.database import PostgresDatabase
+
+
+def migrated(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate.migrate(conn)
+        conn.execute("CREATE TABLE counters (name text PRIMARY KEY, n bigint NOT NULL)")
+        conn.execute("INSERT INTO counters VALUES ('a', 0), ('b', 0)")
+    return url
+
+
+@pytest.fixture
+def db(postgres_database: str) -> Iterator[PostgresDatabase[psycopg.Connection]]:
+    opened = PostgresDatabase(migrated(postgres_database), lambda conn: conn)
+    yield opened
+    opened.close()
+
+
+def counter(db: PostgresDatabase[psycopg.Connection], name: str) -> int:
+    with db.read() as conn:
+        row = conn.execute("SELECT n FROM counters WHERE name = %s", [name]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_schema_it_does_not_know_is_refused_at_open(postgres_database: str) -> None:
+    with pytest.raises(migrate.SchemaError, match="rating-server db migrate"):
+        PostgresDatabase(postgres_database, lambda conn: conn)
+
+
+def test_a_database_it_cannot_reach_is_unavailable_at_open() -> None:
+    with pytest.raises(StorageUnavailableError) as refused:
+        PostgresDatabase("postgresql://rating@127.0.0.1:1/rating", lambda conn: conn)
+    assert refused.value.cause.startswith("POSTGRES_")
+
+
+def test_work_that_deadlocks_is_run_again_until_it_commits(
+    db: PostgresDatabase[psycopg.Connection],
+) -> None:
+    # Two writers lock a and b in opposite orders, each waiting for the other at the
+    # barrier: PostgreSQL kills one of them (40P01), which runs again and commits.
+    barrier = threading.Barrier(2, timeout=30)
+    runs = {"ab": 0, "ba": 0}
+
+    def work(order: str) -> None:
+        def run(conn: psycopg.Connection) -> None:
+            runs[order] += 1
+            first, second = order
+            conn.execute("UPDATE counters SET n = n + 1 WHERE name = %s", [first])
+            if runs[order] == 1:
+                barrier.wait()
+            conn.execute("UPDATE counters SET n = n + 1 WHERE name = %s", [second])
+
+        db.grouped(run)
+
+    threads = [threading.Thread(target=work, args=(order,)) for order in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert counter(db, "a") == counter(db, "b") == 2
+    assert sorted(runs.values()) == [1, 2]
+
+
+def test_work_that_conflicts_every_time_is_aborted_after_its_attempts(
+    db: PostgresDatabase[psycopg.Connection],
+) -> None:
+    runs = 0
+
+    def run(conn: psycopg.Connection) -> None:
+        nonlocal runs
+        runs += 1
+        conn.execute("INSERT INTO counters VALUES ('a', 1)")  # the key is taken: 23505
+
+    with pytest.raises(ConcurrentUpdateError):
+        db.grouped(run)
+    assert runs == database.ATTEMPTS
+    assert counter(db, "a") == 0
+
+
+def test_a_database_gone_is_unavailable_and_health_follows_it_back(
+    postgres_cluster: Cluster, postgres_database: str
+) -> None:
+    heard: list[bool] = []
+    db = PostgresDatabase(
+        migrated(postgres_database), lambda conn: conn, on_writable=lambda ok, _: heard.append(ok)
+    )
+    try:
+        postgres_cluster.stop("immediate")
+        try:
+            with pytest.raises(StorageUnavailableError):
+                db.grouped(lambda conn: conn.execute("UPDATE counters SET n = 1"))
+            with pytest.raises(StorageUnavailableError):
+                db.probe()
+            assert not db.writable
+        finally:
+            postgres_cluster.start()
+        # The pool reconnects in the background, backing off: wait for it, as health does.
+        deadline = time.monotonic() + 120
+        while not db.writable and time.monotonic() < deadline:
+            with contextlib.suppress(StorageUnavailableError):
+                db.probe()
+        assert db.writable
+        assert heard == [False, True]
+        assert counter(db, "a") == 0  # the refused write wrote nothing
+    finally:
+        db.close()
