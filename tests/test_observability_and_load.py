@@ -48,6 +48,8 @@ from rating_server.server import RatingServer
 
 RPC_TIMEOUT = 30.0
 CLI_TIMEOUT = 60.0
+# How long a test waits for a condition before it fails.
+WAIT = 60.0
 # How long the load runs at least; set RATING_LOAD_SECONDS for a longer soak.
 LOAD_SECONDS = float(os.environ.get("RATING_LOAD_SECONDS") or 8.0)
 # And how much load, at least, however slow the machine: what the memory bound and
@@ -664,7 +666,7 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
 
     class Stuck(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            release.wait(10)  # the disk is slow
+            release.wait(WAIT)  # the disk is slow, until the test is done with it
 
     stuck = Stuck()
     logger.addHandler(stuck)
@@ -672,8 +674,9 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
     try:
         access = AccessLog(logger, max_pending=10)
         access.record("/m", "OK", 0.001, "first", None, "peer")
-        deadline = time.monotonic() + 10
-        while access._entries.qsize() and time.monotonic() < deadline:  # the thread took it
+        deadline = time.monotonic() + WAIT
+        while access._entries.qsize():  # until the thread took it, and is stuck with it
+            assert time.monotonic() < deadline, "the access log thread never took a line"
             time.sleep(0.01)
         for number in range(49):
             access.record("/m", "OK", 0.001, f"x-{number}", None, "peer")
