@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, settings
 from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_cluster,
     postgres_database,
@@ -26,6 +27,18 @@ from rating_server.config import Settings
 from rating_server.ledger import database as ledger_database
 from rating_server.ledger.database import LedgerDatabase
 from rating_server.server import RatingServer
+
+# Hypothesis, for every test: no test may fail by timing, so no deadline and no
+# too_slow health check (both measure the machine, and a shared 2-core CI machine is
+# slow at times); and CI runs the same examples every time (derandomize), so a run
+# that passes passes again. HYPOTHESIS_PROFILE=explore is for developers hunting new
+# failures: random examples, remembered in .hypothesis/, and more of them. Loaded
+# here, before the test modules are imported: a test's own @settings inherits what it
+# does not set from the profile loaded when the decorator runs.
+_NOT_TIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("repeatable", derandomize=True, **_NOT_TIMED)
+settings.register_profile("explore", derandomize=False, max_examples=1000, **_NOT_TIMED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "repeatable")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError, Message
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from support import NOON, item, rich_error, running, seeded_database, timestamp
 
@@ -767,8 +767,6 @@ def fuzz_channel(fuzz_server: RatingServer) -> Iterator[grpc.Channel]:
     max_examples=100,
     derandomize=True,
     database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     method=st.sampled_from(sorted(REQUEST_TYPES)),

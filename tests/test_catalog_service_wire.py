@@ -18,7 +18,7 @@ def list_all(catalog, page_size: int, category: int = 0) -> tuple[list[str], int
             catalog_service_pb2.ListSkusRequest(
                 page_size=page_size, page_token=token, category=category
             ),
-            timeout=5,
+            timeout=30,
         )
         pages += 1
         assert len(response.skus) <= page_size
@@ -36,10 +36,10 @@ def test_paging_through_every_sku_sees_each_once_in_id_order(catalog):
 
 
 def test_the_default_page_holds_fifty_and_a_huge_page_size_is_capped(catalog):
-    everything = catalog.ListSkus(catalog_service_pb2.ListSkusRequest(), timeout=5)
+    everything = catalog.ListSkus(catalog_service_pb2.ListSkusRequest(), timeout=30)
     assert len(everything.skus) == 40 and everything.next_page_token == ""
     assert everything.catalog_version == 1
-    capped = catalog.ListSkus(catalog_service_pb2.ListSkusRequest(page_size=10**6), timeout=5)
+    capped = catalog.ListSkus(catalog_service_pb2.ListSkusRequest(page_size=10**6), timeout=30)
     assert len(capped.skus) == 40
 
 
@@ -63,7 +63,7 @@ def test_the_category_filter_lists_only_that_category(catalog):
 )
 def test_bad_list_requests_are_refused_naming_the_field(catalog, request_fields, field, reason):
     with pytest.raises(grpc.RpcError) as caught:
-        catalog.ListSkus(catalog_service_pb2.ListSkusRequest(**request_fields), timeout=5)
+        catalog.ListSkus(catalog_service_pb2.ListSkusRequest(**request_fields), timeout=30)
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [(v.field, v.reason) for v in error.violations] == [(field, reason)]
@@ -72,21 +72,21 @@ def test_bad_list_requests_are_refused_naming_the_field(catalog, request_fields,
 def test_a_page_token_is_refused_with_another_category(catalog):
     first = catalog.ListSkus(
         catalog_service_pb2.ListSkusRequest(page_size=2, category=usage_pb2.CATEGORY_MODEL),
-        timeout=5,
+        timeout=30,
     )
     with pytest.raises(grpc.RpcError) as caught:
         catalog.ListSkus(
             catalog_service_pb2.ListSkusRequest(
                 page_size=2, page_token=first.next_page_token, category=usage_pb2.CATEGORY_RTC
             ),
-            timeout=5,
+            timeout=30,
         )
     assert rich_error(caught.value).violations[0].reason == "PAGE_TOKEN_INVALID"
 
 
 def test_get_sku_by_alias_returns_the_canonical_sku_with_aliases_and_prices(catalog):
     response = catalog.GetSku(
-        catalog_service_pb2.GetSkuRequest(sku="豆包·工具调用.output"), timeout=5
+        catalog_service_pb2.GetSkuRequest(sku="豆包·工具调用.output"), timeout=30
     )
     sku = response.sku
     assert sku.id == "model.doubao-pro-32k.output"
@@ -99,9 +99,9 @@ def test_get_sku_by_alias_returns_the_canonical_sku_with_aliases_and_prices(cata
 
 
 def test_get_sku_resolves_patterns_and_shows_an_unpriced_sku_without_a_price(catalog):
-    ark = catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="model.ark.ep-9.input"), timeout=5)
+    ark = catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="model.ark.ep-9.input"), timeout=30)
     assert (ark.sku.id, ark.sku.billed_by) == ("model.ark.input", usage_pb2.BILLED_BY_ARK)
-    plugin = catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="plugin.weather"), timeout=5)
+    plugin = catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="plugin.weather"), timeout=30)
     assert plugin.sku.id == "plugin"
     assert list(plugin.sku.price_versions) == []
     assert not plugin.sku.HasField("current_price")
@@ -109,11 +109,11 @@ def test_get_sku_resolves_patterns_and_shows_an_unpriced_sku_without_a_price(cat
 
 def test_get_sku_of_an_unknown_name_is_not_found_with_the_name(catalog):
     with pytest.raises(grpc.RpcError) as caught:
-        catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="model.gpt-9.input"), timeout=5)
+        catalog.GetSku(catalog_service_pb2.GetSkuRequest(sku="model.gpt-9.input"), timeout=30)
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.NOT_FOUND
     assert error.info.reason == "SKU_NOT_FOUND"
     assert error.resource is not None and error.resource.resource_name == "model.gpt-9.input"
     with pytest.raises(grpc.RpcError) as empty:
-        catalog.GetSku(catalog_service_pb2.GetSkuRequest(), timeout=5)
+        catalog.GetSku(catalog_service_pb2.GetSkuRequest(), timeout=30)
     assert rich_error(empty.value).violations[0].reason == "SKU_MISSING"

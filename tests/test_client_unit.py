@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -44,8 +45,11 @@ from rating_server.catalog.model import CatalogSnapshot
 
 NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
-TIMEOUT = 7.0
-COMMIT_TIMEOUT = 20.0
+# Generous deadlines: a loaded 2-core machine may be slow, but never this slow.
+TIMEOUT = 30.0
+COMMIT_TIMEOUT = 60.0
+# How long a test waits for a condition before it fails.
+WAIT = 60.0
 OPTIONS = ClientOptions(timeout=TIMEOUT, commit_timeout=COMMIT_TIMEOUT)
 FAST = (0.01, 0.05)  # committer backoff
 
@@ -77,6 +81,8 @@ class Call:
     metadata: dict[str, str]
     time_remaining: float | None
     at: float
+    #: When the fake started: every call was made after it.
+    since: float
 
 
 def committed(request: rating_service_pb2.CommitChargesRequest) -> Message:
@@ -124,6 +130,7 @@ class Fake:
 
     def __init__(self) -> None:
         self.target = ""
+        self.started = time.monotonic()
         self.calls: list[Call] = []
         #: Set at teardown, so that no handler stays stalled.
         self.released = threading.Event()
@@ -157,6 +164,7 @@ class Fake:
                     dict(context.invocation_metadata()),  # type: ignore[arg-type]
                     context.time_remaining(),
                     time.monotonic(),
+                    self.started,
                 )
             )
             script = self._scripts[method]
@@ -261,7 +269,7 @@ def stalled(fake: Fake, until: threading.Event, method: str = "CommitCharges") -
     """Answer by default only once ``until`` (or the fake's teardown) is set."""
 
     def action(request: Any, context: grpc.ServicerContext) -> Message:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT
         while not (until.is_set() or fake.released.is_set()) and time.monotonic() < deadline:
             until.wait(0.01)
         return answer_by_default(method)(request, context)
@@ -278,12 +286,15 @@ def too_slow(request: Any, context: grpc.ServicerContext) -> Message:
 
 
 def assert_deadline(received: Call, seconds: float) -> None:
-    """The call carried a deadline about ``seconds`` away (gRPC sends it rounded up)."""
+    """The call carried a deadline ``seconds`` from when it was made (gRPC sends it
+    rounded up). It was made after the fake started, so no more than the time since
+    then can have run off it by its arrival, however slow the machine."""
     assert received.time_remaining is not None, f"{received.method} had no deadline"
-    assert seconds - 2 < received.time_remaining <= seconds + 0.1
+    elapsed = received.at - received.since
+    assert seconds - elapsed - 0.01 <= received.time_remaining <= seconds + 0.1
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -907,11 +918,11 @@ def test_a_client_without_token_sends_no_authorization(fake: Fake, client: Ratin
 def test_a_timeout_given_to_a_call_replaces_the_default_deadline(
     fake: Fake, client: RatingClient
 ) -> None:
-    client.quote([ITEM], timeout=3.0)
-    client.commit([ITEM], timeout=4.0)
+    client.quote([ITEM], timeout=40.0)
+    client.commit([ITEM], timeout=50.0)
     quote, commit = fake.calls
-    assert_deadline(quote, 3.0)
-    assert_deadline(commit, 4.0)
+    assert_deadline(quote, 40.0)
+    assert_deadline(commit, 50.0)
 
 
 def test_a_server_slower_than_the_deadline_raises_a_retryable_deadline_exceeded(
@@ -925,7 +936,8 @@ def test_a_server_slower_than_the_deadline_raises_a_retryable_deadline_exceeded(
         client.quote([ITEM])
     assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert caught.value.retryable
-    assert len(fake.calls) == 1
+    # Not retried. (On a busy machine the deadline may pass before the call arrives.)
+    assert len(fake.calls) <= 1
 
 
 # Retries.
@@ -1212,7 +1224,7 @@ def test_client_from_env_connects_to_rating_target_with_the_token(
     fake: Fake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RATING_TARGET", fake.target)
-    monkeypatch.setenv("RATING_TIMEOUT", "4")
+    monkeypatch.setenv("RATING_TIMEOUT", "40")
     monkeypatch.setenv("RATING_TOKEN", "from-env")
     for name in ("RATING_TLS", "RATING_TLS_CA", "RATING_TLS_CERT", "RATING_TLS_KEY"):
         monkeypatch.delenv(name, raising=False)
@@ -1220,7 +1232,7 @@ def test_client_from_env_connects_to_rating_target_with_the_token(
         client.get_sku("agent.call")
     [received] = fake.calls
     assert received.metadata["authorization"] == "Bearer from-env"
-    assert_deadline(received, 4.0)
+    assert_deadline(received, 40.0)
 
 
 def test_retries_are_configured_for_unavailable_only() -> None:
@@ -1655,7 +1667,7 @@ def test_flush_sends_now_and_returns_true_once_committed(
     )
     try:
         committer.add(items_of(2))
-        assert committer.flush(timeout=5) is True
+        assert committer.flush(timeout=WAIT) is True
         assert committer.pending == 0
         assert [len(r.items) for r in fake.requests("CommitCharges")] == [2]
         assert [r.request_id for r in receipts] == [fake.requests("CommitCharges")[0].request_id]
@@ -1673,7 +1685,7 @@ def test_flush_returns_false_when_the_server_does_not_answer_in_time(
         committer.add(items_of(1))
         assert committer.flush(timeout=0.1) is False
         release.set()
-        assert committer.flush(timeout=5) is True
+        assert committer.flush(timeout=WAIT) is True
     finally:
         release.set()
         committer.close()
@@ -1707,12 +1719,23 @@ def test_add_blocks_then_raises_buffer_full_while_the_server_is_stuck(
         assert time.monotonic() - started >= 0.2 * 0.9
         assert committer.pending == 2
         release.set()
-        assert committer.flush(timeout=5)
+        assert committer.flush(timeout=WAIT)
     finally:
         release.set()
         committer.close()
     assert committed_ids(fake) == ["first-0", "first-1", "second-0", "second-1"]
     assert committer.failures == []
+
+
+def waiting_for_room(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits inside ``BatchCommitter.add`` for room in the buffer."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    return (
+        frame is not None
+        and frame.f_code is threading.Condition.wait.__code__
+        and frame.f_back is not None
+        and frame.f_back.f_code is BatchCommitter.add.__code__
+    )
 
 
 def test_a_blocked_add_goes_through_once_the_buffer_drains(
@@ -1725,8 +1748,12 @@ def test_a_blocked_add_goes_through_once_the_buffer_drains(
         committer.add(call("a"))
         wait_until(lambda: len(fake.calls) == 1)
         committer.add(call("b"))
-        threading.Timer(0.1, release.set).start()
-        committer.add(call("c"), timeout=5)  # waits for the stuck commit to end
+        adder = threading.Thread(target=committer.add, args=(call("c"),), kwargs={"timeout": WAIT})
+        adder.start()
+        wait_until(lambda: waiting_for_room(adder))  # the buffer is full
+        release.set()  # the stuck commit ends, "b" goes out: room for "c"
+        adder.join(WAIT)
+        assert not adder.is_alive()
     finally:
         release.set()
         committer.close()
@@ -1742,7 +1769,7 @@ def test_committer_retries_a_batch_on_unavailable_with_the_same_request_id(
         single_shot, max_batch=2, max_delay=60, backoff=FAST, on_commit=receipts.append
     ) as committer:
         committer.add(items_of(2))
-        assert committer.flush(timeout=5)
+        assert committer.flush(timeout=WAIT)
     sent = fake.requests("CommitCharges")
     assert len(sent) == 4
     assert len({r.request_id for r in sent}) == 1
@@ -1959,26 +1986,36 @@ def test_committer_gives_up_at_close_timeout_and_reports_every_batch_left(
 ) -> None:
     fake.always("CommitCharges", unavailable())
     added = items_of(5)
-    committer = BatchCommitter(single_shot, max_batch=2, max_delay=60, backoff=FAST)
+    # Retried for ever but for the close timeout: close() returning shows it gave up.
+    committer = BatchCommitter(
+        single_shot,
+        max_batch=2,
+        max_delay=60,
+        backoff=FAST,
+        max_attempts=10**9,
+        batch_deadline=10**9,
+    )
     try:
         committer.add(added)
         wait_until(lambda: len(fake.calls) >= 2)  # the first batch is being retried
-        started = time.monotonic()
-        committer.close(timeout=0.2)
-        assert time.monotonic() - started < 3
+        closer = threading.Thread(target=committer.close, kwargs={"timeout": 0.2}, daemon=True)
+        closer.start()
+        closer.join(WAIT)
+        assert not closer.is_alive(), "close() retried past its timeout"
     finally:
         committer.close(timeout=0)
 
-    sent = fake.requests("CommitCharges")
-    ids_by_request: dict[str, list[str]] = {}
-    for request in sent:
-        ids = [i.usage_id for i in request.items]
-        assert ids_by_request.setdefault(request.request_id, ids) == ids  # same items, same id
-    assert len(ids_by_request) == 3
-    assert [(f.request_id, [i.usage_id for i in f.items]) for f in committer.failures] == list(
-        ids_by_request.items()
-    )
-    assert all(isinstance(f.error, errors.UnavailableError) for f in committer.failures)
+    # Every batch is reported, in order, each with its own request_id. The ones sent
+    # after the close timeout have a deadline of 50 ms: on a busy machine they may
+    # fail DEADLINE_EXCEEDED before they reach the fake, so what reached it is checked
+    # against the failures, not the other way round.
+    reported = {f.request_id: [i.usage_id for i in f.items] for f in committer.failures}
+    assert list(reported.values()) == [["u-0", "u-1"], ["u-2", "u-3"], ["u-4"]]
+    for request in fake.requests("CommitCharges"):  # same items, same id
+        assert reported[request.request_id] == [i.usage_id for i in request.items]
+    assert fake.requests("CommitCharges")[0].request_id == committer.failures[0].request_id
+    retryable = (errors.UnavailableError, errors.DeadlineExceededError)
+    assert all(isinstance(f.error, retryable) for f in committer.failures)
     assert failed_items(committer) == added
     assert committer.stats.committed_items == 0
     assert committer.stats.committed_items + committer.stats.failed_items == len(added)
@@ -2041,7 +2078,7 @@ def test_a_raising_callback_does_not_stop_the_committer(
         single_shot, max_batch=1, max_delay=60, backoff=FAST, on_commit=explode
     ) as committer:
         committer.add(items_of(3))
-        assert committer.flush(timeout=10)
+        assert committer.flush(timeout=WAIT)
     assert committed_ids(fake) == ["u-0", "u-1", "u-2"]
     assert committer.stats.committed_items == 3
     assert committer.failures == []
@@ -2053,8 +2090,7 @@ def test_invoke_gives_a_raw_commit_the_commit_deadline(fake: Fake) -> None:
             "CommitCharges",
             rating_service_pb2.CommitChargesRequest(request_id="r", items=items_of(1)),
         )
-    remaining = fake.calls_of("CommitCharges")[-1].time_remaining
-    assert remaining is not None and 5.0 < remaining <= 20.5
+    assert_deadline(fake.calls_of("CommitCharges")[-1], 20.0)
 
 
 def test_a_failed_commit_tells_the_request_id_it_was_sent_with(fake: Fake) -> None:

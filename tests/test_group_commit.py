@@ -8,6 +8,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,9 @@ from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.database import LedgerDatabase
 
 T = TypeVar("T")
+
+# Generous: a loaded 2-core machine may be slow, but never this slow.
+WAIT = 60.0
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def test_calls_waiting_together_share_one_commit_and_see_each_others_writes(
 
     def slow(conn: sqlite3.Connection) -> int:
         entered.set()
-        release.wait(10)
+        release.wait(WAIT)
         conn.execute("INSERT INTO notes (text) VALUES ('first')")
         return 0
 
@@ -60,13 +64,13 @@ def test_calls_waiting_together_share_one_commit_and_see_each_others_writes(
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         first = pool.submit(database.grouped, slow)
-        assert entered.wait(10)
+        assert entered.wait(WAIT)
         later = [pool.submit(database.grouped, counting(f"n{i}")) for i in range(5)]
         while len(database._waiting) < 5:  # the five queue behind the first group
             threading.Event().wait(0.01)
         release.set()
-        assert first.result(10) == 0
-        counts = sorted(f.result(10) for f in later)
+        assert first.result(WAIT) == 0
+        counts = sorted(f.result(WAIT) for f in later)
     assert counts == [2, 3, 4, 5, 6]  # one group, each seeing the writes before it
     assert len(database.commits) == 2  # type: ignore[attr-defined]
     assert notes(database)[0] == "first" and len(notes(database)) == 6
@@ -78,7 +82,7 @@ def test_a_failing_call_rolls_back_its_own_writes_only(database: LedgerDatabase)
 
     def hold(conn: sqlite3.Connection) -> None:
         entered.set()
-        release.wait(10)
+        release.wait(WAIT)
 
     def good(conn: sqlite3.Connection) -> str:
         conn.execute("INSERT INTO notes (text) VALUES ('kept')")
@@ -90,16 +94,16 @@ def test_a_failing_call_rolls_back_its_own_writes_only(database: LedgerDatabase)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         holder = pool.submit(database.grouped, hold)
-        assert entered.wait(10)
+        assert entered.wait(WAIT)
         failing = pool.submit(database.grouped, bad)
         passing = pool.submit(database.grouped, good)
         while len(database._waiting) < 2:
             threading.Event().wait(0.01)
         release.set()
-        holder.result(10)
+        holder.result(WAIT)
         with pytest.raises(ValueError, match="refused"):
-            failing.result(10)
-        assert passing.result(10) == "ok"
+            failing.result(WAIT)
+        assert passing.result(WAIT) == "ok"
     assert notes(database) == ["kept"]
 
 
@@ -120,26 +124,40 @@ def test_a_commit_that_fails_fails_every_call_of_its_group(database: LedgerDatab
     assert database.grouped(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
 
 
+def waiting_for_the_lock(lock: Path) -> bool:
+    """Whether a flock of ``lock`` is waiting: Linux lists it in /proc/locks with ->."""
+    inode = f":{lock.stat().st_ino}"
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "->" and fields[-3].endswith(inode):
+            return True
+    return False
+
+
 def test_two_ledgers_on_one_database_take_turns_through_the_lock_file(
     database: LedgerDatabase, tmp_path: Path
 ) -> None:
     # Two LedgerDatabase objects stand for two worker processes (flock locks are per
     # open file, so they exclude each other as processes do).
     other = LedgerDatabase(tmp_path / "rating.db")
-    assert (tmp_path / "rating.db-writer.lock").exists()
+    lock = tmp_path / "rating.db-writer.lock"
+    assert lock.exists()
     entered = threading.Event()
     order: list[str] = []
 
     def hold() -> None:
         with database.write() as conn:
             entered.set()
-            threading.Event().wait(0.3)
+            # Until the other one waits for its turn: then it surely began after this.
+            give_up = time.monotonic() + WAIT
+            while not waiting_for_the_lock(lock) and time.monotonic() < give_up:
+                threading.Event().wait(0.01)
             conn.execute("INSERT INTO notes (text) VALUES ('first')")
             order.append("first done")
 
     holder = threading.Thread(target=hold)
     holder.start()
-    entered.wait(5)
+    assert entered.wait(WAIT)
     # The other "process" waits for its turn, then sees the first one's note.
     with other.write() as conn:
         order.append("second began")

@@ -17,6 +17,8 @@ from rating_server.guard import Guard
 from rating_server.metrics import Metrics
 
 QUOTE = "/rating.v1.RatingService/Quote"
+# Generous: a loaded 2-core machine may be slow, but never this slow.
+WAIT = 60.0
 
 
 class Context:
@@ -46,16 +48,17 @@ def test_in_flight_counts_the_calls_inside_a_method_and_none_after() -> None:
         seen.append(in_flight(metrics))
         if len(seen) == 1:  # the first call stays inside until the second has been
             entered.set()
-            release.wait(5)
+            release.wait(WAIT)
         return b""
 
     handler = guard.wrap(QUOTE, grpc.unary_unary_rpc_method_handler(method))
     thread = threading.Thread(target=handler.unary_unary, args=(b"", Context()))
     thread.start()
-    assert entered.wait(5)
+    assert entered.wait(WAIT)
     handler.unary_unary(b"", Context())  # a second call while the first is inside
     release.set()
-    thread.join(5)
+    thread.join(WAIT)
+    assert not thread.is_alive()
 
     assert seen == [1.0, 2.0]
     assert in_flight(metrics) == 0.0

@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -628,7 +628,5 @@ def ledger_sum(conn: sqlite3.Connection, sql: str) -> int:
 LedgerMachine.TestCase.settings = settings(
     max_examples=100,
     stateful_step_count=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
 )
 TestLedgerProperties = LedgerMachine.TestCase

@@ -3,8 +3,9 @@
 The metrics and access-log tests run the real server in this process, where its
 ``/metrics`` endpoint is scraped with urllib and its log records are caught by caplog.
 The load test runs it as an operator does, a ``python -m rating_server`` process, so its
-memory is its own: several clients mix quotes, commits, balances and voids for a fixed
-time (``RATING_LOAD_SECONDS``, default 8), then the ledger is checked every way there is.
+memory is its own: several clients mix quotes, commits, balances and voids until they
+have made a fixed number of calls, and for at least ``RATING_LOAD_SECONDS`` (default 8),
+then the ledger is checked every way there is.
 
 No verdict depends on speed: the load test asserts what every call returned, what the
 ledger holds and that the server's memory stays bounded, never a throughput.
@@ -47,11 +48,20 @@ from rating_server.server import RatingServer
 
 RPC_TIMEOUT = 30.0
 CLI_TIMEOUT = 60.0
-# How long the load runs; set RATING_LOAD_SECONDS for a longer soak.
+# How long a test waits for a condition before it fails.
+WAIT = 60.0
+# How long the load runs at least; set RATING_LOAD_SECONDS for a longer soak.
 LOAD_SECONDS = float(os.environ.get("RATING_LOAD_SECONDS") or 8.0)
+# And how much load, at least, however slow the machine: what the memory bound and
+# the mix of calls need is work done, not seconds passed (about 2,000 calls take 8 s
+# here, on 2 idle cores; with 3 CPU hogs beside it, 1,100).
+LOAD_CALLS = 2_000
 # Memory is first measured after this much load: the thread pool, the per-thread
 # SQLite readers and the allocator's arenas are warm by then.
 WARM_UP_SECONDS = min(2.0, LOAD_SECONDS / 4)
+WARM_UP_CALLS = LOAD_CALLS // 4
+# A load that has not made its calls by then has a server that stopped answering.
+LOAD_GIVE_UP_SECONDS = 600.0
 CLIENTS = 6
 # The server's resident memory at the end may exceed its warm value by this factor
 # plus this many MiB, and no more. Measured here (2 cores): a healthy server grows by
@@ -478,6 +488,22 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
+def wait_for_load(
+    clients: list[LoadClient], calls: int, give_up: float, every_kind: bool = False
+) -> None:
+    """Until the clients have made ``calls`` calls (and of every kind, if asked)."""
+    while True:
+        made: Counter[str] = Counter()
+        for client in clients:
+            made.update(dict(client.calls))  # a copy: the client's thread adds to it
+        if sum(made.values()) >= calls and (not every_kind or all(made[k] for k in KINDS)):
+            return
+        failed = [error for client in clients for error in client.errors]
+        assert not failed, failed[:5]
+        assert time.monotonic() < give_up, f"only {made} calls after {LOAD_GIVE_UP_SECONDS} s"
+        time.sleep(0.05)
+
+
 def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact_and_memory_bounded(
     launch: Launch, seeded_db: Path
 ) -> None:
@@ -504,13 +530,17 @@ def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact
         for client in clients
     ]
     started = time.monotonic()
+    give_up = started + LOAD_GIVE_UP_SECONDS
     for thread in threads:
         thread.start()
     sleep_until(started + WARM_UP_SECONDS)
+    wait_for_load(clients, WARM_UP_CALLS, give_up)
     rss_start = resident_mib(server.process.pid)
     sleep_until(started + WARM_UP_SECONDS + (LOAD_SECONDS - WARM_UP_SECONDS) / 2)
+    wait_for_load(clients, (WARM_UP_CALLS + LOAD_CALLS) // 2, give_up)
     rss_mid = resident_mib(server.process.pid)
     sleep_until(started + LOAD_SECONDS)
+    wait_for_load(clients, LOAD_CALLS, give_up, every_kind=True)
     rss_end = resident_mib(server.process.pid)
     stop.set()
     for thread in threads:
@@ -636,7 +666,7 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
 
     class Stuck(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            release.wait(10)  # the disk is slow
+            release.wait(WAIT)  # the disk is slow, until the test is done with it
 
     stuck = Stuck()
     logger.addHandler(stuck)
@@ -644,8 +674,9 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
     try:
         access = AccessLog(logger, max_pending=10)
         access.record("/m", "OK", 0.001, "first", None, "peer")
-        deadline = time.monotonic() + 10
-        while access._entries.qsize() and time.monotonic() < deadline:  # the thread took it
+        deadline = time.monotonic() + WAIT
+        while access._entries.qsize():  # until the thread took it, and is stuck with it
+            assert time.monotonic() < deadline, "the access log thread never took a line"
             time.sleep(0.01)
         for number in range(49):
             access.record("/m", "OK", 0.001, f"x-{number}", None, "peer")

@@ -15,7 +15,7 @@ def test_quote_returns_one_line_per_item_in_request_order_with_totals(rating):
             item("agent.call", 3, usage_id="c"),
         ]
     )
-    response = rating.Quote(request, timeout=5)
+    response = rating.Quote(request, timeout=30)
     assert [line.usage_id for line in response.lines] == ["a", "b", "c"]
     assert [line.points for line in response.lines] == ["0.3702", "0.3402", "6"]
     assert response.total_points == "6.7104"

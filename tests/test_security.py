@@ -60,7 +60,7 @@ from rating_server import auth
 from rating_server.config import Settings
 from rating_server.server import RatingServer, StartupError
 
-CALL_TIMEOUT = 10.0
+CALL_TIMEOUT = 30.0  # generous: a loaded 2-core machine may be slow, never this slow
 CLI_TIMEOUT = 30.0
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 SKU = "model.doubao-lite-32k.input"
