@@ -29,7 +29,7 @@ ATTRIBUTES = [("agent", "a-1"), ("channel", "api"), ("conversation", "c-7")]
 @pytest.fixture
 def acme(account_service) -> str:
     account_service.CreateAccount(
-        acc.CreateAccountRequest(account_id="acme", plan="pro"), timeout=5
+        acc.CreateAccountRequest(account_id="acme", plan="pro"), timeout=30
     )
     return "acme"
 
@@ -46,7 +46,7 @@ def calls(count: int, usage_id: str, account_id: str = "acme") -> usage_pb2.Usag
 
 def free_used(account_service, account_id: str = "acme") -> str:
     return account_service.GetBalance(
-        acc.GetBalanceRequest(account_id=account_id, day="2026-11-27"), timeout=5
+        acc.GetBalanceRequest(account_id=account_id, day="2026-11-27"), timeout=30
     ).free_points_used
 
 
@@ -60,21 +60,21 @@ def ledger_problems(server) -> list[str]:
 
 def test_accounts_are_created_read_and_changed(account_service, acme) -> None:
     sub = account_service.CreateAccount(
-        acc.CreateAccountRequest(account_id="acme-dev", parent_account_id="acme"), timeout=5
+        acc.CreateAccountRequest(account_id="acme-dev", parent_account_id="acme"), timeout=30
     ).account
     assert (sub.plan, sub.time_zone, sub.parent_account_id) == ("pro", "Asia/Shanghai", "acme")
-    read = account_service.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=5)
+    read = account_service.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=30)
     assert list(read.sub_account_ids) == ["acme-dev"]
     changed = account_service.UpdateAccount(
-        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=5
+        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=30
     ).account
     assert (changed.plan, changed.pay_as_you_go) == ("pro", True)
     with pytest.raises(grpc.RpcError) as exists:
-        account_service.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=5)
+        account_service.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=30)
     error = rich_error(exists.value)
     assert (error.code, error.info.reason) == (grpc.StatusCode.ALREADY_EXISTS, "ACCOUNT_EXISTS")
     with pytest.raises(grpc.RpcError) as missing:
-        account_service.GetAccount(acc.GetAccountRequest(account_id="nobody"), timeout=5)
+        account_service.GetAccount(acc.GetAccountRequest(account_id="nobody"), timeout=30)
     assert rich_error(missing.value).code == grpc.StatusCode.NOT_FOUND
 
 
@@ -88,23 +88,23 @@ def test_a_pack_is_granted_once_per_request_id_and_priced_at_a_yuan_per_1000_poi
         request_id="grant-1",
         valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
     )
-    first = account_service.GrantResourcePack(request, timeout=5).pack
-    again = account_service.GrantResourcePack(request, timeout=5).pack
+    first = account_service.GrantResourcePack(request, timeout=30).pack
+    again = account_service.GrantResourcePack(request, timeout=30).pack
     assert first == again
     assert (first.points, first.remaining_points, first.price_yuan) == (
         "2500.5",
         "2500.5",
         "2.5005",
     )
-    balance = account_service.GetBalance(acc.GetBalanceRequest(account_id="acme"), timeout=5)
+    balance = account_service.GetBalance(acc.GetBalanceRequest(account_id="acme"), timeout=30)
     assert [p.pack_id for p in balance.packs] == [first.pack_id]
     request.points = "1"
     with pytest.raises(grpc.RpcError) as reused:
-        account_service.GrantResourcePack(request, timeout=5)
+        account_service.GrantResourcePack(request, timeout=30)
     assert rich_error(reused.value).info.reason == "REQUEST_ID_REUSED"
     with pytest.raises(grpc.RpcError) as bad:
         account_service.GrantResourcePack(
-            acc.GrantResourcePackRequest(account_id="acme", points="0.0000001"), timeout=5
+            acc.GrantResourcePackRequest(account_id="acme", points="0.0000001"), timeout=30
         )
     assert [v.reason for v in rich_error(bad.value).violations] == ["POINTS_INVALID"]
 
@@ -186,7 +186,7 @@ def test_many_threads_committing_to_one_account_spend_each_point_once(
         acc.GrantResourcePackRequest(
             account_id="acme", points="300", valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC))
         ),
-        timeout=5,
+        timeout=30,
     )
     with ThreadPoolExecutor(max_workers=8) as pool:
         receipts = list(
@@ -194,7 +194,7 @@ def test_many_threads_committing_to_one_account_spend_each_point_once(
         )
     assert sum(int(r.total_points) for r in receipts) == 1000
     balance = account_service.GetBalance(
-        acc.GetBalanceRequest(account_id="acme", day="2026-11-27"), timeout=5
+        acc.GetBalanceRequest(account_id="acme", day="2026-11-27"), timeout=30
     )
     assert (balance.free_points_used, balance.packs[0].remaining_points) == ("500", "0")
     assert balance.pay_as_you_go_points == "200"
@@ -205,18 +205,18 @@ def test_void_over_the_wire_returns_funding_and_twice_is_harmless(
     rating, account_service, acme
 ) -> None:
     receipt = commit(rating, "req-1", calls(300, "u-1"))  # 500 free + 100 bill
-    first = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=5)
-    second = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=5)
+    first = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=30)
+    second = rating.VoidCharge(rat.VoidChargeRequest(charge_id=receipt.charge_id), timeout=30)
     assert [(r.source, r.points) for r in first.reversals] == [
         (usage_pb2.FUNDING_SOURCE_FREE_POINTS, "-500"),
         (usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO, "-100"),
     ]
     assert (first.already_voided, second.already_voided) == (False, True)
     assert free_used(account_service) == "0"
-    charges = account_service.ListCharges(acc.ListChargesRequest(account_id="acme"), timeout=5)
+    charges = account_service.ListCharges(acc.ListChargesRequest(account_id="acme"), timeout=30)
     assert [c.voided for c in charges.charges] == [True]
     with pytest.raises(grpc.RpcError) as missing:
-        rating.VoidCharge(rat.VoidChargeRequest(charge_id="ch_none"), timeout=5)
+        rating.VoidCharge(rat.VoidChargeRequest(charge_id="ch_none"), timeout=30)
     assert rich_error(missing.value).info.reason == "CHARGE_NOT_FOUND"
 
 
@@ -224,7 +224,7 @@ def test_quote_for_an_account_says_how_it_would_be_funded_and_writes_nothing(
     rating, account_service, acme
 ) -> None:
     request = rat.QuoteRequest(account_id="acme", items=[calls(300, "u-1")])
-    quote = rating.Quote(request, timeout=5)
+    quote = rating.Quote(request, timeout=30)
     assert [(f.source, f.points) for f in quote.lines[0].funding] == [
         (usage_pb2.FUNDING_SOURCE_FREE_POINTS, "500"),
         (usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO, "100"),
@@ -238,16 +238,16 @@ def test_quote_for_an_account_says_how_it_would_be_funded_and_writes_nothing(
     )
     assert free_used(account_service) == "0"
     account_service.UpdateAccount(
-        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=5
+        acc.UpdateAccountRequest(account_id="acme", pay_as_you_go=True), timeout=30
     )
-    assert rating.Quote(request, timeout=5).funding.shortfall_points == "0"
-    small = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(1, "u")]), timeout=5)
+    assert rating.Quote(request, timeout=30).funding.shortfall_points == "0"
+    small = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(1, "u")]), timeout=30)
     assert small.funding.covered
-    account_service.CreateAccount(acc.CreateAccountRequest(account_id="zeta"), timeout=5)
+    account_service.CreateAccount(acc.CreateAccountRequest(account_id="zeta"), timeout=30)
     with pytest.raises(grpc.RpcError) as other:
         rating.Quote(
             rat.QuoteRequest(account_id="acme", items=[calls(1, "u", account_id="zeta")]),
-            timeout=5,
+            timeout=30,
         )
     assert rich_error(other.value).violations[0].reason == "ACCOUNT_MISMATCH"
 
@@ -263,7 +263,7 @@ def test_the_statement_shows_the_bill_in_yuan_rounded_to_the_fen_beside_the_exac
         item("rtc.video.4k", 1_000, usage_id="u-3", account_id="acme", occurred_at=DAY),
     )  # 7.116667 + 4.2 points to the bill
     statement = account_service.GetStatement(
-        acc.GetStatementRequest(account_id="acme", month="2026-11"), timeout=5
+        acc.GetStatementRequest(account_id="acme", month="2026-11"), timeout=30
     )
     assert statement.total.pay_as_you_go_points == "11.316667"
     assert statement.amount_due_yuan_exact == "0.011316667"
@@ -271,7 +271,7 @@ def test_the_statement_shows_the_bill_in_yuan_rounded_to_the_fen_beside_the_exac
     assert [r.key for r in statement.by_category] == ["agent", "rtc"]
     with pytest.raises(grpc.RpcError) as bad:
         account_service.GetStatement(
-            acc.GetStatementRequest(account_id="acme", month="November"), timeout=5
+            acc.GetStatementRequest(account_id="acme", month="November"), timeout=30
         )
     assert rich_error(bad.value).violations[0].reason == "MONTH_INVALID"
 
@@ -280,14 +280,14 @@ def test_quote_for_an_account_marks_committed_usage_as_a_duplicate_funded_by_not
     rating, acme
 ) -> None:
     commit(rating, "req-1", calls(200, "u-1"))
-    quote = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(200, "u-1")]), timeout=5)
+    quote = rating.Quote(rat.QuoteRequest(account_id="acme", items=[calls(200, "u-1")]), timeout=30)
     assert quote.lines[0].duplicate and list(quote.lines[0].funding) == []
     assert quote.funding.free_points == "0" and quote.funding.covered
 
 
 def health_of(channel: grpc.Channel, service: str) -> str:
     response = health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=service), timeout=5
+        health_pb2.HealthCheckRequest(service=service), timeout=30
     )
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
@@ -300,18 +300,18 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
     with running(settings) as server, grpc.insecure_channel(server.address) as channel:
         rating = rating_service_pb2_grpc.RatingServiceStub(channel)
         accounts = account_service_pb2_grpc.AccountServiceStub(channel)
-        accounts.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=5)
+        accounts.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=30)
         assert health_of(channel, "") == "SERVING"
         storage.refuse_writes()
 
         writes = {
             "CreateAccount": lambda: accounts.CreateAccount(
-                acc.CreateAccountRequest(account_id="beta"), timeout=5
+                acc.CreateAccountRequest(account_id="beta"), timeout=30
             ),
             "CommitCharges": lambda: commit(rating, "r-1", calls(2, "u-1")),
             "GrantResourcePack": lambda: accounts.GrantResourcePack(
                 acc.GrantResourcePackRequest(account_id="acme", points="5", request_id="g-1"),
-                timeout=5,
+                timeout=30,
             ),
         }
         for name, write in writes.items():
@@ -332,8 +332,8 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
             assert health_of(channel, service) == "NOT_SERVING", service
         assert health_of(channel, "rating.v1.CatalogService") == "SERVING"
         # What only reads still answers.
-        assert rating.Quote(rat.QuoteRequest(items=[calls(2, "q")]), timeout=5).total_points == "4"
-        assert accounts.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=5)
+        assert rating.Quote(rat.QuoteRequest(items=[calls(2, "q")]), timeout=30).total_points == "4"
+        assert accounts.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=30)
 
         storage.refuse_writes(False)
         server.ledger.probe()  # what the server's probe does every second meanwhile
@@ -404,11 +404,11 @@ def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
             + sample
         )
 
-    first = call(request(entries), timeout=10)
-    assert call(request(entries[::-1]), timeout=10) == first
+    first = call(request(entries), timeout=30)
+    assert call(request(entries[::-1]), timeout=30) == first
     other = [usage_pb2.UsageItem(attributes={"agent": "a-2"}).SerializeToString(), *entries[1:]]
     with pytest.raises(grpc.RpcError) as caught:
-        call(request(other), timeout=10)
+        call(request(other), timeout=30)
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
 
 
@@ -421,21 +421,21 @@ def test_a_pack_retried_without_valid_from_is_not_the_pack_granted_with_one(
         request_id="grant-d",
         valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
     )
-    account_service.GrantResourcePack(dated, timeout=5)
+    account_service.GrantResourcePack(dated, timeout=30)
     undated = acc.GrantResourcePackRequest(account_id="acme", points="10", request_id="grant-d")
     with pytest.raises(grpc.RpcError) as caught:
-        account_service.GrantResourcePack(undated, timeout=5)
+        account_service.GrantResourcePack(undated, timeout=30)
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
     # A pack granted from now is replayed by its retry, which again says "from now".
     undated.request_id = "grant-n"
-    first = account_service.GrantResourcePack(undated, timeout=5).pack
-    assert account_service.GrantResourcePack(undated, timeout=5).pack == first
+    first = account_service.GrantResourcePack(undated, timeout=30).pack
+    assert account_service.GrantResourcePack(undated, timeout=30).pack == first
     with pytest.raises(grpc.RpcError) as caught:
         account_service.GrantResourcePack(
             acc.GrantResourcePackRequest(
                 account_id="acme", points="10", request_id="grant-n", valid_from=dated.valid_from
             ),
-            timeout=5,
+            timeout=30,
         )
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
 
@@ -446,7 +446,7 @@ def test_ids_of_any_length_in_a_commit_or_an_accounts_quote_are_invalid_never_in
 ) -> None:
     long_id = calls(1, "x" * length)
     with pytest.raises(grpc.RpcError) as quoted:
-        rating.Quote(rat.QuoteRequest(account_id="acme", items=[long_id]), timeout=10)
+        rating.Quote(rat.QuoteRequest(account_id="acme", items=[long_id]), timeout=30)
     with pytest.raises(grpc.RpcError) as committed:
         commit(rating, "r-long", long_id)
     with pytest.raises(grpc.RpcError) as no_id:

@@ -16,7 +16,7 @@ from rating_server.servicers import errors
 
 def quote_error(rating, items) -> tuple:
     with pytest.raises(grpc.RpcError) as caught:
-        rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=10)
+        rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=30)
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert (error.info.reason, error.info.domain) == ("INVALID_USAGE", "rating")
@@ -138,17 +138,17 @@ def test_many_long_unknown_skus_in_any_script_get_invalid_argument_within_the_tr
     rating, account_service, method: str, letter: str
 ) -> None:
     account_service.CreateAccount(
-        account_service_pb2.CreateAccountRequest(account_id="acct-1"), timeout=10
+        account_service_pb2.CreateAccountRequest(account_id="acct-1"), timeout=30
     )
     items = [item(f"{letter * 100}{n}", 1, usage_id=f"u-{n}") for n in range(60)]
     for attempt in range(5):  # the limit gRPC enforces on trailers is a matter of chance
         with pytest.raises(grpc.RpcError) as caught:
             if method == "Quote":
-                rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=10)
+                rating.Quote(rating_service_pb2.QuoteRequest(items=items), timeout=30)
             else:
                 rating.CommitCharges(
                     rating_service_pb2.CommitChargesRequest(request_id=f"r-{attempt}", items=items),
-                    timeout=10,
+                    timeout=30,
                 )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()  # type: ignore[attr-defined]
         assert on_the_wire(caught.value) <= errors.TRAILER_BUDGET
@@ -253,14 +253,14 @@ def test_a_fault_in_the_server_is_internal_and_tells_the_caller_no_internals(
     monkeypatch.setattr(servicer, "rate_batch", broken)  # both paths a Quote may take
     monkeypatch.setattr(servicer.plain_quote, "quote", broken)
     with pytest.raises(grpc.RpcError) as caught:
-        rating.Quote(rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=5)
+        rating.Quote(rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=30)
     error = rich_error(caught.value)
     assert (error.code, error.info.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
     assert "secret" not in error.message
     monkeypatch.undo()
     assert (
         rating.Quote(
-            rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=5
+            rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=30
         ).total_points
         == "2"
     )
