@@ -18,8 +18,9 @@ from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.config import Settings
-from rating_server.ledger import database as ledger_database
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.sqlite import database as ledger_database
+from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.stores import open_ledger
 from rating_server.server import RatingServer
 
 
@@ -72,9 +73,9 @@ def catalog_snapshot(seeded_db: Path) -> CatalogSnapshot:
 
 
 @pytest.fixture
-def ledger(seeded_db: Path) -> Iterator[LedgerDatabase]:
+def ledger(seeded_db: Path) -> Iterator[LedgerStore]:
     """The ledger in the seeded database, used directly (no gRPC)."""
-    opened = LedgerDatabase(seeded_db)
+    opened = open_ledger(seeded_db)
     yield opened
     opened.close()
 

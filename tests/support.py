@@ -19,7 +19,7 @@ from rating.v1 import usage_pb2
 from rating_server import db
 from rating_server.catalog.store import import_file
 from rating_server.config import Settings
-from rating_server.ledger import database
+from rating_server.ledger.sqlite import database
 from rating_server.server import RatingServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,10 +20,11 @@ from support import GIB
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
-from rating_server.ledger import accounts, charges, funding, invariants, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import accounts, charges, funding, invariants, receipts, reports
 from rating_server.ledger.funding import LocalDays, local_day
 from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart, Receipt
+from rating_server.ledger.sqlite.store import SqliteLedgerStore
+from rating_server.ledger.store import LedgerStore
 
 POINT = 10**6
 # These rules hold whenever usage happens; the dates below may be ahead of the clock.
@@ -37,7 +38,7 @@ def ns(text: str) -> int:
 class Book:
     """A small driver: commits agent calls (2 points each) for readable amounts."""
 
-    def __init__(self, ledger: LedgerDatabase, catalog: CatalogSnapshot) -> None:
+    def __init__(self, ledger: LedgerStore, catalog: CatalogSnapshot) -> None:
         self.ledger, self.catalog = ledger, catalog
         self._requests = 0
 
@@ -76,7 +77,7 @@ class Book:
 
 
 @pytest.fixture
-def book(ledger: LedgerDatabase, catalog_snapshot: CatalogSnapshot):
+def book(ledger: LedgerStore, catalog_snapshot: CatalogSnapshot):
     driver = Book(ledger, catalog_snapshot)
     yield driver
     driver.check()
@@ -283,7 +284,8 @@ def test_voiding_an_unknown_charge_is_not_found(book: Book) -> None:
 def test_the_ledger_refuses_updates_and_deletes(book: Book) -> None:
     book.account("acme")
     book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
-    with book.ledger.write() as conn:
+    assert isinstance(book.ledger, SqliteLedgerStore)
+    with book.ledger.database.write() as conn:
         for statement in (
             "UPDATE charge_lines SET micros = 0",
             "DELETE FROM funding_entries",
@@ -536,36 +538,36 @@ def test_a_receipt_stored_in_the_first_format_still_replays() -> None:
     # The first format: each line's fields, then its funding parts, in one array.
     rows = [
         [
-            *(getattr(line, name) for name in charges._LINE_FIELDS),
+            *(getattr(line, name) for name in receipts._LINE_FIELDS),
             [[p.source, p.micros, p.pack_id, p.day, p.month] for p in line.funding],
         ]
         for line in receipt.lines
     ]
     first = zlib.compress(json.dumps(["ch_1", 3, receipt.commit_time_ns, rows]).encode())
-    assert charges.decode_receipt(first) == receipt
-    assert charges.decode_receipt(charges.encode_receipt(receipt)) == receipt
+    assert receipts.decode_receipt(first) == receipt
+    assert receipts.decode_receipt(receipts.encode_receipt(receipt)) == receipt
 
 
 def test_a_fingerprint_tells_apart_every_value_sent_and_keeps_the_ones_stored_before() -> None:
     sample = Usage("s-1", "acme", "knowledge.storage", GIB, 1_795_000_000 * 10**9, 0)
     calls = Usage("u-1", "acme", "agent.call", 3, 1_795_000_000 * 10**9 + 123, None, {"b": "2"})
     # What a valid request hashed to before the wire's own values were kept.
-    assert charges.request_hash([calls]) == (
+    assert receipts.request_hash([calls]) == (
         "3917461442ecc6025b648feda3b8d578c82a68da4c84fd65a5b21257b4d3dd58"
     )
     # An invalid duration or instant reaches the usage as 0: the fingerprint is of its
     # (seconds, nanos) as sent, unlike the valid 0 s and unlike another invalid one.
     prints = {
-        charges.request_hash([sample]),
-        charges.request_hash([sample], {(0, "duration"): (1, -1)}),
-        charges.request_hash([sample], {(0, "duration"): (-1, 1)}),
-        charges.request_hash([sample], {(0, "occurred_at"): (1_795_000_000, -1)}),
-        charges.request_hash([sample._replace(duration_ns=None)]),
+        receipts.request_hash([sample]),
+        receipts.request_hash([sample], {(0, "duration"): (1, -1)}),
+        receipts.request_hash([sample], {(0, "duration"): (-1, 1)}),
+        receipts.request_hash([sample], {(0, "occurred_at"): (1_795_000_000, -1)}),
+        receipts.request_hash([sample._replace(duration_ns=None)]),
     }
     assert len(prints) == 5
     # Attributes are hashed by key, in whatever order they came.
-    assert charges.request_hash([calls._replace(attributes={"a": "1", "b": "2"})]) == (
-        charges.request_hash([calls._replace(attributes={"b": "2", "a": "1"})])
+    assert receipts.request_hash([calls._replace(attributes={"a": "1", "b": "2"})]) == (
+        receipts.request_hash([calls._replace(attributes={"b": "2", "a": "1"})])
     )
 
 

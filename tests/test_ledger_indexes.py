@@ -14,8 +14,10 @@ from support import seeded_database
 
 from rating_server.catalog.cache import CatalogCache
 from rating_server.engine import Usage
-from rating_server.ledger import accounts, charges, database, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import accounts, charges, reports
+from rating_server.ledger.sqlite import database
+from rating_server.ledger.sqlite.database import LedgerDatabase
+from rating_server.ledger.stores import open_ledger
 
 #: Tables that grow with the ledger; a scan of one grows with it.
 GROWING = ("charges", "charge_lines", "funding_entries", "voids", "free_days", "payg_months")
@@ -56,7 +58,7 @@ def test_every_read_of_commits_voids_lists_statements_and_balances_searches_an_i
 ) -> None:
     path, statements = traced
     catalog = CatalogCache(path).snapshot
-    ledger = LedgerDatabase(path)
+    ledger = open_ledger(path)
     accounts.create_account(ledger, catalog, "acme", plan="pro", pay_as_you_go=True)
     accounts.create_account(ledger, catalog, "acme-eu", parent_account_id="acme")
     accounts.grant_pack(ledger, "acme", "5", valid_from_ns=0)

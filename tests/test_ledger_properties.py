@@ -41,8 +41,8 @@ from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError
 from rating_server.ledger import accounts, charges, invariants, reports
-from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
+from rating_server.ledger.sqlite.store import SqliteLedgerStore
 
 NANOS = 1_000_000_000
 MICROS_PER_POINT = 1_000_000
@@ -227,7 +227,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.catalog: CatalogSnapshot = load_snapshot(catalog_db)
         finally:
             catalog_db.close()
-        self.db = LedgerDatabase(path)
+        self.db = SqliteLedgerStore(path)
         accounts.create_account(
             self.db, self.catalog, MAIN, plan="pro", time_zone=TIME_ZONES[MAIN], pay_as_you_go=True
         )
@@ -282,7 +282,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert pack.account_id == account_id
                     pack_remaining[pack.pack_id] = pack.remaining_micros
                     pack_granted[pack.pack_id] = pack.micros
-        with self.db.read() as conn:
+        with self.db.database.read() as conn:
             rows = {
                 table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 for table in ("charges", "charge_lines", "funding_entries", "voids", "packs")
@@ -571,7 +571,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 funded += line_funding
                 owed += micros
         assert funded == owed
-        with self.db.read() as conn:
+        with self.db.database.read() as conn:
             assert ledger_sum(conn, "SELECT sum(micros) FROM funding_entries") == owed
             assert (
                 ledger_sum(

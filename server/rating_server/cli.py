@@ -16,7 +16,7 @@ from rating_server.catalog.store import current_version, ensure_schema, import_f
 from rating_server.config import SettingError, Settings
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger import invariants
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.stores import open_ledger
 from rating_server.server import serve
 
 
@@ -139,7 +139,7 @@ def _check_ledger(path: str) -> int:
         print(f"there is no database at {path}", file=sys.stderr)
         return 1
     try:
-        ledger = LedgerDatabase(path)
+        ledger = open_ledger(path)
         try:
             problems = invariants.check(ledger)
         finally:

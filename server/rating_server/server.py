@@ -34,7 +34,8 @@ from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
 from rating_server.errors import StorageUnavailableError
 from rating_server.guard import Guard
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.stores import open_ledger
 from rating_server.metrics import Metrics
 from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
@@ -192,7 +193,7 @@ class RatingServer:
 
     def _writes_succeed(self, writable: bool, fault: StorageUnavailableError | None) -> None:
         """Health follows the database's writes: NOT_SERVING while they fail, SERVING
-        once one succeeds (``LedgerDatabase.start_probing`` tries one every second).
+        once one succeeds (``LedgerStore.start_probing`` tries one every second).
         The catalog service writes nothing and keeps serving."""
         status = health_pb2.HealthCheckResponse.SERVING
         if writable:
@@ -217,11 +218,11 @@ class RatingServer:
             self._claim.close()
 
 
-def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerDatabase:
+def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerStore:
     """The ledger, written to once: StartupError when the database takes no writes."""
     ledger = None
     try:
-        ledger = LedgerDatabase(path, observe)
+        ledger = open_ledger(path, observe)
         ledger.probe()
     except (StorageUnavailableError, OSError) as error:
         if ledger is not None:

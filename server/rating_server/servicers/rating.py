@@ -17,8 +17,8 @@ from rating_server.engine import (
     too_many_items,
 )
 from rating_server.ledger import charges
-from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Receipt
+from rating_server.ledger.store import LedgerStore
 from rating_server.metrics import Metrics
 from rating_server.servicers import convert, encode, plain_quote
 from rating_server.servicers.errors import domain_errors
@@ -28,7 +28,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
     def __init__(
         self,
         catalog: CatalogCache,
-        ledger: LedgerDatabase,
+        ledger: LedgerStore,
         limits: Limits = DEFAULT_LIMITS,
         metrics: Metrics | None = None,
     ) -> None:
