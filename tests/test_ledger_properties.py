@@ -40,7 +40,7 @@ from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError
-from rating_server.ledger import accounts, charges, invariants, reports
+from rating_server.ledger import accounts, commits, invariants, reports, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
 from rating_server.ledger.sqlite.store import SqliteLedgerStore
 
@@ -348,11 +348,11 @@ class LedgerMachine(RuleBasedStateMachine):
             # All or nothing: every bad item is named and nothing is written.
             before = self.read_ledger()
             with pytest.raises(InvalidUsageError) as refused:
-                charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+                commits.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
             assert {(v.field, v.reason) for v in refused.value.violations} == refusals
             assert self.read_ledger() == before
             return None
-        receipt = charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+        receipt = commits.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
         assert receipt.charge_id not in self.charges
         assert len(receipt.lines) == len(usages)
         expected_micros = []
@@ -437,7 +437,7 @@ class LedgerMachine(RuleBasedStateMachine):
         original = self.charges[charge_id]
         before = self.read_ledger()
         for _ in range(times):
-            again = charges.commit(
+            again = commits.commit(
                 self.db, self.catalog, original.request_id, original.usages, limits=ANY_TIME
             )
             assert again.replayed
@@ -461,14 +461,14 @@ class LedgerMachine(RuleBasedStateMachine):
         usages = self.usages_of(specs)
         before = self.read_ledger()
         if usages == original.usages:  # the same items after all: a retry
-            again = charges.commit(
+            again = commits.commit(
                 self.db, self.catalog, original.request_id, usages, limits=ANY_TIME
             )
             assert again.replayed
             assert dataclasses.replace(again, replayed=False) == original.receipt
         else:
             with pytest.raises(FailedPreconditionError) as refused:
-                charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
+                commits.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
             assert refused.value.reason == "REQUEST_ID_REUSED"
         assert self.read_ledger() == before
 
@@ -480,7 +480,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ]
         reversed_parts = [(p.source, -p.micros, p.pack_id, p.day, p.month) for p in funding]
         before = self.read_ledger()
-        result = charges.void(self.db, charge_id)
+        result = voids.void(self.db, charge_id)
         after = self.read_ledger()
         assert result.charge_id == charge_id
         assert [
@@ -516,7 +516,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.packs[pack_id].remaining += micros
         charge.voided = True
         if twice:
-            again = charges.void(self.db, charge_id)
+            again = voids.void(self.db, charge_id)
             assert again.already_voided
             assert again.void_time_ns == result.void_time_ns
             assert self.read_ledger() == after

@@ -1,4 +1,5 @@
-"""Committing usage exactly once, voiding it, and previewing how a batch would be funded."""
+"""Committing usage exactly once, and previewing how a batch would be funded: the
+batch's checks, its rating per account, and the funding of its lines."""
 
 from __future__ import annotations
 
@@ -21,12 +22,7 @@ from rating_server.engine import (
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import (
-    FailedPreconditionError,
-    InvalidRequestError,
-    NotFoundError,
-    check_id,
-)
+from rating_server.errors import FailedPreconditionError, check_id
 from rating_server.ids import id_problem
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.funding import Drawdown, LocalDays
@@ -35,13 +31,10 @@ from rating_server.ledger.model import (
     PACK,
     PAYG,
     Account,
-    BalanceChanges,
     ChargedLine,
-    FundingEntry,
     FundingPart,
     FundingSummary,
     Receipt,
-    VoidResult,
 )
 from rating_server.ledger.receipts import AsSent, request_hash
 from rating_server.ledger.store import LedgerStore, LedgerTx, NewCharge
@@ -250,8 +243,6 @@ def commit(
     return store.grouped(work)
 
 
-MAX_REASON_LENGTH = 512
-
 # A month's pay-as-you-go bill may not pass 2^62 micro-points (4.6 billion yuan), so
 # its sum, with reversals, always fits SQLite's int64 INTEGER.
 MAX_ACCRUAL_MICROS = 2**62
@@ -277,71 +268,6 @@ def _committed(tx: LedgerTx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str,
         for account_id, usage_ids in by_account.items()
         for usage_id, charge_id in tx.committed(account_id, usage_ids).items()
     }
-
-
-def void(store: LedgerStore, charge_id: str, reason: str = "") -> VoidResult:
-    """Reverse a charge's funding; a second void changes nothing and says so."""
-    violations: list[Violation] = []
-    check_id("charge_id", charge_id, violations)
-    if len(reason) > MAX_REASON_LENGTH:
-        violations.append(
-            Violation(
-                "reason",
-                "REASON_TOO_LONG",
-                f"reason is longer than {MAX_REASON_LENGTH} characters",
-            )
-        )
-    if violations:
-        raise InvalidRequestError(violations)
-    with store.write() as tx:
-        billing_ids = tx.charge_billing_accounts(charge_id)
-        if billing_ids is None:
-            raise NotFoundError("charge", charge_id, "CHARGE_NOT_FOUND")
-        tx.lock_balances(billing_ids)
-        entries = {
-            billing_id: tx.charge_funding(charge_id, billing_id) for billing_id in billing_ids
-        }
-        # In the order the charge's funding was written: line by line (a line has one
-        # billing account), each line's parts in order.
-        reversals = tuple(
-            FundingPart(e.part.source, -e.part.micros, e.part.pack_id, e.part.day, e.part.month)
-            for e in sorted(
-                (e for found in entries.values() for e in found), key=lambda e: e.line_number
-            )
-        )
-        voided = tx.void_time(charge_id)
-        if voided is not None:
-            return VoidResult(charge_id, reversals, voided, already_voided=True)
-        now = time.time_ns()
-        for billing_id, found in entries.items():
-            reversed_entries = [
-                FundingEntry(
-                    e.line_number, billing_id, dataclasses.replace(e.part, micros=-e.part.micros)
-                )
-                for e in found
-            ]
-            tx.write_reversals(
-                charge_id, billing_id, reversed_entries, _given_back(reversed_entries)
-            )
-        tx.write_void(charge_id, now, reason)
-        return VoidResult(charge_id, reversals, now, already_voided=False)
-
-
-def _given_back(reversals: Sequence[FundingEntry]) -> BalanceChanges:
-    """What reversal entries (negative) change in the balances."""
-    free: dict[tuple[str, str], int] = {}
-    packs: dict[tuple[str, str], int] = {}
-    payg: dict[tuple[str, str], int] = {}
-    for entry in reversals:
-        part = entry.part
-        if part.source == FREE:
-            sums, key = free, (entry.billing_account_id, part.day)
-        elif part.source == PACK:
-            sums, key = packs, (entry.billing_account_id, part.pack_id)
-        else:
-            sums, key = payg, (entry.billing_account_id, part.month)
-        sums[key] = sums.get(key, 0) + part.micros
-    return BalanceChanges(free_used=free, pack_drawn=packs, payg=payg)
 
 
 def preview(
