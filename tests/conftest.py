@@ -14,7 +14,6 @@ from rating.v1 import (
     catalog_service_pb2_grpc,
     rating_service_pb2_grpc,
 )
-from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.config import Settings
@@ -22,6 +21,7 @@ from rating_server.ledger.sqlite import database as ledger_database
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
 from rating_server.server import RatingServer
+from rating_server.sqlite import connections as db
 
 
 @pytest.fixture

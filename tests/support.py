@@ -16,11 +16,11 @@ from grpc_status import rpc_status
 from hypothesis import strategies as st
 
 from rating.v1 import usage_pb2
-from rating_server import db
 from rating_server.catalog.store import import_file
 from rating_server.config import Settings
 from rating_server.ledger.sqlite import database
 from rating_server.server import RatingServer
+from rating_server.sqlite import connections as db
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "server" / "catalog" / "seed.toml"

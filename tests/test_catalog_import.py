@@ -16,7 +16,6 @@ import pytest
 from sqlite_utils import Database
 from support import NOON, SEED
 
-from rating_server import db
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import (
     ImportResult,
@@ -25,6 +24,7 @@ from rating_server.catalog.store import (
     load_snapshot,
 )
 from rating_server.engine import Usage, rate_batch
+from rating_server.sqlite import connections as db
 
 HEADER = """
 schema = 1

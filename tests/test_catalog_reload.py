@@ -11,9 +11,9 @@ import pytest
 from support import NOON, item
 
 from rating.v1 import rating_service_pb2
-from rating_server import db
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import import_file
+from rating_server.sqlite import connections as db
 
 CATALOG = """
 schema = 1

@@ -35,7 +35,6 @@ from hypothesis.stateful import (
 )
 from support import SEED
 
-from rating_server import db
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.store import import_file, load_snapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
@@ -43,6 +42,7 @@ from rating_server.errors import FailedPreconditionError
 from rating_server.ledger import accounts, commits, invariants, reports, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
 from rating_server.ledger.sqlite.store import SqliteLedgerStore
+from rating_server.sqlite import connections as db
 
 NANOS = 1_000_000_000
 MICROS_PER_POINT = 1_000_000

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rating_server import db, logs
+from rating_server import logs
 from rating_server.auth import hash_token
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.store import current_version, ensure_schema, import_file
@@ -18,6 +18,7 @@ from rating_server.errors import StorageUnavailableError
 from rating_server.ledger import invariants
 from rating_server.ledger.stores import open_ledger
 from rating_server.server import serve
+from rating_server.sqlite import connections as db
 
 
 def main(argv: Sequence[str] | None = None) -> int:

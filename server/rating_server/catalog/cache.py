@@ -12,9 +12,9 @@ import logging
 import threading
 from pathlib import Path
 
-from rating_server import db
 from rating_server.catalog.model import CatalogError, CatalogSnapshot
 from rating_server.catalog.store import current_version, ensure_schema, load_snapshot
+from rating_server.sqlite import connections as db
 
 log = logging.getLogger(__name__)
 

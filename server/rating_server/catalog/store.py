@@ -24,7 +24,7 @@ from sqlite_utils import Database
 from rating_server.catalog.file import CatalogDef, load_file
 from rating_server.catalog.model import CatalogError, CatalogSnapshot, Plan, PriceVersion, Sku
 from rating_server.money import Rate, canonical, exact_micros, parse_decimal
-from rating_server.writer_turn import turn_taken
+from rating_server.sqlite.writer_turn import turn_taken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalog_versions (

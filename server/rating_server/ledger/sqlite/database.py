@@ -14,7 +14,7 @@ sleeps of up to 100 ms (which put a second on commits' p99 with two workers).
 
 Storage faults: an error of SQLite that is the storage's fault (a read-only or full
 disk, an I/O error, a damaged or vanished file, a lock held too long; see
-``db.is_storage_fault``) leaves ``read``, ``write`` and ``grouped`` as a
+``connections.is_storage_fault``) leaves ``read``, ``write`` and ``grouped`` as a
 ``StorageUnavailableError``, with nothing written. ``writable`` says whether the last
 write succeeded, and ``on_writable`` hears when that changes; ``probe`` writes one row
 to find out, and ``start_probing`` does so in a thread whenever no write has succeeded
@@ -39,10 +39,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.db import is_storage_fault, open_connection, storage_fault_name
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.sqlite.schema import PROBE, SCHEMA, append_only_triggers
-from rating_server.writer_turn import WriterTurn
+from rating_server.sqlite.connections import is_storage_fault, open_connection, storage_fault_name
+from rating_server.sqlite.writer_turn import WriterTurn
 
 log = logging.getLogger("rating_server")
 
