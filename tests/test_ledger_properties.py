@@ -35,14 +35,15 @@ from hypothesis.stateful import (
 )
 from support import SEED
 
+from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.catalog.snapshots import load_snapshot
+from rating_server.catalog.stores import open_catalog
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError
 from rating_server.ledger import accounts, commits, invariants, reports, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
 from rating_server.ledger.sqlite.store import SqliteLedgerStore
-from rating_server.sqlite import connections as db
 
 NANOS = 1_000_000_000
 MICROS_PER_POINT = 1_000_000
@@ -221,12 +222,12 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="ledger-properties-"))
         path = self.folder / "rating.db"
-        catalog_db = db.connect(path)
+        catalog_store = open_catalog(path)
         try:
-            import_file(catalog_db, SEED)
-            self.catalog: CatalogSnapshot = load_snapshot(catalog_db)
+            import_file(catalog_store, SEED)
+            self.catalog: CatalogSnapshot = load_snapshot(catalog_store)
         finally:
-            catalog_db.close()
+            catalog_store.close()
         self.db = SqliteLedgerStore(path)
         accounts.create_account(
             self.db, self.catalog, MAIN, plan="pro", time_zone=TIME_ZONES[MAIN], pay_as_you_go=True

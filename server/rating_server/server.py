@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
@@ -94,8 +93,9 @@ class RatingServer:
             self.catalog = CatalogCache(settings.db_path)
         except CatalogError as error:
             raise StartupError(str(error)) from None
-        except sqlite3.Error as error:
-            raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
+        except StorageUnavailableError as error:
+            cause = error.__cause__ or error
+            raise StartupError(f"cannot open the database {settings.db_path}: {cause}") from None
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)

@@ -41,7 +41,7 @@ from typing import TypeVar
 
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.sqlite.schema import PROBE, SCHEMA, append_only_triggers
-from rating_server.sqlite.connections import is_storage_fault, open_connection, storage_fault_name
+from rating_server.sqlite.connections import is_storage_fault, open_connection, unavailable
 from rating_server.sqlite.writer_turn import WriterTurn
 
 log = logging.getLogger("rating_server")
@@ -54,12 +54,6 @@ RETRY_SECONDS = 1.0
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
     return open_connection(path, check_same_thread=False, create=create)
-
-
-def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
-    return StorageUnavailableError(
-        f"the database cannot be {doing} now ({error})", storage_fault_name(error)
-    )
 
 
 def _file_of(path: str | Path) -> tuple[int, int] | None:
@@ -116,7 +110,7 @@ class LedgerDatabase:
                 writer.close()
             self._turn.close()
             if is_storage_fault(error):
-                raise _unavailable(error, "opened") from error
+                raise unavailable(error, "opened") from error
             raise
         self._writer = writer
         # The file written to: a write to a file since deleted or replaced would be lost.
@@ -143,7 +137,7 @@ class LedgerDatabase:
         if isinstance(error, StorageUnavailableError):
             fault = error
         elif is_storage_fault(error):
-            fault = _unavailable(error, "written")
+            fault = unavailable(error, "written")
         else:
             return None
         self._set_writable(False, fault)
@@ -209,7 +203,7 @@ class LedgerDatabase:
         error = item.error
         if error is not None:
             if is_storage_fault(error):  # one error per caller, for its own traceback
-                raise _unavailable(error, "written") from error
+                raise unavailable(error, "written") from error
             raise error
         return item.result  # type: ignore[return-value]
 
@@ -310,7 +304,7 @@ class LedgerDatabase:
             if conn is not None:
                 self._forget_reader(conn)
             if is_storage_fault(error):
-                raise _unavailable(error, "read") from error
+                raise unavailable(error, "read") from error
             raise
         fault: sqlite3.Error | None = None
         try:
@@ -324,7 +318,7 @@ class LedgerDatabase:
                 conn.execute("ROLLBACK")
         if fault is not None:
             self._forget_reader(conn)  # closing it ends its transaction
-            raise _unavailable(fault, "read") from fault
+            raise unavailable(fault, "read") from fault
 
     def close(self) -> None:
         self._stop_probing.set()
