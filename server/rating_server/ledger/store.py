@@ -9,10 +9,12 @@ store as ``errors.StorageUnavailableError``.
 
 Rules for an engine, so that the ledger can be spread over many nodes and databases:
 
-- Every ledger table leads with the billing account (the main account that funds the
-  usage), and every operation that can name it takes it, so each statement can filter
-  by it. The few that cannot (a charge by its request_id, a void's first question:
-  which billing accounts a charge has) find one charge by its unique id.
+- Every operation that can name the billing account (the main account that funds the
+  usage; a pack's account is one) takes it, so that each statement can filter by it
+  and the ledger's tables can lead with it. Those that cannot find one row by a unique
+  id: an account by its id, a pack by its request_id, a charge by its request_id, and
+  a void's first question, which billing accounts a charge has; the invariant check
+  reads everything.
 - The rules call ``LedgerTx.lock_balances`` with the billing accounts' ids, sorted,
   before they read any balance in a write (a commit, a void). An engine whose
   transactions do not exclude each other locks those accounts there, in that order,
