@@ -20,12 +20,14 @@ from rating.v1 import (
     catalog_service_pb2_grpc,
     rating_service_pb2_grpc,
 )
-from rating_server import db
+from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.catalog.snapshots import load_snapshot
+from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
-from rating_server.ledger import database as ledger_database
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.sqlite import database as ledger_database
+from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.stores import open_ledger
 from rating_server.server import RatingServer
 
 # Hypothesis, for every test: no test may fail by timing, so no deadline and no
@@ -73,26 +75,26 @@ def catalog(channel: grpc.Channel) -> catalog_service_pb2_grpc.CatalogServiceStu
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
     """The seed catalog, in memory, once per test module (hypothesis tests take it)."""
-    database = db.connect(tmp_path_factory.mktemp("seed") / "rating.db")
-    import_file(database, SEED)
-    yield load_snapshot(database)
-    database.close()
+    store = open_catalog(tmp_path_factory.mktemp("seed") / "rating.db")
+    import_file(store, SEED)
+    yield load_snapshot(store)
+    store.close()
 
 
 @pytest.fixture
 def catalog_snapshot(seeded_db: Path) -> CatalogSnapshot:
     """The seed catalog, in memory."""
-    database = db.connect(seeded_db)
+    store = open_catalog(seeded_db)
     try:
-        return load_snapshot(database)
+        return load_snapshot(store)
     finally:
-        database.close()
+        store.close()
 
 
 @pytest.fixture
-def ledger(seeded_db: Path) -> Iterator[LedgerDatabase]:
+def ledger(seeded_db: Path) -> Iterator[LedgerStore]:
     """The ledger in the seeded database, used directly (no gRPC)."""
-    opened = LedgerDatabase(seeded_db)
+    opened = open_ledger(seeded_db)
     yield opened
     opened.close()
 

@@ -16,10 +16,10 @@ from grpc_status import rpc_status
 from hypothesis import strategies as st
 
 from rating.v1 import usage_pb2
-from rating_server import db
-from rating_server.catalog.store import import_file
+from rating_server.catalog.imports import import_file
+from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
-from rating_server.ledger import database
+from rating_server.ledger.sqlite import database
 from rating_server.server import RatingServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,11 +87,11 @@ def rich_error(error: grpc.RpcError) -> RichError:
 
 def seeded_database(path: Path) -> Path:
     """A database file at ``path`` holding the seed catalog as version 1."""
-    database = db.connect(path)
+    store = open_catalog(path)
     try:
-        import_file(database, SEED)
+        import_file(store, SEED)
     finally:
-        database.close()
+        store.close()
     return path
 
 

@@ -13,17 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
 from support import NOON, SEED
 
-from rating_server import db
+from rating_server.catalog.imports import ImportResult, import_file
 from rating_server.catalog.model import CatalogError
-from rating_server.catalog.store import (
-    ImportResult,
-    current_version,
-    import_file,
-    load_snapshot,
-)
+from rating_server.catalog.snapshots import load_snapshot
+from rating_server.catalog.sqlite.store import SqliteCatalogStore
 from rating_server.engine import Usage, rate_batch
 
 HEADER = """
@@ -105,8 +100,8 @@ def with_tokens(*skus: str) -> str:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = db.connect(tmp_path / "rating.db")
+def database(tmp_path: Path) -> Iterator[SqliteCatalogStore]:
+    opened = SqliteCatalogStore(tmp_path / "rating.db")
     yield opened
     opened.close()
 
@@ -117,20 +112,20 @@ def write(tmp_path: Path, text: str, name: str = "catalog.toml") -> Path:
     return path
 
 
-def table_counts(database: Database) -> dict[str, int]:
-    return {name: database[name].count for name in database.table_names()}
+def table_counts(database: SqliteCatalogStore) -> dict[str, int]:
+    return {name: database.db[name].count for name in database.db.table_names()}
 
 
-def test_importing_the_same_file_twice_keeps_one_version(database: Database) -> None:
+def test_importing_the_same_file_twice_keeps_one_version(database: SqliteCatalogStore) -> None:
     first = import_file(database, SEED)
     second = import_file(database, SEED)
     assert (first.version, first.changed) == (1, True)
     assert (second.version, second.changed) == (1, False)
-    assert database["price_versions"].count == 39
+    assert database.db["price_versions"].count == 39
 
 
 def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
-    database: Database, tmp_path: Path
+    database: SqliteCatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     raised = AGENT_CALL.replace(
@@ -157,7 +152,7 @@ def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
 
 @pytest.mark.parametrize("imported_at", [NOON, NOON + timedelta(days=1)])
 def test_a_new_price_that_would_reprice_past_usage_is_refused(
-    database: Database, tmp_path: Path, imported_at: datetime
+    database: SqliteCatalogStore, tmp_path: Path, imported_at: datetime
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -170,7 +165,9 @@ def test_a_new_price_that_would_reprice_past_usage_is_refused(
     assert table_counts(database) == before
 
 
-def test_a_new_skus_first_price_may_start_in_the_past(database: Database, tmp_path: Path) -> None:
+def test_a_new_skus_first_price_may_start_in_the_past(
+    database: SqliteCatalogStore, tmp_path: Path
+) -> None:
     import_file(database, SEED)
     fresh = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.batch"').replace(
         'aliases = ["智能体调用费"]', "aliases = []"
@@ -178,18 +175,18 @@ def test_a_new_skus_first_price_may_start_in_the_past(database: Database, tmp_pa
     assert import_file(database, write(tmp_path, catalog_text(fresh))).version == 2
 
 
-def test_a_price_version_never_changes(database: Database, tmp_path: Path) -> None:
+def test_a_price_version_never_changes(database: SqliteCatalogStore, tmp_path: Path) -> None:
     import_file(database, SEED)
     before = table_counts(database)
     changed = AGENT_CALL.replace('points = "2"', 'points = "2.5"')
     with pytest.raises(CatalogError, match=r"agent\.call.*never change"):
         import_file(database, write(tmp_path, catalog_text(changed)))
     assert table_counts(database) == before
-    assert current_version(database) == 1
+    assert database.current_version() == 1
 
 
 def test_an_alias_taken_by_another_sku_is_refused_and_nothing_changes(
-    database: Database, tmp_path: Path
+    database: SqliteCatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -202,7 +199,7 @@ def test_an_alias_taken_by_another_sku_is_refused_and_nothing_changes(
 
 
 def test_an_alias_that_differs_only_in_case_from_another_name_is_refused(
-    database: Database, tmp_path: Path
+    database: SqliteCatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     clash = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.other"').replace(
@@ -210,10 +207,12 @@ def test_an_alias_that_differs_only_in_case_from_another_name_is_refused(
     )
     with pytest.raises(CatalogError, match=r"Agent\.Call"):
         import_file(database, write(tmp_path, catalog_text(clash)))
-    assert current_version(database) == 1
+    assert database.current_version() == 1
 
 
-def test_an_alias_may_move_between_skus_of_one_file(database: Database, tmp_path: Path) -> None:
+def test_an_alias_may_move_between_skus_of_one_file(
+    database: SqliteCatalogStore, tmp_path: Path
+) -> None:
     import_file(database, SEED)
     moved_from = AGENT_CALL.replace('aliases = ["智能体调用费"]', "aliases = []")
     moved_to = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.v2"')
@@ -291,7 +290,7 @@ def test_an_alias_may_move_between_skus_of_one_file(database: Database, tmp_path
     ],
 )
 def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
-    database: Database, tmp_path: Path, text: str, message: str
+    database: SqliteCatalogStore, tmp_path: Path, text: str, message: str
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -313,7 +312,7 @@ def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
     ids=["new-ark-sku", "new-price-version-of-the-seeds-ark-sku"],
 )
 def test_an_ark_sku_given_a_price_is_refused_naming_the_sku_and_nothing_changes(
-    database: Database, tmp_path: Path, ark: str
+    database: SqliteCatalogStore, tmp_path: Path, ark: str
 ) -> None:
     """Ark models are billed by Volcano Ark: rated 0 points here, whatever a file says."""
     import_file(database, SEED)
@@ -326,10 +325,12 @@ def test_an_ark_sku_given_a_price_is_refused_naming_the_sku_and_nothing_changes(
     assert import_file(database, write(tmp_path, with_tokens(ARK_LITE))).changed
 
 
-def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(database: Database) -> None:
+def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(
+    database: SqliteCatalogStore,
+) -> None:
     """A price written before the import refused them is not rated either."""
     import_file(database, SEED)
-    database.execute(
+    database.db.execute(
         "INSERT INTO price_versions (sku_id, effective_from, unit_price, catalog_version) "
         "VALUES ('model.ark.input', '2030-01-01T00:00:00.000000Z', '0.8', 1)"
     )
@@ -356,7 +357,7 @@ def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(database: Da
     ],
 )
 def test_a_malformed_catalog_names_the_line_of_the_bad_field(
-    database: Database, tmp_path: Path, text: str, where: str
+    database: SqliteCatalogStore, tmp_path: Path, text: str, where: str
 ) -> None:
     with pytest.raises(CatalogError) as caught:
         import_file(database, write(tmp_path, text))
@@ -380,7 +381,7 @@ def test_a_malformed_catalog_names_the_line_of_the_bad_field(
     ids=["unit-size", "plan-free-points", "sku-biller", "sku-unit"],
 )
 def test_an_import_cannot_change_what_earlier_usage_was_rated_or_funded_with(
-    database: Database, tmp_path: Path, change: object, field: str
+    database: SqliteCatalogStore, tmp_path: Path, change: object, field: str
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -401,7 +402,7 @@ def someone_waits_to_lock(path: str) -> bool:
 
 def import_alone(path: Path, catalog: Path) -> ImportResult:
     """``import_file`` on a connection of its own, as ``rating-server catalog import``."""
-    opened = db.connect(path)
+    opened = SqliteCatalogStore(path)
     try:
         return import_file(opened, catalog)
     finally:
@@ -409,7 +410,7 @@ def import_alone(path: Path, catalog: Path) -> ImportResult:
 
 
 def test_an_import_waits_for_the_writers_turn_however_long_then_succeeds(
-    database: Database, tmp_path: Path
+    database: SqliteCatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, write(tmp_path, catalog_text(AGENT_CALL)))
     renamed = write(tmp_path, catalog_text(AGENT_CALL.replace('name = "', 'name = "New ')), "b")
@@ -425,7 +426,7 @@ def test_an_import_waits_for_the_writers_turn_however_long_then_succeeds(
                 assert time.monotonic() < deadline, "the import neither waited nor ended"
                 time.sleep(0.01)
             assert not importing.done(), f"the import did not wait its turn: {importing}"
-            assert current_version(database) == 1  # it waits before it writes anything
+            assert database.current_version() == 1  # it waits before it writes anything
             fcntl.flock(held, fcntl.LOCK_UN)
             assert importing.result(60) == ImportResult(version=2, changed=True)
     finally:

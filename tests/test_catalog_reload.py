@@ -11,9 +11,9 @@ import pytest
 from support import NOON, item
 
 from rating.v1 import rating_service_pb2
-from rating_server import db
+from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
-from rating_server.catalog.store import import_file
+from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
 from rating_server.server import RatingServer
 
@@ -44,11 +44,11 @@ IMPORTED_AT = datetime(2025, 12, 31, tzinfo=UTC)
 def import_text(db_path: Path, tmp_path: Path, text: str) -> int:
     source = tmp_path / "change.toml"
     source.write_text(text, encoding="utf-8")
-    database = db.connect(db_path)
+    store = open_catalog(db_path)
     try:
-        return import_file(database, source, now=IMPORTED_AT).version
+        return import_file(store, source, now=IMPORTED_AT).version
     finally:
-        database.close()
+        store.close()
 
 
 def quote_calls(rating, count: int, **fields) -> rating_service_pb2.QuoteResponse:

@@ -18,7 +18,7 @@ import pytest
 from support import LedgerStorage
 
 from rating_server.errors import StorageUnavailableError
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.sqlite.database import LedgerDatabase
 
 T = TypeVar("T")
 

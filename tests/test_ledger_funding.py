@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
-import zlib
 import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,10 +18,11 @@ from support import GIB
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
-from rating_server.ledger import accounts, charges, funding, invariants, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import accounts, commits, funding, invariants, reports, voids
 from rating_server.ledger.funding import LocalDays, local_day
-from rating_server.ledger.model import FREE, PACK, PAYG, ChargedLine, FundingPart, Receipt
+from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Receipt
+from rating_server.ledger.sqlite.store import SqliteLedgerStore
+from rating_server.ledger.store import LedgerStore
 
 POINT = 10**6
 # These rules hold whenever usage happens; the dates below may be ahead of the clock.
@@ -37,7 +36,7 @@ def ns(text: str) -> int:
 class Book:
     """A small driver: commits agent calls (2 points each) for readable amounts."""
 
-    def __init__(self, ledger: LedgerDatabase, catalog: CatalogSnapshot) -> None:
+    def __init__(self, ledger: LedgerStore, catalog: CatalogSnapshot) -> None:
         self.ledger, self.catalog = ledger, catalog
         self._requests = 0
 
@@ -67,7 +66,7 @@ class Book:
             Usage(f"u-{self._requests}-{i}", account, sku, quantity, ns(when))
             for i, (account, quantity, when) in enumerate(items)
         ]
-        return charges.commit(
+        return commits.commit(
             self.ledger, self.catalog, f"r-{self._requests}", usages, limits=ANY_TIME
         )
 
@@ -76,7 +75,7 @@ class Book:
 
 
 @pytest.fixture
-def book(ledger: LedgerDatabase, catalog_snapshot: CatalogSnapshot):
+def book(ledger: LedgerStore, catalog_snapshot: CatalogSnapshot):
     driver = Book(ledger, catalog_snapshot)
     yield driver
     driver.check()
@@ -240,7 +239,7 @@ def test_storage_is_priced_beyond_the_accounts_plan_quota(book: Book) -> None:
         ns("2026-11-27T04:00:00+00:00"),
         duration_ns=2 * 3600 * 10**9,
     )
-    receipt = charges.commit(book.ledger, book.catalog, "storage-1", [usage], limits=ANY_TIME)
+    receipt = commits.commit(book.ledger, book.catalog, "storage-1", [usage], limits=ANY_TIME)
     assert receipt.lines[0].micros == 7_500_000
 
 
@@ -251,7 +250,7 @@ def test_a_void_returns_the_funding_where_it_came_from_and_twice_is_harmless(boo
     assert parts(receipt) == [(FREE, 500, "2026-11-27"), (PACK, 100, pack)]
     later = book.commit(("acme", 1, "2026-11-27T05:00:00+00:00"))
     assert parts(later) == [(PAYG, 2, "2026-11")]
-    result = charges.void(book.ledger, receipt.charge_id, "test")
+    result = voids.void(book.ledger, receipt.charge_id, "test")
     assert not result.already_voided
     assert [(p.source, p.micros) for p in result.reversals] == [
         (FREE, -500 * POINT),
@@ -262,7 +261,7 @@ def test_a_void_returns_the_funding_where_it_came_from_and_twice_is_harmless(boo
     assert balance.packs[0].remaining_micros == 100 * POINT
     assert balance.payg_micros == 2 * POINT
     book.check()
-    second = charges.void(book.ledger, receipt.charge_id)
+    second = voids.void(book.ledger, receipt.charge_id)
     assert second.already_voided and second.void_time_ns == result.void_time_ns
     assert reports.balance(book.ledger, book.catalog, "acme", "2026-11-27") == balance
 
@@ -271,19 +270,20 @@ def test_a_voided_pay_as_you_go_line_leaves_the_bill(book: Book) -> None:
     book.account("acme")
     book.commit(("acme", 250, "2026-11-27T04:00:00+00:00"))
     billed = book.commit(("acme", 5, "2026-11-27T05:00:00+00:00"))
-    charges.void(book.ledger, billed.charge_id)
+    voids.void(book.ledger, billed.charge_id)
     assert reports.balance(book.ledger, book.catalog, "acme", "2026-11-27").payg_micros == 0
 
 
 def test_voiding_an_unknown_charge_is_not_found(book: Book) -> None:
     with pytest.raises(NotFoundError):
-        charges.void(book.ledger, "ch_nope")
+        voids.void(book.ledger, "ch_nope")
 
 
 def test_the_ledger_refuses_updates_and_deletes(book: Book) -> None:
     book.account("acme")
     book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
-    with book.ledger.write() as conn:
+    assert isinstance(book.ledger, SqliteLedgerStore)
+    with book.ledger.database.write() as conn:
         for statement in (
             "UPDATE charge_lines SET micros = 0",
             "DELETE FROM funding_entries",
@@ -329,7 +329,7 @@ def test_statement_sums_a_month_by_sku_category_and_account_without_voided_charg
         ("acme-dev", 1234, "2026-11-27T06:00:00+00:00"), sku="model.doubao-lite-32k.input"
     )  # 0.3702 bill
     voided = book.commit(("acme", 1000, "2026-11-27T07:00:00+00:00"))
-    charges.void(book.ledger, voided.charge_id)
+    voids.void(book.ledger, voided.charge_id)
     book.commit(("acme", 1, "2026-12-01T04:00:00+00:00"))  # December
     statement = reports.statement(book.ledger, "acme", "2026-11")
     assert [(r.key, r.quantity, r.micros, r.lines) for r in statement.by_sku] == [
@@ -393,7 +393,7 @@ def test_storage_is_sampled_on_the_main_account_whose_quota_it_is(book: Book) ->
         duration_ns=3600 * 10**9,
     )
     with pytest.raises(InvalidUsageError) as caught:
-        charges.commit(book.ledger, book.catalog, "storage-sub", [usage], limits=ANY_TIME)
+        commits.commit(book.ledger, book.catalog, "storage-sub", [usage], limits=ANY_TIME)
     assert [(v.field, v.reason) for v in caught.value.violations] == [
         ("items[0].account_id", "STORAGE_ON_SUB_ACCOUNT")
     ]
@@ -404,7 +404,7 @@ def test_a_month_bill_never_passes_the_accrual_ceiling(
 ) -> None:
     book.account("acme")
     book.commit(("acme", 250, "2026-11-27T04:00:00+00:00"))  # the free points
-    monkeypatch.setattr(charges, "MAX_ACCRUAL_MICROS", 100 * POINT)
+    monkeypatch.setattr(commits, "MAX_ACCRUAL_MICROS", 100 * POINT)
     book.commit(("acme", 50, "2026-11-27T05:00:00+00:00"))  # 100 points: at the ceiling
     with pytest.raises(FailedPreconditionError) as caught:
         book.commit(("acme", 1, "2026-11-27T06:00:00+00:00"))
@@ -418,8 +418,8 @@ def test_a_void_reason_is_bounded(book: Book) -> None:
     book.account("acme")
     receipt = book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
     with pytest.raises(InvalidRequestError):
-        charges.void(book.ledger, receipt.charge_id, "x" * 513)
-    assert not charges.void(book.ledger, receipt.charge_id, "x" * 512).already_voided
+        voids.void(book.ledger, receipt.charge_id, "x" * 513)
+    assert not voids.void(book.ledger, receipt.charge_id, "x" * 512).already_voided
 
 
 ZONES = [
@@ -506,69 +506,6 @@ def test_only_tzdatas_zone_names_are_account_zones(book: Book, name: str) -> Non
     ]
 
 
-def test_a_receipt_stored_in_the_first_format_still_replays() -> None:
-    part = FundingPart(PACK, 1_500_000, "pack-1")
-    receipt = Receipt(
-        "ch_1",
-        3,
-        1_795_000_000_000_000_000,
-        (
-            ChargedLine(
-                "u-1",
-                "acme",
-                "acme",
-                "agent.call",
-                "agent.call",
-                "agent",
-                1,
-                1,
-                "call",
-                1,
-                "call",
-                "2",
-                2_000_000,
-                "coze",
-                0,
-                funding=(part,),
-            ),
-        ),
-    )
-    # The first format: each line's fields, then its funding parts, in one array.
-    rows = [
-        [
-            *(getattr(line, name) for name in charges._LINE_FIELDS),
-            [[p.source, p.micros, p.pack_id, p.day, p.month] for p in line.funding],
-        ]
-        for line in receipt.lines
-    ]
-    first = zlib.compress(json.dumps(["ch_1", 3, receipt.commit_time_ns, rows]).encode())
-    assert charges.decode_receipt(first) == receipt
-    assert charges.decode_receipt(charges.encode_receipt(receipt)) == receipt
-
-
-def test_a_fingerprint_tells_apart_every_value_sent_and_keeps_the_ones_stored_before() -> None:
-    sample = Usage("s-1", "acme", "knowledge.storage", GIB, 1_795_000_000 * 10**9, 0)
-    calls = Usage("u-1", "acme", "agent.call", 3, 1_795_000_000 * 10**9 + 123, None, {"b": "2"})
-    # What a valid request hashed to before the wire's own values were kept.
-    assert charges.request_hash([calls]) == (
-        "3917461442ecc6025b648feda3b8d578c82a68da4c84fd65a5b21257b4d3dd58"
-    )
-    # An invalid duration or instant reaches the usage as 0: the fingerprint is of its
-    # (seconds, nanos) as sent, unlike the valid 0 s and unlike another invalid one.
-    prints = {
-        charges.request_hash([sample]),
-        charges.request_hash([sample], {(0, "duration"): (1, -1)}),
-        charges.request_hash([sample], {(0, "duration"): (-1, 1)}),
-        charges.request_hash([sample], {(0, "occurred_at"): (1_795_000_000, -1)}),
-        charges.request_hash([sample._replace(duration_ns=None)]),
-    }
-    assert len(prints) == 5
-    # Attributes are hashed by key, in whatever order they came.
-    assert charges.request_hash([calls._replace(attributes={"a": "1", "b": "2"})]) == (
-        charges.request_hash([calls._replace(attributes={"b": "2", "a": "1"})])
-    )
-
-
 def test_a_retry_is_replayed_after_its_sku_left_the_catalog_but_refused_when_invalid(
     book: Book,
 ) -> None:
@@ -581,8 +518,8 @@ def test_a_retry_is_replayed_after_its_sku_left_the_catalog_but_refused_when_inv
         [s for s in catalog.skus.values() if s.id != "agent.call"],
         catalog.plans,
     )
-    again = charges.commit(book.ledger, without, "r-1", usages, limits=ANY_TIME)
+    again = commits.commit(book.ledger, without, "r-1", usages, limits=ANY_TIME)
     assert again == dataclasses.replace(receipt, replayed=True)
     with pytest.raises(InvalidUsageError) as refused:
-        charges.commit(book.ledger, without, "r-1", [usages[0]._replace(quantity=-10)])
+        commits.commit(book.ledger, without, "r-1", [usages[0]._replace(quantity=-10)])
     assert [v.reason for v in refused.value.violations] == ["QUANTITY_NEGATIVE"]

@@ -14,8 +14,10 @@ from support import seeded_database
 
 from rating_server.catalog.cache import CatalogCache
 from rating_server.engine import Usage
-from rating_server.ledger import accounts, charges, database, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import accounts, commits, reports, voids
+from rating_server.ledger.sqlite import database
+from rating_server.ledger.sqlite.database import LedgerDatabase
+from rating_server.ledger.stores import open_ledger
 
 #: Tables that grow with the ledger; a scan of one grows with it.
 GROWING = ("charges", "charge_lines", "funding_entries", "voids", "free_days", "payg_months")
@@ -56,7 +58,7 @@ def test_every_read_of_commits_voids_lists_statements_and_balances_searches_an_i
 ) -> None:
     path, statements = traced
     catalog = CatalogCache(path).snapshot
-    ledger = LedgerDatabase(path)
+    ledger = open_ledger(path)
     accounts.create_account(ledger, catalog, "acme", plan="pro", pay_as_you_go=True)
     accounts.create_account(ledger, catalog, "acme-eu", parent_account_id="acme")
     accounts.grant_pack(ledger, "acme", "5", valid_from_ns=0)
@@ -66,11 +68,11 @@ def test_every_read_of_commits_voids_lists_statements_and_balances_searches_an_i
             Usage(f"u-{number}-{i}", account, "agent.call", 1, now)
             for i, account in enumerate(["acme", "acme-eu"] * 2)
         ]
-        receipt = charges.commit(ledger, catalog, f"r-{number}", usages)
-    charges.commit(ledger, catalog, "r-2", usages)  # a retry, replayed
-    charges.commit(ledger, catalog, "r-3", usages)  # the same usage again: duplicates
-    charges.void(ledger, receipt.charge_id, "test")
-    charges.preview(ledger, catalog, "acme", usages)
+        receipt = commits.commit(ledger, catalog, f"r-{number}", usages)
+    commits.commit(ledger, catalog, "r-2", usages)  # a retry, replayed
+    commits.commit(ledger, catalog, "r-3", usages)  # the same usage again: duplicates
+    voids.void(ledger, receipt.charge_id, "test")
+    commits.preview(ledger, catalog, "acme", usages)
     month = time.strftime("%Y-%m", time.gmtime(now / 1e9))
     reports.list_charges(ledger, "acme", page_size=2)
     reports.list_charges(ledger, "acme-eu", start_ns=0, end_ns=now + 1)

@@ -35,14 +35,15 @@ from hypothesis.stateful import (
 )
 from support import SEED
 
-from rating_server import db
+from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.store import import_file, load_snapshot
+from rating_server.catalog.snapshots import load_snapshot
+from rating_server.catalog.stores import open_catalog
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError
-from rating_server.ledger import accounts, charges, invariants, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import accounts, commits, invariants, reports, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
+from rating_server.ledger.sqlite.store import SqliteLedgerStore
 
 NANOS = 1_000_000_000
 MICROS_PER_POINT = 1_000_000
@@ -221,13 +222,13 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="ledger-properties-"))
         path = self.folder / "rating.db"
-        catalog_db = db.connect(path)
+        catalog_store = open_catalog(path)
         try:
-            import_file(catalog_db, SEED)
-            self.catalog: CatalogSnapshot = load_snapshot(catalog_db)
+            import_file(catalog_store, SEED)
+            self.catalog: CatalogSnapshot = load_snapshot(catalog_store)
         finally:
-            catalog_db.close()
-        self.db = LedgerDatabase(path)
+            catalog_store.close()
+        self.db = SqliteLedgerStore(path)
         accounts.create_account(
             self.db, self.catalog, MAIN, plan="pro", time_zone=TIME_ZONES[MAIN], pay_as_you_go=True
         )
@@ -282,7 +283,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert pack.account_id == account_id
                     pack_remaining[pack.pack_id] = pack.remaining_micros
                     pack_granted[pack.pack_id] = pack.micros
-        with self.db.read() as conn:
+        with self.db.database.read() as conn:
             rows = {
                 table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 for table in ("charges", "charge_lines", "funding_entries", "voids", "packs")
@@ -348,11 +349,11 @@ class LedgerMachine(RuleBasedStateMachine):
             # All or nothing: every bad item is named and nothing is written.
             before = self.read_ledger()
             with pytest.raises(InvalidUsageError) as refused:
-                charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+                commits.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
             assert {(v.field, v.reason) for v in refused.value.violations} == refusals
             assert self.read_ledger() == before
             return None
-        receipt = charges.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+        receipt = commits.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
         assert receipt.charge_id not in self.charges
         assert len(receipt.lines) == len(usages)
         expected_micros = []
@@ -437,7 +438,7 @@ class LedgerMachine(RuleBasedStateMachine):
         original = self.charges[charge_id]
         before = self.read_ledger()
         for _ in range(times):
-            again = charges.commit(
+            again = commits.commit(
                 self.db, self.catalog, original.request_id, original.usages, limits=ANY_TIME
             )
             assert again.replayed
@@ -461,14 +462,14 @@ class LedgerMachine(RuleBasedStateMachine):
         usages = self.usages_of(specs)
         before = self.read_ledger()
         if usages == original.usages:  # the same items after all: a retry
-            again = charges.commit(
+            again = commits.commit(
                 self.db, self.catalog, original.request_id, usages, limits=ANY_TIME
             )
             assert again.replayed
             assert dataclasses.replace(again, replayed=False) == original.receipt
         else:
             with pytest.raises(FailedPreconditionError) as refused:
-                charges.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
+                commits.commit(self.db, self.catalog, original.request_id, usages, limits=ANY_TIME)
             assert refused.value.reason == "REQUEST_ID_REUSED"
         assert self.read_ledger() == before
 
@@ -480,7 +481,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ]
         reversed_parts = [(p.source, -p.micros, p.pack_id, p.day, p.month) for p in funding]
         before = self.read_ledger()
-        result = charges.void(self.db, charge_id)
+        result = voids.void(self.db, charge_id)
         after = self.read_ledger()
         assert result.charge_id == charge_id
         assert [
@@ -516,7 +517,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.packs[pack_id].remaining += micros
         charge.voided = True
         if twice:
-            again = charges.void(self.db, charge_id)
+            again = voids.void(self.db, charge_id)
             assert again.already_voided
             assert again.void_time_ns == result.void_time_ns
             assert self.read_ledger() == after
@@ -571,7 +572,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 funded += line_funding
                 owed += micros
         assert funded == owed
-        with self.db.read() as conn:
+        with self.db.database.read() as conn:
             assert ledger_sum(conn, "SELECT sum(micros) FROM funding_entries") == owed
             assert (
                 ledger_sum(

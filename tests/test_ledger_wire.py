@@ -18,7 +18,7 @@ from rating.v1 import account_service_pb2_grpc, rating_service_pb2_grpc, usage_p
 from rating.v1 import rating_service_pb2 as rat
 from rating_server.config import Settings
 from rating_server.ledger import invariants
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.stores import open_ledger
 from rating_server.servicers import encode
 
 DAY = datetime(2026, 11, 27, 4, tzinfo=UTC)
@@ -51,7 +51,7 @@ def free_used(account_service, account_id: str = "acme") -> str:
 
 
 def ledger_problems(server) -> list[str]:
-    ledger = LedgerDatabase(server.settings.db_path)
+    ledger = open_ledger(server.settings.db_path)
     try:
         return invariants.check(ledger)
     finally:

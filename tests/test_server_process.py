@@ -24,13 +24,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import CLI_TIMEOUT, STOP_TIMEOUT, Launch, cli
 from support import SEED, item
 
-import rating_server.ledger.database
+import rating_server.ledger.sqlite.database
 import rating_server.server
 import rating_server.servicers.plain_quote
 import rating_server.servicers.rating
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.sqlite.database import LedgerDatabase
 from rating_server.server import RatingServer, freeze_startup_heap
 
 
@@ -384,7 +384,7 @@ def test_serve_on_a_database_it_cannot_write_exits_1_saying_so_in_one_line(
         uri = Path(path).absolute().as_uri() + "?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
-    monkeypatch.setattr(rating_server.ledger.database, "connect", read_only)
+    monkeypatch.setattr(rating_server.ledger.sqlite.database, "connect", read_only)
     monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
     caplog.set_level(logging.INFO, logger="rating_server")
     settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rating_server import db, logs
+from rating_server import logs
 from rating_server.auth import hash_token
+from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
-from rating_server.catalog.store import current_version, ensure_schema, import_file
+from rating_server.catalog.stores import open_catalog
 from rating_server.config import SettingError, Settings
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger import invariants
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.stores import open_ledger
 from rating_server.server import serve
 
 
@@ -100,28 +100,26 @@ def _main(argv: Sequence[str] | None) -> int:
 def _catalog(args: argparse.Namespace) -> int:
     try:
         return _catalog_command(args)
-    except sqlite3.Error as error:  # a database read-only, full, damaged, ...
-        if not db.is_storage_fault(error):
-            raise
+    except StorageUnavailableError as error:  # a database read-only, full, damaged, ...
         print(
-            f"catalog {args.catalog_command} failed, nothing changed: {args.db}: {error}",
+            f"catalog {args.catalog_command} failed, nothing changed: {args.db}: "
+            f"{error.__cause__ or error}",
             file=sys.stderr,
         )
         return 1
 
 
 def _catalog_command(args: argparse.Namespace) -> int:
-    database = db.connect(args.db)
+    store = open_catalog(args.db)
     try:
-        ensure_schema(database)
         if args.catalog_command == "version":
-            print(current_version(database))
+            print(store.current_version())
             return 0
-        if args.if_empty and current_version(database):
-            print(f"{args.db}: catalog version {current_version(database)} present; not importing")
+        if args.if_empty and store.current_version():
+            print(f"{args.db}: catalog version {store.current_version()} present; not importing")
             return 0
         try:
-            result = import_file(database, args.file)  # in its turn among the writers
+            result = import_file(store, args.file)  # in its turn among the writers
         except CatalogError as error:
             print(f"catalog import failed, nothing changed: {error}", file=sys.stderr)
             return 1
@@ -131,7 +129,7 @@ def _catalog_command(args: argparse.Namespace) -> int:
             print(f"{args.db}: {args.file} changes nothing; catalog version {result.version}")
         return 0
     finally:
-        database.close()
+        store.close()
 
 
 def _check_ledger(path: str) -> int:
@@ -139,7 +137,7 @@ def _check_ledger(path: str) -> int:
         print(f"there is no database at {path}", file=sys.stderr)
         return 1
     try:
-        ledger = LedgerDatabase(path)
+        ledger = open_ledger(path)
         try:
             problems = invariants.check(ledger)
         finally:

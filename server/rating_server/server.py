@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
@@ -34,7 +33,8 @@ from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
 from rating_server.errors import StorageUnavailableError
 from rating_server.guard import Guard
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.stores import open_ledger
 from rating_server.metrics import Metrics
 from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
@@ -93,8 +93,9 @@ class RatingServer:
             self.catalog = CatalogCache(settings.db_path)
         except CatalogError as error:
             raise StartupError(str(error)) from None
-        except sqlite3.Error as error:
-            raise StartupError(f"cannot open the database {settings.db_path}: {error}") from None
+        except StorageUnavailableError as error:
+            cause = error.__cause__ or error
+            raise StartupError(f"cannot open the database {settings.db_path}: {cause}") from None
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
@@ -192,7 +193,7 @@ class RatingServer:
 
     def _writes_succeed(self, writable: bool, fault: StorageUnavailableError | None) -> None:
         """Health follows the database's writes: NOT_SERVING while they fail, SERVING
-        once one succeeds (``LedgerDatabase.start_probing`` tries one every second).
+        once one succeeds (``LedgerStore.start_probing`` tries one every second).
         The catalog service writes nothing and keeps serving."""
         status = health_pb2.HealthCheckResponse.SERVING
         if writable:
@@ -217,11 +218,11 @@ class RatingServer:
             self._claim.close()
 
 
-def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerDatabase:
+def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerStore:
     """The ledger, written to once: StartupError when the database takes no writes."""
     ledger = None
     try:
-        ledger = LedgerDatabase(path, observe)
+        ledger = open_ledger(path, observe)
         ledger.probe()
     except (StorageUnavailableError, OSError) as error:
         if ledger is not None:

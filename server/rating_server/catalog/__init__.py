@@ -1,1 +1,2 @@
-"""The price catalog: its file format, its SQLite tables and its in-memory cache."""
+"""The price catalog: its file format, its import, its store (SQLite's in ``sqlite/``)
+and its in-memory snapshot and cache."""

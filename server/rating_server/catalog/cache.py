@@ -12,9 +12,9 @@ import logging
 import threading
 from pathlib import Path
 
-from rating_server import db
 from rating_server.catalog.model import CatalogError, CatalogSnapshot
-from rating_server.catalog.store import current_version, ensure_schema, load_snapshot
+from rating_server.catalog.snapshots import load_snapshot
+from rating_server.catalog.stores import open_catalog
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,17 @@ class CatalogCache:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._db = db.connect(path, check_same_thread=False)
-        ensure_schema(self._db)
-        if current_version(self._db) == 0:
-            self._db.close()
-            raise CatalogError(
-                f"the database {path} holds no catalog: import one first "
-                "(rating-server catalog import FILE)"
-            )
-        self._snapshot = load_snapshot(self._db)
+        self._store = open_catalog(path)
+        try:
+            if self._store.current_version() == 0:
+                raise CatalogError(
+                    f"the database {path} holds no catalog: import one first "
+                    "(rating-server catalog import FILE)"
+                )
+            self._snapshot = load_snapshot(self._store)
+        except BaseException:
+            self._store.close()
+            raise
 
     @property
     def snapshot(self) -> CatalogSnapshot:
@@ -44,9 +46,9 @@ class CatalogCache:
     def refresh(self) -> bool:
         """Load the newest catalog version if it differs; True when it changed."""
         with self._lock:
-            if current_version(self._db) == self._snapshot.version:
+            if self._store.current_version() == self._snapshot.version:
                 return False
-            snapshot = load_snapshot(self._db)
+            snapshot = load_snapshot(self._store)
             previous, self._snapshot = self._snapshot.version, snapshot
         log.info("catalog reloaded: version %d -> %d", previous, snapshot.version)
         return True
@@ -62,7 +64,7 @@ class CatalogCache:
         if self._thread is not None:
             self._thread.join()
         with self._lock:
-            self._db.close()
+            self._store.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(self._poll_interval):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 
@@ -18,82 +17,51 @@ from rating_server.errors import (
     require_ids,
 )
 from rating_server.ids import shown
-from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.model import Account, Pack
+from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 
 DEFAULT_PLAN = "basic"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 MAX_PACK_MICROS = 10**12 * MICROS_PER_POINT - 1  # under 10^12 points
-_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
-_PACK_COLUMNS = (
-    "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
-    "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
-)
 
 
-def _account(row: tuple) -> Account:
-    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
-
-
-def _pack(row: tuple) -> Pack:
-    return Pack(*row)
-
-
-def find_accounts(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Account]:
+def find_accounts(tx: LedgerTx, ids: Iterable[str]) -> dict[str, Account]:
     """The accounts among ``ids``, with the main accounts of the sub-accounts among them."""
-    wanted = set(ids)
     found: dict[str, Account] = {}
+    wanted = set(ids)
     while wanted:
-        batch = list(wanted)[:500]
-        wanted.difference_update(batch)
-        rows = conn.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN "
-            f"({','.join('?' * len(batch))})",
-            batch,
-        ).fetchall()
-        for row in rows:
-            account = _account(row)
+        accounts = tx.accounts(wanted)
+        wanted = set()
+        for account in accounts:
             found[account.account_id] = account
+        for account in accounts:
             if account.parent_account_id and account.parent_account_id not in found:
                 wanted.add(account.parent_account_id)
     return found
 
 
-def get_account(db: LedgerDatabase, account_id: str) -> tuple[Account, list[str]]:
+def get_account(store: LedgerStore, account_id: str) -> tuple[Account, list[str]]:
     """An account and the ids of its sub-accounts."""
     require_ids(account_id=account_id)
-    with db.read() as conn:
-        row = conn.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
-        ).fetchone()
-        if row is None:
-            raise NotFoundError("account", account_id, "ACCOUNT_NOT_FOUND")
-        subs = [
-            r[0]
-            for r in conn.execute(
-                "SELECT account_id FROM accounts WHERE parent_account_id = ? ORDER BY account_id",
-                [account_id],
-            )
-        ]
-    return _account(row), subs
+    with store.read() as tx:
+        account = load_account(tx, account_id)
+        return account, tx.sub_account_ids(account_id)
 
 
-def load_account(conn: sqlite3.Connection, account_id: str) -> Account:
-    row = conn.execute(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
-    ).fetchone()
-    if row is None:
+def load_account(tx: LedgerTx, account_id: str) -> Account:
+    account = tx.account(account_id)
+    if account is None:
         raise NotFoundError("account", account_id, "ACCOUNT_NOT_FOUND")
-    return _account(row)
+    return account
 
 
-def load_main_account(conn: sqlite3.Connection, account_id: str, what: str) -> Account:
+def load_main_account(tx: LedgerTx, account_id: str, what: str) -> Account:
     """A main account; FailedPreconditionError for a sub-account, naming its main account.
 
     ``what`` finishes the sentence "only a main account ...", e.g. "holds packs".
     """
-    account = load_account(conn, account_id)
+    account = load_account(tx, account_id)
     if account.parent_account_id:
         raise FailedPreconditionError(
             "SUB_ACCOUNT",
@@ -104,7 +72,7 @@ def load_main_account(conn: sqlite3.Connection, account_id: str, what: str) -> A
 
 
 def create_account(
-    db: LedgerDatabase,
+    store: LedgerStore,
     catalog: CatalogSnapshot,
     account_id: str,
     plan: str = "",
@@ -140,11 +108,11 @@ def create_account(
         _check_time_zone(time_zone, violations)
     if violations:
         raise InvalidRequestError(violations)
-    with db.write() as conn:
-        if conn.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account_id]).fetchone():
+    with store.write() as tx:
+        if tx.account(account_id) is not None:
             raise ConflictError("ACCOUNT_EXISTS", f"account {account_id!r} already exists")
         if parent_account_id:
-            parent = load_account(conn, parent_account_id)
+            parent = load_account(tx, parent_account_id)
             if parent.parent_account_id:
                 raise FailedPreconditionError(
                     "PARENT_IS_SUB_ACCOUNT",
@@ -160,22 +128,12 @@ def create_account(
             pay_as_you_go,
             time.time_ns(),
         )
-        conn.execute(
-            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                account.account_id,
-                account.plan,
-                account.time_zone,
-                account.parent_account_id,
-                int(account.pay_as_you_go),
-                account.create_time_ns,
-            ],
-        )
+        tx.insert_account(account)
     return account
 
 
 def update_account(
-    db: LedgerDatabase,
+    store: LedgerStore,
     catalog: CatalogSnapshot,
     account_id: str,
     plan: str | None = None,
@@ -187,19 +145,13 @@ def update_account(
         _check_plan(catalog, plan, violations)
     if violations:
         raise InvalidRequestError(violations)
-    with db.write() as conn:
-        load_main_account(conn, account_id, "has a plan and a pay-as-you-go setting")
+    with store.write() as tx:
+        load_main_account(tx, account_id, "has a plan and a pay-as-you-go setting")
         if plan is not None:
-            conn.execute(
-                "UPDATE accounts SET plan = ? WHERE account_id = ? OR parent_account_id = ?",
-                [plan, account_id, account_id],
-            )
+            tx.set_plan(account_id, plan)
         if pay_as_you_go is not None:
-            conn.execute(
-                "UPDATE accounts SET pay_as_you_go = ? WHERE account_id = ?",
-                [int(pay_as_you_go), account_id],
-            )
-        return load_account(conn, account_id)
+            tx.set_pay_as_you_go(account_id, pay_as_you_go)
+        return load_account(tx, account_id)
 
 
 def _check_plan(catalog: CatalogSnapshot, plan: str, violations: list[Violation]) -> None:
@@ -258,7 +210,7 @@ def parse_points(field: str, text: str, violations: list[Violation]) -> int:
 
 
 def grant_pack(
-    db: LedgerDatabase,
+    store: LedgerStore,
     account_id: str,
     points: str,
     valid_from_ns: int | None = None,
@@ -281,16 +233,11 @@ def grant_pack(
         check_id("request_id", request_id, violations)
     if violations:
         raise InvalidRequestError(violations)
-    with db.write() as conn:
-        load_main_account(conn, account_id, "holds resource packs")
+    with store.write() as tx:
+        load_main_account(tx, account_id, "holds resource packs")
         if request_id:
-            row = conn.execute(
-                f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
-                "WHERE p.request_id = ?",
-                [request_id],
-            ).fetchone()
-            if row is not None:
-                earlier = _pack(row)
+            earlier = tx.pack_by_request(request_id)
+            if earlier is not None:
                 # A pack granted without valid_from is valid from its creation: only such
                 # a pack is the retry of a request without one (its "now" is later).
                 same = (
@@ -307,40 +254,12 @@ def grant_pack(
                         f"request_id {request_id!r} granted a different pack before",
                     )
                 return earlier
-        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM packs").fetchone()[0]
-        pack_id = f"pack-{seq}"
-        conn.execute(
-            "INSERT INTO packs (seq, pack_id, account_id, micros, valid_from_ns, expire_time_ns, "
-            "priority, create_time_ns, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                seq,
-                pack_id,
-                account_id,
-                micros,
-                valid_from,
-                expire_time_ns,
-                priority,
-                now,
-                request_id or None,
-            ],
+        return tx.insert_pack(
+            account_id, micros, valid_from, expire_time_ns, priority, now, request_id
         )
-        conn.execute(
-            "INSERT INTO pack_balances (pack_id, remaining_micros) VALUES (?, ?)", [pack_id, micros]
-        )
-    return Pack(pack_id, account_id, micros, micros, valid_from, expire_time_ns, priority, now, seq)
 
 
-def packs_of(
-    conn: sqlite3.Connection, account_ids: Iterable[str], only_left: bool = False
-) -> list[Pack]:
-    """The packs of these main accounts (with something left, if ``only_left``)."""
-    ids = list(account_ids)
-    if not ids:
-        return []
-    left = " AND b.remaining_micros > 0" if only_left else ""
-    rows = conn.execute(
-        f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
-        f"WHERE p.account_id IN ({','.join('?' * len(ids))}){left}",
-        ids,
-    ).fetchall()
-    return sorted((_pack(row) for row in rows), key=Pack.draw_key)
+def packs_of(tx: LedgerTx, account_ids: Iterable[str], only_left: bool = False) -> list[Pack]:
+    """The packs of these main accounts (with something left, if ``only_left``), in
+    draw-down order."""
+    return sorted(tx.packs(list(account_ids), only_left), key=Pack.draw_key)

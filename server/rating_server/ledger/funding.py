@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Pack
+from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Pack
 from rating_server.time_zones import zone
 
 NANOS = 1_000_000_000
@@ -62,11 +62,17 @@ class Drawdown:
         packs: Iterable[Pack],
     ) -> None:
         self._daily_free = daily_free
+        self._free_used_before = free_used
         self.free_used = dict(free_used)
         self.remaining = {}
+        self._remaining_before: dict[str, int] = {}
+        self._pack_accounts: dict[str, str] = {}
         by_account: dict[str, list[Pack]] = {}
         for pack in packs:
-            self.remaining[pack.pack_id] = pack.remaining_micros
+            self.remaining[pack.pack_id] = self._remaining_before[pack.pack_id] = (
+                pack.remaining_micros
+            )
+            self._pack_accounts[pack.pack_id] = pack.account_id
             by_account.setdefault(pack.account_id, []).append(pack)
         self._packs = {
             account: sorted(packs, key=Pack.draw_key) for account, packs in by_account.items()
@@ -108,3 +114,16 @@ class Drawdown:
             )
             parts.append(FundingPart(PAYG, rest, month=month))
         return tuple(parts)
+
+    def changes(self) -> BalanceChanges:
+        """What the draws so far change in the balances."""
+        before = self._free_used_before
+        return BalanceChanges(
+            free_used={key: self.free_used[key] - before.get(key, 0) for key in self.touched_days},
+            pack_drawn={
+                (self._pack_accounts[pack_id], pack_id): self._remaining_before[pack_id]
+                - self.remaining[pack_id]
+                for pack_id in self.touched_packs
+            },
+            payg=dict(self.payg),
+        )

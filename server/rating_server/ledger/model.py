@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rating_server.engine import RatedLine
@@ -59,6 +60,28 @@ class FundingPart:
     pack_id: str = ""
     day: str = ""
     month: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FundingEntry:
+    """A funding part as the ledger keeps it: of which line of its charge, drawn on
+    which billing account's balances."""
+
+    line_number: int
+    billing_account_id: str
+    part: FundingPart
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChanges:
+    """What a charge, or the void of one, changes in the balances kept beside the
+    ledger, each keyed by billing account first: micro-points more used of a day's free
+    points, more drawn from a pack (its remaining goes down by as much), more on a
+    month's pay-as-you-go bill. A void's are negative."""
+
+    free_used: Mapping[tuple[str, str], int]  # (billing account, day)
+    pack_drawn: Mapping[tuple[str, str], int]  # (billing account, pack_id)
+    payg: Mapping[tuple[str, str], int]  # (billing account, month)
 
 
 @dataclass(frozen=True, slots=True)

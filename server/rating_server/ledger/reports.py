@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
-import sqlite3
 import time
 from datetime import date
 
@@ -12,7 +11,6 @@ from rating_server.catalog.model import CatalogSnapshot
 from rating_server.errors import InvalidRequestError, Violation, check_id, require_ids
 from rating_server.ids import shown
 from rating_server.ledger.accounts import load_account, load_main_account, packs_of
-from rating_server.ledger.database import LedgerDatabase
 from rating_server.ledger.funding import local_day
 from rating_server.ledger.model import (
     FREE,
@@ -20,10 +18,10 @@ from rating_server.ledger.model import (
     PAYG,
     Balance,
     ChargeEntry,
-    FundingPart,
     Statement,
     StatementRow,
 )
+from rating_server.ledger.store import LedgerStore
 from rating_server.pages import make_token, read_token
 
 DEFAULT_PAGE_SIZE = 100
@@ -55,7 +53,7 @@ def _month_problem(month: str) -> str | None:
 
 
 def balance(
-    db: LedgerDatabase, catalog: CatalogSnapshot, account_id: str, day: str = ""
+    store: LedgerStore, catalog: CatalogSnapshot, account_id: str, day: str = ""
 ) -> Balance:
     """Free points of ``day`` (default: today in the account's zone), packs, month's bill."""
     violations: list[Violation] = []
@@ -65,27 +63,21 @@ def balance(
         violations.append(Violation("day", "DAY_INVALID", problem))
     if violations:
         raise InvalidRequestError(violations)
-    with db.read() as conn:
-        account = load_account(conn, account_id)
-        main = load_account(conn, account.billing_account_id)
+    with store.read() as tx:
+        account = load_account(tx, account_id)
+        main = load_account(tx, account.billing_account_id)
         day = day or local_day(time.time_ns(), main.time_zone)
-        row = conn.execute(
-            "SELECT used_micros FROM free_days WHERE billing_account_id = ? AND day = ?",
-            [main.account_id, day],
-        ).fetchone()
-        payg = conn.execute(
-            "SELECT micros FROM payg_months WHERE billing_account_id = ? AND month = ?",
-            [main.account_id, day[:7]],
-        ).fetchone()
-        packs = packs_of(conn, [main.account_id])
+        free_used = tx.free_used(main.account_id, day)
+        payg = tx.payg(main.account_id, day[:7])
+        packs = packs_of(tx, [main.account_id])
     return Balance(
         billing_account_id=main.account_id,
         day=day,
         free_granted_micros=catalog.plans[main.plan].daily_free_micros,
-        free_used_micros=row[0] if row else 0,
+        free_used_micros=free_used,
         packs=tuple(packs),
         month=day[:7],
-        payg_micros=payg[0] if payg else 0,
+        payg_micros=payg,
     )
 
 
@@ -94,7 +86,7 @@ def _a_sequence(value: object) -> bool:
 
 
 def list_charges(
-    db: LedgerDatabase,
+    store: LedgerStore,
     account_id: str,
     start_ns: int | None = None,
     end_ns: int | None = None,
@@ -115,68 +107,30 @@ def list_charges(
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     filters = [account_id, start_ns, end_ns]
     after = read_token(page_token, filters, _a_sequence) if page_token else 0
-    with db.read() as conn:
-        account = load_account(conn, account_id)
-        column = "account_id" if account.parent_account_id else "billing_account_id"
-        where = [f"l.{column} = ?", "l.seq > ?"]
-        args: list = [account_id, after]
-        if start_ns is not None:
-            where.append("l.occurred_at_ns >= ?")
-            args.append(start_ns)
-        if end_ns is not None:
-            where.append("l.occurred_at_ns < ?")
-            args.append(end_ns)
-        rows = conn.execute(
-            "SELECT l.seq, l.charge_id, l.line_number, l.usage_id, l.account_id, "
-            "l.billing_account_id, l.sku, l.category, l.quantity, l.micros, l.billed_by, "
-            "l.occurred_at_ns, l.commit_time_ns, l.attributes, v.charge_id IS NOT NULL "
-            "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id "
-            f"WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT ?",
-            [*args, size + 1],
-        ).fetchall()
-        page = rows[:size]
-        funding = _funding_of(conn, [(row[1], row[2]) for row in page])
-    entries = [
-        ChargeEntry(
-            charge_id=row[1],
-            line_number=row[2],
-            usage_id=row[3],
-            account_id=row[4],
-            billing_account_id=row[5],
-            sku=row[6],
-            category=row[7],
-            quantity=row[8],
-            micros=row[9],
-            billed_by=row[10],
-            occurred_at_ns=row[11],
-            commit_time_ns=row[12],
-            funding=funding.get((row[1], row[2]), ()),
-            voided=bool(row[14]),
-            attributes=json.loads(row[13]) if row[13] else {},
+    with store.read() as tx:
+        account = load_account(tx, account_id)
+        billing_id = account.billing_account_id
+        rows = tx.charge_lines(
+            billing_id,
+            account_id if account.parent_account_id else None,
+            after,
+            start_ns,
+            end_ns,
+            size + 1,
         )
-        for row in page
+        page = rows[:size]
+        funding = tx.line_funding(billing_id, [(e.charge_id, e.line_number) for _, e in page])
+    entries = [
+        dataclasses.replace(entry, funding=parts)
+        if (parts := funding.get((entry.charge_id, entry.line_number)))
+        else entry
+        for _, entry in page
     ]
     next_token = make_token(page[-1][0], filters) if len(rows) > size else ""
     return entries, next_token
 
 
-def _funding_of(
-    conn: sqlite3.Connection, lines: list[tuple[str, int]]
-) -> dict[tuple[str, int], tuple[FundingPart, ...]]:
-    found: dict[tuple[str, int], list[FundingPart]] = {}
-    for charge_id in {charge for charge, _ in lines}:
-        for number, source, micros, pack_id, day, month in conn.execute(
-            "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
-            "WHERE charge_id = ? AND reversal = 0 ORDER BY seq",
-            [charge_id],
-        ):
-            found.setdefault((charge_id, number), []).append(
-                FundingPart(source, micros, pack_id or "", day or "", month or "")
-            )
-    return {key: tuple(parts) for key, parts in found.items()}
-
-
-def statement(db: LedgerDatabase, account_id: str, month: str) -> Statement:
+def statement(store: LedgerStore, account_id: str, month: str) -> Statement:
     """A month of a main account's usage, voided charges left out, by SKU, category and
     account, with how each was funded."""
     violations: list[Violation] = []
@@ -186,37 +140,26 @@ def statement(db: LedgerDatabase, account_id: str, month: str) -> Statement:
         violations.append(Violation("month", "MONTH_INVALID", problem))
     if violations:
         raise InvalidRequestError(violations)
-    with db.read() as conn:
-        account = load_main_account(conn, account_id, "gets a statement")
-        lines = conn.execute(
-            "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
-            "l.micros FROM charge_lines l WHERE l.billing_account_id = ? AND l.month = ? "
-            "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
-            [account_id, month],
-        ).fetchall()
-        funding: dict[tuple[str, int], dict[str, int]] = {}
-        for charge_id, number, source, micros in conn.execute(
-            "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
-            "JOIN charge_lines l ON l.charge_id = f.charge_id AND l.line_number = f.line_number "
-            "WHERE l.billing_account_id = ? AND l.month = ? AND f.reversal = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
-            [account_id, month],
-        ):
-            sources = funding.setdefault((charge_id, number), {})
-            sources[source] = sources.get(source, 0) + micros
+    with store.read() as tx:
+        account = load_main_account(tx, account_id, "gets a statement")
+        lines = tx.statement_lines(account_id, month)
     groups: dict[str, dict[str, list[int]]] = {"sku": {}, "category": {}, "account": {}}
     total = [0, 0, 0, 0, 0, 0]
-    for charge_id, number, sku, category, line_account, quantity, micros in lines:
-        sources = funding.get((charge_id, number), {})
+    for line in lines:
+        sources = line.funded
         values = (
-            quantity,
-            micros,
+            line.quantity,
+            line.micros,
             sources.get(FREE, 0),
             sources.get(PACK, 0),
             sources.get(PAYG, 0),
             1,
         )
-        for group, key in (("sku", sku), ("category", category), ("account", line_account)):
+        for group, key in (
+            ("sku", line.sku),
+            ("category", line.category),
+            ("account", line.account_id),
+        ):
             sums = groups[group].setdefault(key, [0, 0, 0, 0, 0, 0])
             for position, value in enumerate(values):
                 sums[position] += value

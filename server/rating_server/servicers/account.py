@@ -7,14 +7,14 @@ import grpc
 from rating.v1 import account_service_pb2, account_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
 from rating_server.ledger import accounts, reports
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger.store import LedgerStore
 from rating_server.servicers import account_convert
 from rating_server.servicers.convert import optional_ns
 from rating_server.servicers.errors import domain_errors
 
 
 class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
-    def __init__(self, catalog: CatalogCache, ledger: LedgerDatabase) -> None:
+    def __init__(self, catalog: CatalogCache, ledger: LedgerStore) -> None:
         self._catalog = catalog
         self._ledger = ledger
 

@@ -37,7 +37,7 @@ def usages(
 
     An invalid Timestamp or Duration becomes 0 in its usage (so the rules can still name
     the item's other problems); ``as_sent``, if given, receives its (seconds, nanos) by
-    (item index, field), for a commit's fingerprint (``charges.request_hash``)."""
+    (item index, field), for a commit's fingerprint (``receipts.request_hash``)."""
     result = []
     violations = []
     for index, item in enumerate(items):

@@ -16,9 +16,9 @@ from rating_server.engine import (
     rate_batch,
     too_many_items,
 )
-from rating_server.ledger import charges
-from rating_server.ledger.database import LedgerDatabase
+from rating_server.ledger import commits, voids
 from rating_server.ledger.model import Receipt
+from rating_server.ledger.store import LedgerStore
 from rating_server.metrics import Metrics
 from rating_server.servicers import convert, encode, plain_quote
 from rating_server.servicers.errors import domain_errors
@@ -28,7 +28,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
     def __init__(
         self,
         catalog: CatalogCache,
-        ledger: LedgerDatabase,
+        ledger: LedgerStore,
         limits: Limits = DEFAULT_LIMITS,
         metrics: Metrics | None = None,
     ) -> None:
@@ -54,7 +54,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         usages, violations = convert.usages(request.items)
         writer = encode.LineWriter()
         if request.account_id:
-            batch, lines, summary = charges.preview(
+            batch, lines, summary = commits.preview(
                 self._ledger, snapshot, request.account_id, usages, violations, self._limits
             )
             self._metrics.items_rated.inc(len(lines))
@@ -81,7 +81,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             raise InvalidUsageError([too_many_items(len(request.items))])
         as_sent: dict[tuple[int, str], tuple[int, int]] = {}
         usages, violations = convert.usages(request.items, as_sent)
-        receipt = charges.commit(
+        receipt = commits.commit(
             self._ledger,
             self._catalog.snapshot,
             request.request_id,
@@ -114,7 +114,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
     def VoidCharge(
         self, request: rating_service_pb2.VoidChargeRequest, context: grpc.ServicerContext
     ) -> rating_service_pb2.VoidChargeResponse:
-        result = charges.void(self._ledger, request.charge_id, request.reason)
+        result = voids.void(self._ledger, request.charge_id, request.reason)
         return rating_service_pb2.VoidChargeResponse(
             charge_id=result.charge_id,
             reversals=[convert.funding(part) for part in result.reversals],

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from rating_server.errors import StorageUnavailableError
+
 # SQLite's primary result codes that say the storage failed, not the SQL: access denied
 # (PERM), locked too long (BUSY, LOCKED), out of memory (NOMEM), read-only (READONLY),
 # an I/O error (IOERR), a damaged file (CORRUPT, NOTADB), a full disk (FULL), a file it
@@ -26,6 +28,14 @@ def is_storage_fault(error: BaseException) -> bool:
 def storage_fault_name(error: BaseException) -> str:
     """SQLite's name of the fault (``SQLITE_READONLY``, ...)."""
     return str(getattr(error, "sqlite_errorname", "")) or type(error).__name__
+
+
+def unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
+    """What a storage fault of SQLite (``is_storage_fault``) leaves a store as: the
+    database "cannot be {doing} now"."""
+    return StorageUnavailableError(
+        f"the database cannot be {doing} now ({error})", storage_fault_name(error)
+    )
 
 
 def open_connection(

@@ -1,4 +1,5 @@
-"""The ledger's SQLite tables and the connections to them.
+"""The connections to the ledger's SQLite database, below the store (``store.py``):
+transactions on ``sqlite3`` connections.
 
 One writer connection, used under a lock inside ``BEGIN IMMEDIATE`` transactions,
 serialises every change, so two commits never see the same balance; commits waiting
@@ -13,7 +14,7 @@ sleeps of up to 100 ms (which put a second on commits' p99 with two workers).
 
 Storage faults: an error of SQLite that is the storage's fault (a read-only or full
 disk, an I/O error, a damaged or vanished file, a lock held too long; see
-``db.is_storage_fault``) leaves ``read``, ``write`` and ``grouped`` as a
+``connections.is_storage_fault``) leaves ``read``, ``write`` and ``grouped`` as a
 ``StorageUnavailableError``, with nothing written. ``writable`` says whether the last
 write succeeded, and ``on_writable`` hears when that changes; ``probe`` writes one row
 to find out, and ``start_probing`` does so in a thread whenever no write has succeeded
@@ -23,10 +24,7 @@ Durability: the database runs in WAL mode with ``synchronous = FULL``, so SQLite
 syncs the WAL at every commit and a charge acknowledged to a caller survives a crash
 of the process and of the machine. (``NORMAL`` would survive a process crash only.)
 
-The ledger tables (``charges``, ``charge_lines``, ``funding_entries``, ``voids``) are
-append-only: triggers refuse UPDATE and DELETE. ``free_days``, ``pack_balances`` and
-``payg_months`` are balances kept beside them in the same transactions; the invariant
-check recomputes them from the entries.
+The tables are ``schema.py``'s, made (or brought up to date) when the database opens.
 """
 
 from __future__ import annotations
@@ -41,9 +39,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.db import is_storage_fault, open_connection, storage_fault_name
 from rating_server.errors import StorageUnavailableError
-from rating_server.writer_turn import WriterTurn
+from rating_server.ledger.sqlite.schema import PROBE, SCHEMA, append_only_triggers
+from rating_server.sqlite.connections import is_storage_fault, open_connection, unavailable
+from rating_server.sqlite.writer_turn import WriterTurn
 
 log = logging.getLogger("rating_server")
 
@@ -52,135 +51,9 @@ PROBE_SECONDS = 5.0
 #: Seconds between probes while writes fail.
 RETRY_SECONDS = 1.0
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    account_id TEXT PRIMARY KEY,
-    plan TEXT NOT NULL,
-    time_zone TEXT NOT NULL,
-    parent_account_id TEXT REFERENCES accounts(account_id),
-    pay_as_you_go INTEGER NOT NULL,
-    create_time_ns INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS accounts_by_parent ON accounts(parent_account_id);
-
-CREATE TABLE IF NOT EXISTS packs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    pack_id TEXT NOT NULL UNIQUE,
-    account_id TEXT NOT NULL REFERENCES accounts(account_id),
-    micros INTEGER NOT NULL CHECK (micros > 0),
-    valid_from_ns INTEGER NOT NULL,
-    expire_time_ns INTEGER,
-    priority INTEGER NOT NULL,
-    create_time_ns INTEGER NOT NULL,
-    request_id TEXT UNIQUE
-);
-CREATE INDEX IF NOT EXISTS packs_by_account ON packs(account_id);
-CREATE TABLE IF NOT EXISTS pack_balances (
-    pack_id TEXT PRIMARY KEY REFERENCES packs(pack_id),
-    remaining_micros INTEGER NOT NULL CHECK (remaining_micros >= 0)
-);
-
-CREATE TABLE IF NOT EXISTS charges (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    charge_id TEXT NOT NULL UNIQUE,
-    request_id TEXT NOT NULL UNIQUE,
-    request_hash TEXT NOT NULL,
-    catalog_version INTEGER NOT NULL,
-    commit_time_ns INTEGER NOT NULL,
-    receipt BLOB NOT NULL
-);
--- One row per charged line. UNIQUE (billing_account_id, usage_id) is the dedup key,
--- written in the same transaction as the charge.
-CREATE TABLE IF NOT EXISTS charge_lines (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
-    line_number INTEGER NOT NULL,
-    usage_id TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    billing_account_id TEXT NOT NULL,
-    sku TEXT NOT NULL,
-    category TEXT NOT NULL,
-    quantity INTEGER NOT NULL,
-    micros INTEGER NOT NULL,
-    billed_by TEXT NOT NULL,
-    occurred_at_ns INTEGER NOT NULL,
-    month TEXT NOT NULL,
-    commit_time_ns INTEGER NOT NULL,
-    attributes TEXT,
-    UNIQUE (billing_account_id, usage_id)
-);
--- No read of the service finds lines by charge (funding_entries has that index), so
--- ledgers made with lines_by_charge lose it: it cost every line a B-tree insert.
-DROP INDEX IF EXISTS lines_by_charge;
-CREATE INDEX IF NOT EXISTS lines_by_month ON charge_lines(billing_account_id, month);
-CREATE INDEX IF NOT EXISTS lines_by_account ON charge_lines(account_id, seq);
-CREATE INDEX IF NOT EXISTS lines_by_billing_account ON charge_lines(billing_account_id, seq);
-
-CREATE TABLE IF NOT EXISTS funding_entries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
-    line_number INTEGER NOT NULL,
-    billing_account_id TEXT NOT NULL,
-    source TEXT NOT NULL CHECK (source IN ('free', 'pack', 'payg')),
-    micros INTEGER NOT NULL,
-    pack_id TEXT,
-    day TEXT,
-    month TEXT,
-    reversal INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS funding_by_charge ON funding_entries(charge_id, line_number);
-
-CREATE TABLE IF NOT EXISTS voids (
-    charge_id TEXT PRIMARY KEY REFERENCES charges(charge_id),
-    void_time_ns INTEGER NOT NULL,
-    reason TEXT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS free_days (
-    billing_account_id TEXT NOT NULL,
-    day TEXT NOT NULL,
-    used_micros INTEGER NOT NULL CHECK (used_micros >= 0),
-    PRIMARY KEY (billing_account_id, day)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS payg_months (
-    billing_account_id TEXT NOT NULL,
-    month TEXT NOT NULL,
-    micros INTEGER NOT NULL,
-    PRIMARY KEY (billing_account_id, month)
-) WITHOUT ROWID;
-"""
-
-_APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids")
-
-
-def _append_only_triggers() -> str:
-    return "".join(
-        f"""
-CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {table} rows never change'); END;
-"""
-        for table in _APPEND_ONLY
-        for verb in ("UPDATE", "DELETE")
-    )
-
-
-# The row ``probe`` writes: not part of the ledger, made by the first probe. Replacing
-# it with itself writes its page (so a read-only or full disk refuses it) and leaves
-# the database's content as it was.
-_PROBE = (
-    "CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1))",
-    "INSERT OR REPLACE INTO write_probe (id) VALUES (1)",
-)
-
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
     return open_connection(path, check_same_thread=False, create=create)
-
-
-def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
-    return StorageUnavailableError(
-        f"the database cannot be {doing} now ({error})", storage_fault_name(error)
-    )
 
 
 def _file_of(path: str | Path) -> tuple[int, int] | None:
@@ -231,13 +104,13 @@ class LedgerDatabase:
         try:
             writer = connect(path)
             with self._turn.taken():
-                writer.executescript(SCHEMA + _append_only_triggers())
+                writer.executescript(SCHEMA + append_only_triggers())
         except sqlite3.Error as error:
             if writer is not None:
                 writer.close()
             self._turn.close()
             if is_storage_fault(error):
-                raise _unavailable(error, "opened") from error
+                raise unavailable(error, "opened") from error
             raise
         self._writer = writer
         # The file written to: a write to a file since deleted or replaced would be lost.
@@ -264,7 +137,7 @@ class LedgerDatabase:
         if isinstance(error, StorageUnavailableError):
             fault = error
         elif is_storage_fault(error):
-            fault = _unavailable(error, "written")
+            fault = unavailable(error, "written")
         else:
             return None
         self._set_writable(False, fault)
@@ -330,7 +203,7 @@ class LedgerDatabase:
         error = item.error
         if error is not None:
             if is_storage_fault(error):  # one error per caller, for its own traceback
-                raise _unavailable(error, "written") from error
+                raise unavailable(error, "written") from error
             raise error
         return item.result  # type: ignore[return-value]
 
@@ -377,7 +250,7 @@ class LedgerDatabase:
         takes writes: StorageUnavailableError when it does not. Either way ``writable``
         and ``on_writable`` hear of it, as of any write; ``observe`` does not."""
         with self._transaction(observe=False) as conn:
-            for statement in _PROBE:
+            for statement in PROBE:
                 conn.execute(statement)
 
     def start_probing(
@@ -431,7 +304,7 @@ class LedgerDatabase:
             if conn is not None:
                 self._forget_reader(conn)
             if is_storage_fault(error):
-                raise _unavailable(error, "read") from error
+                raise unavailable(error, "read") from error
             raise
         fault: sqlite3.Error | None = None
         try:
@@ -445,7 +318,7 @@ class LedgerDatabase:
                 conn.execute("ROLLBACK")
         if fault is not None:
             self._forget_reader(conn)  # closing it ends its transaction
-            raise _unavailable(fault, "read") from fault
+            raise unavailable(fault, "read") from fault
 
     def close(self) -> None:
         self._stop_probing.set()

@@ -1,7 +1,7 @@
 """The writers' turn: one writer of the database at a time, across processes.
 
 Everything that writes the database takes the turn before it begins a write
-transaction: the server processes (``ledger/database.py``) and a catalog import
+transaction: the server processes (``ledger/sqlite/database.py``) and a catalog import
 (``rating-server catalog import``). The turn is an exclusive ``flock`` on
 ``<database>-writer.lock``; the kernel queues the waiters, however many and however
 long, and hands the turn straight to the next one.

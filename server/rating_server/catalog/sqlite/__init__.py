@@ -1,0 +1,1 @@
+"""The catalog on SQLite: the tables (``schema``) and the store (``store``)."""

@@ -1,0 +1,309 @@
+"""Committing usage exactly once, and previewing how a batch would be funded: the
+batch's checks, its rating per account, and the funding of its lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.engine import (
+    DEFAULT_LIMITS,
+    InvalidUsageError,
+    Limits,
+    RatedBatch,
+    RatedLine,
+    Usage,
+    Violation,
+    add_new_fields,
+    check_fields,
+    in_item_order,
+    rate_batch,
+)
+from rating_server.errors import FailedPreconditionError, check_id
+from rating_server.ids import id_problem
+from rating_server.ledger.accounts import find_accounts, load_account, packs_of
+from rating_server.ledger.funding import Drawdown, LocalDays
+from rating_server.ledger.model import (
+    FREE,
+    PACK,
+    PAYG,
+    Account,
+    ChargedLine,
+    FundingPart,
+    FundingSummary,
+    Receipt,
+)
+from rating_server.ledger.receipts import AsSent, request_hash
+from rating_server.ledger.store import LedgerStore, LedgerTx, NewCharge
+
+
+def _rate_for_accounts(
+    catalog: CatalogSnapshot,
+    usages: Sequence[Usage],
+    accounts: dict[str, Account],
+    violations: list[Violation],
+    limits: Limits,
+) -> RatedBatch | None:
+    """Rate with each account's own storage quota; collect violations instead of raising."""
+
+    def quota(account_id: str) -> int:
+        account = accounts.get(account_id)
+        if account is None:
+            return catalog.default_plan.free_storage_bytes
+        return catalog.plans[accounts[account.billing_account_id].plan].free_storage_bytes
+
+    try:
+        return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
+    except InvalidUsageError as error:
+        add_new_fields(violations, error.violations)
+        return None
+
+
+def _fund(
+    tx: LedgerTx,
+    catalog: CatalogSnapshot,
+    accounts: dict[str, Account],
+    lines: Sequence[RatedLine],
+    skip: Callable[[int], bool] = lambda _index: False,
+) -> tuple[list[tuple[str, str, tuple[FundingPart, ...]]], Drawdown]:
+    """Per line (billing account, local day, funding), drawn from the balances now."""
+    billing = [accounts[accounts[line.usage.account_id].billing_account_id] for line in lines]
+    local_day = LocalDays()
+    days = [
+        local_day(line.usage.occurred_at_ns or 0, account.time_zone)
+        for line, account in zip(lines, billing, strict=True)
+    ]
+    keys = {
+        (account.account_id, day)
+        for index, (line, account, day) in enumerate(zip(lines, billing, days, strict=True))
+        if line.micros and not skip(index)
+    }
+    free_used = {(account_id, day): tx.free_used(account_id, day) for account_id, day in keys}
+    main_ids = {account_id for account_id, _ in keys}
+    drawdown = Drawdown(
+        daily_free={a: catalog.plans[accounts[a].plan].daily_free_micros for a in main_ids},
+        free_used=free_used,
+        packs=packs_of(tx, main_ids, only_left=True),
+    )
+    funded = []
+    for index, (line, account, day) in enumerate(zip(lines, billing, days, strict=True)):
+        parts = (
+            ()
+            if skip(index)
+            else drawdown.draw(account.account_id, line.micros, line.usage.occurred_at_ns or 0, day)
+        )
+        funded.append((account.account_id, day, parts))
+    return funded, drawdown
+
+
+def _check_and_rate(
+    catalog: CatalogSnapshot,
+    usages: Sequence[Usage],
+    accounts: dict[str, Account],
+    problems: list[Violation],
+    limits: Limits,
+) -> tuple[RatedBatch, list[tuple[str, str]]]:
+    """Rate a batch for commit (or its preview): every account known, each usage_id once
+    per billing account, storage sampled on main accounts; the (billing account,
+    usage_id) key of each line. InvalidUsageError names every problem."""
+    _check_accounts(usages, accounts, problems)
+    first_seen: dict[tuple[str, str], int] = {}
+    for index, usage in enumerate(usages):
+        account = accounts.get(usage.account_id)
+        if account is None or not usage.usage_id:
+            continue
+        earlier = first_seen.setdefault((account.billing_account_id, usage.usage_id), index)
+        if earlier != index:
+            problems.append(
+                Violation(
+                    f"items[{index}].usage_id",
+                    "USAGE_ID_REPEATED",
+                    f"usage_id {usage.usage_id!r} is also items[{earlier}] of this batch",
+                )
+            )
+        if not account.parent_account_id or not usage.sku:
+            continue  # storage is refused on sub-accounts only
+        sku = catalog.resolve(usage.sku)
+        if sku is not None and sku.metering == "storage":
+            problems.append(
+                Violation(
+                    f"items[{index}].account_id",
+                    "STORAGE_ON_SUB_ACCOUNT",
+                    "the free storage quota is per main account: sample storage for the main "
+                    f"account {account.parent_account_id!r}",
+                )
+            )
+    batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
+    if problems or batch is None:
+        raise InvalidUsageError(in_item_order(problems))
+    return batch, list(first_seen)
+
+
+def _funded_lines(
+    tx: LedgerTx,
+    catalog: CatalogSnapshot,
+    accounts: dict[str, Account],
+    batch: RatedBatch,
+    keys: list[tuple[str, str]],
+) -> tuple[list[ChargedLine], list[str], Drawdown]:
+    """The batch's lines funded from the balances now, each line's billing month, and
+    the draw-down. Usage committed before (by its key) is marked duplicate and funded
+    by nothing."""
+    originals = _committed(tx, keys)
+    funded, drawdown = _fund(
+        tx, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
+    )
+    lines = []
+    for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
+        charged = ChargedLine.of(line, billing_id, parts)
+        if key in originals:
+            charged = dataclasses.replace(
+                charged, duplicate=True, original_charge_id=originals[key]
+            )
+        lines.append(charged)
+    return lines, [day[:7] for _, day, _ in funded], drawdown
+
+
+def _check_accounts(
+    usages: Sequence[Usage], accounts: dict[str, Account], violations: list[Violation]
+) -> None:
+    for index, usage in enumerate(usages):
+        if (
+            usage.account_id
+            and id_problem(usage.account_id) is None  # else the engine names what is wrong
+            and usage.account_id not in accounts
+        ):
+            violations.append(
+                Violation(
+                    f"items[{index}].account_id",
+                    "ACCOUNT_UNKNOWN",
+                    f"no account {usage.account_id!r}; create it first",
+                )
+            )
+
+
+def commit(
+    store: LedgerStore,
+    catalog: CatalogSnapshot,
+    request_id: str,
+    usages: Sequence[Usage],
+    violations: Sequence[Violation] = (),
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    as_sent: AsSent | None = None,
+) -> Receipt:
+    """Charge the usage exactly once and draw it down; the receipt.
+
+    ``violations`` are problems found before (in the wire format); with any, or any
+    found here, nothing is written and InvalidUsageError names them all. ``as_sent``
+    holds the wire values the usages could not (``request_hash``).
+
+    A retry (a request_id committed before) is checked as a new request is, but for
+    what depends on the catalog, the accounts and the clock (``check_fields``): an
+    invalid request is refused whatever its request_id. Then its fingerprint must be
+    the first's, and it gets the first's receipt.
+
+    The work may run more than once (``LedgerStore.grouped``): it changes nothing but
+    its transaction.
+    """
+    before = list(violations)
+    problem = id_problem(request_id)
+    if problem:
+        before.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
+    digest = request_hash(usages, as_sent)
+
+    def work(tx: LedgerTx) -> Receipt:
+        problems = list(before)
+        if not problem:
+            stored = tx.charge_by_request(request_id)
+            if stored is not None:
+                add_new_fields(problems, check_fields(usages, limits))
+                if problems:
+                    raise InvalidUsageError(in_item_order(problems))
+                if stored.request_hash != digest:
+                    raise FailedPreconditionError(
+                        "REQUEST_ID_REUSED",
+                        f"request_id {request_id!r} was used before with other items; "
+                        "nothing was written",
+                    )
+                return dataclasses.replace(stored.receipt, replayed=True)
+        accounts = find_accounts(tx, {u.account_id for u in usages if u.account_id})
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        tx.lock_balances(sorted({billing_id for billing_id, _ in keys}))
+        lines, months, drawdown = _funded_lines(tx, catalog, accounts, batch, keys)
+        _check_accruals(tx, drawdown)
+        charge_id = "ch_" + secrets.token_hex(12)
+        receipt = Receipt(charge_id, batch.catalog_version, time.time_ns(), tuple(lines))
+        tx.write_charge(NewCharge(receipt, request_id, digest, usages, months, drawdown.changes()))
+        return receipt
+
+    return store.grouped(work)
+
+
+# A month's pay-as-you-go bill may not pass 2^62 micro-points (4.6 billion yuan), so
+# its sum, with reversals, always fits SQLite's int64 INTEGER.
+MAX_ACCRUAL_MICROS = 2**62
+
+
+def _check_accruals(tx: LedgerTx, drawdown: Drawdown) -> None:
+    for (account_id, month), micros in drawdown.payg.items():
+        if tx.payg(account_id, month) + micros > MAX_ACCRUAL_MICROS:
+            raise FailedPreconditionError(
+                "ACCRUAL_LIMIT",
+                f"the {month} bill of {account_id!r} would pass {MAX_ACCRUAL_MICROS // 10**9:,} "
+                "yuan; nothing was written",
+            )
+
+
+def _committed(tx: LedgerTx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The (billing account, usage_id) keys already committed, with their charge ids."""
+    by_account: dict[str, list[str]] = {}
+    for account_id, usage_id in keys:
+        by_account.setdefault(account_id, []).append(usage_id)
+    return {
+        (account_id, usage_id): charge_id
+        for account_id, usage_ids in by_account.items()
+        for usage_id, charge_id in tx.committed(account_id, usage_ids).items()
+    }
+
+
+def preview(
+    store: LedgerStore,
+    catalog: CatalogSnapshot,
+    account_id: str,
+    usages: Sequence[Usage],
+    violations: Sequence[Violation] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[RatedBatch, list[ChargedLine], FundingSummary]:
+    """Rate a batch for an account and say how it would be funded now. Writes nothing."""
+    problems = list(violations)
+    account_problems: list[Violation] = []
+    check_id("account_id", account_id, account_problems)
+    if account_problems:  # no account to check the items against
+        raise InvalidUsageError([*account_problems, *problems])
+    with store.read() as tx:
+        account = load_account(tx, account_id)
+        main_id = account.billing_account_id
+        accounts = find_accounts(tx, {u.account_id for u in usages if u.account_id} | {main_id})
+        for index, usage in enumerate(usages):
+            named = accounts.get(usage.account_id)
+            if named is not None and named.billing_account_id != main_id:
+                problems.append(
+                    Violation(
+                        f"items[{index}].account_id",
+                        "ACCOUNT_MISMATCH",
+                        f"{usage.account_id!r} is not {main_id!r} or one of its sub-accounts",
+                    )
+                )
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        lines, _months, _drawdown = _funded_lines(tx, catalog, accounts, batch, keys)
+    sums = {FREE: 0, PACK: 0, PAYG: 0}
+    for line in lines:
+        for part in line.funding:
+            sums[part.source] += part.micros
+    main = accounts[main_id]
+    summary = FundingSummary(main_id, sums[FREE], sums[PACK], sums[PAYG], main.pay_as_you_go)
+    return batch, lines, summary

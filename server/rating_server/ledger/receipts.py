@@ -1,0 +1,95 @@
+"""The receipt's format and the request's fingerprint: what a retry of a commit is
+checked against and answered with, the same on every engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import operator
+import zlib
+from collections.abc import Mapping, Sequence
+
+from rating_server.engine import Usage
+from rating_server.ledger.model import ChargedLine, FundingPart, Receipt
+
+#: The wire values of fields an invalid request held that a Usage cannot (an invalid
+#: Timestamp or Duration, converted to 0), as (seconds, nanos) by (item index, field).
+AsSent = Mapping[tuple[int, str], tuple[int, int]]
+
+_HASHED_FIELDS = {"occurred_at": 4, "duration": 5}
+
+
+def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
+    """The request's fingerprint, so a retry can be told from a reuse of its request_id.
+
+    It is exact for every value sent: the items in order, each field's value as the
+    domain holds it (strings, the quantity, instants and durations in nanoseconds, which
+    every valid Timestamp and Duration maps to one to one; unset is null), and the wire's
+    own (seconds, nanos) where a value is invalid and was converted (``as_sent``). It is
+    not a hash of the request's bytes: protobuf writes map entries in no set order, so
+    another client library's retry may serialize the attributes in another; they are
+    hashed sorted by key (a key appears once: the last entry sent wins, as in the parsed
+    request). Unknown fields are left out, as the server ignores them. A valid request
+    hashes as it always has, so receipts stored before keep their retries.
+    """
+    rows = [
+        [
+            u.usage_id,
+            u.account_id,
+            u.sku,
+            u.quantity,
+            u.occurred_at_ns,
+            u.duration_ns,
+            sorted(u.attributes.items()),
+        ]
+        for u in usages
+    ]
+    for (index, field), (seconds, nanos) in (as_sent or {}).items():
+        # An object, which no valid value (a number or null) can be.
+        rows[index][_HASHED_FIELDS[field]] = {"seconds": seconds, "nanos": nanos}
+    canonical = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(ChargedLine) if f.name != "funding")
+_PART_FIELDS = tuple(f.name for f in dataclasses.fields(FundingPart))
+_line_fields = operator.attrgetter(*_LINE_FIELDS)
+_part_fields = operator.attrgetter(*_PART_FIELDS)
+
+
+def encode_receipt(receipt: Receipt) -> bytes:
+    """A receipt as compressed JSON, to return byte for byte on a retry: the charge,
+    each line's fields as an array (in ``_LINE_FIELDS`` order), and each line's funding
+    parts as arrays. The arrays are read out in C (attrgetter), not field by field."""
+    lines = receipt.lines
+    document = [
+        receipt.charge_id,
+        receipt.catalog_version,
+        receipt.commit_time_ns,
+        list(map(_line_fields, lines)),
+        [list(map(_part_fields, line.funding)) for line in lines],
+    ]
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+
+
+def decode_receipt(blob: bytes) -> Receipt:
+    document = json.loads(zlib.decompress(blob))
+    if len(document) == 4:  # written before the funding had its own arrays
+        charge_id, catalog_version, commit_time_ns, rows = document
+        fundings = [row[-1] for row in rows]
+        rows = [row[:-1] for row in rows]
+    else:
+        charge_id, catalog_version, commit_time_ns, rows, fundings = document
+    return Receipt(
+        charge_id,
+        catalog_version,
+        commit_time_ns,
+        tuple(
+            ChargedLine(
+                **dict(zip(_LINE_FIELDS, row, strict=True)),
+                funding=tuple(FundingPart(*part) for part in parts),
+            )
+            for row, parts in zip(rows, fundings, strict=True)
+        ),
+    )

@@ -1,0 +1,129 @@
+"""The ledger's SQLite tables.
+
+The ledger tables (``charges``, ``charge_lines``, ``funding_entries``, ``voids``) are
+append-only: triggers refuse UPDATE and DELETE. ``free_days``, ``pack_balances`` and
+``payg_months`` are balances kept beside them in the same transactions; the invariant
+check recomputes them from the entries.
+"""
+
+from __future__ import annotations
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,
+    plan TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    parent_account_id TEXT REFERENCES accounts(account_id),
+    pay_as_you_go INTEGER NOT NULL,
+    create_time_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accounts_by_parent ON accounts(parent_account_id);
+
+CREATE TABLE IF NOT EXISTS packs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pack_id TEXT NOT NULL UNIQUE,
+    account_id TEXT NOT NULL REFERENCES accounts(account_id),
+    micros INTEGER NOT NULL CHECK (micros > 0),
+    valid_from_ns INTEGER NOT NULL,
+    expire_time_ns INTEGER,
+    priority INTEGER NOT NULL,
+    create_time_ns INTEGER NOT NULL,
+    request_id TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS packs_by_account ON packs(account_id);
+CREATE TABLE IF NOT EXISTS pack_balances (
+    pack_id TEXT PRIMARY KEY REFERENCES packs(pack_id),
+    remaining_micros INTEGER NOT NULL CHECK (remaining_micros >= 0)
+);
+
+CREATE TABLE IF NOT EXISTS charges (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    charge_id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL UNIQUE,
+    request_hash TEXT NOT NULL,
+    catalog_version INTEGER NOT NULL,
+    commit_time_ns INTEGER NOT NULL,
+    receipt BLOB NOT NULL
+);
+-- One row per charged line. UNIQUE (billing_account_id, usage_id) is the dedup key,
+-- written in the same transaction as the charge.
+CREATE TABLE IF NOT EXISTS charge_lines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
+    line_number INTEGER NOT NULL,
+    usage_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    billing_account_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    category TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    micros INTEGER NOT NULL,
+    billed_by TEXT NOT NULL,
+    occurred_at_ns INTEGER NOT NULL,
+    month TEXT NOT NULL,
+    commit_time_ns INTEGER NOT NULL,
+    attributes TEXT,
+    UNIQUE (billing_account_id, usage_id)
+);
+-- No read of the service finds lines by charge (funding_entries has that index), so
+-- ledgers made with lines_by_charge lose it: it cost every line a B-tree insert.
+DROP INDEX IF EXISTS lines_by_charge;
+CREATE INDEX IF NOT EXISTS lines_by_month ON charge_lines(billing_account_id, month);
+CREATE INDEX IF NOT EXISTS lines_by_account ON charge_lines(account_id, seq);
+CREATE INDEX IF NOT EXISTS lines_by_billing_account ON charge_lines(billing_account_id, seq);
+
+CREATE TABLE IF NOT EXISTS funding_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
+    line_number INTEGER NOT NULL,
+    billing_account_id TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('free', 'pack', 'payg')),
+    micros INTEGER NOT NULL,
+    pack_id TEXT,
+    day TEXT,
+    month TEXT,
+    reversal INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS funding_by_charge ON funding_entries(charge_id, line_number);
+
+CREATE TABLE IF NOT EXISTS voids (
+    charge_id TEXT PRIMARY KEY REFERENCES charges(charge_id),
+    void_time_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS free_days (
+    billing_account_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    used_micros INTEGER NOT NULL CHECK (used_micros >= 0),
+    PRIMARY KEY (billing_account_id, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS payg_months (
+    billing_account_id TEXT NOT NULL,
+    month TEXT NOT NULL,
+    micros INTEGER NOT NULL,
+    PRIMARY KEY (billing_account_id, month)
+) WITHOUT ROWID;
+"""
+
+_APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids")
+
+
+def append_only_triggers() -> str:
+    return "".join(
+        f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {table} rows never change'); END;
+"""
+        for table in _APPEND_ONLY
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
+# The row ``probe`` writes: not part of the ledger, made by the first probe. Replacing
+# it with itself writes its page (so a read-only or full disk refuses it) and leaves
+# the database's content as it was.
+PROBE = (
+    "CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1))",
+    "INSERT OR REPLACE INTO write_probe (id) VALUES (1)",
+)

@@ -1,0 +1,542 @@
+"""``LedgerTx`` on SQLite: every statement the ledger runs, on one connection inside
+one transaction (``database.LedgerDatabase`` begins and ends it).
+
+No locks are taken here: a write transaction of ``LedgerDatabase`` already excludes
+every other writer, of this process and of the others (``writer_turn``). SQLite takes
+at most 999 parameters a statement (in the oldest versions still about): lists of ids
+go 500 at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+
+from rating_server.ledger.model import (
+    Account,
+    BalanceChanges,
+    ChargeEntry,
+    FundingEntry,
+    FundingPart,
+    Pack,
+)
+from rating_server.ledger.receipts import decode_receipt, encode_receipt
+from rating_server.ledger.store import (
+    BalanceSums,
+    LineKey,
+    NewCharge,
+    StatementLine,
+    StoredCharge,
+)
+
+_CHUNK = 500
+_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
+_PACK_COLUMNS = (
+    "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
+    "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
+)
+
+
+def _account(row: tuple) -> Account:
+    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def _pack(row: tuple) -> Pack:
+    return Pack(*row)
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class SqliteLedgerTx:
+    """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def accounts(self, account_ids: Collection[str]) -> list[Account]:
+        ids = list(account_ids)
+        found = []
+        for start in range(0, len(ids), _CHUNK):
+            batch = ids[start : start + _CHUNK]
+            rows = self.conn.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN "
+                f"({_marks(len(batch))})",
+                batch,
+            ).fetchall()
+            found.extend(map(_account, rows))
+        return found
+
+    def account(self, account_id: str) -> Account | None:
+        row = self.conn.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ?", [account_id]
+        ).fetchone()
+        return None if row is None else _account(row)
+
+    def sub_account_ids(self, account_id: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT account_id FROM accounts WHERE parent_account_id = ? ORDER BY account_id",
+                [account_id],
+            )
+        ]
+
+    def insert_account(self, account: Account) -> None:
+        self.conn.execute(
+            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                account.account_id,
+                account.plan,
+                account.time_zone,
+                account.parent_account_id,
+                int(account.pay_as_you_go),
+                account.create_time_ns,
+            ],
+        )
+
+    def set_plan(self, main_account_id: str, plan: str) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET plan = ? WHERE account_id = ? OR parent_account_id = ?",
+            [plan, main_account_id, main_account_id],
+        )
+
+    def set_pay_as_you_go(self, main_account_id: str, pay_as_you_go: bool) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET pay_as_you_go = ? WHERE account_id = ?",
+            [int(pay_as_you_go), main_account_id],
+        )
+
+    # -- packs ---------------------------------------------------------------------------
+
+    def pack_by_request(self, request_id: str) -> Pack | None:
+        row = self.conn.execute(
+            f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
+            "WHERE p.request_id = ?",
+            [request_id],
+        ).fetchone()
+        return None if row is None else _pack(row)
+
+    def insert_pack(
+        self,
+        account_id: str,
+        micros: int,
+        valid_from_ns: int,
+        expire_time_ns: int | None,
+        priority: int,
+        create_time_ns: int,
+        request_id: str,
+    ) -> Pack:
+        conn = self.conn
+        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM packs").fetchone()[0]
+        pack_id = f"pack-{seq}"
+        conn.execute(
+            "INSERT INTO packs (seq, pack_id, account_id, micros, valid_from_ns, expire_time_ns, "
+            "priority, create_time_ns, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                seq,
+                pack_id,
+                account_id,
+                micros,
+                valid_from_ns,
+                expire_time_ns,
+                priority,
+                create_time_ns,
+                request_id or None,
+            ],
+        )
+        conn.execute(
+            "INSERT INTO pack_balances (pack_id, remaining_micros) VALUES (?, ?)", [pack_id, micros]
+        )
+        return Pack(
+            pack_id,
+            account_id,
+            micros,
+            micros,
+            valid_from_ns,
+            expire_time_ns,
+            priority,
+            create_time_ns,
+            seq,
+        )
+
+    def packs(self, account_ids: Collection[str], only_left: bool = False) -> list[Pack]:
+        ids = list(account_ids)
+        if not ids:
+            return []
+        left = " AND b.remaining_micros > 0" if only_left else ""
+        rows = self.conn.execute(
+            f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b USING (pack_id) "
+            f"WHERE p.account_id IN ({_marks(len(ids))}){left}",
+            ids,
+        ).fetchall()
+        return list(map(_pack, rows))
+
+    # -- balances ------------------------------------------------------------------------
+
+    def lock_balances(self, billing_account_ids: Sequence[str]) -> None:
+        """Nothing to do: the write transaction already excludes every other writer."""
+
+    def free_used(self, billing_account_id: str, day: str) -> int:
+        row = self.conn.execute(
+            "SELECT used_micros FROM free_days WHERE billing_account_id = ? AND day = ?",
+            [billing_account_id, day],
+        ).fetchone()
+        return row[0] if row else 0
+
+    def payg(self, billing_account_id: str, month: str) -> int:
+        row = self.conn.execute(
+            "SELECT micros FROM payg_months WHERE billing_account_id = ? AND month = ?",
+            [billing_account_id, month],
+        ).fetchone()
+        return row[0] if row else 0
+
+    # -- charges -------------------------------------------------------------------------
+
+    def charge_by_request(self, request_id: str) -> StoredCharge | None:
+        row = self.conn.execute(
+            "SELECT request_hash, receipt FROM charges WHERE request_id = ?", [request_id]
+        ).fetchone()
+        return None if row is None else StoredCharge(row[0], decode_receipt(row[1]))
+
+    def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for start in range(0, len(usage_ids), _CHUNK):
+            chunk = usage_ids[start : start + _CHUNK]
+            for usage_id, charge_id in self.conn.execute(
+                "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = ? "
+                f"AND usage_id IN ({_marks(len(chunk))})",
+                [billing_account_id, *chunk],
+            ):
+                found[usage_id] = charge_id
+        return found
+
+    def write_charge(self, charge: NewCharge) -> None:
+        conn = self.conn
+        receipt = charge.receipt
+        charge_id = receipt.charge_id
+        conn.execute(
+            "INSERT INTO charges (charge_id, request_id, request_hash, catalog_version, "
+            "commit_time_ns, receipt) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                charge_id,
+                charge.request_id,
+                charge.request_hash,
+                receipt.catalog_version,
+                receipt.commit_time_ns,
+                encode_receipt(receipt),
+            ],
+        )
+        line_rows = []
+        funding_rows = []
+        # Items of a batch mostly carry the same few labels: each set is written once.
+        attribute_json: dict[tuple[tuple[str, str], ...], str] = {}
+        for number, (line, usage, month) in enumerate(
+            zip(receipt.lines, charge.usages, charge.months, strict=True)
+        ):
+            if line.duplicate:
+                continue
+            line_rows.append(
+                (
+                    charge_id,
+                    number,
+                    line.usage_id,
+                    line.account_id,
+                    line.billing_account_id,
+                    line.sku,
+                    line.category,
+                    line.quantity,
+                    line.micros,
+                    line.billed_by,
+                    usage.occurred_at_ns,
+                    month,
+                    receipt.commit_time_ns,
+                    _attributes_json(usage.attributes, attribute_json)
+                    if usage.attributes
+                    else None,
+                )
+            )
+            funding_rows.extend(
+                (
+                    charge_id,
+                    number,
+                    line.billing_account_id,
+                    part.source,
+                    part.micros,
+                    part.pack_id or None,
+                    part.day or None,
+                    part.month or None,
+                )
+                for part in line.funding
+            )
+        conn.executemany(
+            "INSERT INTO charge_lines (charge_id, line_number, usage_id, account_id, "
+            "billing_account_id, sku, category, quantity, micros, billed_by, occurred_at_ns, "
+            "month, commit_time_ns, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            line_rows,
+        )
+        conn.executemany(
+            "INSERT INTO funding_entries (charge_id, line_number, billing_account_id, source, "
+            "micros, pack_id, day, month) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            funding_rows,
+        )
+        changes = charge.changes
+        conn.executemany(
+            "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (?, ?, ?) "
+            "ON CONFLICT (billing_account_id, day) "
+            "DO UPDATE SET used_micros = used_micros + excluded.used_micros",
+            [(*key, micros) for key, micros in changes.free_used.items()],
+        )
+        self._draw_packs(changes)
+        conn.executemany(
+            "INSERT INTO payg_months (billing_account_id, month, micros) VALUES (?, ?, ?) "
+            "ON CONFLICT (billing_account_id, month) "
+            "DO UPDATE SET micros = micros + excluded.micros",
+            [(*key, micros) for key, micros in changes.payg.items()],
+        )
+
+    def _draw_packs(self, changes: BalanceChanges) -> None:
+        # pack_balances is keyed by pack_id alone: its ids are unique over all accounts.
+        self.conn.executemany(
+            "UPDATE pack_balances SET remaining_micros = remaining_micros - ? WHERE pack_id = ?",
+            [(micros, pack_id) for (_account, pack_id), micros in changes.pack_drawn.items()],
+        )
+
+    # -- voids ---------------------------------------------------------------------------
+
+    def charge_billing_accounts(self, charge_id: str) -> list[str] | None:
+        conn = self.conn
+        if (
+            conn.execute("SELECT 1 FROM charges WHERE charge_id = ?", [charge_id]).fetchone()
+            is None
+        ):
+            return None
+        return sorted(
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT billing_account_id FROM funding_entries WHERE charge_id = ?",
+                [charge_id],
+            )
+        )
+
+    def charge_funding(self, charge_id: str, billing_account_id: str) -> list[FundingEntry]:
+        return [
+            FundingEntry(
+                line,
+                billing_account_id,
+                FundingPart(source, micros, pack_id or "", day or "", month or ""),
+            )
+            for line, source, micros, pack_id, day, month in self.conn.execute(
+                "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
+                "WHERE charge_id = ? AND billing_account_id = ? AND reversal = 0 ORDER BY seq",
+                [charge_id, billing_account_id],
+            )
+        ]
+
+    def void_time(self, charge_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT void_time_ns FROM voids WHERE charge_id = ?", [charge_id]
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def write_reversals(
+        self,
+        charge_id: str,
+        billing_account_id: str,
+        reversals: Sequence[FundingEntry],
+        changes: BalanceChanges,
+    ) -> None:
+        conn = self.conn
+        conn.executemany(
+            "INSERT INTO funding_entries (charge_id, line_number, billing_account_id, source, "
+            "micros, pack_id, day, month, reversal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            [
+                (
+                    charge_id,
+                    entry.line_number,
+                    billing_account_id,
+                    entry.part.source,
+                    entry.part.micros,
+                    entry.part.pack_id or None,
+                    entry.part.day or None,
+                    entry.part.month or None,
+                )
+                for entry in reversals
+            ],
+        )
+        conn.executemany(
+            "UPDATE free_days SET used_micros = used_micros + ? "
+            "WHERE billing_account_id = ? AND day = ?",
+            [(micros, *key) for key, micros in changes.free_used.items()],
+        )
+        self._draw_packs(changes)
+        conn.executemany(
+            "UPDATE payg_months SET micros = micros + ? WHERE billing_account_id = ? AND month = ?",
+            [(micros, *key) for key, micros in changes.payg.items()],
+        )
+
+    def write_void(self, charge_id: str, void_time_ns: int, reason: str) -> None:
+        self.conn.execute(
+            "INSERT INTO voids (charge_id, void_time_ns, reason) VALUES (?, ?, ?)",
+            [charge_id, void_time_ns, reason],
+        )
+
+    # -- reports -------------------------------------------------------------------------
+
+    def charge_lines(
+        self,
+        billing_account_id: str,
+        account_id: str | None,
+        after: int,
+        start_ns: int | None,
+        end_ns: int | None,
+        limit: int,
+    ) -> list[tuple[int, ChargeEntry]]:
+        # A sub-account's lines by its own index: the billing account adds nothing.
+        if account_id is not None:
+            where, args = ["l.account_id = ?", "l.seq > ?"], [account_id, after]
+        else:
+            where, args = ["l.billing_account_id = ?", "l.seq > ?"], [billing_account_id, after]
+        if start_ns is not None:
+            where.append("l.occurred_at_ns >= ?")
+            args.append(start_ns)
+        if end_ns is not None:
+            where.append("l.occurred_at_ns < ?")
+            args.append(end_ns)
+        rows = self.conn.execute(
+            "SELECT l.seq, l.charge_id, l.line_number, l.usage_id, l.account_id, "
+            "l.billing_account_id, l.sku, l.category, l.quantity, l.micros, l.billed_by, "
+            "l.occurred_at_ns, l.commit_time_ns, l.attributes, v.charge_id IS NOT NULL "
+            "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id "
+            f"WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        return [
+            (
+                row[0],
+                ChargeEntry(
+                    charge_id=row[1],
+                    line_number=row[2],
+                    usage_id=row[3],
+                    account_id=row[4],
+                    billing_account_id=row[5],
+                    sku=row[6],
+                    category=row[7],
+                    quantity=row[8],
+                    micros=row[9],
+                    billed_by=row[10],
+                    occurred_at_ns=row[11],
+                    commit_time_ns=row[12],
+                    funding=(),
+                    voided=bool(row[14]),
+                    attributes=json.loads(row[13]) if row[13] else {},
+                ),
+            )
+            for row in rows
+        ]
+
+    def line_funding(
+        self, billing_account_id: str, lines: Collection[LineKey]
+    ) -> dict[LineKey, tuple[FundingPart, ...]]:
+        # By charge (funding_by_charge): a charge's entries are few, its account's many.
+        found: dict[LineKey, list[FundingPart]] = {}
+        for charge_id in {charge for charge, _ in lines}:
+            for number, source, micros, pack_id, day, month in self.conn.execute(
+                "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
+                "WHERE charge_id = ? AND billing_account_id = ? AND reversal = 0 ORDER BY seq",
+                [charge_id, billing_account_id],
+            ):
+                found.setdefault((charge_id, number), []).append(
+                    FundingPart(source, micros, pack_id or "", day or "", month or "")
+                )
+        return {key: tuple(parts) for key, parts in found.items()}
+
+    def statement_lines(self, billing_account_id: str, month: str) -> list[StatementLine]:
+        conn = self.conn
+        lines = conn.execute(
+            "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
+            "l.micros FROM charge_lines l WHERE l.billing_account_id = ? AND l.month = ? "
+            "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
+            [billing_account_id, month],
+        ).fetchall()
+        funding: dict[LineKey, dict[str, int]] = {}
+        for charge_id, number, source, micros in conn.execute(
+            "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
+            "JOIN charge_lines l ON l.charge_id = f.charge_id AND l.line_number = f.line_number "
+            "WHERE l.billing_account_id = ? AND l.month = ? AND f.reversal = 0 "
+            "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
+            [billing_account_id, month],
+        ):
+            sources = funding.setdefault((charge_id, number), {})
+            sources[source] = sources.get(source, 0) + micros
+        return [
+            StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
+            for charge, n, sku, category, account_id, quantity, micros in lines
+        ]
+
+    # -- the invariant check ---------------------------------------------------------------
+
+    def _sums(self, kept_sql: str, summed_sql: str, args: Sequence[object] = ()) -> BalanceSums:
+        conn = self.conn
+        return BalanceSums(
+            kept={row[:-1]: row[-1] for row in conn.execute(kept_sql, args)},
+            summed={row[:-1]: row[-1] for row in conn.execute(summed_sql)},
+        )
+
+    def free_day_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT billing_account_id, day, used_micros FROM free_days",
+            "SELECT billing_account_id, day, sum(micros) FROM funding_entries "
+            "WHERE source = 'free' GROUP BY billing_account_id, day",
+        )
+
+    def pack_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT p.pack_id, p.micros - b.remaining_micros FROM packs p "
+            "JOIN pack_balances b USING (pack_id)",
+            "SELECT pack_id, sum(micros) FROM funding_entries WHERE source = 'pack' "
+            "GROUP BY pack_id",
+        )
+
+    def payg_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT billing_account_id, month, micros FROM payg_months",
+            "SELECT billing_account_id, month, sum(micros) FROM funding_entries "
+            "WHERE source = 'payg' GROUP BY billing_account_id, month",
+        )
+
+    def line_funding_sums(self, funded_billed_by: str) -> BalanceSums:
+        return self._sums(
+            "SELECT l.charge_id, l.line_number, CASE WHEN v.charge_id IS NULL THEN "
+            "CASE WHEN l.billed_by = ? THEN l.micros ELSE 0 END ELSE 0 END "
+            "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id",
+            "SELECT charge_id, line_number, sum(micros) FROM funding_entries "
+            "GROUP BY charge_id, line_number",
+            [funded_billed_by],
+        )
+
+    def negative_free_days(self) -> list[tuple[str, str, int]]:
+        return self.conn.execute(
+            "SELECT billing_account_id, day, used_micros FROM free_days WHERE used_micros < 0"
+        ).fetchall()
+
+    def negative_packs(self) -> list[tuple[str, int]]:
+        return self.conn.execute(
+            "SELECT pack_id, remaining_micros FROM pack_balances WHERE remaining_micros < 0"
+        ).fetchall()
+
+
+def _attributes_json(
+    attributes: Mapping[str, str], written: dict[tuple[tuple[str, str], ...], str]
+) -> str:
+    key = tuple(attributes.items())
+    text = written.get(key)
+    if text is None:
+        text = written[key] = json.dumps(dict(key), ensure_ascii=False)
+    return text
