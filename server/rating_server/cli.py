@@ -13,8 +13,8 @@ from rating_server.auth import hash_token
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.stores import open_catalog
-from rating_server.config import SettingError, Settings
-from rating_server.errors import StorageUnavailableError
+from rating_server.config import SettingError, Settings, database_label, is_postgres_url
+from rating_server.errors import SchemaError, StorageUnavailableError
 from rating_server.ledger import invariants
 from rating_server.ledger.stores import open_ledger
 from rating_server.server import serve
@@ -32,7 +32,9 @@ def _main(argv: Sequence[str] | None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="rating-server", description=__doc__)
     parser.add_argument(
-        "--db", default=settings.db_path, help="SQLite database (default: $RATING_DB or rating.db)"
+        "--db",
+        default=settings.db_path,
+        help="a SQLite file, or a postgresql:// URL (default: $RATING_DB or rating.db)",
     )
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("serve", help="run the gRPC server (the default)")
@@ -63,6 +65,11 @@ def _main(argv: Sequence[str] | None) -> int:
         "--if-empty", action="store_true", help="only when the database holds no catalog yet"
     )
     catalog_commands.add_parser("version", help="print the catalog version in the database")
+    database = commands.add_parser("db", help="manage the database's schema")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser(
+        "migrate", help="bring a PostgreSQL database's schema to this server's version"
+    )
     ledger = commands.add_parser("ledger", help="inspect the ledger")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_commands.add_parser(
@@ -80,6 +87,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _catalog(args)
     if args.command == "ledger":
         return _check_ledger(args.db)
+    if args.command == "db":
+        return _migrate(args.db)
     if args.command == "auth":
         token = sys.stdin.readline().strip()
         if not token:
@@ -102,10 +111,13 @@ def _catalog(args: argparse.Namespace) -> int:
         return _catalog_command(args)
     except StorageUnavailableError as error:  # a database read-only, full, damaged, ...
         print(
-            f"catalog {args.catalog_command} failed, nothing changed: {args.db}: "
-            f"{error.__cause__ or error}",
+            f"catalog {args.catalog_command} failed, nothing changed: "
+            f"{database_label(args.db)}: {error.__cause__ or error}",
             file=sys.stderr,
         )
+        return 1
+    except SchemaError as error:
+        print(f"catalog {args.catalog_command} failed, nothing changed: {error}", file=sys.stderr)
         return 1
 
 
@@ -116,24 +128,52 @@ def _catalog_command(args: argparse.Namespace) -> int:
             print(store.current_version())
             return 0
         if args.if_empty and store.current_version():
-            print(f"{args.db}: catalog version {store.current_version()} present; not importing")
+            print(
+                f"{database_label(args.db)}: catalog version {store.current_version()} "
+                "present; not importing"
+            )
             return 0
         try:
             result = import_file(store, args.file)  # in its turn among the writers
         except CatalogError as error:
             print(f"catalog import failed, nothing changed: {error}", file=sys.stderr)
             return 1
+        shown = database_label(args.db)
         if result.changed:
-            print(f"{args.db}: imported {args.file} as catalog version {result.version}")
+            print(f"{shown}: imported {args.file} as catalog version {result.version}")
         else:
-            print(f"{args.db}: {args.file} changes nothing; catalog version {result.version}")
+            print(f"{shown}: {args.file} changes nothing; catalog version {result.version}")
         return 0
     finally:
         store.close()
 
 
+def _migrate(database: str) -> int:
+    """``db migrate``: PostgreSQL's schema to this server's version; SQLite's tables are
+    made when the database is opened, so there it says so."""
+    shown = database_label(database)
+    if not is_postgres_url(database):
+        print(f"{shown}: SQLite makes its tables as it opens them; nothing to migrate")
+        return 0
+    from rating_server.ledger.postgres import migrate  # the driver: PostgreSQL's only
+
+    try:
+        applied = migrate.migrate_url(database)
+    except SchemaError as error:
+        print(f"{shown}: {error}", file=sys.stderr)
+        return 1
+    except StorageUnavailableError as error:
+        print(f"{shown}: {error}", file=sys.stderr)
+        return 1
+    for migration in applied:
+        print(f"{shown}: applied migration {migration.version} ({migration.name})")
+    print(f"{shown}: the schema is at version {migrate.latest()}")
+    return 0
+
+
 def _check_ledger(path: str) -> int:
-    if not Path(path).is_file():
+    shown = database_label(path)
+    if not is_postgres_url(path) and not Path(path).is_file():
         print(f"there is no database at {path}", file=sys.stderr)
         return 1
     try:
@@ -142,13 +182,13 @@ def _check_ledger(path: str) -> int:
             problems = invariants.check(ledger)
         finally:
             ledger.close()
-    except StorageUnavailableError as error:
-        print(f"{path}: {error}", file=sys.stderr)
+    except (StorageUnavailableError, SchemaError) as error:
+        print(f"{shown}: {error}", file=sys.stderr)
         return 1
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{path}: {len(problems)} balance(s) differ from the ledger", file=sys.stderr)
+        print(f"{shown}: {len(problems)} balance(s) differ from the ledger", file=sys.stderr)
         return 1
-    print(f"{path}: every balance equals its ledger entries")
+    print(f"{shown}: every balance equals its ledger entries")
     return 0

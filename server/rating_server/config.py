@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,27 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
 MAX_WORKERS = 32
 DEFAULT_DB = "rating.db"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+#: How a database URL of PostgreSQL begins (``RATING_DB``); anything else is a path.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(database: object) -> bool:
+    """Whether ``database`` (``RATING_DB``) names a PostgreSQL database, not a file."""
+    return str(database).startswith(POSTGRES_SCHEMES)
+
+
+def database_label(database: object) -> str:
+    """``database`` as logs and messages show it: a URL's password, if any, hidden."""
+    text = str(database)
+    if not is_postgres_url(text):
+        return text
+    parts = urllib.parse.urlsplit(text)
+    if parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 class SettingError(ValueError):
@@ -106,7 +128,7 @@ class Settings:
             _check_address("metrics_listen", self.metrics_listen)
         if not self.db_path:
             raise SettingError(f"{_NAMES['db_path']} must be the path of a database file")
-        if Path(self.db_path).is_dir():
+        if not is_postgres_url(self.db_path) and Path(self.db_path).is_dir():
             raise SettingError(
                 f"{_NAMES['db_path']} must be the path of a database file, "
                 f"not a directory: {self.db_path}"
@@ -132,6 +154,11 @@ class Settings:
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
             workers=whole_number("workers", env, 1),
         )
+
+    @property
+    def database(self) -> str:
+        """The database as logs show it (``database_label``)."""
+        return database_label(self.db_path)
 
     @property
     def limits(self) -> Limits:

@@ -71,6 +71,11 @@ class FailedPreconditionError(RuntimeError):
         super().__init__(message)
 
 
+class SchemaError(RuntimeError):
+    """The database's schema is not the one this server runs on (PostgreSQL's, under
+    versioned migrations); the message says why and what to do."""
+
+
 class ConcurrentUpdateError(RuntimeError):
     """The write met other writes to the same balances and could not finish after
     running again (a deadlock, a serialization failure); nothing was written, and the

@@ -30,8 +30,8 @@ from rating_server.access_log import AccessLog
 from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
-from rating_server.config import Settings
-from rating_server.errors import StorageUnavailableError
+from rating_server.config import Settings, is_postgres_url
+from rating_server.errors import SchemaError, StorageUnavailableError
 from rating_server.guard import Guard
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
@@ -84,23 +84,23 @@ class RatingServer:
                 "completes the TLS handshake has every role",
                 settings.listen,
             )
-        if not Path(settings.db_path).is_file():
+        if not is_postgres_url(settings.db_path) and not Path(settings.db_path).is_file():
             raise StartupError(
                 f"there is no database at {settings.db_path}: import a catalog first "
                 "(rating-server catalog import FILE)"
             )
         try:
             self.catalog = CatalogCache(settings.db_path)
-        except CatalogError as error:
+        except (CatalogError, SchemaError) as error:
             raise StartupError(str(error)) from None
         except StorageUnavailableError as error:
             cause = error.__cause__ or error
-            raise StartupError(f"cannot open the database {settings.db_path}: {cause}") from None
+            raise StartupError(f"cannot open the database {settings.database}: {cause}") from None
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
         try:
-            self.ledger = _writable_ledger(settings.db_path, self.metrics.db_seconds.observe)
+            self.ledger = _writable_ledger(settings, self.metrics.db_seconds.observe)
         except StartupError:
             self.catalog.close()
             raise
@@ -197,13 +197,13 @@ class RatingServer:
         The catalog service writes nothing and keeps serving."""
         status = health_pb2.HealthCheckResponse.SERVING
         if writable:
-            log.warning("the database %s takes writes again: serving", self.settings.db_path)
+            log.warning("the database %s takes writes again: serving", self.settings.database)
         else:
             status = health_pb2.HealthCheckResponse.NOT_SERVING
             log.error(
                 "the database %s takes no writes (%s): health NOT_SERVING, and writes are "
                 "answered UNAVAILABLE until one succeeds",
-                self.settings.db_path,
+                self.settings.database,
                 fault and (fault.__cause__ or fault),
             )
         for name in ("", *WRITING_SERVICE_NAMES):
@@ -218,17 +218,19 @@ class RatingServer:
             self._claim.close()
 
 
-def _writable_ledger(path: str, observe: Callable[[float], object]) -> LedgerStore:
+def _writable_ledger(settings: Settings, observe: Callable[[float], object]) -> LedgerStore:
     """The ledger, written to once: StartupError when the database takes no writes."""
     ledger = None
     try:
-        ledger = open_ledger(path, observe)
+        ledger = open_ledger(settings.db_path, observe)
         ledger.probe()
+    except SchemaError as error:
+        raise StartupError(str(error)) from None
     except (StorageUnavailableError, OSError) as error:
         if ledger is not None:
             ledger.close()
         cause = error.__cause__ or error
-        raise StartupError(f"cannot write the database {path}: {cause}") from None
+        raise StartupError(f"cannot write the database {settings.database}: {cause}") from None
     return ledger
 
 
@@ -277,7 +279,7 @@ def log_started(
     log.info(
         "rating-server listening on %s, database %s, catalog version %d",
         address,
-        settings.db_path,
+        settings.database,
         catalog_version,
     )
     metrics = "off"

@@ -15,6 +15,18 @@ from importlib import resources
 
 import psycopg
 
+from rating_server.errors import SchemaError, StorageUnavailableError
+
+__all__ = [
+    "Migration",
+    "SchemaError",
+    "applied_version",
+    "check",
+    "latest",
+    "migrate",
+    "migrate_url",
+]
+
 _NAME = re.compile(r"(?P<number>[0-9]{4})_(?P<name>[a-z0-9_]+)\.sql")
 # Taken while migrating, so that two `db migrate` at once apply each migration once.
 _LOCK = 0x72617469  # "rati"
@@ -26,11 +38,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
-
-
-class SchemaError(RuntimeError):
-    """The database's schema is not the one this server runs on; the message says why
-    and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,18 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK])
     return applied
+
+
+def migrate_url(url: str) -> list[Migration]:
+    """``migrate`` on the database at ``url``; StorageUnavailableError when it cannot
+    be reached."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            return migrate(conn)
+    except psycopg.OperationalError as error:
+        raise StorageUnavailableError(
+            f"the database cannot be reached now ({str(error).strip()})", "POSTGRES_UNREACHABLE"
+        ) from error
 
 
 def check(conn: psycopg.Connection) -> None:

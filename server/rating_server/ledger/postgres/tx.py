@@ -1,0 +1,596 @@
+"""``LedgerTx`` on PostgreSQL: every statement the ledger runs, on one connection inside
+one transaction (``database.PostgresDatabase`` begins and ends it).
+
+The tables are those of ``migrations/``: every ledger statement filters by the billing
+account, but for the lookups by a unique id of their own (a request's, a charge's,
+a pack grant's). Commits and voids lock their billing accounts' rows of ``accounts``
+first (``lock_balances``), in the order given: the rules sort them, so two batches
+never wait for each other in a cycle. Sums of bigint columns are cast back to bigint
+(PostgreSQL sums them as numeric).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+
+import psycopg
+
+from rating_server.ledger.model import (
+    Account,
+    BalanceChanges,
+    ChargeEntry,
+    FundingEntry,
+    FundingPart,
+    Pack,
+)
+from rating_server.ledger.receipts import decode_receipt, encode_receipt
+from rating_server.ledger.store import (
+    BalanceSums,
+    LineKey,
+    NewCharge,
+    StatementLine,
+    StoredCharge,
+)
+
+_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
+_PACK_COLUMNS = (
+    "p.pack_id, p.billing_account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
+    "p.expire_time_ns, p.priority, p.create_time_ns, p.number"
+)
+_PACKS = (
+    f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b "
+    "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id"
+)
+_VOIDED = (
+    "EXISTS (SELECT 1 FROM voids v WHERE v.billing_account_id = l.billing_account_id "
+    "AND v.charge_id = l.charge_id)"
+)
+
+
+def _account(row: tuple) -> Account:
+    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def _pack(row: tuple) -> Pack:
+    return Pack(*row)
+
+
+def _part(
+    source: str, micros: int, pack_id: str | None, day: str | None, month: str | None
+) -> FundingPart:
+    return FundingPart(source, micros, pack_id or "", day or "", month or "")
+
+
+class PostgresLedgerTx:
+    """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def _rows(self, query: str, args: Sequence[object] = ()) -> list[tuple]:
+        return self.conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+
+    def _one(self, query: str, args: Sequence[object] = ()) -> tuple | None:
+        return self.conn.execute(query, args).fetchone()  # type: ignore[arg-type]
+
+    def _many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:  # psycopg pipelines executemany: one round trip for them all
+            with self.conn.cursor() as cursor:
+                cursor.executemany(query, rows)  # type: ignore[arg-type]
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def accounts(self, account_ids: Collection[str]) -> list[Account]:
+        if not account_ids:
+            return []
+        rows = self._rows(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = ANY(%s)",
+            [list(account_ids)],
+        )
+        return list(map(_account, rows))
+
+    def account(self, account_id: str) -> Account | None:
+        row = self._one(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_id = %s", [account_id]
+        )
+        return None if row is None else _account(row)
+
+    def sub_account_ids(self, account_id: str) -> list[str]:
+        return [
+            row[0]
+            for row in self._rows(
+                "SELECT account_id FROM accounts WHERE billing_account_id = %s "
+                "AND parent_account_id IS NOT NULL ORDER BY account_id",
+                [account_id],
+            )
+        ]
+
+    def insert_account(self, account: Account) -> None:
+        self.conn.execute(
+            f"INSERT INTO accounts (billing_account_id, {_ACCOUNT_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                account.billing_account_id,
+                account.account_id,
+                account.plan,
+                account.time_zone,
+                account.parent_account_id,
+                account.pay_as_you_go,
+                account.create_time_ns,
+            ],
+        )
+
+    def set_plan(self, main_account_id: str, plan: str) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET plan = %s WHERE billing_account_id = %s", [plan, main_account_id]
+        )
+
+    def set_pay_as_you_go(self, main_account_id: str, pay_as_you_go: bool) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET pay_as_you_go = %s WHERE billing_account_id = %s "
+            "AND account_id = %s",
+            [pay_as_you_go, main_account_id, main_account_id],
+        )
+
+    # -- packs ---------------------------------------------------------------------------
+
+    def pack_by_request(self, request_id: str) -> Pack | None:
+        found = self._one(
+            "SELECT billing_account_id, pack_id FROM pack_requests WHERE request_id = %s",
+            [request_id],
+        )
+        if found is None:
+            return None
+        row = self._one(
+            f"{_PACKS} WHERE p.billing_account_id = %s AND p.pack_id = %s", [found[0], found[1]]
+        )
+        return None if row is None else _pack(row)
+
+    def insert_pack(
+        self,
+        account_id: str,
+        micros: int,
+        valid_from_ns: int,
+        expire_time_ns: int | None,
+        priority: int,
+        create_time_ns: int,
+        request_id: str,
+    ) -> Pack:
+        row = self._one("SELECT nextval('pack_numbers')")
+        assert row is not None
+        number = int(row[0])
+        pack_id = f"pack-{number}"
+        self.conn.execute(
+            "INSERT INTO packs (billing_account_id, pack_id, number, micros, valid_from_ns, "
+            "expire_time_ns, priority, create_time_ns, request_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                account_id,
+                pack_id,
+                number,
+                micros,
+                valid_from_ns,
+                expire_time_ns,
+                priority,
+                create_time_ns,
+                request_id or None,
+            ],
+        )
+        self.conn.execute(
+            "INSERT INTO pack_balances (billing_account_id, pack_id, remaining_micros) "
+            "VALUES (%s, %s, %s)",
+            [account_id, pack_id, micros],
+        )
+        if request_id:
+            self.conn.execute(
+                "INSERT INTO pack_requests (request_id, billing_account_id, pack_id) "
+                "VALUES (%s, %s, %s)",
+                [request_id, account_id, pack_id],
+            )
+        return Pack(
+            pack_id,
+            account_id,
+            micros,
+            micros,
+            valid_from_ns,
+            expire_time_ns,
+            priority,
+            create_time_ns,
+            number,
+        )
+
+    def packs(self, account_ids: Collection[str], only_left: bool = False) -> list[Pack]:
+        if not account_ids:
+            return []
+        left = " AND b.remaining_micros > 0" if only_left else ""
+        rows = self._rows(
+            f"{_PACKS} WHERE p.billing_account_id = ANY(%s){left}", [list(account_ids)]
+        )
+        return list(map(_pack, rows))
+
+    # -- balances ------------------------------------------------------------------------
+
+    def lock_balances(self, billing_account_ids: Sequence[str]) -> None:
+        """Lock the accounts' rows, one statement, in the order given: PostgreSQL locks
+        the rows as the sort returns them."""
+        if billing_account_ids:
+            self._rows(
+                "SELECT account_id FROM accounts WHERE account_id = ANY(%s) "
+                "ORDER BY account_id FOR UPDATE",
+                [list(billing_account_ids)],
+            )
+
+    def free_used(self, billing_account_id: str, day: str) -> int:
+        row = self._one(
+            "SELECT used_micros FROM free_days WHERE billing_account_id = %s AND day = %s",
+            [billing_account_id, day],
+        )
+        return int(row[0]) if row else 0
+
+    def payg(self, billing_account_id: str, month: str) -> int:
+        row = self._one(
+            "SELECT micros FROM payg_months WHERE billing_account_id = %s AND month = %s",
+            [billing_account_id, month],
+        )
+        return int(row[0]) if row else 0
+
+    # -- charges -------------------------------------------------------------------------
+
+    def charge_by_request(self, request_id: str) -> StoredCharge | None:
+        row = self._one(
+            "SELECT request_hash, receipt FROM requests WHERE request_id = %s", [request_id]
+        )
+        return None if row is None else StoredCharge(row[0], decode_receipt(bytes(row[1])))
+
+    def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
+        if not usage_ids:
+            return {}
+        return dict(
+            self._rows(
+                "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = %s "
+                "AND usage_id = ANY(%s)",
+                [billing_account_id, list(usage_ids)],
+            )
+        )
+
+    def write_charge(self, charge: NewCharge) -> None:
+        receipt = charge.receipt
+        charge_id = receipt.charge_id
+        accounts = sorted({line.billing_account_id for line in receipt.lines})
+        self.conn.execute(
+            "INSERT INTO requests (request_id, request_hash, charge_id, receipt) "
+            "VALUES (%s, %s, %s, %s)",
+            [charge.request_id, charge.request_hash, charge_id, encode_receipt(receipt)],
+        )
+        self.conn.execute(
+            "INSERT INTO charges (charge_id, request_id, catalog_version, commit_time_ns, "
+            "billing_account_ids) VALUES (%s, %s, %s, %s, %s)",
+            [
+                charge_id,
+                charge.request_id,
+                receipt.catalog_version,
+                receipt.commit_time_ns,
+                accounts,
+            ],
+        )
+        self._many(
+            "INSERT INTO charge_accounts (billing_account_id, charge_id) VALUES (%s, %s)",
+            [(account, charge_id) for account in accounts],
+        )
+        line_rows = []
+        funding_rows = []
+        attribute_json: dict[tuple[tuple[str, str], ...], str] = {}
+        for number, (line, usage, month) in enumerate(
+            zip(receipt.lines, charge.usages, charge.months, strict=True)
+        ):
+            if line.duplicate:
+                continue
+            line_rows.append(
+                (
+                    line.billing_account_id,
+                    line.usage_id,
+                    charge_id,
+                    number,
+                    line.account_id,
+                    line.sku,
+                    line.category,
+                    line.quantity,
+                    line.micros,
+                    line.billed_by,
+                    usage.occurred_at_ns,
+                    month,
+                    receipt.commit_time_ns,
+                    _attributes_json(usage.attributes, attribute_json)
+                    if usage.attributes
+                    else None,
+                )
+            )
+            funding_rows.extend(
+                (
+                    line.billing_account_id,
+                    charge_id,
+                    number,
+                    part.source,
+                    part.micros,
+                    part.pack_id or None,
+                    part.day or None,
+                    part.month or None,
+                )
+                for part in line.funding
+            )
+        # Lines take their numbers in request order, after the account's lock: an
+        # account's lines are numbered in the order they commit.
+        self._many(
+            "INSERT INTO charge_lines (billing_account_id, usage_id, seq, charge_id, "
+            "line_number, account_id, sku, category, quantity, micros, billed_by, "
+            "occurred_at_ns, month, commit_time_ns, attributes) VALUES "
+            "(%s, %s, nextval('line_numbers'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s::jsonb)",
+            line_rows,
+        )
+        self._many(
+            "INSERT INTO funding_entries (billing_account_id, charge_id, line_number, source, "
+            "micros, pack_id, day, month) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            funding_rows,
+        )
+        self._change(charge.changes)
+
+    def _change(self, changes: BalanceChanges) -> None:
+        """Add a charge's ``changes`` to the balances."""
+        self._many(
+            "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (%s, %s, %s) "
+            "ON CONFLICT (billing_account_id, day) "
+            "DO UPDATE SET used_micros = free_days.used_micros + excluded.used_micros",
+            [(*key, micros) for key, micros in changes.free_used.items()],
+        )
+        self._draw_packs(changes)
+        self._many(
+            "INSERT INTO payg_months (billing_account_id, month, micros) VALUES (%s, %s, %s) "
+            "ON CONFLICT (billing_account_id, month) "
+            "DO UPDATE SET micros = payg_months.micros + excluded.micros",
+            [(*key, micros) for key, micros in changes.payg.items()],
+        )
+
+    def _draw_packs(self, changes: BalanceChanges) -> None:
+        self._many(
+            "UPDATE pack_balances SET remaining_micros = remaining_micros - %s "
+            "WHERE billing_account_id = %s AND pack_id = %s",
+            [(micros, *key) for key, micros in changes.pack_drawn.items()],
+        )
+
+    def _give_back(self, changes: BalanceChanges) -> None:
+        """Add a void's ``changes`` (negative) to balances that exist: an UPDATE, since
+        an upsert's row, checked before its conflict is found, would be refused as
+        negative."""
+        self._many(
+            "UPDATE free_days SET used_micros = used_micros + %s "
+            "WHERE billing_account_id = %s AND day = %s",
+            [(micros, *key) for key, micros in changes.free_used.items()],
+        )
+        self._draw_packs(changes)
+        self._many(
+            "UPDATE payg_months SET micros = micros + %s WHERE billing_account_id = %s "
+            "AND month = %s",
+            [(micros, *key) for key, micros in changes.payg.items()],
+        )
+
+    # -- voids ---------------------------------------------------------------------------
+
+    def charge_billing_accounts(self, charge_id: str) -> list[str] | None:
+        row = self._one("SELECT billing_account_ids FROM charges WHERE charge_id = %s", [charge_id])
+        return None if row is None else sorted(row[0])
+
+    def charge_funding(self, charge_id: str, billing_account_id: str) -> list[FundingEntry]:
+        return [
+            FundingEntry(line, billing_account_id, _part(*rest))
+            for line, *rest in self._rows(
+                "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
+                "WHERE billing_account_id = %s AND charge_id = %s AND NOT reversal ORDER BY seq",
+                [billing_account_id, charge_id],
+            )
+        ]
+
+    def void_time(self, charge_id: str) -> int | None:
+        # A void is kept beside each billing account's lines; the charge's first has it.
+        row = self._one(
+            "SELECT v.void_time_ns FROM charges c JOIN voids v "
+            "ON v.billing_account_id = c.billing_account_ids[1] AND v.charge_id = c.charge_id "
+            "WHERE c.charge_id = %s",
+            [charge_id],
+        )
+        return None if row is None else int(row[0])
+
+    def write_reversals(
+        self,
+        charge_id: str,
+        billing_account_id: str,
+        reversals: Sequence[FundingEntry],
+        changes: BalanceChanges,
+    ) -> None:
+        self._many(
+            "INSERT INTO funding_entries (billing_account_id, charge_id, line_number, source, "
+            "micros, pack_id, day, month, reversal) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+            "true)",
+            [
+                (
+                    billing_account_id,
+                    charge_id,
+                    entry.line_number,
+                    entry.part.source,
+                    entry.part.micros,
+                    entry.part.pack_id or None,
+                    entry.part.day or None,
+                    entry.part.month or None,
+                )
+                for entry in reversals
+            ],
+        )
+        self._give_back(changes)
+
+    def write_void(self, charge_id: str, void_time_ns: int, reason: str) -> None:
+        self.conn.execute(
+            "INSERT INTO voids (billing_account_id, charge_id, void_time_ns, reason) "
+            "SELECT unnest(billing_account_ids), charge_id, %s, %s FROM charges "
+            "WHERE charge_id = %s",
+            [void_time_ns, reason, charge_id],
+        )
+
+    # -- reports -------------------------------------------------------------------------
+
+    def charge_lines(
+        self,
+        billing_account_id: str,
+        account_id: str | None,
+        after: int,
+        start_ns: int | None,
+        end_ns: int | None,
+        limit: int,
+    ) -> list[tuple[int, ChargeEntry]]:
+        where = ["l.billing_account_id = %s", "l.seq > %s"]
+        args: list[object] = [billing_account_id, after]
+        if account_id is not None:
+            where.append("l.account_id = %s")
+            args.append(account_id)
+        if start_ns is not None:
+            where.append("l.occurred_at_ns >= %s")
+            args.append(start_ns)
+        if end_ns is not None:
+            where.append("l.occurred_at_ns < %s")
+            args.append(end_ns)
+        rows = self._rows(
+            "SELECT l.seq, l.charge_id, l.line_number, l.usage_id, l.account_id, "
+            "l.billing_account_id, l.sku, l.category, l.quantity, l.micros, l.billed_by, "
+            f"l.occurred_at_ns, l.commit_time_ns, l.attributes, {_VOIDED} "
+            f"FROM charge_lines l WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT %s",
+            [*args, limit],
+        )
+        return [
+            (
+                int(row[0]),
+                ChargeEntry(
+                    charge_id=row[1],
+                    line_number=row[2],
+                    usage_id=row[3],
+                    account_id=row[4],
+                    billing_account_id=row[5],
+                    sku=row[6],
+                    category=row[7],
+                    quantity=row[8],
+                    micros=row[9],
+                    billed_by=row[10],
+                    occurred_at_ns=row[11],
+                    commit_time_ns=row[12],
+                    funding=(),
+                    voided=bool(row[14]),
+                    attributes=dict(row[13]) if row[13] else {},
+                ),
+            )
+            for row in rows
+        ]
+
+    def line_funding(
+        self, billing_account_id: str, lines: Collection[LineKey]
+    ) -> dict[LineKey, tuple[FundingPart, ...]]:
+        wanted = set(lines)
+        found: dict[LineKey, list[FundingPart]] = {}
+        for charge_id, number, *rest in self._rows(
+            "SELECT charge_id, line_number, source, micros, pack_id, day, month "
+            "FROM funding_entries WHERE billing_account_id = %s AND charge_id = ANY(%s) "
+            "AND NOT reversal ORDER BY seq",
+            [billing_account_id, sorted({charge for charge, _ in wanted})],
+        ):
+            if (charge_id, number) in wanted:
+                found.setdefault((charge_id, number), []).append(_part(*rest))
+        return {key: tuple(parts) for key, parts in found.items()}
+
+    def statement_lines(self, billing_account_id: str, month: str) -> list[StatementLine]:
+        lines = self._rows(
+            "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
+            "l.micros FROM charge_lines l WHERE l.billing_account_id = %s AND l.month = %s "
+            f"AND NOT {_VOIDED}",
+            [billing_account_id, month],
+        )
+        funding: dict[LineKey, dict[str, int]] = {}
+        for charge_id, number, source, micros in self._rows(
+            "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
+            "JOIN charge_lines l ON l.billing_account_id = f.billing_account_id "
+            "AND l.charge_id = f.charge_id AND l.line_number = f.line_number "
+            "WHERE f.billing_account_id = %s AND l.month = %s AND NOT f.reversal "
+            f"AND NOT {_VOIDED}",
+            [billing_account_id, month],
+        ):
+            sources = funding.setdefault((charge_id, number), {})
+            sources[source] = sources.get(source, 0) + micros
+        return [
+            StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
+            for charge, n, sku, category, account_id, quantity, micros in lines
+        ]
+
+    # -- the invariant check ---------------------------------------------------------------
+
+    def _sums(self, kept_sql: str, summed_sql: str, args: Sequence[object] = ()) -> BalanceSums:
+        return BalanceSums(
+            kept={row[:-1]: int(row[-1]) for row in self._rows(kept_sql, args)},
+            summed={row[:-1]: int(row[-1]) for row in self._rows(summed_sql)},
+        )
+
+    def free_day_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT billing_account_id, day, used_micros FROM free_days",
+            "SELECT billing_account_id, day, sum(micros)::bigint FROM funding_entries "
+            "WHERE source = 'free' GROUP BY billing_account_id, day",
+        )
+
+    def pack_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT p.pack_id, p.micros - b.remaining_micros FROM packs p JOIN pack_balances b "
+            "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id",
+            "SELECT pack_id, sum(micros)::bigint FROM funding_entries WHERE source = 'pack' "
+            "GROUP BY pack_id",
+        )
+
+    def payg_sums(self) -> BalanceSums:
+        return self._sums(
+            "SELECT billing_account_id, month, micros FROM payg_months",
+            "SELECT billing_account_id, month, sum(micros)::bigint FROM funding_entries "
+            "WHERE source = 'payg' GROUP BY billing_account_id, month",
+        )
+
+    def line_funding_sums(self, funded_billed_by: str) -> BalanceSums:
+        return self._sums(
+            "SELECT l.charge_id, l.line_number, CASE WHEN "
+            f"{_VOIDED} THEN 0 WHEN l.billed_by = %s THEN l.micros ELSE 0 END "
+            "FROM charge_lines l",
+            "SELECT charge_id, line_number, sum(micros)::bigint FROM funding_entries "
+            "GROUP BY charge_id, line_number",
+            [funded_billed_by],
+        )
+
+    def negative_free_days(self) -> list[tuple[str, str, int]]:
+        return [
+            (row[0], row[1], int(row[2]))
+            for row in self._rows(
+                "SELECT billing_account_id, day, used_micros FROM free_days WHERE used_micros < 0"
+            )
+        ]
+
+    def negative_packs(self) -> list[tuple[str, int]]:
+        return [
+            (row[0], int(row[1]))
+            for row in self._rows(
+                "SELECT pack_id, remaining_micros FROM pack_balances WHERE remaining_micros < 0"
+            )
+        ]
+
+
+def _attributes_json(
+    attributes: Mapping[str, str], written: dict[tuple[tuple[str, str], ...], str]
+) -> str:
+    key = tuple(attributes.items())
+    text = written.get(key)
+    if text is None:
+        text = written[key] = json.dumps(dict(key), ensure_ascii=False)
+    return text
