@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, settings
 from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_cluster,
     postgres_database,
+    postgres_seeded,
+    postgres_seeded_template,
     report_header,
 )
 from processes import Launch, ServerProcess
@@ -49,10 +51,37 @@ def seeded_db(tmp_path: Path) -> Path:
     return seeded_database(tmp_path / "rating.db")
 
 
+#: The storage engines every test of storage runs on, by the ``engine`` parameter.
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: the test proves something of SQLite's engine alone"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the ``database`` fixture (also through ``server``,
+    ``ledger``, ...) runs once per engine, but those marked ``sqlite_only``."""
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES)
+
+
 @pytest.fixture
-def server(seeded_db: Path) -> Iterator[RatingServer]:
+def database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database holding the seed catalog as version 1, of the test's engine: a
+    SQLite file's path, or a PostgreSQL URL (a database of the session's cluster)."""
+    if engine == "sqlite":
+        return str(seeded_database(tmp_path / "rating.db"))
+    return str(request.getfixturevalue("postgres_seeded"))
+
+
+@pytest.fixture
+def server(database: str) -> Iterator[RatingServer]:
     """The real server, in this process, on a free port of 127.0.0.1."""
-    with running(Settings(listen="127.0.0.1:0", db_path=str(seeded_db))) as started:
+    with running(Settings(listen="127.0.0.1:0", db_path=database)) as started:
         yield started
 
 
@@ -92,9 +121,9 @@ def catalog_snapshot(seeded_db: Path) -> CatalogSnapshot:
 
 
 @pytest.fixture
-def ledger(seeded_db: Path) -> Iterator[LedgerStore]:
+def ledger(database: str) -> Iterator[LedgerStore]:
     """The ledger in the seeded database, used directly (no gRPC)."""
-    opened = open_ledger(seeded_db)
+    opened = open_ledger(database)
     yield opened
     opened.close()
 

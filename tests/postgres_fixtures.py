@@ -14,8 +14,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from psycopg import sql
+from support import SEED
 
+from rating_server.catalog.imports import import_file
+from rating_server.catalog.stores import open_catalog
+from rating_server.ledger.postgres import migrate
 from rating_server.ledger.postgres.cluster import Cluster, ClusterError, find_binaries
 
 NO_POSTGRES = "no PostgreSQL server programs on this machine: the PostgreSQL half is skipped"
@@ -54,11 +60,49 @@ def postgres_cluster() -> Iterator[Cluster]:
 
 
 _numbers = itertools.count(1)
+#: The database every seeded test database is copied from: migrated, seed imported.
+SEEDED_TEMPLATE = "rating_seeded"
+
+
+def database_url(cluster: Cluster, name: str) -> str:
+    return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+def _new_name() -> str:
+    return f"test_{os.getpid()}_{next(_numbers)}"
 
 
 @pytest.fixture
 def postgres_database(postgres_cluster: Cluster) -> str:
     """The URL of a new, empty database of the session's cluster (no schema)."""
-    name = f"test_{os.getpid()}_{next(_numbers)}"
+    name = _new_name()
     postgres_cluster.create_database(name)
-    return postgres_cluster.url.rsplit("/", 1)[0] + "/" + name
+    return database_url(postgres_cluster, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_seeded_template(postgres_cluster: Cluster) -> str:
+    """The name of a database, migrated and holding the seed catalog as version 1, that
+    the seeded test databases are copied from (nothing stays connected to it)."""
+    postgres_cluster.create_database(SEEDED_TEMPLATE)
+    url = database_url(postgres_cluster, SEEDED_TEMPLATE)
+    migrate.migrate_url(url)
+    store = open_catalog(url)
+    try:
+        import_file(store, SEED)
+    finally:
+        store.close()
+    return SEEDED_TEMPLATE
+
+
+@pytest.fixture
+def postgres_seeded(postgres_cluster: Cluster, postgres_seeded_template: str) -> str:
+    """The URL of a new database holding the seed catalog as version 1 (a copy)."""
+    name = _new_name()
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(postgres_seeded_template)
+            )
+        )
+    return database_url(postgres_cluster, name)

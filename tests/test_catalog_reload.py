@@ -41,7 +41,7 @@ prices = [{{ effective_from = {start}, points = "{points}" }}]
 IMPORTED_AT = datetime(2025, 12, 31, tzinfo=UTC)
 
 
-def import_text(db_path: Path, tmp_path: Path, text: str) -> int:
+def import_text(db_path: str, tmp_path: Path, text: str) -> int:
     source = tmp_path / "change.toml"
     source.write_text(text, encoding="utf-8")
     store = open_catalog(db_path)
@@ -86,14 +86,14 @@ class Polls:
 
 
 def test_the_server_watches_the_catalog_every_0_2_s_and_serves_a_new_version_on_the_next_poll(
-    seeded_db: Path, tmp_path: Path
+    database: str, tmp_path: Path
 ) -> None:
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
+    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database))
     try:
         polls = Polls(count=1)
         server.catalog._stop = polls  # type: ignore[assignment]
         text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
-        assert import_text(seeded_db, tmp_path, text) == 2
+        assert import_text(database, tmp_path, text) == 2
         assert server.catalog.snapshot.version == 1
         server.catalog.start()
         server.catalog.close()  # once the watcher has had its one poll
@@ -104,10 +104,10 @@ def test_the_server_watches_the_catalog_every_0_2_s_and_serves_a_new_version_on_
 
 
 def test_a_new_price_version_is_used_after_its_effective_from_without_a_restart(
-    rating, seeded_db: Path, tmp_path: Path
+    rating, database: str, tmp_path: Path
 ) -> None:
     text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
-    assert import_text(seeded_db, tmp_path, text) == 2
+    assert import_text(database, tmp_path, text) == 2
     wait_for_version(rating, 2)
     before = quote_calls(rating, 1, occurred_at=NOON - timedelta(microseconds=1))
     after = quote_calls(rating, 1, occurred_at=NOON)
@@ -117,18 +117,18 @@ def test_a_new_price_version_is_used_after_its_effective_from_without_a_restart(
 
 
 def test_a_refused_import_leaves_the_serving_catalog_as_it_was(
-    server: RatingServer, rating, seeded_db: Path, tmp_path: Path
+    server: RatingServer, rating, database: str, tmp_path: Path
 ) -> None:
     broken = CATALOG.format(start="1970-01-01T00:00:00Z", points="9")  # rewrites history
     with pytest.raises(CatalogError):
-        import_text(seeded_db, tmp_path, broken)
+        import_text(database, tmp_path, broken)
     assert server.catalog.refresh() is False  # what the watcher's next poll does
     response = quote_calls(rating, 1)
     assert (response.catalog_version, response.total_points) == (1, "2")
 
 
 def test_every_batch_is_rated_against_one_catalog_version_while_imports_land(
-    rating, seeded_db: Path, tmp_path: Path
+    rating, database: str, tmp_path: Path
 ) -> None:
     # Version v (from 2 on) prices an agent call at v + 1 points from an instant
     # before NOON; the seed (version 1) at 2.
@@ -142,7 +142,7 @@ def test_every_batch_is_rated_against_one_catalog_version_while_imports_land(
             for version in range(2, 12):
                 start = f"2026-01-{version:02d}T00:00:00Z"
                 text = CATALOG.format(start=start, points=version + 1)
-                assert import_text(seeded_db, tmp_path / f"v{version}", text) == version
+                assert import_text(database, tmp_path / f"v{version}", text) == version
                 # The next import only once a batch was rated with this version: every
                 # version lands while batches are being rated, however slow the machine.
                 with served:

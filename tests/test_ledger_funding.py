@@ -279,6 +279,7 @@ def test_voiding_an_unknown_charge_is_not_found(book: Book) -> None:
         voids.void(book.ledger, "ch_nope")
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's: test_postgres_migrate
 def test_the_ledger_refuses_updates_and_deletes(book: Book) -> None:
     book.account("acme")
     book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
