@@ -6,12 +6,29 @@ STAMP := $(VENV)/.installed
 SEED := server/catalog/seed.toml
 PROTOS := $(sort $(wildcard protos/rating/v1/*.proto))
 PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
+# make run-postgres: the throwaway PostgreSQL cluster's folder.
+PGDIR ?= .postgres
+CLUSTER = $(BIN)/python -m rating_server.ledger.postgres.cluster $(PGDIR)
 
-.PHONY: run test bench bench-scale proto proto-check lint format venv clean
+.PHONY: run run-postgres test bench bench-scale proto proto-check lint format venv clean
 
+# RATING_DB=postgresql://... make run: on PostgreSQL, the schema is migrated first
+# (SQLite makes its tables as it opens them).
 run: $(STAMP)
+ifneq ($(filter postgres%,$(RATING_DB)),)
+	$(BIN)/rating-server db migrate
+endif
 	$(BIN)/rating-server catalog import --if-empty $(SEED)
 	exec $(BIN)/rating-server serve
+
+# The same on a throwaway PostgreSQL cluster in $(PGDIR), from the machine's PostgreSQL
+# binaries; the cluster stops when the server does.
+run-postgres: $(STAMP)
+	@url=$$($(CLUSTER) start) && trap '$(CLUSTER) stop' EXIT INT TERM && \
+	export RATING_DB=$$url && echo "RATING_DB=$$url" && \
+	$(BIN)/rating-server db migrate && \
+	$(BIN)/rating-server catalog import --if-empty $(SEED) && \
+	$(BIN)/rating-server serve
 
 test: $(STAMP) proto-check lint
 	$(BIN)/pytest
@@ -53,4 +70,5 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) rating.db rating.db-wal rating.db-shm rating.db-writer.lock
+	-[ -x $(BIN)/python ] && $(CLUSTER) stop
+	rm -rf $(VENV) $(PGDIR) rating.db rating.db-wal rating.db-shm rating.db-writer.lock

@@ -93,6 +93,13 @@ class Cluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
+            reach = ["runuser", "-u", "postgres", "--", "test", "-w", str(self.folder)]
+            if subprocess.run(reach, capture_output=True, check=False).returncode != 0:
+                raise ClusterError(
+                    f"the postgres user cannot write {self.folder} (a folder above it is "
+                    "closed to other users, such as a home folder): choose a folder it can "
+                    "reach, such as one under /tmp"
+                )
         if (self.data / "PG_VERSION").exists():
             return
         self._run(
