@@ -121,3 +121,18 @@ def test_a_database_gone_is_unavailable_and_health_follows_it_back(
         assert counter(db, "a") == 0  # the refused write wrote nothing
     finally:
         db.close()
+
+
+def test_commits_are_durable_even_where_the_database_says_otherwise(
+    postgres_database: str,
+) -> None:
+    url = migrated(postgres_database)
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+    db = PostgresDatabase(url, lambda conn: conn)
+    try:
+        with db.read() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    finally:
+        db.close()

@@ -82,6 +82,16 @@ def _fault_name(error: BaseException) -> str:
     return f"POSTGRES_{state}" if state else "POSTGRES_UNREACHABLE"
 
 
+def _durable(conn: psycopg.Connection) -> None:
+    """Every connection commits durably: a database whose default is
+    ``synchronous_commit = off`` (which acknowledges commits before their WAL is on
+    disk) is overridden for the ledger's sessions; ``local``, ``on``, ``remote_write``
+    and ``remote_apply`` are kept as the operator set them."""
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    if row is not None and row[0] == "off":
+        conn.execute("SET synchronous_commit = on")
+
+
 def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return StorageUnavailableError(
@@ -115,6 +125,7 @@ class PostgresDatabase(Generic[Tx]):
             min_size=1,
             max_size=max_connections,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            configure=_durable,
             # A connection the server dropped (a restart, a failover) is found out
             # before a call uses it, not by the call.
             check=psycopg_pool.ConnectionPool.check_connection,
