@@ -116,8 +116,13 @@ class PostgresCatalogTx:
         """After the commits that may not have seen it (``PostgresLedgerTx.catalog_version``),
         which the lock waits for; the commits after wait for the import's end."""
         self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_VERSION_LOCK])
+        # One more than the last, as on SQLite, not the column's sequence: a sequence
+        # skips the numbers of refused imports (rolled back) and 32 after a crash.
+        # Imports take turns (``importing``), so no other takes the same number.
         row = self.conn.execute(
-            "INSERT INTO catalog_versions (imported_at, source, sha256) VALUES (%s, %s, %s) "
+            "INSERT INTO catalog_versions (version, imported_at, source, sha256) "
+            "OVERRIDING SYSTEM VALUE "
+            "SELECT coalesce(max(version), 0) + 1, %s, %s, %s FROM catalog_versions "
             "RETURNING version",
             [imported_at, source, sha256],
         ).fetchone()
