@@ -1,21 +1,29 @@
-"""A catalog import reaches the running server with no restart, one snapshot per batch."""
+"""A catalog import reaches the running server with no restart, one snapshot per batch,
+and no commit is rated with a catalog older than the database's newest."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
+import psycopg
 import pytest
-from support import NOON, item
+from support import NOON, item, rich_error
 
+from rating.v1 import account_service_pb2 as acc
 from rating.v1 import rating_service_pb2
+from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
+from rating_server.catalog.postgres.store import LISTENER_NAME
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
 from rating_server.server import RatingServer
+from rating_server.servicers.rating import CATALOG_ATTEMPTS
 
 CATALOG = """
 schema = 1
@@ -69,38 +77,154 @@ def wait_for_version(rating, version: int) -> None:
 
 
 class Polls:
-    """Stands in for the catalog watcher's stop event, whose wait is its timer: the
-    intervals it was asked to wait, and each wait lets one poll happen, ``count`` times,
-    then stops the watcher. No time passes."""
+    """Stands in for the catalog watcher's wake-up event, whose wait is its timer: the
+    intervals it was asked to wait; each of the first ``count`` waits lets one poll
+    happen at once, and each later one lasts until the event is set (an announcement,
+    or the watcher stopped). No time passes."""
 
     def __init__(self, count: int) -> None:
         self.intervals: list[float] = []
         self._count = count
+        self._asked = threading.Condition()
+        self._woken = threading.Event()
 
     def wait(self, timeout: float) -> bool:
-        self.intervals.append(timeout)
-        return len(self.intervals) > self._count
+        with self._asked:
+            self.intervals.append(timeout)
+            self._asked.notify_all()
+        if len(self.intervals) > self._count:
+            self._woken.wait()
+            self._woken.clear()
+        return False
+
+    def waits_made(self, count: int) -> bool:
+        with self._asked:
+            return self._asked.wait_for(lambda: len(self.intervals) >= count, WAIT)
 
     def set(self) -> None:
+        self._woken.set()
+
+    def clear(self) -> None:
         pass
 
 
-def test_the_server_watches_the_catalog_every_0_2_s_and_serves_a_new_version_on_the_next_poll(
-    database: str, tmp_path: Path
+def test_the_server_polls_the_catalog_every_0_2_s_on_sqlite_and_every_second_on_postgresql(
+    database: str, engine: str, tmp_path: Path
 ) -> None:
     server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database))
     try:
         polls = Polls(count=1)
-        server.catalog._stop = polls  # type: ignore[assignment]
+        server.catalog._wake = polls  # type: ignore[assignment]
         text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
         assert import_text(database, tmp_path, text) == 2
         assert server.catalog.snapshot.version == 1
         server.catalog.start()
-        server.catalog.close()  # once the watcher has had its one poll
+        assert polls.waits_made(2)  # the one poll made, the watcher waits for the next
         assert server.catalog.snapshot.version == 2
-        assert polls.intervals == [0.2, 0.2]  # the README's "every 0.2 s"
+        server.catalog.stop()
+        # The README's "every 0.2 s"; on PostgreSQL, LISTEN/NOTIFY (which may have woken
+        # the watcher too), and a poll a second for an announcement lost.
+        interval = 0.2 if engine == "sqlite" else 1.0
+        assert set(polls.intervals) == {interval}
     finally:
         server.stop(grace=0)
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    give_up = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def listener_pids(url: str) -> list[int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = "
+            "current_database()",
+            [LISTENER_NAME],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_postgresql_announces_each_new_version_and_the_cache_loads_it_unpolled_even_once_cut_off(
+    postgres_seeded: str, tmp_path: Path
+) -> None:
+    cache = CatalogCache(postgres_seeded, poll_interval=3600)  # no poll in this test
+    try:
+        cache.start()
+        for version in (2, 3):
+            text = CATALOG.format(start=f"2026-01-0{version}T00:00:00Z", points=version + 1)
+            (tmp_path / f"v{version}").mkdir()
+            assert import_text(postgres_seeded, tmp_path / f"v{version}", text) == version
+            assert wait_for(lambda v=version: cache.snapshot.version == v), version
+            # The server drops the listening connection (a restart, a failover, an
+            # operator): the watch listens again, and hears of what it missed.
+            assert wait_for(lambda: len(listener_pids(postgres_seeded)) == 1)
+            with psycopg.connect(postgres_seeded, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", listener_pids(postgres_seeded))
+    finally:
+        cache.close()
+    assert wait_for(lambda: listener_pids(postgres_seeded) == [])  # closed with the cache
+
+
+def commit_calls(
+    rating, request_id: str, account_id: str
+) -> rating_service_pb2.CommitChargesResponse:
+    request = rating_service_pb2.CommitChargesRequest(
+        request_id=request_id,
+        items=[item("agent.call", 1, usage_id=request_id, account_id=account_id, occurred_at=NOON)],
+    )
+    return rating.CommitCharges(request, timeout=30)
+
+
+def test_a_commit_rated_with_an_older_catalog_than_the_databases_is_rated_again_with_the_newest(
+    server: RatingServer, rating, account_service, database: str, tmp_path: Path
+) -> None:
+    account_service.CreateAccount(
+        acc.CreateAccountRequest(account_id="acme", plan="basic", pay_as_you_go=True), timeout=30
+    )
+    # Another node imported version 2 and may have committed with it; this one has not
+    # loaded it yet (its watcher stopped, as if the announcement were late).
+    server.catalog.stop()
+    text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
+    assert import_text(database, tmp_path, text) == 2
+    assert quote_calls(rating, 1).catalog_version == 1
+    receipt = commit_calls(rating, "r-1", "acme")
+    assert (receipt.catalog_version, receipt.total_points) == (2, "3")
+    assert quote_calls(rating, 1).catalog_version == 2  # the cache was refreshed for it
+
+
+def test_a_commit_whose_node_cannot_load_the_newer_catalog_is_aborted_and_writes_nothing(
+    server: RatingServer,
+    rating,
+    account_service,
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account_service.CreateAccount(
+        acc.CreateAccountRequest(account_id="acme", plan="basic", pay_as_you_go=True), timeout=30
+    )
+    server.catalog.stop()
+    text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
+    assert import_text(database, tmp_path, text) == 2
+    refreshes: list[bool] = []
+    real_refresh = server.catalog.refresh
+    monkeypatch.setattr(server.catalog, "refresh", lambda: refreshes.append(False) or False)
+    with pytest.raises(grpc.RpcError) as aborted:
+        commit_calls(rating, "r-1", "acme")
+    error = rich_error(aborted.value)
+    assert (error.code, error.info.reason) == (grpc.StatusCode.ABORTED, "CONCURRENT_UPDATE")
+    assert "rated with catalog version 1, and version 2 was imported" in error.message
+    assert len(refreshes) == CATALOG_ATTEMPTS - 1  # rated 3 times, then answered
+    monkeypatch.setattr(server.catalog, "refresh", real_refresh)
+    # Nothing was written: the client's retry is charged, once, at the new price.
+    receipt = commit_calls(rating, "r-1", "acme")
+    assert (receipt.catalog_version, receipt.total_points) == (2, "3")
+    assert commit_calls(rating, "r-1", "acme").charge_id == receipt.charge_id
 
 
 def test_a_new_price_version_is_used_after_its_effective_from_without_a_restart(
@@ -125,6 +249,23 @@ def test_a_refused_import_leaves_the_serving_catalog_as_it_was(
     assert server.catalog.refresh() is False  # what the watcher's next poll does
     response = quote_calls(rating, 1)
     assert (response.catalog_version, response.total_points) == (1, "2")
+
+
+def test_catalog_versions_count_up_by_one_whatever_import_was_refused_before(
+    database: str, tmp_path: Path
+) -> None:
+    # A new SKU named as another's id: refused once the whole catalog is read back,
+    # after the import took its new version.
+    thief = (
+        CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
+        .replace('id = "agent.call"', 'id = "agent.call2"')
+        .replace('aliases = ["智能体调用费"]', 'aliases = ["Agent.Call"]')
+    )
+    for _ in range(2):
+        with pytest.raises(CatalogError, match="used by both"):
+            import_text(database, tmp_path, thief)
+    text = CATALOG.format(start="2026-11-27T04:00:00Z", points="3")
+    assert import_text(database, tmp_path, text) == 2
 
 
 def test_every_batch_is_rated_against_one_catalog_version_while_imports_land(

@@ -8,6 +8,7 @@ from rating_server.engine import InvalidUsageError, Violation
 from rating_server.ids import id_problem
 
 __all__ = [
+    "CatalogChangedError",
     "ConflictError",
     "FailedPreconditionError",
     "InvalidRequestError",
@@ -80,6 +81,20 @@ class ConcurrentUpdateError(RuntimeError):
     """The write met other writes to the same balances and could not finish after
     running again (a deadlock, a serialization failure); nothing was written, and the
     same call may succeed at once (ABORTED, retryable)."""
+
+
+class CatalogChangedError(ConcurrentUpdateError):
+    """The batch was rated with catalog version ``rated_with``, and the database holds a
+    newer one (``newest``, imported since the node last loaded it): nothing was written.
+    Rated again with the newest catalog, the same commit succeeds (the rating servicer
+    does so itself, a few times, then answers ABORTED like any other conflict)."""
+
+    def __init__(self, rated_with: int, newest: int) -> None:
+        self.rated_with, self.newest = rated_with, newest
+        super().__init__(
+            f"the batch was rated with catalog version {rated_with}, "
+            f"and version {newest} was imported since"
+        )
 
 
 class StorageUnavailableError(RuntimeError):

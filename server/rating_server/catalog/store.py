@@ -12,6 +12,9 @@ boundary is records: plain dicts of one table's fields, by these names:
 - ``price_versions``: sku_id, effective_from (``format_instant``), unit_price (a
   canonical decimal), catalog_version
 
+A store may also announce new versions as they are committed (``AnnouncingStore``:
+PostgreSQL's LISTEN/NOTIFY); one that does not (SQLite) is polled.
+
 A record read back equals the record written. A storage fault (the database down,
 read-only, full, damaged, gone) leaves the store as ``errors.StorageUnavailableError``,
 with nothing written; a database whose catalog cannot be read at all, as
@@ -20,10 +23,10 @@ with nothing written; a database whose catalog cannot be read at all, as
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 UNITS = "units"
 PLANS = "plans"
@@ -95,3 +98,22 @@ class CatalogStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Watch(Protocol):
+    def close(self) -> None:
+        """Stop: ``heard`` is not called after this returns."""
+        ...
+
+
+@runtime_checkable
+class AnnouncingStore(Protocol):
+    """A store that says when a new catalog version was committed, by any process."""
+
+    def watch(self, heard: Callable[[], object]) -> Watch:
+        """Call ``heard()`` (from a thread of the watch's own, until it is closed) soon
+        after each new catalog version commits, and each time the watch starts or
+        starts again to listen (it may have missed some while it did not). It survives
+        the database going away and coming back; announcements sent in between may be
+        missed, so a caller polls too, less often."""
+        ...

@@ -22,7 +22,7 @@ from rating_server.engine import (
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import FailedPreconditionError, check_id
+from rating_server.errors import CatalogChangedError, FailedPreconditionError, check_id
 from rating_server.ids import id_problem
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.funding import Drawdown, LocalDays
@@ -206,6 +206,9 @@ def commit(
     invalid request is refused whatever its request_id. Then its fingerprint must be
     the first's, and it gets the first's receipt.
 
+    CatalogChangedError, writing nothing, when a catalog newer than ``catalog`` was
+    imported: rate the batch again with it (reload the cache first).
+
     The work may run more than once (``LedgerStore.grouped``): it changes nothing but
     its transaction.
     """
@@ -233,6 +236,9 @@ def commit(
         accounts = find_accounts(tx, {u.account_id for u in usages if u.account_id})
         batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
         tx.lock_balances(sorted({billing_id for billing_id, _ in keys}))
+        newest = tx.catalog_version()
+        if newest > catalog.version:  # another node may have committed with it already
+            raise CatalogChangedError(catalog.version, newest)
         lines, months, drawdown = _funded_lines(tx, catalog, accounts, batch, keys)
         _check_accruals(tx, drawdown)
         charge_id = "ch_" + secrets.token_hex(12)

@@ -19,6 +19,9 @@ Rules for an engine, so that the ledger can be spread over many nodes and databa
   before they read any balance in a write (a commit, a void). An engine whose
   transactions do not exclude each other locks those accounts there, in that order,
   so two batches mixing accounts never deadlock.
+- A commit asks ``LedgerTx.catalog_version`` after ``lock_balances``, and writes
+  nothing when a catalog newer than its batch's was imported: no node commits usage
+  rated with a catalog older than one another commit may already have used.
 - ``LedgerStore.grouped`` may run its work more than once (a transaction retried on a
   serialization failure or a deadlock): the work must do nothing outside the
   transaction it is given.
@@ -158,6 +161,15 @@ class LedgerTx(Protocol):
 
     def payg(self, billing_account_id: str, month: str) -> int:
         """Micro-points on the month's pay-as-you-go bill (0 when none)."""
+        ...
+
+    # -- the catalog ---------------------------------------------------------------------
+
+    def catalog_version(self) -> int:
+        """The newest catalog version imported into the database (0 when none). In a
+        write, no import may commit a newer one from this call until this transaction
+        ends: an engine whose writers run at once (PostgreSQL) takes a shared lock
+        that an import's new version waits for."""
         ...
 
     # -- charges -------------------------------------------------------------------------

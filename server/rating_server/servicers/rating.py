@@ -16,12 +16,16 @@ from rating_server.engine import (
     rate_batch,
     too_many_items,
 )
+from rating_server.errors import CatalogChangedError
 from rating_server.ledger import commits, voids
 from rating_server.ledger.model import Receipt
 from rating_server.ledger.store import LedgerStore
 from rating_server.metrics import Metrics
 from rating_server.servicers import convert, encode, plain_quote
 from rating_server.servicers.errors import domain_errors
+
+#: Ratings of a commit, at most, when the catalog it was rated with is found old.
+CATALOG_ATTEMPTS = 3
 
 
 class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
@@ -81,15 +85,24 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             raise InvalidUsageError([too_many_items(len(request.items))])
         as_sent: dict[tuple[int, str], tuple[int, int]] = {}
         usages, violations = convert.usages(request.items, as_sent)
-        receipt = commits.commit(
-            self._ledger,
-            self._catalog.snapshot,
-            request.request_id,
-            usages,
-            violations,
-            self._limits,
-            as_sent=as_sent,
-        )
+        for attempt in range(1, CATALOG_ATTEMPTS + 1):
+            try:
+                receipt = commits.commit(
+                    self._ledger,
+                    self._catalog.snapshot,
+                    request.request_id,
+                    usages,
+                    violations,
+                    self._limits,
+                    as_sent=as_sent,
+                )
+                break
+            except CatalogChangedError:
+                # Another node may already have committed with the newer catalog: this
+                # one may not commit with an older one. Load it and rate again.
+                if attempt == CATALOG_ATTEMPTS:
+                    raise  # ABORTED: imports keep landing; the client retries
+                self._catalog.refresh()
         if not receipt.replayed:  # a replay was counted the first time
             self._count(receipt)
         writer = encode.LineWriter()

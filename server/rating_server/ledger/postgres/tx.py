@@ -33,6 +33,12 @@ from rating_server.ledger.store import (
     StoredCharge,
 )
 
+#: The advisory lock between commits (shared, from ``catalog_version`` to their end)
+#: and a catalog import's new version (exclusive, from ``catalog_versions``' new row to
+#: the import's commit): a commit that saw version N commits before N + 1 does, or
+#: sees N + 1 ("catv").
+CATALOG_VERSION_LOCK = 0x63617476
+
 _ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
 _PACK_COLUMNS = (
     "p.pack_id, p.billing_account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
@@ -235,6 +241,15 @@ class PostgresLedgerTx:
             "SELECT micros FROM payg_months WHERE billing_account_id = %s AND month = %s",
             [billing_account_id, month],
         )
+        return int(row[0]) if row else 0
+
+    # -- the catalog ---------------------------------------------------------------------
+
+    def catalog_version(self) -> int:
+        """Two statements: at READ COMMITTED the second one's snapshot is taken once the
+        lock is held, so it sees an import that committed while this one waited."""
+        self._one("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
+        row = self._one("SELECT coalesce(max(version), 0) FROM catalog_versions")
         return int(row[0]) if row else 0
 
     # -- charges -------------------------------------------------------------------------

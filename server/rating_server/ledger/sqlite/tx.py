@@ -197,6 +197,14 @@ class SqliteLedgerTx:
         ).fetchone()
         return row[0] if row else 0
 
+    # -- the catalog ---------------------------------------------------------------------
+
+    def catalog_version(self) -> int:
+        """The catalog's tables are in the ledger's file, and an import is a writer like
+        any other: none commits while this write transaction runs."""
+        row = self.conn.execute("SELECT max(version) FROM catalog_versions").fetchone()
+        return row[0] or 0
+
     # -- charges -------------------------------------------------------------------------
 
     def charge_by_request(self, request_id: str) -> StoredCharge | None:
