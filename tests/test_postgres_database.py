@@ -109,6 +109,21 @@ def test_a_database_gone_is_unavailable_and_health_follows_it_back(
             with pytest.raises(StorageUnavailableError):
                 db.probe()
             assert not db.writable
+            # Known unreachable: a call waits OUTAGE_TIMEOUT for a connection, not the
+            # pool's full timeout, so callers hear UNAVAILABLE at once and retry.
+            assert db.unreachable
+            waits: list[float | None] = []
+            pool_connection = db._pool.connection
+
+            def connection(timeout: float | None = None):  # type: ignore[no-untyped-def]
+                waits.append(timeout)
+                return pool_connection(timeout=timeout)
+
+            db._pool.connection = connection  # type: ignore[method-assign]
+            with pytest.raises(StorageUnavailableError), db.read():
+                pass
+            assert waits == [database.OUTAGE_TIMEOUT]
+            db._pool.connection = pool_connection  # type: ignore[method-assign]
         finally:
             postgres_cluster.start()
         # The pool reconnects in the background, backing off: wait for it, as health does.
@@ -117,6 +132,7 @@ def test_a_database_gone_is_unavailable_and_health_follows_it_back(
             with contextlib.suppress(StorageUnavailableError):
                 db.probe()
         assert db.writable
+        assert not db.unreachable
         assert heard == [False, True]
         assert counter(db, "a") == 0  # the refused write wrote nothing
     finally:

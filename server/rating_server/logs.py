@@ -16,4 +16,7 @@ def configure(stream: TextIO | None = None) -> None:
     """INFO and above to ``stream`` (default: stderr), the access log included."""
     out = stream or sys.stderr
     logging.basicConfig(level=logging.INFO, format=FORMAT, stream=out)
+    # The connection pool warns of every failed connect while PostgreSQL is down; the
+    # server says once that writes fail, and once that they succeed again.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     access_log.write_directly(out, FORMAT)

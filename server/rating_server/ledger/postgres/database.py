@@ -38,6 +38,13 @@ log = logging.getLogger("rating_server")
 
 #: Seconds a call waits for a connection from the pool before UNAVAILABLE.
 POOL_TIMEOUT = 5.0
+#: Seconds a call waits for a connection while the database is known unreachable (the
+#: last attempt to reach it failed): the caller hears UNAVAILABLE at once, and retries.
+OUTAGE_TIMEOUT = 0.5
+#: Seconds the pool keeps retrying one lost connection before it starts a new attempt
+#: on the next call: psycopg_pool backs off 1, 2, 4, 8 ... s within an attempt, which
+#: after a long outage would keep a node down for as long again.
+RECONNECT_SECONDS = 2.0
 #: Seconds to connect to the server.
 CONNECT_TIMEOUT = 5
 #: Runs of a write's work, at most, when it conflicts with another transaction.
@@ -73,6 +80,12 @@ def is_fault(error: BaseException) -> bool:
 
 def is_conflict(error: BaseException) -> bool:
     return (getattr(error, "sqlstate", None) or "") in _CONFLICT_CODES
+
+
+def _unreached(error: BaseException) -> bool:
+    """Whether ``error`` says the server could not be reached at all (no connection
+    came, or one was lost), rather than that it refused one statement."""
+    return isinstance(error, psycopg_pool.PoolTimeout) or not getattr(error, "sqlstate", None)
 
 
 def _fault_name(error: BaseException) -> str:
@@ -130,9 +143,11 @@ class PostgresDatabase(Generic[Tx]):
             # before a call uses it, not by the call.
             check=psycopg_pool.ConnectionPool.check_connection,
             timeout=POOL_TIMEOUT,
+            reconnect_timeout=RECONNECT_SECONDS,
             open=False,
             name="rating-ledger",
         )
+        self.unreachable = False
         try:
             self._pool.open(wait=True, timeout=POOL_TIMEOUT)
             with self._pool.connection() as conn:
@@ -147,12 +162,19 @@ class PostgresDatabase(Generic[Tx]):
         self._prober: threading.Thread | None = None
 
     @contextmanager
-    def _connection(self, doing: str) -> Iterator[psycopg.Connection]:
+    def _connection(self, doing: str, wait: float | None = None) -> Iterator[psycopg.Connection]:
+        """A connection of the pool for one transaction. It waits ``wait`` seconds for
+        one (default: POOL_TIMEOUT, or OUTAGE_TIMEOUT while the database is unreachable)."""
+        if wait is None:
+            wait = OUTAGE_TIMEOUT if self.unreachable else POOL_TIMEOUT
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=wait) as conn:
+                self.unreachable = False
                 yield conn
         except (psycopg_pool.PoolTimeout, psycopg.Error) as error:
             if is_fault(error):
+                if _unreached(error):
+                    self.unreachable = True
                 raise _unavailable(error, doing) from error
             raise
 
@@ -226,7 +248,8 @@ class PostgresDatabase(Generic[Tx]):
         or a server that cannot write refuses): StorageUnavailableError when it fails.
         ``writable`` and ``on_writable`` hear of it either way."""
         try:
-            with self._connection("written") as conn, conn.transaction():
+            # The full wait, even in an outage: the probe gives the pool time to reconnect.
+            with self._connection("written", wait=POOL_TIMEOUT) as conn, conn.transaction():
                 conn.execute("SELECT pg_current_xact_id()")
         except StorageUnavailableError as fault:
             self._set_writable(False, fault)
