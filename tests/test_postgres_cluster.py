@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -32,3 +37,36 @@ def test_a_second_database_is_made_once(postgres_cluster: Cluster) -> None:
     postgres_cluster.create_database("second")  # already there: nothing to do
     with psycopg.connect(postgres_cluster.url.rsplit("/", 1)[0] + "/second") as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("second",)
+
+
+@pytest.mark.parametrize("ci", ["", "true"], ids=["developer", "CI"])
+def test_without_postgresql_its_half_is_skipped_in_one_line_but_fails_under_ci(
+    tmp_path: Path, ci: str
+) -> None:
+    env = {**os.environ, "RATING_POSTGRES_BIN": str(tmp_path), "CI": ci}  # no programs there
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+            f"{__file__}::test_a_second_database_is_made_once",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+        timeout=120,
+        check=False,
+    )
+    if ci:
+        assert done.returncode == 1, done.stdout
+        assert "CI=true, and no PostgreSQL server programs on this machine" in done.stdout
+    else:
+        assert done.returncode == 0, done.stdout
+        assert "1 skipped" in done.stdout
+        skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+        assert len(skipped) == 1 and "the PostgreSQL half is skipped" in skipped[0], done.stdout

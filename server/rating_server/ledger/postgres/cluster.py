@@ -32,9 +32,17 @@ class ClusterError(RuntimeError):
     """A PostgreSQL program failed; the message holds what it printed."""
 
 
+#: A folder to take the PostgreSQL programs from instead of looking for them.
+BINARIES_SETTING = "RATING_POSTGRES_BIN"
+
+
 def find_binaries() -> Path | None:
-    """The folder holding ``initdb``, ``pg_ctl`` and ``postgres``: on the PATH, else the
-    newest of Debian's; None when the machine has no PostgreSQL server."""
+    """The folder holding ``initdb``, ``pg_ctl`` and ``postgres``: $RATING_POSTGRES_BIN
+    when set, else the PATH's, else the newest of Debian's; None when there is none."""
+    chosen = os.environ.get(BINARIES_SETTING)
+    if chosen is not None:
+        folder = Path(chosen)
+        return folder if (folder / "initdb").exists() and (folder / "pg_ctl").exists() else None
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(on_path).parent
