@@ -56,6 +56,19 @@ _FAULT_CODES = frozenset({"25006"})
 # A conflict with another transaction: running the work again resolves it.
 _CONFLICT_CODES = frozenset({"40001", "40P01", "23505"})
 
+# The probe's write: refused, as the ledger's writes are (25006), in a read-only
+# transaction; else it takes a transaction id, which the commit then writes.
+_PROBE = """
+DO $$
+BEGIN
+    IF current_setting('transaction_read_only')::boolean THEN
+        RAISE EXCEPTION 'cannot execute the write probe in a read-only transaction'
+            USING ERRCODE = 'read_only_sql_transaction';
+    END IF;
+    PERFORM pg_current_xact_id();
+END $$
+"""
+
 Tx = TypeVar("Tx")
 T = TypeVar("T")
 
@@ -211,12 +224,14 @@ class PostgresDatabase(Generic[Tx]):
             self.on_writable(writable, fault)
 
     def probe(self) -> None:
-        """A transaction that must write (it takes a transaction id, which a standby
-        or a server that cannot write refuses): StorageUnavailableError when it fails.
-        ``writable`` and ``on_writable`` hear of it either way."""
+        """A transaction that must write (it takes a transaction id, and commits it):
+        StorageUnavailableError when it fails, or when the transaction is read-only, as
+        every transaction is on a standby or in a database set read-only (which gives a
+        transaction id all the same). ``writable`` and ``on_writable`` hear of it
+        either way."""
         try:
             with self._connection("written") as conn, conn.transaction():
-                conn.execute("SELECT pg_current_xact_id()")
+                conn.execute(_PROBE)
         except StorageUnavailableError as fault:
             self._set_writable(False, fault)
             raise
