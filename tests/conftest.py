@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import grpc
@@ -13,9 +13,10 @@ from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_seeded,
     postgres_seeded_template,
     report_header,
+    seeded_copy,
 )
 from processes import Launch, ServerProcess
-from support import SEED, LedgerStorage, running, seeded_database
+from support import SEED, LedgerStorage, PostgresStorage, running, seeded_database
 
 from rating.v1 import (
     account_service_pb2_grpc,
@@ -63,10 +64,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses the ``database`` fixture (also through ``server``,
-    ``ledger``, ...) runs once per engine, but those marked ``sqlite_only``."""
+    ``ledger``, ``new_database``, ``storage``, ...) runs once per engine, but those
+    marked ``sqlite_only``. The engine is a module-scoped parameter, so that a module's
+    own long-lived server (``new_database``) runs once per engine too."""
     if "engine" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES)
+        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES, scope="module")
 
 
 @pytest.fixture
@@ -76,6 +79,23 @@ def database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str
     if engine == "sqlite":
         return str(seeded_database(tmp_path / "rating.db"))
     return str(request.getfixturevalue("postgres_seeded"))
+
+
+NewDatabase = Callable[[str], str]
+"""Makes a new seeded database of the module's engine, named for what it is for."""
+
+
+@pytest.fixture(scope="module")
+def new_database(
+    engine: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> NewDatabase:
+    """``database`` for a module's long-lived servers: each call, a new database
+    holding the seed catalog as version 1, of the module's engine."""
+    if engine == "sqlite":
+        return lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
+    cluster = request.getfixturevalue("postgres_cluster")
+    template = request.getfixturevalue("postgres_seeded_template")
+    return lambda _name: seeded_copy(cluster, template)
 
 
 @pytest.fixture
@@ -149,11 +169,18 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
 
 
 @pytest.fixture
-def storage(monkeypatch: pytest.MonkeyPatch) -> LedgerStorage:
-    """The connections of every ledger opened from now on, to make its writes fail."""
-    stand_in = LedgerStorage()
-    monkeypatch.setattr(ledger_database, "connect", stand_in.connect)
-    return stand_in
+def storage(
+    engine: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[LedgerStorage | PostgresStorage]:
+    """What makes the test's database refuse writes, and take them again
+    (``refuse_writes``). SQLite: the connections of every ledger opened from now on;
+    PostgreSQL: the ``database`` of the test."""
+    if engine == "sqlite":
+        stand_in = LedgerStorage()
+        monkeypatch.setattr(ledger_database, "connect", stand_in.connect)
+        yield stand_in
+        return
+    yield PostgresStorage(request.getfixturevalue("database"))
 
 
 def pytest_report_header() -> str:

@@ -95,14 +95,29 @@ def postgres_seeded_template(postgres_cluster: Cluster) -> str:
     return SEEDED_TEMPLATE
 
 
+def seeded_copy(cluster: Cluster, template: str) -> str:
+    """The URL of a new database of ``cluster``, a copy of ``template``."""
+    name = _new_name()
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return database_url(cluster, name)
+
+
+def drop_database(cluster: Cluster, url: str) -> None:
+    """Drop the database at ``url``, ending whatever is still connected to it."""
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(url.rsplit("/", 1)[1])
+            )
+        )
+
+
 @pytest.fixture
 def postgres_seeded(postgres_cluster: Cluster, postgres_seeded_template: str) -> str:
     """The URL of a new database holding the seed catalog as version 1 (a copy)."""
-    name = _new_name()
-    with psycopg.connect(postgres_cluster.url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(postgres_seeded_template)
-            )
-        )
-    return database_url(postgres_cluster, name)
+    return seeded_copy(postgres_cluster, postgres_seeded_template)

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from rating_server.config import is_postgres_url
+
 # Generous: a loaded 2-core machine may be slow, but never this slow.
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -124,6 +126,8 @@ def cli(
     )
 
 
-def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
-    """``rating-server ledger check`` on ``database``."""
-    return cli("--db", str(database), "ledger", "check", cwd=database.parent)
+def ledger_check(database: str | Path) -> subprocess.CompletedProcess[str]:
+    """``rating-server ledger check`` on ``database``: a SQLite file (run beside it) or
+    a PostgreSQL URL."""
+    cwd = Path.cwd() if is_postgres_url(database) else Path(database).parent
+    return cli("--db", str(database), "ledger", "check", cwd=cwd)

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: building usage items and reading rich gRPC errors."""
+"""Helpers shared by the tests: building usage items, reading rich gRPC errors, and
+reading or breaking a test's database of either engine."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
+import psycopg
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import strategies as st
+from psycopg import sql as pg_sql
 
 from rating.v1 import usage_pb2
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
-from rating_server.config import Settings
+from rating_server.config import Settings, is_postgres_url
 from rating_server.ledger.sqlite import database
 from rating_server.server import RatingServer
 
@@ -120,6 +124,12 @@ class LedgerStorage:
     file it could open for reading only (SQLITE_READONLY, "attempt to write a readonly
     database"), and reads go on."""
 
+    #: The cause a refused write's error names.
+    cause = "SQLITE_READONLY"
+    #: What the engine says of a refused write, between the parentheses of the error's
+    #: message (a regular expression).
+    refusal = "attempt to write a readonly database"
+
     def __init__(self) -> None:
         self.writers: list[sqlite3.Connection] = []
 
@@ -133,3 +143,113 @@ class LedgerStorage:
     def refuse_writes(self, refuse: bool = True) -> None:
         for conn in self.writers:
             conn.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")
+
+
+class PostgresStorage:
+    """``LedgerStorage`` for a PostgreSQL database: makes the database refuse writes as
+    a standby, a database an operator set read-only or one fenced off in a failover
+    does (SQLSTATE 25006, "cannot execute ... in a read-only transaction"), and reads go
+    on.
+
+    The database's sessions become read-only by default, and its open sessions are
+    ended (each pool finds its connections dead before it hands them out, and opens
+    new ones, read-only), so no connection opened before slips through."""
+
+    cause = "POSTGRES_25006"
+    refusal = "cannot execute .+ in a read-only transaction"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = url.rsplit("/", 1)[1]
+        self._maintenance = url.rsplit("/", 1)[0] + "/postgres"
+
+    def refuse_writes(self, refuse: bool = True) -> None:
+        with psycopg.connect(self._maintenance, autocommit=True) as conn:
+            conn.execute(
+                pg_sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
+                    pg_sql.Identifier(self.name), pg_sql.SQL("on" if refuse else "off")
+                )
+            )
+            # Ended, and waited for (up to 10 s each): none is left when this returns.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.name],
+            )
+
+
+#: Every row of every table of a database, by table: rows sorted, for comparing.
+LedgerState = dict[str, list[tuple[Any, ...]]]
+
+
+class LedgerReader:
+    """Reads a test's database directly, behind the server's back, on one read-only
+    connection kept open: a SQLite file's path or a PostgreSQL URL. Queries take ``?``
+    placeholders on either engine. Each query (and each ``snapshot``) sees what was
+    committed when it began."""
+
+    def __init__(self, database: str | Path) -> None:
+        self.postgres = is_postgres_url(database)
+        self._pg: psycopg.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        if self.postgres:
+            self._pg = psycopg.connect(str(database), autocommit=True)
+        else:
+            uri = Path(database).resolve().as_uri() + "?mode=ro"
+            self._sqlite = sqlite3.connect(uri, uri=True, isolation_level=None)
+
+    def rows(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        if self._pg is not None:
+            return list(self._pg.execute(query.replace("?", "%s"), params).fetchall())
+        assert self._sqlite is not None
+        return self._sqlite.execute(query, params).fetchall()
+
+    def value(self, query: str, *params: object) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        found = self.rows(query, *params)
+        return found[0][0] if found else None
+
+    def snapshot(self) -> LedgerState:
+        """Every row of every table (the ledger's and the catalog's), in one snapshot."""
+        if self._pg is not None:
+            with self._pg.transaction():
+                self._pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return self._tables(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                )
+        assert self._sqlite is not None
+        self._sqlite.execute("BEGIN")
+        try:
+            return self._tables("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        finally:
+            self._sqlite.execute("ROLLBACK")
+
+    def _tables(self, listing: str) -> LedgerState:
+        return {
+            table: sorted(self.rows(f'SELECT * FROM "{table}"'), key=repr)
+            for (table,) in self.rows(listing)
+        }
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    def __enter__(self) -> LedgerReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def ledger_snapshot(database: str | Path) -> LedgerState:
+    """Every row of every ledger and catalog table of ``database``, either engine."""
+    with LedgerReader(database) as reader:
+        return reader.snapshot()
+
+
+def query(database: str | Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query on ``database`` (``?`` placeholders)."""
+    with LedgerReader(database) as reader:
+        return reader.rows(sql, *params)

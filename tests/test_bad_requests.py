@@ -2,33 +2,33 @@
 
 A table of bad requests runs against one long-lived in-process server holding a
 baseline (accounts "acme" with sub-account "acme-dev" and "globex", a resource pack,
-one committed charge). After each request the ledger file is byte-for-byte the same
-table by table (read through a read-only SQLite connection), the invariant check is
-clean, and a good Quote still answers. Hypothesis then sends random bytes as the raw
-request of every RPC; separate tests cover the concurrency limit and the message limit.
+one committed charge), on each engine. After each request every table of the database
+holds the same rows (read behind the server's back, ``support.ledger_snapshot``), the
+invariant check is clean, and a good Quote still answers. Hypothesis then sends random
+bytes as the raw request of every RPC; separate tests cover the concurrency limit and the
+message limit.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from conftest import NewDatabase
 from google.protobuf import duration_pb2, message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError, Message
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from support import NOON, item, rich_error, running, seeded_database, timestamp
+from support import NOON, LedgerState, item, ledger_snapshot, rich_error, running, timestamp
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import (
@@ -87,8 +87,8 @@ ANY = None  # a violation whose reason the table does not fix
 
 
 @contextmanager
-def running_server(db_path: Path, **overrides: Any) -> Iterator[RatingServer]:
-    with running(Settings(listen="127.0.0.1:0", db_path=str(db_path), **overrides)) as server:
+def running_server(database: str, **overrides: Any) -> Iterator[RatingServer]:
+    with running(Settings(listen="127.0.0.1:0", db_path=database, **overrides)) as server:
         yield server
 
 
@@ -147,28 +147,9 @@ def build_baseline(channel: grpc.Channel) -> Baseline:
     return Baseline(charge.charge_id, charges_token, skus_token)
 
 
-LedgerState = dict[str, list[tuple[Any, ...]]]
-
-
-def ledger_state(db_path: str) -> LedgerState:
-    """Every row of every table of the database file, through a read-only connection."""
-    conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True)
-    try:
-        conn.execute("BEGIN")
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        state = {
-            table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
-            for table in tables
-        }
-        conn.execute("ROLLBACK")
-        return state
-    finally:
-        conn.close()
+def ledger_state(database: str) -> LedgerState:
+    """Every row of every table of the database, either engine."""
+    return ledger_snapshot(database)
 
 
 def assert_unchanged(before: LedgerState, after: LedgerState) -> None:
@@ -193,9 +174,8 @@ def assert_serving(channel: grpc.Channel) -> None:
 
 
 @pytest.fixture(scope="module")
-def table_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
-    path = seeded_database(tmp_path_factory.mktemp("bad-requests") / "rating.db")
-    with running_server(path) as server:
+def table_server(new_database: NewDatabase) -> Iterator[RatingServer]:
+    with running_server(new_database("bad-requests")) as server:
         yield server
 
 
@@ -750,9 +730,8 @@ def decodes(method: str, data: bytes) -> bool:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
-    path = seeded_database(tmp_path_factory.mktemp("fuzz") / "rating.db")
-    with running_server(path) as server:
+def fuzz_server(new_database: NewDatabase) -> Iterator[RatingServer]:
+    with running_server(new_database("fuzz")) as server:
         yield server
 
 
@@ -800,7 +779,7 @@ def test_random_bytes_on_any_rpc_never_crash_and_undecodable_ones_are_malformed_
 
 
 def test_calls_past_the_concurrency_limit_get_resource_exhausted_until_slots_free(
-    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+    database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered = threading.Semaphore(0)
     release = threading.Event()
@@ -816,7 +795,7 @@ def test_calls_past_the_concurrency_limit_get_resource_exhausted_until_slots_fre
     monkeypatch.setattr(rating_servicer.plain_quote, "quote", lambda *_args: None)
     request = rat.QuoteRequest(items=[calls(1, "u-held")])
     with (
-        running_server(seeded_db, max_concurrent_rpcs=2) as server,
+        running_server(database, max_concurrent_rpcs=2) as server,
         grpc.insecure_channel(server.address) as channel,
     ):
         rating = rating_service_pb2_grpc.RatingServiceStub(channel)

@@ -1,25 +1,32 @@
-"""Importing catalog files into SQLite: versions, immutable prices, refusals, and the
-import's turn among the database's writers."""
+"""Importing catalog files, into SQLite and into PostgreSQL: versions, immutable prices,
+refusals, and the import's turn among the database's writers."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
+import psycopg
 import pytest
-from support import NOON, SEED
+from support import NOON, SEED, ledger_snapshot
 
 from rating_server.catalog.imports import ImportResult, import_file
 from rating_server.catalog.model import CatalogError
+from rating_server.catalog.postgres import store as catalog_postgres
 from rating_server.catalog.snapshots import load_snapshot
-from rating_server.catalog.sqlite.store import SqliteCatalogStore
+from rating_server.catalog.store import CatalogStore
+from rating_server.catalog.stores import open_catalog
+from rating_server.config import is_postgres_url
 from rating_server.engine import Usage, rate_batch
+from rating_server.ledger.postgres import migrate
 
 HEADER = """
 schema = 1
@@ -100,8 +107,21 @@ def with_tokens(*skus: str) -> str:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[SqliteCatalogStore]:
-    opened = SqliteCatalogStore(tmp_path / "rating.db")
+def location(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database holding no catalog, of the test's engine: a SQLite file's path (made
+    by the store), or a migrated PostgreSQL database's URL."""
+    if engine == "sqlite":
+        return str(tmp_path / "rating.db")
+    url = request.getfixturevalue("postgres_database")
+    migrate.migrate_url(url)
+    return url
+
+
+@pytest.fixture
+def database(location: str) -> Iterator[CatalogStore]:
+    """The catalog's store on ``location``; ``location`` is kept on it."""
+    opened = open_catalog(location)
+    opened.location = location  # type: ignore[attr-defined]
     yield opened
     opened.close()
 
@@ -112,20 +132,22 @@ def write(tmp_path: Path, text: str, name: str = "catalog.toml") -> Path:
     return path
 
 
-def table_counts(database: SqliteCatalogStore) -> dict[str, int]:
-    return {name: database.db[name].count for name in database.db.table_names()}
+def table_counts(database: CatalogStore) -> dict[str, int]:
+    """The rows of every table of the store's database, by table."""
+    location = database.location  # type: ignore[attr-defined]
+    return {table: len(rows) for table, rows in ledger_snapshot(location).items()}
 
 
-def test_importing_the_same_file_twice_keeps_one_version(database: SqliteCatalogStore) -> None:
+def test_importing_the_same_file_twice_keeps_one_version(database: CatalogStore) -> None:
     first = import_file(database, SEED)
     second = import_file(database, SEED)
     assert (first.version, first.changed) == (1, True)
     assert (second.version, second.changed) == (1, False)
-    assert database.db["price_versions"].count == 39
+    assert table_counts(database)["price_versions"] == 39
 
 
 def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
-    database: SqliteCatalogStore, tmp_path: Path
+    database: CatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     raised = AGENT_CALL.replace(
@@ -152,7 +174,7 @@ def test_a_later_price_version_keeps_the_earlier_price_for_earlier_usage(
 
 @pytest.mark.parametrize("imported_at", [NOON, NOON + timedelta(days=1)])
 def test_a_new_price_that_would_reprice_past_usage_is_refused(
-    database: SqliteCatalogStore, tmp_path: Path, imported_at: datetime
+    database: CatalogStore, tmp_path: Path, imported_at: datetime
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -166,7 +188,7 @@ def test_a_new_price_that_would_reprice_past_usage_is_refused(
 
 
 def test_a_new_skus_first_price_may_start_in_the_past(
-    database: SqliteCatalogStore, tmp_path: Path
+    database: CatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     fresh = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.batch"').replace(
@@ -175,7 +197,7 @@ def test_a_new_skus_first_price_may_start_in_the_past(
     assert import_file(database, write(tmp_path, catalog_text(fresh))).version == 2
 
 
-def test_a_price_version_never_changes(database: SqliteCatalogStore, tmp_path: Path) -> None:
+def test_a_price_version_never_changes(database: CatalogStore, tmp_path: Path) -> None:
     import_file(database, SEED)
     before = table_counts(database)
     changed = AGENT_CALL.replace('points = "2"', 'points = "2.5"')
@@ -186,7 +208,7 @@ def test_a_price_version_never_changes(database: SqliteCatalogStore, tmp_path: P
 
 
 def test_an_alias_taken_by_another_sku_is_refused_and_nothing_changes(
-    database: SqliteCatalogStore, tmp_path: Path
+    database: CatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -199,7 +221,7 @@ def test_an_alias_taken_by_another_sku_is_refused_and_nothing_changes(
 
 
 def test_an_alias_that_differs_only_in_case_from_another_name_is_refused(
-    database: SqliteCatalogStore, tmp_path: Path
+    database: CatalogStore, tmp_path: Path
 ) -> None:
     import_file(database, SEED)
     clash = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.other"').replace(
@@ -210,9 +232,7 @@ def test_an_alias_that_differs_only_in_case_from_another_name_is_refused(
     assert database.current_version() == 1
 
 
-def test_an_alias_may_move_between_skus_of_one_file(
-    database: SqliteCatalogStore, tmp_path: Path
-) -> None:
+def test_an_alias_may_move_between_skus_of_one_file(database: CatalogStore, tmp_path: Path) -> None:
     import_file(database, SEED)
     moved_from = AGENT_CALL.replace('aliases = ["智能体调用费"]', "aliases = []")
     moved_to = AGENT_CALL.replace('id = "agent.call"', 'id = "agent.call.v2"')
@@ -290,7 +310,7 @@ def test_an_alias_may_move_between_skus_of_one_file(
     ],
 )
 def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
-    database: SqliteCatalogStore, tmp_path: Path, text: str, message: str
+    database: CatalogStore, tmp_path: Path, text: str, message: str
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -312,7 +332,7 @@ def test_a_malformed_catalog_is_refused_naming_what_is_wrong(
     ids=["new-ark-sku", "new-price-version-of-the-seeds-ark-sku"],
 )
 def test_an_ark_sku_given_a_price_is_refused_naming_the_sku_and_nothing_changes(
-    database: SqliteCatalogStore, tmp_path: Path, ark: str
+    database: CatalogStore, tmp_path: Path, ark: str
 ) -> None:
     """Ark models are billed by Volcano Ark: rated 0 points here, whatever a file says."""
     import_file(database, SEED)
@@ -326,13 +346,14 @@ def test_an_ark_sku_given_a_price_is_refused_naming_the_sku_and_nothing_changes(
 
 
 def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(
-    database: SqliteCatalogStore,
+    database: CatalogStore,
 ) -> None:
     """A price written before the import refused them is not rated either."""
     import_file(database, SEED)
-    database.db.execute(
+    write_directly(
+        database.location,  # type: ignore[attr-defined]
         "INSERT INTO price_versions (sku_id, effective_from, unit_price, catalog_version) "
-        "VALUES ('model.ark.input', '2030-01-01T00:00:00.000000Z', '0.8', 1)"
+        "VALUES ('model.ark.input', '2030-01-01T00:00:00.000000Z', '0.8', 1)",
     )
     with pytest.raises(CatalogError, match=r"'model\.ark\.input' is billed by Ark"):
         load_snapshot(database)
@@ -357,7 +378,7 @@ def test_a_database_holding_a_priced_ark_sku_is_refused_when_loaded(
     ],
 )
 def test_a_malformed_catalog_names_the_line_of_the_bad_field(
-    database: SqliteCatalogStore, tmp_path: Path, text: str, where: str
+    database: CatalogStore, tmp_path: Path, text: str, where: str
 ) -> None:
     with pytest.raises(CatalogError) as caught:
         import_file(database, write(tmp_path, text))
@@ -381,7 +402,7 @@ def test_a_malformed_catalog_names_the_line_of_the_bad_field(
     ids=["unit-size", "plan-free-points", "sku-biller", "sku-unit"],
 )
 def test_an_import_cannot_change_what_earlier_usage_was_rated_or_funded_with(
-    database: SqliteCatalogStore, tmp_path: Path, change: object, field: str
+    database: CatalogStore, tmp_path: Path, change: object, field: str
 ) -> None:
     import_file(database, SEED)
     before = table_counts(database)
@@ -392,17 +413,81 @@ def test_an_import_cannot_change_what_earlier_usage_was_rated_or_funded_with(
     assert table_counts(database) == before
 
 
-def someone_waits_to_lock(path: str) -> bool:
-    """Whether a process or thread waits for an flock on the file at ``path``: the
-    kernel lists each waiter in /proc/locks, marked ``->``, with the file's inode."""
-    inode = os.stat(path).st_ino
-    with open("/proc/locks", encoding="ascii") as locks:
-        return any("->" in line and f":{inode} " in line for line in locks)
+def write_directly(location: str, statement: str) -> None:
+    """Run ``statement`` on the database, behind the store's back, and commit it."""
+    if is_postgres_url(location):
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute(statement)
+        return
+    with sqlite3.connect(location) as conn:
+        conn.execute(statement)
+    conn.close()
 
 
-def import_alone(path: Path, catalog: Path) -> ImportResult:
+class WritersTurn(Protocol):
+    """The turn an import waits for, held by the test as another writer would."""
+
+    def hold(self) -> None: ...
+
+    def someone_waits(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class SqliteWritersTurn:
+    """SQLite: the lock file every writer of the database takes turns through, held as
+    a server process holds it while it commits."""
+
+    def __init__(self, location: str) -> None:
+        self.path = os.path.realpath(location) + "-writer.lock"
+        self._held = -1
+
+    def hold(self) -> None:
+        self._held = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._held, fcntl.LOCK_EX)
+
+    def someone_waits(self) -> bool:
+        """Whether a process or thread waits for an flock on the lock file: the kernel
+        lists each waiter in /proc/locks, marked ``->``, with the file's inode."""
+        inode = os.stat(self.path).st_ino
+        with open("/proc/locks", encoding="ascii") as locks:
+            return any("->" in line and f":{inode} " in line for line in locks)
+
+    def release(self) -> None:
+        if self._held >= 0:
+            fcntl.flock(self._held, fcntl.LOCK_UN)
+            os.close(self._held)
+            self._held = -1
+
+
+class PostgresWritersTurn:
+    """PostgreSQL: the advisory lock imports take turns on, held in a transaction as
+    another node's import holds it."""
+
+    def __init__(self, location: str) -> None:
+        self._holder = psycopg.connect(location, autocommit=True)
+        self._watcher = psycopg.connect(location, autocommit=True)
+
+    def hold(self) -> None:
+        self._holder.execute("BEGIN")
+        self._holder.execute("SELECT pg_advisory_xact_lock(%s)", [catalog_postgres._IMPORT_LOCK])
+
+    def someone_waits(self) -> bool:
+        waiting = self._watcher.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+        return bool(waiting and waiting[0])
+
+    def release(self) -> None:
+        if not self._holder.closed:
+            self._holder.execute("COMMIT")
+            self._holder.close()
+            self._watcher.close()
+
+
+def import_alone(location: str, catalog: Path) -> ImportResult:
     """``import_file`` on a connection of its own, as ``rating-server catalog import``."""
-    opened = SqliteCatalogStore(path)
+    opened = open_catalog(location)
     try:
         return import_file(opened, catalog)
     finally:
@@ -410,25 +495,25 @@ def import_alone(path: Path, catalog: Path) -> ImportResult:
 
 
 def test_an_import_waits_for_the_writers_turn_however_long_then_succeeds(
-    database: SqliteCatalogStore, tmp_path: Path
+    database: CatalogStore, location: str, engine: str, tmp_path: Path
 ) -> None:
     import_file(database, write(tmp_path, catalog_text(AGENT_CALL)))
     renamed = write(tmp_path, catalog_text(AGENT_CALL.replace('name = "', 'name = "New ')), "b")
-    # The test holds the turn, as a server process does while it commits.
-    turn = os.path.realpath(tmp_path / "rating.db") + "-writer.lock"
-    held = os.open(turn, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(held, fcntl.LOCK_EX)
+    turn: WritersTurn = (
+        SqliteWritersTurn(location) if engine == "sqlite" else PostgresWritersTurn(location)
+    )
+    turn.hold()
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            importing = pool.submit(import_alone, tmp_path / "rating.db", renamed)
+            importing = pool.submit(import_alone, location, renamed)
             deadline = time.monotonic() + 60  # only a broken import takes this long
-            while not (importing.done() or someone_waits_to_lock(turn)):
+            while not (importing.done() or turn.someone_waits()):
                 assert time.monotonic() < deadline, "the import neither waited nor ended"
                 time.sleep(0.01)
             assert not importing.done(), f"the import did not wait its turn: {importing}"
             assert database.current_version() == 1  # it waits before it writes anything
-            fcntl.flock(held, fcntl.LOCK_UN)
+            turn.release()
             assert importing.result(60) == ImportResult(version=2, changed=True)
     finally:
-        os.close(held)
+        turn.release()
     assert load_snapshot(database).skus["agent.call"].name == "New 智能体调用费"

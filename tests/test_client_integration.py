@@ -12,10 +12,6 @@ lands, and every assertion holds for every place it can land.
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,12 +20,11 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import grpc
 import pytest
-from processes import Launch, ServerProcess
-from support import NOON
+from processes import Launch, ServerProcess, ledger_check
+from support import NOON, query
 
 from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, usage
 from rating.errors import (
@@ -724,14 +719,14 @@ def test_a_commit_that_stays_unavailable_raises_a_retryable_error_after_the_clie
 # Retries: the server as a subprocess, killed and restarted on the same port
 
 
-def serve(launch: Launch, database: Path, listen: str = "127.0.0.1:0") -> ServerProcess:
+def serve(launch: Launch, database: str, listen: str = "127.0.0.1:0") -> ServerProcess:
     """The server on ``database``, started (``listen`` port 0: a free port)."""
     process = launch("--db", str(database), "serve", "--listen", listen)
     process.wait_started()
     return process
 
 
-def restart(launch: Launch, database: Path, address: str) -> ServerProcess:
+def restart(launch: Launch, database: str, address: str) -> ServerProcess:
     """The server again, on the address the killed one had: at once, as the README
     promises (the killed one's connections in TIME_WAIT do not hold the port)."""
     process = launch("--db", str(database), "serve", "--listen", address)
@@ -755,9 +750,9 @@ def commit_until_up(
 
 
 def test_a_commit_sent_while_the_server_is_down_is_charged_once_when_retried_after_restart(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str
 ) -> None:
-    first = serve(launch, seeded_db)
+    first = serve(launch, database)
     address = first.address
     items = [calls(100, "u-1")]
     with RatingClient(address) as client:
@@ -767,7 +762,7 @@ def test_a_commit_sent_while_the_server_is_down_is_charged_once_when_retried_aft
             client.commit(items, request_id="req-down")
         assert caught.value.retryable
 
-        restart(launch, seeded_db, address)
+        restart(launch, database, address)
         receipt = commit_until_up(client, items, "req-down")
         again = client.commit(items, request_id="req-down")
         assert again.raw == receipt.raw
@@ -779,16 +774,16 @@ def test_a_commit_sent_while_the_server_is_down_is_charged_once_when_retried_aft
 
 
 def test_a_commit_made_before_a_crash_whose_answer_was_never_seen_returns_the_same_charge(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str
 ) -> None:
-    first = serve(launch, seeded_db)
+    first = serve(launch, database)
     address = first.address
     items = [calls(100, "u-1"), calls(20, "u-2")]
     with RatingClient(address) as client:
         client.create_account("acme", plan="pro")
         made = client.commit(items, request_id="req-lost")  # as if its answer never came
         first.kill()
-        restart(launch, seeded_db, address)
+        restart(launch, database, address)
 
         retried = commit_until_up(client, items, "req-lost")
         assert retried.charge_id == made.charge_id
@@ -847,22 +842,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.01)
 
 
-def ledger_check(database: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rating_server", "--db", str(database), "ledger", "check"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=database.parent,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_the_batch_committer_commits_every_item_exactly_once_across_a_sigkill_and_restart(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str
 ) -> None:
-    first = serve(launch, seeded_db)
+    first = serve(launch, database)
     address = first.address
     receipts: list[Receipt] = []
     with RatingClient(address) as client:
@@ -890,7 +873,7 @@ def test_the_batch_committer_commits_every_item_exactly_once_across_a_sigkill_an
         # The server stays down until a commit has failed past the client's own
         # attempts, so the committer's retries (not only gRPC's) are put to work.
         wait_until(lambda: committer.stats.retries >= 1, COMING_BACK, "a commit failed")
-        second = restart(launch, seeded_db, address)
+        second = restart(launch, database, address)
         feeder.join(COMING_BACK)
         assert not feeder.is_alive() and feeder.error is None, feeder.error
         committer.close()
@@ -917,15 +900,11 @@ def test_the_batch_committer_commits_every_item_exactly_once_across_a_sigkill_an
         )
 
     assert second.terminate() == 0, second.stderr
-    database = sqlite3.connect(f"file:{seeded_db}?mode=ro", uri=True)
-    try:
-        count, distinct, micros = database.execute(
-            "SELECT count(*), count(DISTINCT usage_id), sum(micros) FROM charge_lines"
-        ).fetchone()
-    finally:
-        database.close()
+    [(count, distinct, micros)] = query(
+        database, "SELECT count(*), count(DISTINCT usage_id), sum(micros) FROM charge_lines"
+    )
     assert (count, distinct, micros) == (PIPELINE_ITEMS, PIPELINE_ITEMS, 2 * PIPELINE_ITEMS * 10**6)
-    check = ledger_check(seeded_db)
+    check = ledger_check(database)
     assert check.returncode == 0, check.stdout + check.stderr
     print(
         f"\n{stats.batches} batches, {stats.retries} retried commits, "

@@ -22,6 +22,10 @@ from rating_server.ledger.sqlite.database import LedgerDatabase
 
 T = TypeVar("T")
 
+# SQLite's own engine: its group commit, its lock file, its file gone or damaged.
+# (PostgreSQL's transactions and faults: test_postgres_database.)
+pytestmark = pytest.mark.sqlite_only
+
 # Generous: a loaded 2-core machine may be slow, but never this slow.
 WAIT = 60.0
 

@@ -1,10 +1,12 @@
 """Crash safety of the ledger (SPEC §5): the server killed with SIGKILL mid-load.
 
-The server runs as an operator runs it, a ``python -m rating_server`` process. Clients
-commit concurrently; the process is killed while requests are in flight, restarted on
-the same database, and every request that was sent is retried with its request_id.
-Nothing acknowledged may be lost, nothing may be charged twice, and every balance must
-still equal its ledger entries.
+The server runs as an operator runs it, a ``python -m rating_server`` process, on each
+engine: a SQLite file, or a PostgreSQL database (which outlives the server's process, and
+rolls back what the killed process left uncommitted). Clients commit concurrently; the
+process is killed while requests are in flight, restarted on the same database, and
+every request that was sent is retried with its request_id. Nothing acknowledged may be
+lost, nothing may be charged twice, and every balance must still equal its ledger
+entries.
 
 Nothing here depends on timing for its verdict: the kill lands wherever it lands, and
 the assertions hold for every place it can land.
@@ -13,7 +15,6 @@ the assertions hold for every place it can land.
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import grpc
 from processes import Launch, ServerProcess, ledger_check
-from support import item, timestamp
+from support import LedgerReader, item, query, timestamp
 
 from rating.v1 import (
     account_service_pb2,
@@ -67,9 +68,9 @@ BILLING_ACCOUNT = {
 }
 
 
-def serve(launch: Launch, database: Path) -> ServerProcess:
+def serve(launch: Launch, database: str) -> ServerProcess:
     """The server on ``database``, on a free port, started."""
-    server = launch("--db", str(database), "serve", "--listen", "127.0.0.1:0")
+    server = launch("--db", database, "serve", "--listen", "127.0.0.1:0")
     server.wait_started()
     return server
 
@@ -245,18 +246,14 @@ def local_day(stamp: datetime) -> str:
     return stamp.astimezone(SHANGHAI).strftime("%Y-%m-%d")
 
 
-def read_only(database: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-
-
 def micros(points: str) -> int:
     return int(Decimal(points) * 1_000_000)
 
 
 def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charges_nothing_twice(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str
 ) -> None:
-    first = serve(launch, seeded_db)
+    first = serve(launch, database)
     with grpc.insecure_channel(first.address) as channel:
         create_accounts(channel, with_packs=True)
 
@@ -295,7 +292,7 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
 
     sent = [one for client in clients for one in client.sent]
     restarted_at = time.time()
-    second = serve(launch, seeded_db)
+    second = serve(launch, database)
     retried = retry(second.address, [one.request for one in sent])
 
     # Every retry succeeds.
@@ -367,21 +364,16 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
         assert all(len(seen) == 3 for seen in days.values()), days
 
     assert second.terminate() == 0, second.stderr
-    check = ledger_check(seeded_db)
+    check = ledger_check(database)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "every balance equals its ledger entries" in check.stdout
 
-    database = read_only(seeded_db)
-    try:
-        ledger_ids = {row[0] for row in database.execute("SELECT charge_id FROM charges")}
-        line_count, line_micros = database.execute(
-            "SELECT count(*), sum(micros) FROM charge_lines"
-        ).fetchone()
-        usage_keys = database.execute(
+    with LedgerReader(database) as ledger:
+        ledger_ids = {row[0] for row in ledger.rows("SELECT charge_id FROM charges")}
+        [(line_count, line_micros)] = ledger.rows("SELECT count(*), sum(micros) FROM charge_lines")
+        usage_keys = ledger.value(
             "SELECT count(DISTINCT billing_account_id || '/' || usage_id) FROM charge_lines"
-        ).fetchone()[0]
-    finally:
-        database.close()
+        )
     assert ledger_ids == charge_ids, "a charge in the ledger that no retry returned"
     assert line_count == usage_keys == len(usage_ids)
     assert line_micros == sum(micros(receipt.total_points) for receipt in receipts)
@@ -409,11 +401,11 @@ class Trigger(Protocol):
 
 
 class WalWritten:
-    """Whether the WAL has been written since this was made: a transaction spilled or
-    committed pages. The big batch spills pages before it commits, so a kill right at
-    the first write most likely lands inside its transaction."""
+    """SQLite: whether the WAL has been written since this was made: a transaction
+    spilled or committed pages. The big batch spills pages before it commits, so a kill
+    right at the first write most likely lands inside its transaction."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: str) -> None:
         self._wal = Path(f"{database}-wal")
         self._before = self._signature()
 
@@ -431,66 +423,80 @@ class WalWritten:
         pass
 
 
-class Committed:
-    """Whether a reader sees the request's charge: it has committed, and the server is
-    now building or sending its response, so a kill right then leaves a charge that was
-    never acknowledged."""
+class TransactionWriting:
+    """PostgreSQL: whether a transaction of the database other than this reader's has
+    taken a transaction id, which it does at its first write (a commit's first is the
+    lock on its billing accounts' rows): a kill right then lands inside the big batch's
+    transaction, which the database rolls back when the server's connection is gone."""
 
-    def __init__(self, database: Path, request_id: str) -> None:
-        self._reader = read_only(database)
-        self._request_id = request_id
+    def __init__(self, database: str) -> None:
+        self._reader = LedgerReader(database)
 
     def __call__(self) -> bool:
         return (
-            self._reader.execute(
-                "SELECT 1 FROM charges WHERE request_id = ?", [self._request_id]
-            ).fetchone()
-            is not None
+            self._reader.value(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            )
+            > 0
         )
 
     def close(self) -> None:
         self._reader.close()
 
 
-def lines_of(database: Path, request_id: str) -> list[tuple[str, int, int]]:
+class Committed:
+    """Whether a reader sees the request's charge: it has committed, and the server is
+    now building or sending its response, so a kill right then leaves a charge that was
+    never acknowledged."""
+
+    def __init__(self, database: str, request_id: str) -> None:
+        self._reader = LedgerReader(database)
+        self._request_id = request_id
+
+    def __call__(self) -> bool:
+        found = self._reader.rows("SELECT 1 FROM charges WHERE request_id = ?", self._request_id)
+        return bool(found)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def lines_of(database: str, request_id: str) -> list[tuple[str, int, int]]:
     """(charge_id, lines, micros) per charge holding the request's usage_ids."""
-    reader = read_only(database)
-    try:
-        return reader.execute(
-            "SELECT charge_id, count(*), sum(micros) FROM charge_lines WHERE usage_id LIKE ? "
-            "GROUP BY charge_id",
-            [f"{request_id}.%"],
-        ).fetchall()
-    finally:
-        reader.close()
+    return query(
+        database,
+        "SELECT charge_id, count(*), sum(micros) FROM charge_lines WHERE usage_id LIKE ? "
+        "GROUP BY charge_id",
+        f"{request_id}.%",
+    )
 
 
-def charge_of(database: Path, request_id: str) -> list[str]:
-    reader = read_only(database)
-    try:
-        return [
-            row[0]
-            for row in reader.execute(
-                "SELECT charge_id FROM charges WHERE request_id = ?", [request_id]
-            )
-        ]
-    finally:
-        reader.close()
+def charge_of(database: str, request_id: str) -> list[str]:
+    return [
+        row[0]
+        for row in query(database, "SELECT charge_id FROM charges WHERE request_id = ?", request_id)
+    ]
 
 
 def test_a_commit_in_flight_at_sigkill_is_wholly_present_or_wholly_absent_after_restart(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str, engine: str
 ) -> None:
-    server = serve(launch, seeded_db)
+    server = serve(launch, database)
     earlier = usage_request(random.Random(0), "earlier", 20)
     with grpc.insecure_channel(server.address) as channel:
         create_accounts(channel, with_packs=False)
         rating = rating_service_pb2_grpc.RatingServiceStub(channel)
         earlier_receipt = rating.CommitCharges(earlier, timeout=RPC_TIMEOUT)
 
+    first_write: tuple[str, Callable[[str], Trigger]] = (
+        ("first-wal-write", lambda _request_id: WalWritten(database))
+        if engine == "sqlite"
+        else ("first-write", lambda _request_id: TransactionWriting(database))
+    )
     triggers: list[tuple[str, Callable[[str], Trigger]]] = [
-        ("first-wal-write", lambda _request_id: WalWritten(seeded_db)),
-        ("committed", lambda request_id: Committed(seeded_db, request_id)),
+        first_write,
+        ("committed", lambda request_id: Committed(database, request_id)),
     ]
     outcomes: list[str] = []
     for name, make_trigger in triggers:
@@ -512,10 +518,10 @@ def test_a_commit_in_flight_at_sigkill_is_wholly_present_or_wholly_absent_after_
             except grpc.RpcError:
                 acknowledged = None
 
-        server = serve(launch, seeded_db)
+        server = serve(launch, database)
         # All of its lines, under the one charge of its request_id, or nothing at all.
-        found = lines_of(seeded_db, request.request_id)
-        charge_ids = charge_of(seeded_db, request.request_id)
+        found = lines_of(database, request.request_id)
+        charge_ids = charge_of(database, request.request_id)
         if found:
             outcomes.append(f"{name}: present" + ("" if acknowledged else ", unacknowledged"))
             assert [(charge_id, count) for charge_id, count, _ in found] == [
@@ -539,11 +545,11 @@ def test_a_commit_in_flight_at_sigkill_is_wholly_present_or_wholly_absent_after_
             assert receipt.charge_id == charge_ids[0]
         assert len(receipt.lines) == BIG_BATCH
         assert not any(line.duplicate for line in receipt.lines)
-        assert lines_of(seeded_db, request.request_id) == [
+        assert lines_of(database, request.request_id) == [
             (receipt.charge_id, BIG_BATCH, micros(receipt.total_points))
         ]
 
     assert server.terminate() == 0, server.stderr
-    check = ledger_check(seeded_db)
+    check = ledger_check(database)
     assert check.returncode == 0, check.stdout + check.stderr
     print(f"\nthe in-flight commits after restart: {'; '.join(outcomes)}")

@@ -1,4 +1,4 @@
-"""The store boundary (``ledger/store.py``): the SQLite engine implements all of it,
+"""The store boundary (``ledger/store.py``): each engine implements all of it,
 and the rules keep the rules an engine without one writer relies on: balances locked,
 in one order, before any is read; the billing account named wherever it can be."""
 
@@ -15,6 +15,8 @@ import pytest
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import Usage
 from rating_server.ledger import accounts, commits, voids
+from rating_server.ledger.postgres.store import PostgresLedgerStore
+from rating_server.ledger.postgres.tx import PostgresLedgerTx
 from rating_server.ledger.sqlite.store import SqliteLedgerStore
 from rating_server.ledger.sqlite.tx import SqliteLedgerTx
 from rating_server.ledger.store import LedgerStore, LedgerTx
@@ -27,8 +29,16 @@ def parameters(function: Callable[..., object]) -> list[tuple[str, object, objec
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
-def test_the_sqlite_engine_implements_every_operation_of_the_boundary_as_declared() -> None:
-    for protocol, engine in ((LedgerTx, SqliteLedgerTx), (LedgerStore, SqliteLedgerStore)):
+#: Each engine's transaction and store classes, by the ``engine`` parameter.
+ENGINE_CLASSES = {
+    "sqlite": (SqliteLedgerTx, SqliteLedgerStore),
+    "postgres": (PostgresLedgerTx, PostgresLedgerStore),
+}
+
+
+def test_each_engine_implements_every_operation_of_the_boundary_as_declared(engine: str) -> None:
+    tx, store = ENGINE_CLASSES[engine]
+    for protocol, implementation in ((LedgerTx, tx), (LedgerStore, store)):
         declared = {
             name: member
             for name, member in vars(protocol).items()
@@ -36,9 +46,9 @@ def test_the_sqlite_engine_implements_every_operation_of_the_boundary_as_declare
         }
         assert len(declared) > 5
         for name, member in declared.items():
-            assert parameters(getattr(engine, name)) == parameters(member), name
+            assert parameters(getattr(implementation, name)) == parameters(member), name
         for name in ("writable", "on_writable") if protocol is LedgerStore else ():
-            assert isinstance(getattr(engine, name), property), name
+            assert isinstance(getattr(implementation, name), property), name
 
 
 class Spy:

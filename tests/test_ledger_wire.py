@@ -3,15 +3,15 @@ and UNAVAILABLE (retryable, nothing written) when the database takes no writes."
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support import LedgerStorage, item, rich_error, running, timestamp
+from support import LedgerStorage, PostgresStorage, item, rich_error, running, timestamp
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import account_service_pb2_grpc, rating_service_pb2_grpc, usage_pb2
@@ -293,10 +293,10 @@ def health_of(channel: grpc.Channel, service: str) -> str:
 
 
 def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_health_says_so(
-    storage: LedgerStorage, seeded_db: Path
+    storage: LedgerStorage | PostgresStorage, database: str
 ) -> None:
     # storage stands for a database gone read-only (or full, or failing) under a server.
-    settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))
+    settings = Settings(listen="127.0.0.1:0", db_path=database)
     with running(settings) as server, grpc.insecure_channel(server.address) as channel:
         rating = rating_service_pb2_grpc.RatingServiceStub(channel)
         accounts = account_service_pb2_grpc.AccountServiceStub(channel)
@@ -322,11 +322,12 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
                 grpc.StatusCode.UNAVAILABLE,
                 "STORAGE_UNAVAILABLE",
             ), name
-            assert error.info.metadata["cause"] == "SQLITE_READONLY", name
-            assert error.message == (
-                "the database cannot be written now (attempt to write a readonly database); "
-                "nothing was changed: retry with backoff"
-            ), name
+            assert error.info.metadata["cause"] == storage.cause, name
+            assert re.fullmatch(
+                rf"the database cannot be written now \({storage.refusal}\); "
+                "nothing was changed: retry with backoff",
+                error.message,
+            ), (name, error.message)
         # Load balancers stop sending here; the catalog service writes nothing.
         for service in ("", "rating.v1.RatingService", "rating.v1.AccountService"):
             assert health_of(channel, service) == "NOT_SERVING", service

@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import re
-import sqlite3
 import threading
 import time
 import urllib.request
@@ -34,7 +33,7 @@ import grpc
 import pytest
 from processes import Launch, ServerProcess, ledger_check
 from prometheus_client.parser import text_string_to_metric_families
-from support import item
+from support import LedgerReader, item
 
 from rating import RatingClient, usage
 from rating.errors import InvalidArgumentError, RatingError
@@ -126,10 +125,10 @@ def scrape(port: int) -> Scrape:
 
 
 @pytest.fixture
-def metered_server(seeded_db: Path) -> Iterator[RatingServer]:
+def metered_server(database: str) -> Iterator[RatingServer]:
     """The real server in this process, with /metrics on a free port of 127.0.0.1."""
     running = RatingServer(
-        Settings(listen="127.0.0.1:0", db_path=str(seeded_db), metrics_listen="127.0.0.1:0")
+        Settings(listen="127.0.0.1:0", db_path=database, metrics_listen="127.0.0.1:0")
     )
     running.start()
     yield running
@@ -221,7 +220,7 @@ ADMIN_TOKEN = "console-secret-token-9876543210"
 
 
 @pytest.fixture
-def guarded_server(seeded_db: Path, tmp_path: Path) -> Iterator[RatingServer]:
+def guarded_server(database: str, tmp_path: Path) -> Iterator[RatingServer]:
     """The real server in this process, with an access file of two principals."""
     access = tmp_path / "access.toml"
     access.write_text(
@@ -235,9 +234,7 @@ def guarded_server(seeded_db: Path, tmp_path: Path) -> Iterator[RatingServer]:
         f'token_sha256 = "{hash_token(ADMIN_TOKEN)}"\n'
         'roles = ["admin"]\n'
     )
-    running = RatingServer(
-        Settings(listen="127.0.0.1:0", db_path=str(seeded_db), auth_file=str(access))
-    )
+    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, auth_file=str(access)))
     running.start()
     yield running
     running.stop(grace=0)
@@ -505,10 +502,10 @@ def wait_for_load(
 
 
 def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact_and_memory_bounded(
-    launch: Launch, seeded_db: Path
+    launch: Launch, database: str
 ) -> None:
     env = {**os.environ, "RATING_METRICS_LISTEN": "127.0.0.1:0"}
-    server = launch("--db", str(seeded_db), "serve", "--listen", "127.0.0.1:0", env=env)
+    server = launch("--db", database, "serve", "--listen", "127.0.0.1:0", env=env)
     server.wait_started()
     metrics_port = metrics_port_of(server)
     with RatingClient(server.address) as admin:
@@ -598,23 +595,20 @@ def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact
             assert statement.total.points == expected[account_id], account_id
 
     assert server.terminate() == 0, server.stderr[-2000:]
-    check = ledger_check(seeded_db)
+    check = ledger_check(database)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "every balance equals its ledger entries" in check.stdout
 
-    database = sqlite3.connect(f"file:{seeded_db}?mode=ro", uri=True)
-    try:
-        ledger_charges = {row[0] for row in database.execute("SELECT charge_id FROM charges")}
-        ledger_voids = {row[0] for row in database.execute("SELECT charge_id FROM voids")}
+    with LedgerReader(database) as ledger:
+        ledger_charges = {row[0] for row in ledger.rows("SELECT charge_id FROM charges")}
+        ledger_voids = {row[0] for row in ledger.rows("SELECT charge_id FROM voids")}
         owed = dict(
-            database.execute(
+            ledger.rows(
                 "SELECT billing_account_id, sum(micros) FROM charge_lines l WHERE NOT EXISTS "
                 "(SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id) "
                 "GROUP BY billing_account_id"
-            ).fetchall()
+            )
         )
-    finally:
-        database.close()
     assert ledger_charges == {charge.charge_id for charge in charges}
     assert ledger_voids == {charge.charge_id for charge in charges if charge.voided}
     assert {account: Decimal(micros) / 1_000_000 for account, micros in owed.items()} == {

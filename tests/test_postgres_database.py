@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from support import PostgresStorage
 
 from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.ledger.postgres import database, migrate
@@ -150,5 +151,29 @@ def test_commits_are_durable_even_where_the_database_says_otherwise(
     try:
         with db.read() as conn:
             assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    finally:
+        db.close()
+
+
+def test_a_database_that_takes_no_writes_fails_the_probe_as_it_fails_writes(
+    postgres_database: str,
+) -> None:
+    # A standby, a database set read-only by an operator, an old primary fenced off:
+    # every transaction is read-only. The probe must not call that writable.
+    db = PostgresDatabase(migrated(postgres_database), lambda conn: conn)
+    storage = PostgresStorage(postgres_database)
+    try:
+        storage.refuse_writes()
+        with pytest.raises(StorageUnavailableError) as by_write:
+            db.grouped(lambda conn: conn.execute("UPDATE counters SET n = 1"))
+        with pytest.raises(StorageUnavailableError) as by_probe:
+            db.probe()
+        assert by_write.value.cause == by_probe.value.cause == "POSTGRES_25006"
+        assert not db.writable
+
+        storage.refuse_writes(False)
+        db.probe()
+        assert db.writable
+        assert counter(db, "a") == 0
     finally:
         db.close()

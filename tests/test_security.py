@@ -30,7 +30,7 @@ from typing import cast
 
 import grpc
 import pytest
-from conftest import Launch
+from conftest import Launch, NewDatabase
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -402,18 +402,22 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 # ---------------------------------------------------------------------------
-# In-process servers, one per module each
+# In-process servers, one per module each, and per engine: the calls that pass the
+# guard read and write the ledger. (The tests of the start-up checks, the access file
+# and the access log reach no ledger, and run on a SQLite file.)
 # ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def authed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
+def authed_server(
+    tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase
+) -> Iterator[RatingServer]:
     """Plaintext on loopback, an access file with every caller of the matrix."""
     directory = tmp_path_factory.mktemp("authed")
     access = write_access_file(directory / "access.toml", (c.entry() for c in CALLERS))
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(seeded_database(directory / "rating.db")),
+        db_path=new_database("authed"),
         auth_file=str(access),
     )
     with running(settings) as server:
@@ -427,12 +431,14 @@ def authed_channel(authed_server: RatingServer) -> Iterator[grpc.Channel]:
 
 
 @pytest.fixture(scope="module")
-def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
+def tls_server(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase
+) -> Iterator[RatingServer]:
     """TLS with a certificate for "localhost"; no client certificate asked for."""
     directory = tmp_path_factory.mktemp("tls")
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(seeded_database(directory / "rating.db")),
+        db_path=new_database("tls"),
         auth_file=str(write_access_file(directory / "access.toml", [QUOTER.entry()])),
         tls_cert=pki.server_cert_file,
         tls_key=pki.server_key_file,
@@ -442,7 +448,9 @@ def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
 
 @pytest.fixture(scope="module")
-def mtls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatingServer]:
+def mtls_server(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase
+) -> Iterator[RatingServer]:
     """mTLS: a client certificate signed by the client CA is required."""
     directory = tmp_path_factory.mktemp("mtls")
     entries = [
@@ -452,7 +460,7 @@ def mtls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ]
     settings = Settings(
         listen="127.0.0.1:0",
-        db_path=str(seeded_database(directory / "rating.db")),
+        db_path=new_database("mtls"),
         auth_file=str(write_access_file(directory / "access.toml", entries)),
         tls_cert=pki.server_cert_file,
         tls_key=pki.server_key_file,

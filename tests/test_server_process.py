@@ -22,7 +22,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import CLI_TIMEOUT, STOP_TIMEOUT, Launch, cli
-from support import SEED, item
+from support import SEED, PostgresStorage, item
 
 import rating_server.ledger.sqlite.database
 import rating_server.server
@@ -392,4 +392,19 @@ def test_serve_on_a_database_it_cannot_write_exits_1_saying_so_in_one_line(
     assert [record.getMessage() for record in caplog.records] == [
         f"rating-server cannot start: cannot write the database {seeded_db}: "
         "attempt to write a readonly database"
+    ]
+
+
+def test_serve_on_a_postgresql_database_that_takes_no_writes_exits_1_saying_so_in_one_line(
+    postgres_seeded: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A standby, or a database set read-only: it answers reads, and takes no writes.
+    PostgresStorage(postgres_seeded).refuse_writes()
+    monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
+    caplog.set_level(logging.INFO, logger="rating_server")
+    settings = Settings(listen="127.0.0.1:0", db_path=postgres_seeded)
+    assert rating_server.server.serve(settings) == 1
+    assert [record.getMessage() for record in caplog.records] == [
+        f"rating-server cannot start: cannot write the database {settings.database}: "
+        "cannot execute the write probe in a read-only transaction"
     ]

@@ -63,6 +63,14 @@ _FAULT_CODES = frozenset({"25006"})
 # A conflict with another transaction: running the work again resolves it.
 _CONFLICT_CODES = frozenset({"40001", "40P01", "23505"})
 
+# The probe's write: a transaction id, which its commit then writes. None when the
+# transaction is read-only: a database set read-only refuses the ledger's writes (25006)
+# but hands out transaction ids, and a standby fails to with an internal error.
+_PROBE = (
+    "SELECT CASE WHEN current_setting('transaction_read_only')::boolean THEN NULL "
+    "ELSE pg_current_xact_id() END"
+)
+
 Tx = TypeVar("Tx")
 T = TypeVar("T")
 
@@ -244,13 +252,19 @@ class PostgresDatabase(Generic[Tx]):
             self.on_writable(writable, fault)
 
     def probe(self) -> None:
-        """A transaction that must write (it takes a transaction id, which a standby
-        or a server that cannot write refuses): StorageUnavailableError when it fails.
-        ``writable`` and ``on_writable`` hear of it either way."""
+        """A transaction that must write (it takes a transaction id, and commits it):
+        StorageUnavailableError when it fails, or when it is read-only (as every
+        transaction is on a standby, or in a database set read-only), where the ledger's
+        writes are refused. ``writable`` and ``on_writable`` hear of it either way."""
         try:
             # The full wait, even in an outage: the probe gives the pool time to reconnect.
             with self._connection("written", wait=POOL_TIMEOUT) as conn, conn.transaction():
-                conn.execute("SELECT pg_current_xact_id()")
+                row = conn.execute(_PROBE).fetchone()
+                if row is None or row[0] is None:
+                    # What PostgreSQL answers the ledger's writes there.
+                    raise pg_errors.ReadOnlySqlTransaction(
+                        "cannot execute the write probe in a read-only transaction"
+                    )
         except StorageUnavailableError as fault:
             self._set_writable(False, fault)
             raise
