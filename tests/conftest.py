@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, settings
 from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_cluster,
     postgres_database,
+    postgres_migrated,
+    postgres_migrated_copies,
     postgres_seeded,
+    postgres_seeded_copies,
     postgres_seeded_template,
     report_header,
-    seeded_copy,
 )
 from processes import Launch, ServerProcess
 from support import SEED, LedgerStorage, PostgresStorage, running, seeded_database
@@ -93,9 +95,8 @@ def new_database(
     holding the seed catalog as version 1, of the module's engine."""
     if engine == "sqlite":
         return lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
-    cluster = request.getfixturevalue("postgres_cluster")
-    template = request.getfixturevalue("postgres_seeded_template")
-    return lambda _name: seeded_copy(cluster, template)
+    copies = request.getfixturevalue("postgres_seeded_copies")
+    return lambda _name: copies.take()
 
 
 @pytest.fixture

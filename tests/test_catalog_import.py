@@ -26,7 +26,6 @@ from rating_server.catalog.store import CatalogStore
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import is_postgres_url
 from rating_server.engine import Usage, rate_batch
-from rating_server.ledger.postgres import migrate
 
 HEADER = """
 schema = 1
@@ -112,9 +111,7 @@ def location(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str
     by the store), or a migrated PostgreSQL database's URL."""
     if engine == "sqlite":
         return str(tmp_path / "rating.db")
-    url = request.getfixturevalue("postgres_database")
-    migrate.migrate_url(url)
-    return url
+    return str(request.getfixturevalue("postgres_migrated"))
 
 
 @pytest.fixture

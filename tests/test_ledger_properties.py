@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from postgres_fixtures import drop_database, seeded_copy
+from postgres_fixtures import drop_database
 from support import LedgerReader, seeded_database
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -671,11 +671,11 @@ def test_random_grants_commits_retries_and_voids_keep_the_ledger_exact(
         fresh: FreshLedger = fresh_sqlite_ledger
     else:
         cluster = request.getfixturevalue("postgres_cluster")
-        template = request.getfixturevalue("postgres_seeded_template")
+        copies = request.getfixturevalue("postgres_seeded_copies")
 
         def fresh() -> OpenedLedger:
             """A new database of the session's cluster, copied from the seeded template."""
-            url = seeded_copy(cluster, template)
+            url = copies.take()
             return open_seeded(url, lambda: drop_database(cluster, url))
 
     run_state_machine_as_test(
