@@ -90,13 +90,22 @@ NewDatabase = Callable[[str], str]
 @pytest.fixture(scope="module")
 def new_database(
     engine: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> NewDatabase:
+) -> Iterator[NewDatabase]:
     """``database`` for a module's long-lived servers: each call, a new database
     holding the seed catalog as version 1, of the module's engine."""
     if engine == "sqlite":
-        return lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
+        yield lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
+        return
     copies = request.getfixturevalue("postgres_seeded_copies")
-    return lambda _name: copies.take()
+    made: list[str] = []
+
+    def new(_name: str) -> str:
+        made.append(copies.take())
+        return made[-1]
+
+    yield new
+    for url in made:
+        copies.discard(url)
 
 
 @pytest.fixture

@@ -122,10 +122,12 @@ def drop_database(cluster: Cluster, url: str) -> None:
 class TemplateCopies:
     """Copies of a template database, made ahead by a thread of their own while the
     tests run, so that a test seldom waits for its CREATE DATABASE (a fifth of a second:
-    the copy's every page goes through the WAL). Each copy is taken by one test only,
-    fresh as ``seeded_copy`` makes it. While the cluster is down (a test stopping it),
-    the thread waits and tries again; a test that finds none made in time makes its own.
-    """
+    the copy's every page goes through the WAL); and the copies tests are done with,
+    dropped by the same thread (else the session's cluster ends holding hundreds of
+    databases of 8 MB, which take seconds to delete). Each copy is taken by one test
+    only, fresh as ``seeded_copy`` makes it. While the cluster is down (a test stopping
+    it), the thread waits and tries again; a test that finds none made in time makes its
+    own."""
 
     AHEAD = 3  # copies kept ready
     RETRY_SECONDS = 0.2
@@ -135,23 +137,35 @@ class TemplateCopies:
         self._cluster = cluster
         self._template = template
         self._ready: queue.Queue[str] = queue.Queue(maxsize=self.AHEAD)
+        self._done: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, name=f"{template}-copies", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"{template}-copies", daemon=True)
         self._thread.start()
 
-    def _fill(self) -> None:
+    def _work(self) -> None:
+        made: str | None = None
         while not self._stop.is_set():
             try:
-                url = seeded_copy(self._cluster, self._template)
+                self._drop_done()
+                if made is None:
+                    made = seeded_copy(self._cluster, self._template)
             except psycopg.Error:  # the cluster is down, or restarting: later
                 self._stop.wait(self.RETRY_SECONDS)
                 continue
-            while not self._stop.is_set():
-                try:
-                    self._ready.put(url, timeout=self.RETRY_SECONDS)
-                    break
-                except queue.Full:
-                    continue
+            try:
+                self._ready.put(made, timeout=self.RETRY_SECONDS)
+                made = None
+            except queue.Full:
+                continue
+
+    def _drop_done(self) -> None:
+        while not self._done.empty():
+            url = self._done.get()
+            try:
+                drop_database(self._cluster, url)
+            except psycopg.Error:
+                self._done.put(url)  # again once the cluster is back
+                raise
 
     def take(self) -> str:
         """The URL of a new copy of the template."""
@@ -159,6 +173,10 @@ class TemplateCopies:
             return self._ready.get(timeout=self.WAIT_SECONDS if self._thread.is_alive() else 0)
         except queue.Empty:
             return seeded_copy(self._cluster, self._template)
+
+    def discard(self, url: str) -> None:
+        """The test is done with the copy at ``url``: it is dropped, soon."""
+        self._done.put(url)
 
     def close(self) -> None:
         self._stop.set()
@@ -176,9 +194,11 @@ def postgres_seeded_copies(
 
 
 @pytest.fixture
-def postgres_seeded(postgres_seeded_copies: TemplateCopies) -> str:
+def postgres_seeded(postgres_seeded_copies: TemplateCopies) -> Iterator[str]:
     """The URL of a new database holding the seed catalog as version 1 (a copy)."""
-    return postgres_seeded_copies.take()
+    url = postgres_seeded_copies.take()
+    yield url
+    postgres_seeded_copies.discard(url)
 
 
 #: The database every migrated test database is copied from: migrated, no catalog.
@@ -196,6 +216,8 @@ def postgres_migrated_copies(postgres_cluster: Cluster) -> Iterator[TemplateCopi
 
 
 @pytest.fixture
-def postgres_migrated(postgres_migrated_copies: TemplateCopies) -> str:
+def postgres_migrated(postgres_migrated_copies: TemplateCopies) -> Iterator[str]:
     """The URL of a new database, its schema migrated, holding no catalog (a copy)."""
-    return postgres_migrated_copies.take()
+    url = postgres_migrated_copies.take()
+    yield url
+    postgres_migrated_copies.discard(url)
