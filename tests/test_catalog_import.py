@@ -471,7 +471,8 @@ class PostgresWritersTurn:
 
     def someone_waits(self) -> bool:
         waiting = self._watcher.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()
         return bool(waiting and waiting[0])
 
