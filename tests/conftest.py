@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, settings
 from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_cluster,
     postgres_database,
+    postgres_migrated,
+    postgres_migrated_copies,
     postgres_seeded,
+    postgres_seeded_copies,
     postgres_seeded_template,
     report_header,
-    seeded_copy,
 )
 from processes import Launch, ServerProcess
 from support import SEED, LedgerStorage, PostgresStorage, running, seeded_database
@@ -88,14 +90,22 @@ NewDatabase = Callable[[str], str]
 @pytest.fixture(scope="module")
 def new_database(
     engine: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> NewDatabase:
+) -> Iterator[NewDatabase]:
     """``database`` for a module's long-lived servers: each call, a new database
     holding the seed catalog as version 1, of the module's engine."""
     if engine == "sqlite":
-        return lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
-    cluster = request.getfixturevalue("postgres_cluster")
-    template = request.getfixturevalue("postgres_seeded_template")
-    return lambda _name: seeded_copy(cluster, template)
+        yield lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
+        return
+    copies = request.getfixturevalue("postgres_seeded_copies")
+    made: list[str] = []
+
+    def new(_name: str) -> str:
+        made.append(copies.take())
+        return made[-1]
+
+    yield new
+    for url in made:
+        copies.discard(url)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from rating_server.catalog.store import CatalogStore
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import is_postgres_url
 from rating_server.engine import Usage, rate_batch
-from rating_server.ledger.postgres import migrate
 
 HEADER = """
 schema = 1
@@ -112,9 +111,7 @@ def location(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str
     by the store), or a migrated PostgreSQL database's URL."""
     if engine == "sqlite":
         return str(tmp_path / "rating.db")
-    url = request.getfixturevalue("postgres_database")
-    migrate.migrate_url(url)
-    return url
+    return str(request.getfixturevalue("postgres_migrated"))
 
 
 @pytest.fixture
@@ -474,7 +471,8 @@ class PostgresWritersTurn:
 
     def someone_waits(self) -> bool:
         waiting = self._watcher.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()
         return bool(waiting and waiting[0])
 

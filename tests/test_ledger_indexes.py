@@ -1,5 +1,8 @@
 """The ledger's reads do not grow with it: every statement the service runs on it
-searches an index, and no index on its lines is kept that no read uses."""
+searches an index, and no index on its lines is kept that no read uses.
+
+SQLite's engine alone: its statements as SQLite traces them, and SQLite's query plans.
+"""
 
 from __future__ import annotations
 

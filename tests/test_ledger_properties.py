@@ -33,7 +33,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from postgres_fixtures import drop_database, seeded_copy
 from support import LedgerReader, seeded_database
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -670,13 +669,12 @@ def test_random_grants_commits_retries_and_voids_keep_the_ledger_exact(
     if engine == "sqlite":
         fresh: FreshLedger = fresh_sqlite_ledger
     else:
-        cluster = request.getfixturevalue("postgres_cluster")
-        template = request.getfixturevalue("postgres_seeded_template")
+        copies = request.getfixturevalue("postgres_seeded_copies")
 
         def fresh() -> OpenedLedger:
             """A new database of the session's cluster, copied from the seeded template."""
-            url = seeded_copy(cluster, template)
-            return open_seeded(url, lambda: drop_database(cluster, url))
+            url = copies.take()
+            return open_seeded(url, lambda: copies.discard(url))
 
     run_state_machine_as_test(
         lambda: LedgerMachine(fresh),

@@ -55,13 +55,20 @@ def test_work_that_deadlocks_is_run_again_until_it_commits(
     db: PostgresDatabase[psycopg.Connection],
 ) -> None:
     # Two writers lock a and b in opposite orders, each waiting for the other at the
-    # barrier: PostgreSQL kills one of them (40P01), which runs again and commits.
+    # barrier: PostgreSQL kills one of them (40P01), which runs again and commits. The
+    # run again waits for the other's commit: begun at once, it could lock its first row
+    # before the other, woken, takes it, and deadlock a second time.
     barrier = threading.Barrier(2, timeout=30)
     runs = {"ab": 0, "ba": 0}
+    committed = {order: threading.Event() for order in runs}
 
     def work(order: str) -> None:
+        other = next(name for name in runs if name != order)
+
         def run(conn: psycopg.Connection) -> None:
             runs[order] += 1
+            if runs[order] > 1:
+                assert committed[other].wait(30), "the other writer never committed"
             first, second = order
             conn.execute("UPDATE counters SET n = n + 1 WHERE name = %s", [first])
             if runs[order] == 1:
@@ -69,6 +76,7 @@ def test_work_that_deadlocks_is_run_again_until_it_commits(
             conn.execute("UPDATE counters SET n = n + 1 WHERE name = %s", [second])
 
         db.grouped(run)
+        committed[order].set()
 
     threads = [threading.Thread(target=work, args=(order,)) for order in runs]
     for thread in threads:
