@@ -11,8 +11,7 @@ never wait for each other in a cycle. Sums of bigint columns are cast back to bi
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 import psycopg
 
@@ -25,6 +24,13 @@ from rating_server.ledger.model import (
     Pack,
 )
 from rating_server.ledger.receipts import decode_receipt, encode_receipt
+from rating_server.ledger.rows import (
+    ENTRY_COLUMNS,
+    FUNDING_COLUMNS,
+    LINE_COLUMNS,
+    charge_entry,
+    charge_rows,
+)
 from rating_server.ledger.store import (
     BalanceSums,
     LineKey,
@@ -47,6 +53,16 @@ _PACK_COLUMNS = (
 _PACKS = (
     f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b "
     "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id"
+)
+_ENTRY = ", ".join(f"l.{column}" for column in ENTRY_COLUMNS)
+# A line's attributes are JSON (jsonb), its last column; seq is taken as it is written.
+_INSERT_LINES = (
+    f"INSERT INTO charge_lines ({', '.join(LINE_COLUMNS)}, seq) "
+    f"VALUES ({'%s, ' * (len(LINE_COLUMNS) - 1)}%s::jsonb, nextval('line_numbers'))"
+)
+_INSERT_FUNDING = (
+    f"INSERT INTO funding_entries ({', '.join(FUNDING_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(FUNDING_COLUMNS))})"
 )
 _VOIDED = (
     "EXISTS (SELECT 1 FROM voids v WHERE v.billing_account_id = l.billing_account_id "
@@ -295,62 +311,11 @@ class PostgresLedgerTx:
             "INSERT INTO charge_accounts (billing_account_id, charge_id) VALUES (%s, %s)",
             [(account, charge_id) for account in accounts],
         )
-        line_rows = []
-        funding_rows = []
-        attribute_json: dict[tuple[tuple[str, str], ...], str] = {}
-        for number, (line, usage, month) in enumerate(
-            zip(receipt.lines, charge.usages, charge.months, strict=True)
-        ):
-            if line.duplicate:
-                continue
-            line_rows.append(
-                (
-                    line.billing_account_id,
-                    line.usage_id,
-                    charge_id,
-                    number,
-                    line.account_id,
-                    line.sku,
-                    line.category,
-                    line.quantity,
-                    line.micros,
-                    line.billed_by,
-                    usage.occurred_at_ns,
-                    month,
-                    receipt.commit_time_ns,
-                    _attributes_json(usage.attributes, attribute_json)
-                    if usage.attributes
-                    else None,
-                )
-            )
-            funding_rows.extend(
-                (
-                    line.billing_account_id,
-                    charge_id,
-                    number,
-                    part.source,
-                    part.micros,
-                    part.pack_id or None,
-                    part.day or None,
-                    part.month or None,
-                )
-                for part in line.funding
-            )
+        line_rows, funding_rows = charge_rows(charge)
         # Lines take their numbers in request order, after the account's lock: an
         # account's lines are numbered in the order they commit.
-        self._many(
-            "INSERT INTO charge_lines (billing_account_id, usage_id, seq, charge_id, "
-            "line_number, account_id, sku, category, quantity, micros, billed_by, "
-            "occurred_at_ns, month, commit_time_ns, attributes) VALUES "
-            "(%s, %s, nextval('line_numbers'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s::jsonb)",
-            line_rows,
-        )
-        self._many(
-            "INSERT INTO funding_entries (billing_account_id, charge_id, line_number, source, "
-            "micros, pack_id, day, month) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            funding_rows,
-        )
+        self._many(_INSERT_LINES, line_rows)
+        self._many(_INSERT_FUNDING, funding_rows)
         self._change(charge.changes)
 
     def _change(self, changes: BalanceChanges) -> None:
@@ -476,35 +441,11 @@ class PostgresLedgerTx:
             where.append("l.occurred_at_ns < %s")
             args.append(end_ns)
         rows = self._rows(
-            "SELECT l.seq, l.charge_id, l.line_number, l.usage_id, l.account_id, "
-            "l.billing_account_id, l.sku, l.category, l.quantity, l.micros, l.billed_by, "
-            f"l.occurred_at_ns, l.commit_time_ns, l.attributes, {_VOIDED} "
+            f"SELECT l.seq, {_ENTRY}, {_VOIDED} "
             f"FROM charge_lines l WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT %s",
             [*args, limit],
         )
-        return [
-            (
-                int(row[0]),
-                ChargeEntry(
-                    charge_id=row[1],
-                    line_number=row[2],
-                    usage_id=row[3],
-                    account_id=row[4],
-                    billing_account_id=row[5],
-                    sku=row[6],
-                    category=row[7],
-                    quantity=row[8],
-                    micros=row[9],
-                    billed_by=row[10],
-                    occurred_at_ns=row[11],
-                    commit_time_ns=row[12],
-                    funding=(),
-                    voided=bool(row[14]),
-                    attributes=dict(row[13]) if row[13] else {},
-                ),
-            )
-            for row in rows
-        ]
+        return [(int(row[0]), charge_entry(row[1:], row[13])) for row in rows]
 
     def line_funding(
         self, billing_account_id: str, lines: Collection[LineKey]
@@ -599,13 +540,3 @@ class PostgresLedgerTx:
                 "SELECT pack_id, remaining_micros FROM pack_balances WHERE remaining_micros < 0"
             )
         ]
-
-
-def _attributes_json(
-    attributes: Mapping[str, str], written: dict[tuple[tuple[str, str], ...], str]
-) -> str:
-    key = tuple(attributes.items())
-    text = written.get(key)
-    if text is None:
-        text = written[key] = json.dumps(dict(key), ensure_ascii=False)
-    return text

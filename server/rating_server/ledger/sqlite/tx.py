@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 from rating_server.ledger.model import (
     Account,
@@ -22,6 +22,13 @@ from rating_server.ledger.model import (
     Pack,
 )
 from rating_server.ledger.receipts import decode_receipt, encode_receipt
+from rating_server.ledger.rows import (
+    ENTRY_COLUMNS,
+    FUNDING_COLUMNS,
+    LINE_COLUMNS,
+    charge_entry,
+    charge_rows,
+)
 from rating_server.ledger.store import (
     BalanceSums,
     LineKey,
@@ -35,6 +42,17 @@ _ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_g
 _PACK_COLUMNS = (
     "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
     "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
+)
+
+
+_ENTRY = ", ".join(f"l.{column}" for column in ENTRY_COLUMNS)
+_INSERT_LINES = (
+    f"INSERT INTO charge_lines ({', '.join(LINE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(LINE_COLUMNS))})"
+)
+_INSERT_FUNDING = (
+    f"INSERT INTO funding_entries ({', '.join(FUNDING_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(FUNDING_COLUMNS))})"
 )
 
 
@@ -241,59 +259,9 @@ class SqliteLedgerTx:
                 encode_receipt(receipt),
             ],
         )
-        line_rows = []
-        funding_rows = []
-        # Items of a batch mostly carry the same few labels: each set is written once.
-        attribute_json: dict[tuple[tuple[str, str], ...], str] = {}
-        for number, (line, usage, month) in enumerate(
-            zip(receipt.lines, charge.usages, charge.months, strict=True)
-        ):
-            if line.duplicate:
-                continue
-            line_rows.append(
-                (
-                    charge_id,
-                    number,
-                    line.usage_id,
-                    line.account_id,
-                    line.billing_account_id,
-                    line.sku,
-                    line.category,
-                    line.quantity,
-                    line.micros,
-                    line.billed_by,
-                    usage.occurred_at_ns,
-                    month,
-                    receipt.commit_time_ns,
-                    _attributes_json(usage.attributes, attribute_json)
-                    if usage.attributes
-                    else None,
-                )
-            )
-            funding_rows.extend(
-                (
-                    charge_id,
-                    number,
-                    line.billing_account_id,
-                    part.source,
-                    part.micros,
-                    part.pack_id or None,
-                    part.day or None,
-                    part.month or None,
-                )
-                for part in line.funding
-            )
-        conn.executemany(
-            "INSERT INTO charge_lines (charge_id, line_number, usage_id, account_id, "
-            "billing_account_id, sku, category, quantity, micros, billed_by, occurred_at_ns, "
-            "month, commit_time_ns, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            line_rows,
-        )
-        conn.executemany(
-            "INSERT INTO funding_entries (charge_id, line_number, billing_account_id, source, "
-            "micros, pack_id, day, month) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            funding_rows,
-        )
+        line_rows, funding_rows = charge_rows(charge)
+        conn.executemany(_INSERT_LINES, line_rows)
+        conn.executemany(_INSERT_FUNDING, funding_rows)
         changes = charge.changes
         conn.executemany(
             "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (?, ?, ?) "
@@ -418,34 +386,13 @@ class SqliteLedgerTx:
             where.append("l.occurred_at_ns < ?")
             args.append(end_ns)
         rows = self.conn.execute(
-            "SELECT l.seq, l.charge_id, l.line_number, l.usage_id, l.account_id, "
-            "l.billing_account_id, l.sku, l.category, l.quantity, l.micros, l.billed_by, "
-            "l.occurred_at_ns, l.commit_time_ns, l.attributes, v.charge_id IS NOT NULL "
+            f"SELECT l.seq, {_ENTRY}, v.charge_id IS NOT NULL "
             "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id "
             f"WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT ?",
             [*args, limit],
         ).fetchall()
         return [
-            (
-                row[0],
-                ChargeEntry(
-                    charge_id=row[1],
-                    line_number=row[2],
-                    usage_id=row[3],
-                    account_id=row[4],
-                    billing_account_id=row[5],
-                    sku=row[6],
-                    category=row[7],
-                    quantity=row[8],
-                    micros=row[9],
-                    billed_by=row[10],
-                    occurred_at_ns=row[11],
-                    commit_time_ns=row[12],
-                    funding=(),
-                    voided=bool(row[14]),
-                    attributes=json.loads(row[13]) if row[13] else {},
-                ),
-            )
+            (row[0], charge_entry(row[1:], json.loads(row[13]) if row[13] else None))
             for row in rows
         ]
 
@@ -538,13 +485,3 @@ class SqliteLedgerTx:
         return self.conn.execute(
             "SELECT pack_id, remaining_micros FROM pack_balances WHERE remaining_micros < 0"
         ).fetchall()
-
-
-def _attributes_json(
-    attributes: Mapping[str, str], written: dict[tuple[tuple[str, str], ...], str]
-) -> str:
-    key = tuple(attributes.items())
-    text = written.get(key)
-    if text is None:
-        text = written[key] = json.dumps(dict(key), ensure_ascii=False)
-    return text
