@@ -253,3 +253,24 @@ def query(database: str | Path, sql: str, *params: object) -> list[tuple[Any, ..
     """The rows of one read-only query on ``database`` (``?`` placeholders)."""
     with LedgerReader(database) as reader:
         return reader.rows(sql, *params)
+
+
+#: A catalog file of one SKU, agent.call, whose one price is ``points`` from ``start``
+#: (str.format); the seed's unit and plan as they are, so it imports over the seed.
+CATALOG = """
+schema = 1
+[units.call]
+price_unit = 1
+label = "call"
+[plans.basic]
+daily_free_points = "500"
+free_storage_bytes = 10737418240
+[[skus]]
+id = "agent.call"
+name = "智能体调用费"
+category = "agent"
+unit = "call"
+billed_by = "coze"
+aliases = ["智能体调用费"]
+prices = [{{ effective_from = {start}, points = "{points}" }}]
+"""

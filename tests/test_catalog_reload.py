@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
-from support import NOON, item, rich_error
+from support import CATALOG, NOON, item, rich_error
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import rating_service_pb2
@@ -24,25 +24,6 @@ from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
 from rating_server.server import RatingServer
 from rating_server.servicers.rating import CATALOG_ATTEMPTS
-
-CATALOG = """
-schema = 1
-[units.call]
-price_unit = 1
-label = "call"
-[plans.basic]
-daily_free_points = "500"
-free_storage_bytes = 10737418240
-[[skus]]
-id = "agent.call"
-name = "智能体调用费"
-category = "agent"
-unit = "call"
-billed_by = "coze"
-aliases = ["智能体调用费"]
-prices = [{{ effective_from = {start}, points = "{points}" }}]
-"""
-
 
 # The imports below happen "at" this instant, so prices from 2026 on are new ones
 # and may be added (a SKU's new price never starts before its import).

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import Launch, ServerProcess, cli
-from support import NOON, SEED, item
+from support import CATALOG, NOON, SEED, item
 
 from rating import RatingClient
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc, usage_pb2
@@ -455,23 +455,8 @@ def test_postgresql_killed_under_load_and_restarted_answers_only_retryable_error
 
 # -- the catalog ---------------------------------------------------------------------------
 
-NEW_PRICE = """
-schema = 1
-[units.call]
-price_unit = 1
-label = "call"
-[plans.basic]
-daily_free_points = "500"
-free_storage_bytes = 10737418240
-[[skus]]
-id = "agent.call"
-name = "智能体调用费"
-category = "agent"
-unit = "call"
-billed_by = "coze"
-aliases = ["智能体调用费"]
-prices = [{ effective_from = 2099-01-01T00:00:00Z, points = "3" }]
-"""
+# A price of 3 points from 2099: a version of its own, which no commit uses yet.
+NEW_PRICE = CATALOG.format(start="2099-01-01T00:00:00Z", points="3")
 
 
 def quoted_version(address: str) -> int:

@@ -64,10 +64,6 @@ class RatingServer:
         workers share its claim); without one, the server claims ``settings.listen``
         itself and lets go of it when it stops. A taken address is refused."""
         self.settings = settings
-        try:
-            ports.parse_listen(settings.listen)
-        except ports.ListenError as error:
-            raise StartupError(str(error)) from None
         policy = _access_policy(settings)
         credentials = _server_credentials(settings)
         if not settings.on_loopback and credentials is None and policy is None:

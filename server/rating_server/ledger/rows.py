@@ -43,23 +43,9 @@ FUNDING_COLUMNS = (
     "day",
     "month",
 )
-#: What ``charge_entry`` reads, in order, after the line's cursor: whether its charge
-#: was voided is the row's last value.
-ENTRY_COLUMNS = (
-    "charge_id",
-    "line_number",
-    "usage_id",
-    "account_id",
-    "billing_account_id",
-    "sku",
-    "category",
-    "quantity",
-    "micros",
-    "billed_by",
-    "occurred_at_ns",
-    "commit_time_ns",
-    "attributes",
-)
+#: What ``charge_entry`` reads, in order, after the line's cursor: a line's columns but
+#: its month; whether its charge was voided is the row's last value.
+ENTRY_COLUMNS = tuple(column for column in LINE_COLUMNS if column != "month")
 
 
 def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
