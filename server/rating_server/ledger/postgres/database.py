@@ -21,7 +21,6 @@ from the start of the work, up to ``ATTEMPTS`` times, then leaves as
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from psycopg import errors as pg_errors
 
 from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.ledger.postgres import migrate
+from rating_server.ledger.write_health import WriteHealth
 
 log = logging.getLogger("rating_server")
 
@@ -49,10 +49,6 @@ RECONNECT_SECONDS = 2.0
 CONNECT_TIMEOUT = 5
 #: Runs of a write's work, at most, when it conflicts with another transaction.
 ATTEMPTS = 5
-#: Seconds without a successful write after which ``start_probing`` probes one.
-PROBE_SECONDS = 5.0
-#: Seconds between probes while writes fail.
-RETRY_SECONDS = 1.0
 
 # SQLSTATE classes and codes that are the database's fault, not the SQL's: a connection
 # exception (08), insufficient resources (53: a full disk, too many connections), an
@@ -120,7 +116,7 @@ def _unavailable(error: BaseException, doing: str) -> StorageUnavailableError:
     )
 
 
-class PostgresDatabase(Generic[Tx]):
+class PostgresDatabase(WriteHealth, Generic[Tx]):
     """The PostgreSQL database at ``url``, as transactions of ``make_tx`` (the store's
     operations over one connection)."""
 
@@ -134,13 +130,10 @@ class PostgresDatabase(Generic[Tx]):
     ) -> None:
         """StorageUnavailableError when the database cannot be reached;
         migrate.SchemaError when its schema is not the one this server knows."""
+        super().__init__(on_writable)
         self.url = url
         self._make_tx = make_tx
         self._observe = observe
-        self.on_writable = on_writable
-        self.writable = True
-        self._last_write = time.monotonic()
-        self._state_lock = threading.Lock()
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=1,
@@ -166,8 +159,6 @@ class PostgresDatabase(Generic[Tx]):
         except migrate.SchemaError:
             self._pool.close()
             raise
-        self._stop_probing = threading.Event()
-        self._prober: threading.Thread | None = None
 
     @contextmanager
     def _connection(self, doing: str, wait: float | None = None) -> Iterator[psycopg.Connection]:
@@ -241,16 +232,6 @@ class PostgresDatabase(Generic[Tx]):
         if self._observe is not None:
             self._observe(time.perf_counter() - started)
 
-    def _set_writable(self, writable: bool, fault: StorageUnavailableError | None = None) -> None:
-        with self._state_lock:
-            if writable:
-                self._last_write = time.monotonic()
-            if writable == self.writable:
-                return
-            self.writable = writable
-        if self.on_writable is not None:
-            self.on_writable(writable, fault)
-
     def probe(self) -> None:
         """A transaction that must write (it takes a transaction id, and commits it):
         StorageUnavailableError when it fails, or when it is read-only (as every
@@ -274,29 +255,6 @@ class PostgresDatabase(Generic[Tx]):
             raise fault from error
         self._set_writable(True)
 
-    def start_probing(self) -> None:
-        """Probe in a thread whenever no write succeeded for PROBE_SECONDS (every
-        RETRY_SECONDS while they fail), so health follows an idle database too."""
-        if self._prober is not None:
-            return
-
-        def run() -> None:
-            while not self._stop_probing.wait(RETRY_SECONDS):
-                idle = time.monotonic() - self._last_write
-                if self.writable and idle < PROBE_SECONDS:
-                    continue
-                try:
-                    self.probe()
-                except StorageUnavailableError:
-                    pass  # said by on_writable
-                except Exception:
-                    log.exception("the database's write probe failed")
-
-        self._prober = threading.Thread(target=run, name="write-probe", daemon=True)
-        self._prober.start()
-
     def close(self) -> None:
-        self._stop_probing.set()
-        if self._prober is not None:
-            self._prober.join()
+        self._stop_probing_thread()
         self._pool.close()

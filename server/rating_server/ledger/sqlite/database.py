@@ -18,7 +18,7 @@ disk, an I/O error, a damaged or vanished file, a lock held too long; see
 ``StorageUnavailableError``, with nothing written. ``writable`` says whether the last
 write succeeded, and ``on_writable`` hears when that changes; ``probe`` writes one row
 to find out, and ``start_probing`` does so in a thread whenever no write has succeeded
-for ``PROBE_SECONDS`` (every ``RETRY_SECONDS`` while writes fail).
+for ``PROBE_SECONDS`` (every ``RETRY_SECONDS`` while writes fail; ``write_health``).
 
 Durability: the database runs in WAL mode with ``synchronous = FULL``, so SQLite
 syncs the WAL at every commit and a charge acknowledged to a caller survives a crash
@@ -41,15 +41,11 @@ from typing import TypeVar
 
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.sqlite.schema import PROBE, SCHEMA, append_only_triggers
+from rating_server.ledger.write_health import WriteHealth
 from rating_server.sqlite.connections import is_storage_fault, open_connection, unavailable
 from rating_server.sqlite.writer_turn import WriterTurn
 
 log = logging.getLogger("rating_server")
-
-#: Seconds without a successful write after which ``start_probing`` probes one.
-PROBE_SECONDS = 5.0
-#: Seconds between probes while writes fail.
-RETRY_SECONDS = 1.0
 
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
@@ -79,7 +75,7 @@ class _Work:
         self.error: BaseException | None = None
 
 
-class LedgerDatabase:
+class LedgerDatabase(WriteHealth):
     def __init__(
         self,
         path: str | Path,
@@ -93,11 +89,9 @@ class LedgerDatabase:
 
         StorageUnavailableError when the database cannot be opened or its tables made;
         OSError when the writers' lock file cannot be opened."""
+        super().__init__(on_writable)
         self.path = path
         self._observe = observe
-        self.on_writable = on_writable
-        self.writable = True
-        self._last_write = time.monotonic()
         self._write_lock = threading.Lock()
         self._turn = WriterTurn(path)
         writer = None
@@ -120,8 +114,6 @@ class LedgerDatabase:
         self._readers_lock = threading.Lock()
         self._waiting: list[_Work] = []
         self._waiting_lock = threading.Lock()
-        self._stop_probing = threading.Event()
-        self._prober: threading.Thread | None = None
 
     def _check_file(self) -> None:
         """StorageUnavailableError when the path no longer names the file written to."""
@@ -142,16 +134,6 @@ class LedgerDatabase:
             return None
         self._set_writable(False, fault)
         return fault
-
-    def _set_writable(self, writable: bool, fault: StorageUnavailableError | None = None) -> None:
-        """Under ``_write_lock``."""
-        if writable:
-            self._last_write = time.monotonic()
-        if writable == self.writable:
-            return
-        self.writable = writable
-        if self.on_writable is not None:
-            self.on_writable(writable, fault)
 
     def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE), committed at the end, or rolled back."""
@@ -253,28 +235,6 @@ class LedgerDatabase:
             for statement in PROBE:
                 conn.execute(statement)
 
-    def start_probing(
-        self, seconds: float = PROBE_SECONDS, retry_seconds: float = RETRY_SECONDS
-    ) -> None:
-        """Probe in a thread of its own, until ``close``: after ``seconds`` without a
-        successful write, and every ``retry_seconds`` while writes fail."""
-        if self._prober is not None:
-            return
-
-        def probing() -> None:
-            while not self._stop_probing.wait(seconds if self.writable else retry_seconds):
-                if self.writable and time.monotonic() - self._last_write < seconds:
-                    continue  # a write succeeded meanwhile: nothing to learn
-                try:
-                    self.probe()
-                except StorageUnavailableError:
-                    pass  # logged when writes stopped succeeding
-                except Exception:
-                    log.exception("the write probe of %s failed", self.path)
-
-        self._prober = threading.Thread(target=probing, name="write-probe", daemon=True)
-        self._prober.start()
-
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -321,9 +281,7 @@ class LedgerDatabase:
             raise unavailable(fault, "read") from fault
 
     def close(self) -> None:
-        self._stop_probing.set()
-        if self._prober is not None:
-            self._prober.join()
+        self._stop_probing_thread()
         with self._write_lock:
             self._writer.close()
             self._turn.close()
