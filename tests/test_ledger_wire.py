@@ -413,6 +413,20 @@ def test_a_retry_matches_its_attributes_in_whatever_order_they_were_serialized(
     assert rich_error(caught.value).info.reason == "REQUEST_ID_REUSED"
 
 
+def test_a_retry_with_fields_this_server_does_not_know_is_the_same_request(channel, acme) -> None:
+    """A newer client's retry may carry fields this server ignores."""
+    call = channel.unary_unary(COMMIT)
+    item = calls(1, "u-1").SerializeToString()
+    unknown = b"\xf8\x01\x07"  # field 31, varint 7: in no version of UsageItem
+
+    def request(sample: bytes) -> bytes:
+        head = rat.CommitChargesRequest(request_id="r-new").SerializeToString()
+        return head + b"\x12" + encode.varint(len(sample)) + sample
+
+    first = call(request(item), timeout=30)
+    assert call(request(item + unknown), timeout=30) == first
+
+
 def test_a_pack_retried_without_valid_from_is_not_the_pack_granted_with_one(
     account_service, acme
 ) -> None:

@@ -36,7 +36,7 @@ from rating_server.ledger.model import (
     FundingSummary,
     Receipt,
 )
-from rating_server.ledger.receipts import AsSent, request_hash
+from rating_server.ledger.receipts import AsSent, request_hash, same_request, sent_hash
 from rating_server.ledger.store import LedgerStore, LedgerTx, NewCharge
 
 
@@ -194,12 +194,15 @@ def commit(
     limits: Limits = DEFAULT_LIMITS,
     *,
     as_sent: AsSent | None = None,
+    sent: bytes | None = None,
 ) -> Receipt:
     """Charge the usage exactly once and draw it down; the receipt.
 
     ``violations`` are problems found before (in the wire format); with any, or any
-    found here, nothing is written and InvalidUsageError names them all. ``as_sent``
-    holds the wire values the usages could not (``request_hash``).
+    found here, nothing is written and InvalidUsageError names them all. The request's
+    fingerprint is of ``sent``, its canonical bytes, when given (``sent_hash``), else of
+    the usages, with ``as_sent`` holding the wire values they could not
+    (``request_hash``).
 
     A retry (a request_id committed before) is checked as a new request is, but for
     what depends on the catalog, the accounts and the clock (``check_fields``): an
@@ -216,7 +219,7 @@ def commit(
     problem = id_problem(request_id)
     if problem:
         before.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
-    digest = request_hash(usages, as_sent)
+    digest = request_hash(usages, as_sent) if sent is None else sent_hash(sent)
 
     def work(tx: LedgerTx) -> Receipt:
         problems = list(before)
@@ -226,7 +229,9 @@ def commit(
                 add_new_fields(problems, check_fields(usages, limits))
                 if problems:
                     raise InvalidUsageError(in_item_order(problems))
-                if stored.request_hash != digest:
+                if stored.request_hash != digest and not same_request(
+                    stored.request_hash, sent, usages, as_sent
+                ):
                     raise FailedPreconditionError(
                         "REQUEST_ID_REUSED",
                         f"request_id {request_id!r} was used before with other items; "

@@ -52,6 +52,30 @@ def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: The prefix of a fingerprint taken of the request's canonical bytes (``sent_hash``);
+#: one without it is ``request_hash``'s, of the usages.
+SENT_PREFIX = "sent:"
+
+
+def sent_hash(sent: bytes) -> str:
+    """The fingerprint of a request as sent: of its canonical serialization (fields by
+    number, map entries sorted by key, unknown fields left out, as the translating
+    layer makes it), which two serializations of one request share whatever their map
+    order, the last entry sent of a key being the one kept. One hash of the bytes, in
+    C: ``request_hash`` walks every item in Python."""
+    return SENT_PREFIX + hashlib.sha256(sent).hexdigest()
+
+
+def same_request(
+    stored: str, sent: bytes | None, usages: Sequence[Usage], as_sent: AsSent | None
+) -> bool:
+    """Whether a stored fingerprint is that of this request: by its bytes when both
+    have them, else (a fingerprint stored before, or no bytes given) by its usages."""
+    if stored.startswith(SENT_PREFIX):
+        return sent is not None and stored == sent_hash(sent)
+    return stored == request_hash(usages, as_sent)
+
+
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(ChargedLine) if f.name != "funding")
 _PART_FIELDS = tuple(f.name for f in dataclasses.fields(FundingPart))
 _line_fields = operator.attrgetter(*_LINE_FIELDS)

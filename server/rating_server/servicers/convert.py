@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from rating.v1 import catalog_service_pb2, usage_pb2
 from rating_server.catalog.model import BILLERS, CATEGORIES, PriceVersion, Sku
@@ -27,6 +28,15 @@ BILLED_BY = {name: usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}") for nam
 def timestamp(ns: int) -> timestamp_pb2.Timestamp:
     seconds, nanos = divmod(ns, NANOS)
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def canonical_bytes(message: Message) -> bytes:
+    """A message's canonical serialization, for its fingerprint: fields by number, map
+    entries sorted by key, unknown fields left out (the server ignores them). Two
+    serializations of one message, in whatever order their map entries came, give the
+    same bytes. It drops the message's unknown fields."""
+    message.DiscardUnknownFields()
+    return message.SerializeToString(deterministic=True)
 
 
 def usages(

@@ -85,6 +85,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             raise InvalidUsageError([too_many_items(len(request.items))])
         as_sent: dict[tuple[int, str], tuple[int, int]] = {}
         usages, violations = convert.usages(request.items, as_sent)
+        sent = convert.canonical_bytes(request)
         for attempt in range(1, CATALOG_ATTEMPTS + 1):
             try:
                 receipt = commits.commit(
@@ -95,6 +96,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                     violations,
                     self._limits,
                     as_sent=as_sent,
+                    sent=sent,
                 )
                 break
             except CatalogChangedError:
