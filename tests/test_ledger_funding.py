@@ -282,11 +282,13 @@ def test_voiding_an_unknown_charge_is_not_found(book: Book) -> None:
 @pytest.mark.sqlite_only  # PostgreSQL's: test_postgres_migrate
 def test_the_ledger_refuses_updates_and_deletes(book: Book) -> None:
     book.account("acme")
-    book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
+    receipt = book.commit(("acme", 1, "2026-11-27T04:00:00+00:00"))
+    voids.void(book.ledger, receipt.charge_id)  # a reversal: a funding entry
     assert isinstance(book.ledger, SqliteLedgerStore)
     with book.ledger.database.write() as conn:
         for statement in (
             "UPDATE charge_lines SET micros = 0",
+            "DELETE FROM charge_lines",
             "DELETE FROM funding_entries",
             "DELETE FROM charges",
         ):
@@ -524,3 +526,29 @@ def test_a_retry_is_replayed_after_its_sku_left_the_catalog_but_refused_when_inv
     with pytest.raises(InvalidUsageError) as refused:
         commits.commit(book.ledger, without, "r-1", [usages[0]._replace(quantity=-10)])
     assert [v.reason for v in refused.value.violations] == ["QUANTITY_NEGATIVE"]
+
+
+def test_a_retry_is_matched_by_the_bytes_sent_and_by_the_usages_when_stored_before(
+    book: Book,
+) -> None:
+    book.account("acme")
+    usages = [Usage("u-1", "acme", "agent.call", 10, ns("2026-11-27T04:00:00+00:00"))]
+    other = [usages[0]._replace(quantity=11)]
+
+    def commit(request_id: str, items: list[Usage], sent: bytes | None) -> Receipt:
+        return commits.commit(
+            book.ledger, book.catalog, request_id, items, limits=ANY_TIME, sent=sent
+        )
+
+    # Fingerprinted by its bytes: the same bytes replay, other bytes are another request.
+    first = commit("r-sent", usages, b"request one")
+    assert commit("r-sent", usages, b"request one") == dataclasses.replace(first, replayed=True)
+    with pytest.raises(FailedPreconditionError, match="used before with other items"):
+        commit("r-sent", other, b"request two")
+    # Fingerprinted by its usages (stored before bytes were hashed): its retry, bytes
+    # and all, is matched by its usages.
+    before = commit("r-usages", usages, None)
+    assert commit("r-usages", usages, b"request one") == dataclasses.replace(before, replayed=True)
+    with pytest.raises(FailedPreconditionError, match="used before with other items"):
+        commit("r-usages", other, b"request one")
+    book.check()

@@ -17,7 +17,7 @@ from support import seeded_database
 
 from rating_server.catalog.cache import CatalogCache
 from rating_server.engine import Usage
-from rating_server.ledger import accounts, commits, reports, voids
+from rating_server.ledger import accounts, commits, invariants, reports, voids
 from rating_server.ledger.sqlite import database
 from rating_server.ledger.sqlite.database import LedgerDatabase
 from rating_server.ledger.stores import open_ledger
@@ -95,17 +95,48 @@ def test_every_read_of_commits_voids_lists_statements_and_balances_searches_an_i
     assert {index for index, _ in on_lines} == line_indexes
 
 
-def test_a_ledger_made_with_the_lines_by_charge_index_loses_it_when_opened(
+def test_a_ledger_made_with_indexes_no_read_needs_loses_them_when_opened(
     tmp_path: Path,
 ) -> None:
     path = seeded_database(tmp_path / "ledger.db")
     LedgerDatabase(path)
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE INDEX lines_by_charge ON charge_lines(charge_id, line_number)")
+        conn.execute("DROP INDEX lines_by_sub_account")
+        conn.execute("CREATE INDEX lines_by_account ON charge_lines(account_id, seq)")
 
     LedgerDatabase(path)
 
     with sqlite3.connect(path) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert "lines_by_charge" not in names
-    assert {"lines_by_month", "lines_by_account", "lines_by_billing_account"} <= names
+    assert not {"lines_by_charge", "lines_by_account"} & names
+    assert {"lines_by_month", "lines_by_sub_account", "lines_by_billing_account"} <= names
+
+
+def test_a_ledger_made_before_lines_carried_their_funding_gains_the_columns_and_commits(
+    tmp_path: Path,
+) -> None:
+    path = seeded_database(tmp_path / "ledger.db")
+    LedgerDatabase(path)
+    with sqlite3.connect(path) as conn:
+        for table, column in [
+            ("charge_lines", "source"),
+            ("charge_lines", "pack_id"),
+            ("charge_lines", "day"),
+            ("charges", "first_line_seq"),
+            ("charges", "last_line_seq"),
+        ]:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+    catalog = CatalogCache(path).snapshot
+    ledger = open_ledger(path)
+    accounts.create_account(ledger, catalog, "acme", plan="pro", pay_as_you_go=True)
+    usages = [Usage(f"u-{i}", "acme", "agent.call", 300, time.time_ns()) for i in range(3)]
+    receipt = commits.commit(ledger, catalog, "r-1", usages)
+    voided = voids.void(ledger, receipt.charge_id, "test")
+
+    assert sum(part.micros for part in voided.reversals) == -receipt.total_micros
+    assert invariants.check(ledger) == []
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(charge_lines)")}
+    assert {"source", "pack_id", "day"} <= columns

@@ -5,6 +5,13 @@ engine; only the SQL that stores them differs. ``charge_rows`` lays a charge out
 tuples in the order of ``LINE_COLUMNS`` and ``FUNDING_COLUMNS``, which each engine's
 INSERT names; ``charge_entry`` reads a line back from a row in ``ENTRY_COLUMNS``' order.
 No SQL here: the engines (``sqlite/``, ``postgres/``) hold it.
+
+A line funded from one source (nearly every line: the day's free points, one pack, or
+the month's bill) carries that part in its own row (``source``, ``pack_id``, ``day``;
+its points are the line's, its month the line's), and writes no funding entry: a
+funding entry is written only for a line split over several sources, and for each part
+of a void's reversal. Every reader of funding reads both: ``inline_funding`` turns a
+line's columns back into its part.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from rating_server.ledger.model import ChargeEntry
+from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart
 from rating_server.ledger.store import NewCharge
 
-#: A charged line's columns, in the order of ``charge_rows``' line tuples.
+#: A charged line's columns, in the order of ``charge_rows``' line tuples. ``source``,
+#: ``pack_id`` and ``day``: the line's one funding part, or None (``inline_funding``).
+#: Attributes are last (an engine may cast that parameter).
 LINE_COLUMNS = (
     "charge_id",
     "line_number",
@@ -30,6 +39,9 @@ LINE_COLUMNS = (
     "occurred_at_ns",
     "month",
     "commit_time_ns",
+    "source",
+    "pack_id",
+    "day",
     "attributes",
 )
 #: A funding part's columns, in the order of ``charge_rows``' funding tuples.
@@ -43,15 +55,17 @@ FUNDING_COLUMNS = (
     "day",
     "month",
 )
-#: What ``charge_entry`` reads, in order, after the line's cursor: a line's columns but
-#: its month; whether its charge was voided is the row's last value.
-ENTRY_COLUMNS = tuple(column for column in LINE_COLUMNS if column != "month")
+#: What ``charge_entry`` reads, in order, after the line's cursor: a line's columns;
+#: whether its charge was voided is the row's last value.
+ENTRY_COLUMNS = LINE_COLUMNS
+#: Where a line's attributes are in a row of ``ENTRY_COLUMNS``.
+ATTRIBUTES = ENTRY_COLUMNS.index("attributes")
 
 
 def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
-    """The charge's lines (not the duplicates) and their funding parts, as rows.
-    Attributes are JSON text (None when a line has none); an empty pack id, day or
-    month is None."""
+    """The charge's lines (not the duplicates) and the funding entries of those split
+    over several sources, as rows. Attributes are JSON text (None when a line has
+    none); an empty pack id, day or month is None."""
     receipt = charge.receipt
     charge_id = receipt.charge_id
     commit_time_ns = receipt.commit_time_ns
@@ -64,6 +78,25 @@ def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
     ):
         if line.duplicate:
             continue
+        parts = line.funding
+        source = pack_id = day = None
+        if len(parts) == 1 and _inlines(parts[0], line.micros, month):
+            part = parts[0]
+            source, pack_id, day = part.source, part.pack_id or None, part.day or None
+        else:
+            funding_rows.extend(
+                (
+                    charge_id,
+                    number,
+                    line.billing_account_id,
+                    part.source,
+                    part.micros,
+                    part.pack_id or None,
+                    part.day or None,
+                    part.month or None,
+                )
+                for part in parts
+            )
         line_rows.append(
             (
                 charge_id,
@@ -79,28 +112,35 @@ def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
                 usage.occurred_at_ns,
                 month,
                 commit_time_ns,
+                source,
+                pack_id,
+                day,
                 _attributes_json(usage.attributes, encoded) if usage.attributes else None,
             )
-        )
-        funding_rows.extend(
-            (
-                charge_id,
-                number,
-                line.billing_account_id,
-                part.source,
-                part.micros,
-                part.pack_id or None,
-                part.day or None,
-                part.month or None,
-            )
-            for part in line.funding
         )
     return line_rows, funding_rows
 
 
+def _inlines(part: FundingPart, micros: int, month: str) -> bool:
+    """Whether the line's columns say all of ``part``: its points are the line's, and a
+    month it names is the line's."""
+    return part.micros == micros and part.month in ("", month)
+
+
+def inline_funding(
+    source: str | None, micros: int, pack_id: str | None, day: str | None, month: str
+) -> tuple[FundingPart, ...]:
+    """A line's funding part from its columns: none when ``source`` is None (the line
+    is free of charge, or its parts are funding entries)."""
+    if source is None:
+        return ()
+    return (FundingPart(source, micros, pack_id or "", day or "", month if source == PAYG else ""),)
+
+
 def charge_entry(row: Sequence, attributes: Mapping[str, str] | None) -> ChargeEntry:
     """A charged line from a row of ``ENTRY_COLUMNS`` then "voided" (the cursor left
-    out), with its attributes as the engine decoded them. Its ``funding`` is empty."""
+    out), with its attributes as the engine decoded them. Its ``funding`` is its inline
+    part; a line split over sources has its parts in funding entries (``line_funding``)."""
     return ChargeEntry(
         charge_id=row[0],
         line_number=row[1],
@@ -113,9 +153,9 @@ def charge_entry(row: Sequence, attributes: Mapping[str, str] | None) -> ChargeE
         micros=row[8],
         billed_by=row[9],
         occurred_at_ns=row[10],
-        commit_time_ns=row[11],
-        funding=(),
-        voided=bool(row[13]),
+        commit_time_ns=row[12],
+        funding=inline_funding(row[13], row[8], row[14], row[15], row[11]),
+        voided=bool(row[17]),
         attributes=dict(attributes) if attributes else {},
     )
 

@@ -25,11 +25,13 @@ from rating_server.ledger.model import (
 )
 from rating_server.ledger.receipts import decode_receipt, encode_receipt
 from rating_server.ledger.rows import (
+    ATTRIBUTES,
     ENTRY_COLUMNS,
     FUNDING_COLUMNS,
     LINE_COLUMNS,
     charge_entry,
     charge_rows,
+    inline_funding,
 )
 from rating_server.ledger.store import (
     BalanceSums,
@@ -63,6 +65,12 @@ _INSERT_LINES = (
 _INSERT_FUNDING = (
     f"INSERT INTO funding_entries ({', '.join(FUNDING_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(FUNDING_COLUMNS))})"
+)
+#: Every funding part of one source, as ``columns``: the funding entries' (reversals
+#: too) and the lines' own (``rows.inline_funding``).
+_PARTS = (
+    "SELECT {columns} FROM funding_entries WHERE source = '{source}' UNION ALL "
+    "SELECT {columns} FROM charge_lines WHERE source = '{source}'"
 )
 _VOIDED = (
     "EXISTS (SELECT 1 FROM voids v WHERE v.billing_account_id = l.billing_account_id "
@@ -364,7 +372,7 @@ class PostgresLedgerTx:
         return None if row is None else sorted(row[0])
 
     def charge_funding(self, charge_id: str, billing_account_id: str) -> list[FundingEntry]:
-        return [
+        entries = [
             FundingEntry(line, billing_account_id, _part(*rest))
             for line, *rest in self._rows(
                 "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
@@ -372,6 +380,15 @@ class PostgresLedgerTx:
                 [billing_account_id, charge_id],
             )
         ]
+        for line, source, micros, pack_id, day, month in self._rows(
+            "SELECT line_number, source, micros, pack_id, day, month FROM charge_lines "
+            "WHERE billing_account_id = %s AND charge_id = %s AND source IS NOT NULL "
+            "ORDER BY line_number",
+            [billing_account_id, charge_id],
+        ):
+            parts = inline_funding(source, int(micros), pack_id, day, month)
+            entries.extend(FundingEntry(line, billing_account_id, part) for part in parts)
+        return entries
 
     def void_time(self, charge_id: str) -> int | None:
         # A void is kept beside each billing account's lines; the charge's first has it.
@@ -445,7 +462,7 @@ class PostgresLedgerTx:
             f"FROM charge_lines l WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT %s",
             [*args, limit],
         )
-        return [(int(row[0]), charge_entry(row[1:], row[13])) for row in rows]
+        return [(int(row[0]), charge_entry(row[1:], row[1 + ATTRIBUTES])) for row in rows]
 
     def line_funding(
         self, billing_account_id: str, lines: Collection[LineKey]
@@ -465,11 +482,15 @@ class PostgresLedgerTx:
     def statement_lines(self, billing_account_id: str, month: str) -> list[StatementLine]:
         lines = self._rows(
             "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
-            "l.micros FROM charge_lines l WHERE l.billing_account_id = %s AND l.month = %s "
-            f"AND NOT {_VOIDED}",
+            "l.micros, l.source FROM charge_lines l WHERE l.billing_account_id = %s "
+            f"AND l.month = %s AND NOT {_VOIDED}",
             [billing_account_id, month],
         )
-        funding: dict[LineKey, dict[str, int]] = {}
+        funding: dict[LineKey, dict[str, int]] = {
+            (charge_id, number): {source: int(micros)}
+            for charge_id, number, *_, micros, source in lines
+            if source is not None
+        }
         for charge_id, number, source, micros in self._rows(
             "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
             "JOIN charge_lines l ON l.billing_account_id = f.billing_account_id "
@@ -482,7 +503,7 @@ class PostgresLedgerTx:
             sources[source] = sources.get(source, 0) + micros
         return [
             StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
-            for charge, n, sku, category, account_id, quantity, micros in lines
+            for charge, n, sku, category, account_id, quantity, micros, _source in lines
         ]
 
     # -- the invariant check ---------------------------------------------------------------
@@ -496,23 +517,26 @@ class PostgresLedgerTx:
     def free_day_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT billing_account_id, day, used_micros FROM free_days",
-            "SELECT billing_account_id, day, sum(micros)::bigint FROM funding_entries "
-            "WHERE source = 'free' GROUP BY billing_account_id, day",
+            "SELECT billing_account_id, day, sum(micros)::bigint FROM ("
+            f"{_PARTS.format(columns='billing_account_id, day, micros', source='free')}"
+            ") parts GROUP BY billing_account_id, day",
         )
 
     def pack_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT p.pack_id, p.micros - b.remaining_micros FROM packs p JOIN pack_balances b "
             "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id",
-            "SELECT pack_id, sum(micros)::bigint FROM funding_entries WHERE source = 'pack' "
-            "GROUP BY pack_id",
+            "SELECT pack_id, sum(micros)::bigint FROM ("
+            f"{_PARTS.format(columns='pack_id, micros', source='pack')}"
+            ") parts GROUP BY pack_id",
         )
 
     def payg_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT billing_account_id, month, micros FROM payg_months",
-            "SELECT billing_account_id, month, sum(micros)::bigint FROM funding_entries "
-            "WHERE source = 'payg' GROUP BY billing_account_id, month",
+            "SELECT billing_account_id, month, sum(micros)::bigint FROM ("
+            f"{_PARTS.format(columns='billing_account_id, month, micros', source='payg')}"
+            ") parts GROUP BY billing_account_id, month",
         )
 
     def line_funding_sums(self, funded_billed_by: str) -> BalanceSums:
@@ -520,8 +544,10 @@ class PostgresLedgerTx:
             "SELECT l.charge_id, l.line_number, CASE WHEN "
             f"{_VOIDED} THEN 0 WHEN l.billed_by = %s THEN l.micros ELSE 0 END "
             "FROM charge_lines l",
-            "SELECT charge_id, line_number, sum(micros)::bigint FROM funding_entries "
-            "GROUP BY charge_id, line_number",
+            "SELECT charge_id, line_number, sum(micros)::bigint FROM ("
+            "SELECT charge_id, line_number, micros FROM funding_entries UNION ALL "
+            "SELECT charge_id, line_number, micros FROM charge_lines WHERE source IS NOT NULL"
+            ") parts GROUP BY charge_id, line_number",
             [funded_billed_by],
         )
 

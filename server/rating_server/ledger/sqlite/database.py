@@ -40,7 +40,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from rating_server.errors import StorageUnavailableError
-from rating_server.ledger.sqlite.schema import PROBE, SCHEMA, append_only_triggers
+from rating_server.ledger.sqlite.schema import (
+    ADDED_COLUMNS,
+    PROBE,
+    SCHEMA,
+    append_only_triggers,
+)
 from rating_server.ledger.write_health import WriteHealth
 from rating_server.sqlite.connections import is_storage_fault, open_connection, unavailable
 from rating_server.sqlite.writer_turn import WriterTurn
@@ -99,6 +104,7 @@ class LedgerDatabase(WriteHealth):
             writer = connect(path)
             with self._turn.taken():
                 writer.executescript(SCHEMA + append_only_triggers())
+                _add_columns(writer)
         except sqlite3.Error as error:
             if writer is not None:
                 writer.close()
@@ -289,3 +295,10 @@ class LedgerDatabase(WriteHealth):
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Give a ledger made by an earlier version the columns it lacks."""
+    for table, column, kind in ADDED_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")

@@ -43,13 +43,20 @@ CREATE TABLE IF NOT EXISTS charges (
     request_hash TEXT NOT NULL,
     catalog_version INTEGER NOT NULL,
     commit_time_ns INTEGER NOT NULL,
-    receipt BLOB NOT NULL
+    receipt BLOB NOT NULL,
+    first_line_seq INTEGER,
+    last_line_seq INTEGER
 );
 -- One row per charged line. UNIQUE (billing_account_id, usage_id) is the dedup key,
--- written in the same transaction as the charge.
+-- written in the same transaction as the charge. source, pack_id, day: the line's one
+-- funding part when it has one (ledger/rows.py); a line split over several sources
+-- has funding_entries instead. A charge's lines have the seqs from its charges row's
+-- first_line_seq to last_line_seq (a charge's lines are written by one statement).
+-- The charge_id is not a foreign key: each line would look it up in charges' index,
+-- and a line is only ever written with its charge, in its transaction.
 CREATE TABLE IF NOT EXISTS charge_lines (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
+    seq INTEGER PRIMARY KEY,
+    charge_id TEXT NOT NULL,
     line_number INTEGER NOT NULL,
     usage_id TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -63,18 +70,25 @@ CREATE TABLE IF NOT EXISTS charge_lines (
     month TEXT NOT NULL,
     commit_time_ns INTEGER NOT NULL,
     attributes TEXT,
+    source TEXT,
+    pack_id TEXT,
+    day TEXT,
     UNIQUE (billing_account_id, usage_id)
 );
--- No read of the service finds lines by charge (funding_entries has that index), so
--- ledgers made with lines_by_charge lose it: it cost every line a B-tree insert.
+-- No read of the service finds lines by charge (a void finds them by seq), so ledgers
+-- made with lines_by_charge lose it: it cost every line a B-tree insert. A main
+-- account's lines are found by lines_by_billing_account; only a sub-account's need
+-- lines_by_sub_account, which replaces the index of every line by its account.
 DROP INDEX IF EXISTS lines_by_charge;
+DROP INDEX IF EXISTS lines_by_account;
 CREATE INDEX IF NOT EXISTS lines_by_month ON charge_lines(billing_account_id, month);
-CREATE INDEX IF NOT EXISTS lines_by_account ON charge_lines(account_id, seq);
+CREATE INDEX IF NOT EXISTS lines_by_sub_account ON charge_lines(account_id, seq)
+    WHERE account_id <> billing_account_id;
 CREATE INDEX IF NOT EXISTS lines_by_billing_account ON charge_lines(billing_account_id, seq);
 
 CREATE TABLE IF NOT EXISTS funding_entries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    charge_id TEXT NOT NULL REFERENCES charges(charge_id),
+    seq INTEGER PRIMARY KEY,
+    charge_id TEXT NOT NULL,
     line_number INTEGER NOT NULL,
     billing_account_id TEXT NOT NULL,
     source TEXT NOT NULL CHECK (source IN ('free', 'pack', 'payg')),
@@ -105,6 +119,17 @@ CREATE TABLE IF NOT EXISTS payg_months (
     PRIMARY KEY (billing_account_id, month)
 ) WITHOUT ROWID;
 """
+
+#: Columns later versions added to tables a ledger made before may lack, as
+#: (table, column, its definition): ``ALTER TABLE ... ADD COLUMN`` adds them, NULL in
+#: the rows already there (old lines' funding is all in funding_entries).
+ADDED_COLUMNS = (
+    ("charges", "first_line_seq", "INTEGER"),
+    ("charges", "last_line_seq", "INTEGER"),
+    ("charge_lines", "source", "TEXT"),
+    ("charge_lines", "pack_id", "TEXT"),
+    ("charge_lines", "day", "TEXT"),
+)
 
 _APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids")
 

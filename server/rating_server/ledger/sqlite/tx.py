@@ -23,11 +23,13 @@ from rating_server.ledger.model import (
 )
 from rating_server.ledger.receipts import decode_receipt, encode_receipt
 from rating_server.ledger.rows import (
+    ATTRIBUTES,
     ENTRY_COLUMNS,
     FUNDING_COLUMNS,
     LINE_COLUMNS,
     charge_entry,
     charge_rows,
+    inline_funding,
 )
 from rating_server.ledger.store import (
     BalanceSums,
@@ -53,6 +55,14 @@ _INSERT_LINES = (
 _INSERT_FUNDING = (
     f"INSERT INTO funding_entries ({', '.join(FUNDING_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(FUNDING_COLUMNS))})"
+)
+
+
+#: Every funding part of one source, as ``columns``: the funding entries' (reversals
+#: too) and the lines' own (``rows.inline_funding``).
+_PARTS = (
+    "SELECT {columns} FROM funding_entries WHERE source = '{source}' UNION ALL "
+    "SELECT {columns} FROM charge_lines WHERE source = '{source}'"
 )
 
 
@@ -247,9 +257,16 @@ class SqliteLedgerTx:
         conn = self.conn
         receipt = charge.receipt
         charge_id = receipt.charge_id
+        line_rows, funding_rows = charge_rows(charge)
+        # The lines take the next seqs, one after another (one statement, one writer):
+        # the charge row says which, so that a void finds them without an index.
+        last = conn.execute("SELECT max(seq) FROM charge_lines").fetchone()[0] or 0
+        first_seq = last + 1 if line_rows else None
+        last_seq = last + len(line_rows) if line_rows else None
         conn.execute(
             "INSERT INTO charges (charge_id, request_id, request_hash, catalog_version, "
-            "commit_time_ns, receipt) VALUES (?, ?, ?, ?, ?, ?)",
+            "commit_time_ns, receipt, first_line_seq, last_line_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 charge_id,
                 charge.request_id,
@@ -257,25 +274,35 @@ class SqliteLedgerTx:
                 receipt.catalog_version,
                 receipt.commit_time_ns,
                 encode_receipt(receipt),
+                first_seq,
+                last_seq,
             ],
         )
-        line_rows, funding_rows = charge_rows(charge)
-        conn.executemany(_INSERT_LINES, line_rows)
-        conn.executemany(_INSERT_FUNDING, funding_rows)
+        if line_rows:
+            conn.executemany(_INSERT_LINES, line_rows)
+            written = conn.execute("SELECT max(seq) FROM charge_lines").fetchone()[0]
+            if written != last_seq:
+                raise sqlite3.IntegrityError(
+                    f"the lines of {charge_id} took seqs up to {written}, not {last_seq}"
+                )
+        if funding_rows:
+            conn.executemany(_INSERT_FUNDING, funding_rows)
         changes = charge.changes
-        conn.executemany(
-            "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (?, ?, ?) "
-            "ON CONFLICT (billing_account_id, day) "
-            "DO UPDATE SET used_micros = used_micros + excluded.used_micros",
-            [(*key, micros) for key, micros in changes.free_used.items()],
-        )
+        if changes.free_used:
+            conn.executemany(
+                "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (?, ?, ?) "
+                "ON CONFLICT (billing_account_id, day) "
+                "DO UPDATE SET used_micros = used_micros + excluded.used_micros",
+                [(*key, micros) for key, micros in changes.free_used.items()],
+            )
         self._draw_packs(changes)
-        conn.executemany(
-            "INSERT INTO payg_months (billing_account_id, month, micros) VALUES (?, ?, ?) "
-            "ON CONFLICT (billing_account_id, month) "
-            "DO UPDATE SET micros = micros + excluded.micros",
-            [(*key, micros) for key, micros in changes.payg.items()],
-        )
+        if changes.payg:
+            conn.executemany(
+                "INSERT INTO payg_months (billing_account_id, month, micros) VALUES (?, ?, ?) "
+                "ON CONFLICT (billing_account_id, month) "
+                "DO UPDATE SET micros = micros + excluded.micros",
+                [(*key, micros) for key, micros in changes.payg.items()],
+            )
 
     def _draw_packs(self, changes: BalanceChanges) -> None:
         # pack_balances is keyed by pack_id alone: its ids are unique over all accounts.
@@ -286,34 +313,54 @@ class SqliteLedgerTx:
 
     # -- voids ---------------------------------------------------------------------------
 
+    def _charge_lines_range(self, charge_id: str) -> tuple[int, int] | None:
+        """The first and last seq of the charge's lines (None: no such charge); (0, -1)
+        when it wrote none, or was written before lines carried their funding."""
+        row = self.conn.execute(
+            "SELECT first_line_seq, last_line_seq FROM charges WHERE charge_id = ?", [charge_id]
+        ).fetchone()
+        if row is None:
+            return None
+        return (row[0], row[1]) if row[0] is not None else (0, -1)
+
     def charge_billing_accounts(self, charge_id: str) -> list[str] | None:
-        conn = self.conn
-        if (
-            conn.execute("SELECT 1 FROM charges WHERE charge_id = ?", [charge_id]).fetchone()
-            is None
-        ):
+        seqs = self._charge_lines_range(charge_id)
+        if seqs is None:
             return None
         return sorted(
             row[0]
-            for row in conn.execute(
-                "SELECT DISTINCT billing_account_id FROM funding_entries WHERE charge_id = ?",
-                [charge_id],
+            for row in self.conn.execute(
+                "SELECT billing_account_id FROM funding_entries WHERE charge_id = ? "
+                "UNION SELECT billing_account_id FROM charge_lines "
+                "WHERE seq BETWEEN ? AND ? AND charge_id = ? AND source IS NOT NULL",
+                [charge_id, *seqs, charge_id],
             )
         )
 
     def charge_funding(self, charge_id: str, billing_account_id: str) -> list[FundingEntry]:
-        return [
+        seqs = self._charge_lines_range(charge_id) or (0, -1)
+        conn = self.conn
+        entries = [
             FundingEntry(
                 line,
                 billing_account_id,
                 FundingPart(source, micros, pack_id or "", day or "", month or ""),
             )
-            for line, source, micros, pack_id, day, month in self.conn.execute(
+            for line, source, micros, pack_id, day, month in conn.execute(
                 "SELECT line_number, source, micros, pack_id, day, month FROM funding_entries "
                 "WHERE charge_id = ? AND billing_account_id = ? AND reversal = 0 ORDER BY seq",
                 [charge_id, billing_account_id],
             )
         ]
+        for line, source, micros, pack_id, day, month in conn.execute(
+            "SELECT line_number, source, micros, pack_id, day, month FROM charge_lines "
+            "WHERE seq BETWEEN ? AND ? AND charge_id = ? AND billing_account_id = ? "
+            "AND source IS NOT NULL ORDER BY seq",
+            [*seqs, charge_id, billing_account_id],
+        ):
+            parts = inline_funding(source, micros, pack_id, day, month)
+            entries.extend(FundingEntry(line, billing_account_id, part) for part in parts)
+        return entries
 
     def void_time(self, charge_id: str) -> int | None:
         row = self.conn.execute(
@@ -376,7 +423,8 @@ class SqliteLedgerTx:
     ) -> list[tuple[int, ChargeEntry]]:
         # A sub-account's lines by its own index: the billing account adds nothing.
         if account_id is not None:
-            where, args = ["l.account_id = ?", "l.seq > ?"], [account_id, after]
+            where = ["l.account_id = ?", "l.account_id <> l.billing_account_id", "l.seq > ?"]
+            args = [account_id, after]
         else:
             where, args = ["l.billing_account_id = ?", "l.seq > ?"], [billing_account_id, after]
         if start_ns is not None:
@@ -391,8 +439,9 @@ class SqliteLedgerTx:
             f"WHERE {' AND '.join(where)} ORDER BY l.seq LIMIT ?",
             [*args, limit],
         ).fetchall()
+        column = 1 + ATTRIBUTES
         return [
-            (row[0], charge_entry(row[1:], json.loads(row[13]) if row[13] else None))
+            (row[0], charge_entry(row[1:], json.loads(row[column]) if row[column] else None))
             for row in rows
         ]
 
@@ -416,11 +465,16 @@ class SqliteLedgerTx:
         conn = self.conn
         lines = conn.execute(
             "SELECT l.charge_id, l.line_number, l.sku, l.category, l.account_id, l.quantity, "
-            "l.micros FROM charge_lines l WHERE l.billing_account_id = ? AND l.month = ? "
+            "l.micros, l.source FROM charge_lines l WHERE l.billing_account_id = ? "
+            "AND l.month = ? "
             "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
             [billing_account_id, month],
         ).fetchall()
-        funding: dict[LineKey, dict[str, int]] = {}
+        funding: dict[LineKey, dict[str, int]] = {
+            (charge_id, number): {source: micros}
+            for charge_id, number, *_, micros, source in lines
+            if source is not None
+        }
         for charge_id, number, source, micros in conn.execute(
             "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
             "JOIN charge_lines l ON l.charge_id = f.charge_id AND l.line_number = f.line_number "
@@ -432,7 +486,7 @@ class SqliteLedgerTx:
             sources[source] = sources.get(source, 0) + micros
         return [
             StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
-            for charge, n, sku, category, account_id, quantity, micros in lines
+            for charge, n, sku, category, account_id, quantity, micros, _source in lines
         ]
 
     # -- the invariant check ---------------------------------------------------------------
@@ -447,23 +501,26 @@ class SqliteLedgerTx:
     def free_day_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT billing_account_id, day, used_micros FROM free_days",
-            "SELECT billing_account_id, day, sum(micros) FROM funding_entries "
-            "WHERE source = 'free' GROUP BY billing_account_id, day",
+            "SELECT billing_account_id, day, sum(micros) FROM ("
+            f"{_PARTS.format(columns='billing_account_id, day, micros', source='free')}"
+            ") GROUP BY billing_account_id, day",
         )
 
     def pack_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT p.pack_id, p.micros - b.remaining_micros FROM packs p "
             "JOIN pack_balances b USING (pack_id)",
-            "SELECT pack_id, sum(micros) FROM funding_entries WHERE source = 'pack' "
-            "GROUP BY pack_id",
+            "SELECT pack_id, sum(micros) FROM ("
+            f"{_PARTS.format(columns='pack_id, micros', source='pack')}"
+            ") GROUP BY pack_id",
         )
 
     def payg_sums(self) -> BalanceSums:
         return self._sums(
             "SELECT billing_account_id, month, micros FROM payg_months",
-            "SELECT billing_account_id, month, sum(micros) FROM funding_entries "
-            "WHERE source = 'payg' GROUP BY billing_account_id, month",
+            "SELECT billing_account_id, month, sum(micros) FROM ("
+            f"{_PARTS.format(columns='billing_account_id, month, micros', source='payg')}"
+            ") GROUP BY billing_account_id, month",
         )
 
     def line_funding_sums(self, funded_billed_by: str) -> BalanceSums:
@@ -471,8 +528,10 @@ class SqliteLedgerTx:
             "SELECT l.charge_id, l.line_number, CASE WHEN v.charge_id IS NULL THEN "
             "CASE WHEN l.billed_by = ? THEN l.micros ELSE 0 END ELSE 0 END "
             "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id",
-            "SELECT charge_id, line_number, sum(micros) FROM funding_entries "
-            "GROUP BY charge_id, line_number",
+            "SELECT charge_id, line_number, sum(micros) FROM ("
+            "SELECT charge_id, line_number, micros FROM funding_entries UNION ALL "
+            "SELECT charge_id, line_number, micros FROM charge_lines WHERE source IS NOT NULL"
+            ") GROUP BY charge_id, line_number",
             [funded_billed_by],
         )
 
