@@ -49,6 +49,11 @@ def test_a_receipt_stored_in_the_first_format_still_replays() -> None:
     ]
     first = zlib.compress(json.dumps(["ch_1", 3, receipt.commit_time_ns, rows]).encode())
     assert receipts.decode_receipt(first) == receipt
+    # The second: each line's fields, then every line's funding parts.
+    fields = [row[:-1] for row in rows]
+    fundings = [row[-1] for row in rows]
+    second = json.dumps(["ch_1", 3, receipt.commit_time_ns, fields, fundings]).encode()
+    assert receipts.decode_receipt(zlib.compress(second)) == receipt
     assert receipts.decode_receipt(receipts.encode_receipt(receipt)) == receipt
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -228,7 +227,7 @@ def test_every_written_field_of_any_length_is_what_protobuf_writes(
         duplicate=True,
         original_charge_id=text,
     )
-    lines = [line, dataclasses.replace(line, usage_id="u-1", quantity=0, funding=())]
+    lines = [line, line._replace(usage_id="u-1", quantity=0, funding=())]
     written = encode.commit_response(
         text, encode.LineWriter().charged(lines, encode.FIELD_2), 10**15, 3, 2**62
     )

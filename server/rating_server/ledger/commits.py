@@ -160,9 +160,7 @@ def _funded_lines(
     for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
         charged = ChargedLine.of(line, billing_id, parts)
         if key in originals:
-            charged = dataclasses.replace(
-                charged, duplicate=True, original_charge_id=originals[key]
-            )
+            charged = charged._replace(duplicate=True, original_charge_id=originals[key])
         lines.append(charged)
     return lines, [day[:7] for _, day, _ in funded], drawdown
 

@@ -3,10 +3,8 @@ checked against and answered with, the same on every engine."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import operator
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -76,34 +74,42 @@ def same_request(
     return stored == request_hash(usages, as_sent)
 
 
-_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(ChargedLine) if f.name != "funding")
-_PART_FIELDS = tuple(f.name for f in dataclasses.fields(FundingPart))
-_line_fields = operator.attrgetter(*_LINE_FIELDS)
-_part_fields = operator.attrgetter(*_PART_FIELDS)
+#: The fields of a line in the receipts of the first two formats, which name them.
+_LINE_FIELDS = tuple(name for name in ChargedLine._fields if name != "funding")
+#: The format ``encode_receipt`` writes: its document's first value. The formats before
+#: it begin with the charge id, a string.
+FORMAT = 3
+_FUNDING = ChargedLine._fields.index("funding")
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    """A receipt as compressed JSON, to return byte for byte on a retry: the charge,
-    each line's fields as an array (in ``_LINE_FIELDS`` order), and each line's funding
-    parts as arrays. The arrays are read out in C (attrgetter), not field by field."""
-    lines = receipt.lines
-    document = [
-        receipt.charge_id,
-        receipt.catalog_version,
-        receipt.commit_time_ns,
-        list(map(_line_fields, lines)),
-        [list(map(_part_fields, line.funding)) for line in lines],
-    ]
+    """A receipt as compressed JSON, to return byte for byte on a retry: the format,
+    the charge, and each line as an array of its fields in ``ChargedLine``'s order, its
+    funding an array of parts, each an array in ``FundingPart``'s order. Lines and
+    parts are named tuples, which JSON writes as arrays by itself, in C."""
+    document = [FORMAT, receipt.charge_id, receipt.catalog_version, receipt.commit_time_ns]
+    document.append(receipt.lines)
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
 
 def decode_receipt(blob: bytes) -> Receipt:
     document = json.loads(zlib.decompress(blob))
-    if len(document) == 4:  # written before the funding had its own arrays
+    if document[0] == FORMAT:
+        _format, charge_id, catalog_version, commit_time_ns, rows = document
+        lines = tuple(
+            ChargedLine(
+                *row[:_FUNDING],
+                tuple(FundingPart(*part) for part in row[_FUNDING]),
+                *row[_FUNDING + 1 :],
+            )
+            for row in rows
+        )
+        return Receipt(charge_id, catalog_version, commit_time_ns, lines)
+    if len(document) == 4:  # the first format: the funding last in each line's array
         charge_id, catalog_version, commit_time_ns, rows = document
         fundings = [row[-1] for row in rows]
         rows = [row[:-1] for row in rows]
-    else:
+    else:  # the second: each line's fields, then every line's funding
         charge_id, catalog_version, commit_time_ns, rows, fundings = document
     return Receipt(
         charge_id,

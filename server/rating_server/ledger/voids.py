@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from rating_server.errors import InvalidRequestError, NotFoundError, Violation, check_id
 from rating_server.ledger.model import FREE, PACK, BalanceChanges, FundingEntry, VoidResult
@@ -42,7 +41,7 @@ def void(store: LedgerStore, charge_id: str, reason: str = "") -> VoidResult:
             FundingEntry(
                 e.line_number,
                 e.billing_account_id,
-                replace(e.part, micros=-e.part.micros),
+                e.part._replace(micros=-e.part.micros),
             )
             for e in entries
         ]
