@@ -552,3 +552,72 @@ def test_a_retry_is_matched_by_the_bytes_sent_and_by_the_usages_when_stored_befo
     with pytest.raises(FailedPreconditionError, match="used before with other items"):
         commit("r-usages", other, b"request one")
     book.check()
+
+
+def big_batch(request: int, account: str = "acme") -> list[Usage]:
+    when = ns("2026-11-27T04:00:00+00:00")
+    return [
+        Usage(f"big-{request}-{i}", account, "agent.call", 1, when)
+        for i in range(commits.RATE_AHEAD_ITEMS)
+    ]
+
+
+class Watched:
+    """A store that says whether its write transaction's work is running."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store, self.writing = store, False
+
+    def read(self):  # type: ignore[no-untyped-def]
+        return self.store.read()
+
+    def grouped(self, work):  # type: ignore[no-untyped-def]
+        def watched(tx):  # type: ignore[no-untyped-def]
+            self.writing = True
+            try:
+                return work(tx)
+            finally:
+                self.writing = False
+
+        return self.store.grouped(watched)
+
+
+def test_a_big_batch_is_rated_once_before_its_write_when_its_accounts_hold(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book.account("acme")
+    store = Watched(book.ledger)
+    rated_in_write: list[bool] = []
+    rate = commits._check_and_rate
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rated_in_write.append(store.writing)
+        return rate(*args, **kwargs)
+
+    monkeypatch.setattr(commits, "_check_and_rate", watched)
+    receipt = commits.commit(store, book.catalog, "r-big", big_batch(1), limits=ANY_TIME)  # type: ignore[arg-type]
+    assert rated_in_write == [False]
+    assert receipt.total_micros == 2_000_000 * commits.RATE_AHEAD_ITEMS
+    # A small batch is rated in its write.
+    small = big_batch(2)[:3]
+    commits.commit(store, book.catalog, "r-small", small, limits=ANY_TIME)  # type: ignore[arg-type]
+    assert rated_in_write == [False, True]
+    book.check()
+
+
+def test_a_big_batch_is_rated_again_when_its_accounts_changed_before_its_write(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book.account("acme")
+    find = commits.find_accounts
+    calls: list[int] = []
+
+    def first_sees_none(tx, ids):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return {} if len(calls) == 1 else find(tx, ids)
+
+    monkeypatch.setattr(commits, "find_accounts", first_sees_none)
+    # Read ahead, the account did not exist yet (ACCOUNT_UNKNOWN); it does at the write.
+    receipt = commits.commit(book.ledger, book.catalog, "r-big", big_batch(1), limits=ANY_TIME)
+    assert len(receipt.lines) == commits.RATE_AHEAD_ITEMS
+    book.check()
