@@ -163,7 +163,9 @@ def charge_entry(row: Sequence, attributes: Mapping[str, str] | None) -> ChargeE
 def _attributes_json(
     attributes: Mapping[str, str], encoded: dict[tuple[tuple[str, str], ...], str]
 ) -> str:
-    key = tuple(attributes.items())
+    # Each entry read by its key: a protobuf map's items() is Python's generic view,
+    # twice as slow.
+    key = tuple([(name, attributes[name]) for name in attributes])
     text = encoded.get(key)
     if text is None:
         text = encoded[key] = json.dumps(dict(key), ensure_ascii=False)
