@@ -192,7 +192,12 @@ def quote(
         )
         usage_ids.append(item.usage_id)
         account_ids.append(item.account_id)
-    if total > limits.max_batch_micros or not (all_plain(usage_ids) and all_plain(account_ids)):
+    # A batch names a few accounts, each many times: each is checked once.
+    if not (
+        total <= limits.max_batch_micros
+        and all_plain(usage_ids)
+        and all_plain(list(set(account_ids)))
+    ):
         return None
     return quote_response(_lines(usage_ids, account_ids, rests), total, catalog.version), len(rests)
 
