@@ -435,3 +435,18 @@ def test_an_id_character_is_good_when_printable_and_not_whitespace_over_all_of_u
         good = char.isprintable() and not char.isspace() and re.fullmatch(r"\S", char)
         assert (id_problem(char) is None) == bool(good), hex(code)
         assert all_plain([char, "ok"]) == bool(good), hex(code)
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["", "u-1", " ", "a b", "x" * 128, "x" * 129, "é" * 128, "\x7f"]),
+            st.text(st.characters(max_codepoint=0x7F), max_size=130),
+            st.text(max_size=130),
+        ),
+        max_size=5,
+    )
+)
+def test_a_batch_of_ids_is_plain_when_every_id_is_good(values: list[str]) -> None:
+    assert all_plain(values) == all(id_problem(value) is None for value in values)

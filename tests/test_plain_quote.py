@@ -3,6 +3,7 @@ path answers, byte for byte, or leaves the batch to it."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from hypothesis import strategies as st
 from support import NOON, mostly
 
 from rating.v1 import usage_pb2
-from rating_server.catalog.model import CatalogSnapshot
+from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
 from rating_server.engine import InvalidUsageError, Limits, rate_batch
+from rating_server.money import Rate
 from rating_server.servicers import convert, encode, plain_quote
 
 NOON_S = int(NOON.timestamp())
@@ -148,16 +150,110 @@ def test_ids_are_checked_before_anything_is_written(
     seed: CatalogSnapshot, fields: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[str] = []
+    write = plain_quote._lines
 
-    class Watched(encode.LineWriter):
-        def rated_line(self, usage_id: str, account_id: str, *rest: Any) -> Any:
-            written.append(usage_id)
-            return super().rated_line(usage_id, account_id, *rest)
+    def watched(usage_ids: list[str], *rest: Any) -> bytes:
+        written.extend(usage_ids)
+        return write(usage_ids, *rest)
 
-    monkeypatch.setattr(plain_quote, "LineWriter", Watched)
+    monkeypatch.setattr(plain_quote, "_lines", watched)
     batch = [good(usage_id="u-0"), good(**fields)]
     assert plain_quote.quote(batch, seed, Limits(), now_ns=NOW_NS) is None
     assert written == []
     assert general(batch, seed, Limits()) is None  # which names the bad id
     assert plain_quote.quote([good()], seed, Limits(), now_ns=NOW_NS) is not None
     assert written == ["u-1"]
+
+
+def _sku(sku_id: str, prices: list[tuple[int, str]], increment: int = 0, **fields: Any) -> Sku:
+    values: dict[str, Any] = {
+        "name": sku_id,
+        "category": "rtc",
+        "unit": "millisecond",
+        "price_unit": 60_000,
+        "price_unit_label": "minute",
+        "billed_by": "coze",
+        "metering": "count",
+        "aliases": (),
+        "patterns": (),
+        **fields,
+    }
+    return Sku(
+        id=sku_id,
+        increment=increment,
+        prices=tuple(
+            PriceVersion(start, Decimal(price), Rate(Decimal(price), values["price_unit"]))
+            for start, price in prices
+        ),
+        **values,
+    )
+
+
+def _catalog(version: int, newest: str = "14.123457") -> CatalogSnapshot:
+    """SKUs the seed has none of: prices that changed (at noon), an increment, a price
+    first in force at noon, and a pattern."""
+    noon = NOON_S * 10**9
+    return CatalogSnapshot(
+        version=version,
+        skus=[
+            _sku("s.changed", [(0, "7"), (noon, newest)], aliases=("Changed",)),
+            _sku("s.stepped", [(noon, "60")], increment=1000),
+            _sku("s.pattern", [(0, "0.000333")], price_unit=7, patterns=("s.p.*",)),
+        ],
+        plans={"basic": Plan("basic", 500 * 10**6, 10**9)},
+    )
+
+
+CHANGED = _catalog(version=-3)  # a negative version is written as protobuf writes it
+
+
+@st.composite
+def priced_items(draw: st.DrawFn) -> usage_pb2.UsageItem:
+    """Plain items but for their price: one in force before noon, or none, or long ids."""
+    item = usage_pb2.UsageItem(
+        usage_id=draw(st.sampled_from(["u-1", "x" * 127, "x" * 128, "é" * 64, "é" * 128])),
+        account_id=draw(st.sampled_from(["acct-1", "y" * 128, "ü" * 128])),
+        sku=draw(st.sampled_from(["s.changed", "CHANGED", "s.stepped", "s.p.any-1", "S.P.x"])),
+        quantity=draw(
+            st.one_of(
+                st.sampled_from([0, 1, 2**14 - 1, 2**14, 2**21, 2**28, 10**15]),
+                st.integers(0, 10**15),
+            )
+        ),
+    )
+    seconds = draw(st.sampled_from([NOON_S - 1, NOON_S, NOON_S + 1, NOON_S - 86_400]))
+    item.occurred_at.CopyFrom(stamp(seconds, draw(st.sampled_from([0, 1, 999_999_999]))))
+    return item
+
+
+@settings(max_examples=300)
+@given(st.lists(priced_items(), min_size=1, max_size=6))
+@example([good(sku="s.changed", occurred_at=stamp(NOON_S - 1, 999_999_999))])
+@example([good(sku="s.stepped", occurred_at=stamp(NOON_S - 1, 999_999_999))])
+def test_older_prices_increments_long_ids_and_large_amounts_are_the_general_paths(
+    batch: list[usage_pb2.UsageItem],
+) -> None:
+    expected = general(batch, CHANGED, Limits())
+    assert plain_quote.quote(batch, CHANGED, Limits(), now_ns=NOW_NS) == (
+        None if expected is None else (expected, len(batch))
+    )
+
+
+def test_a_new_catalog_is_quoted_at_its_own_prices() -> None:
+    batch = [good(sku="s.changed"), good(usage_id="u-2", sku="s.changed", quantity=90_001)]
+    for catalog in (_catalog(1, "14"), _catalog(2, "21.5"), _catalog(1, "14")):
+        expected = general(batch, catalog, Limits())
+        assert expected is not None
+        assert plain_quote.quote(batch, catalog, Limits(), now_ns=NOW_NS) == (expected, 2)
+
+
+def test_names_past_the_bound_are_quoted_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plain_quote, "_MAX_ENTRIES", 2)
+    catalog = _catalog(4)
+    for round_ in range(2):
+        batch = [good(usage_id=f"u-{n}", sku=f"s.p.name-{n}") for n in range(5)]
+        batch.append(good(sku="s.changed", occurred_at=stamp(NOON_S - round_, 0)))
+        expected = general(batch, catalog, Limits())
+        assert plain_quote.quote(batch, catalog, Limits(), now_ns=NOW_NS) == (expected, 6)
+        _, newest, older = plain_quote._cache
+        assert len(newest) <= 2 and len(older) <= 2

@@ -241,6 +241,35 @@ def plain_rater(
     return rate
 
 
+class PlainPrice(NamedTuple):
+    """How a plain item naming one SKU is rated at one of its prices, in terms a loop
+    over many items can use inline (``plain_rater``'s rules, without its calls): the
+    quantity rated is the quantity rounded up to a multiple of ``increment``; its amount
+    in micro-points is ``(rated * a + b) // c`` (``Rate.terms``)."""
+
+    sku: Sku
+    price: PriceVersion
+    #: The price is in force at every instant from this one on, to the next price's.
+    since_ns: int
+    increment: int
+    a: int
+    b: int
+    c: int
+
+
+def plain_price(catalog: CatalogSnapshot, name: str, at_ns: int | None = None) -> PlainPrice | None:
+    """The price a plain item naming ``name`` is rated at: the one in force at
+    ``at_ns``, or with None the SKU's newest. None when no item naming it is plain (no
+    SKU of that name, a storage SKU, or no price in force), as ``plain_rater`` has it."""
+    sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
+    if sku is None or sku.metering == "storage" or not sku.prices:
+        return None
+    price = sku.prices[-1] if at_ns is None else sku.price_at(at_ns)
+    if price is None:
+        return None
+    return PlainPrice(sku, price, price.effective_from_ns, sku.increment, *price.rate.terms())
+
+
 def _rate_item(
     catalog: CatalogSnapshot,
     index: int,
@@ -344,33 +373,43 @@ def _check_fields(
 
 # Attribute keys already found printable and without spaces (a service sends the same
 # few on every item), so each is checked once; bounded, since keys come from callers.
-_GOOD_KEYS: set[str] = set()
+# With the longest of them: one tuple, replaced (never changed) when a key is added, so
+# a reader always sees a set and its longest key together.
+_good_keys: tuple[frozenset[str], int] = (frozenset(), 0)
 _MAX_GOOD_KEYS = 1024
-#: The longest key in _GOOD_KEYS (a list, to be updated in place).
-_longest_good_key = [0]
 
 
 def _key_ok(key: str) -> bool:
-    if key in _GOOD_KEYS:
+    global _good_keys
+    keys, longest = _good_keys
+    if key in keys:
         return True
     if id_problem(key):
         return False
-    if len(_GOOD_KEYS) < _MAX_GOOD_KEYS:
-        _GOOD_KEYS.add(key)
-        _longest_good_key[0] = max(_longest_good_key[0], len(key))
+    if len(keys) < _MAX_GOOD_KEYS:
+        _good_keys = (keys | {key}, max(longest, len(key)))
     return True
+
+
+def plain_attribute_keys(limits: Limits) -> frozenset[str]:
+    """The attribute keys ``_check_attributes`` finds good whatever their item (each
+    seen and checked before); none while one of them is longer than ``limits`` allow."""
+    keys, longest = _good_keys
+    return keys if longest <= limits.max_attribute_key else frozenset()
 
 
 def _plain_attributes(attributes: Mapping[str, str], limits: Limits) -> bool:
     """Whether ``_check_attributes`` would find nothing, for the usual attributes: a few
     keys seen before, short values."""
-    if (
-        len(attributes) > limits.max_attributes
-        or _longest_good_key[0] > limits.max_attribute_key
-        or not _GOOD_KEYS.issuperset(attributes)
-    ):
+    if len(attributes) > limits.max_attributes:
         return False
-    return max(map(len, map(attributes.__getitem__, attributes))) <= limits.max_attribute_value
+    keys = plain_attribute_keys(limits)
+    longest = limits.max_attribute_value
+    # A loop reads a protobuf map faster than map() and max(), or all() and a generator.
+    for key in attributes:  # noqa: SIM110
+        if key not in keys or len(attributes[key]) > longest:
+            return False
+    return True
 
 
 def _check_attributes(

@@ -20,19 +20,26 @@ def id_problem(value: str) -> str | None:
     return None
 
 
+#: The printable ASCII characters but the space: what an ASCII id may hold.
+_VISIBLE_ASCII = bytes(range(0x21, 0x7F))
+
+
 def all_plain(values: Sequence[str]) -> bool:
     """Whether every value is a usable id (``id_problem`` is None for each), checked
     over the whole sequence at once, in C: the usual batch, where every id is good,
-    costs a join and three scans instead of a call per id."""
+    costs a join and a few scans instead of a call per id."""
     if not values:
         return True
     joined = "".join(values)
-    return (
-        joined.isprintable()  # no control, format, separator (but " ") or unassigned ...
-        and " " not in joined  # ... so, with no " ", no whitespace at all
-        and min(map(len, values)) > 0
-        and max(map(len, values)) <= MAX_ID_LENGTH
-    )
+    if joined.isascii():  # known without a scan: a str knows it holds only ASCII
+        # Nothing is left of it once the visible characters are taken out: no control
+        # character and no space (isprintable() and " " in, in one scan of half the cost).
+        characters_ok = not joined.encode().translate(None, _VISIBLE_ASCII)
+    else:
+        # isprintable() refuses control, format, separator (but " ") and unassigned
+        # characters, so, with no " " either, there is no whitespace at all.
+        characters_ok = joined.isprintable() and " " not in joined
+    return characters_ok and "" not in values and max(map(len, values)) <= MAX_ID_LENGTH
 
 
 def shown(value: str, limit: int = 64) -> str:

@@ -114,3 +114,8 @@ class Rate:
     def micros(self, quantity: int) -> int:
         """The amount of ``quantity`` base units (never negative), in micro-points."""
         return (2 * quantity * self._mul + self._div) // (2 * self._div)
+
+    def terms(self) -> tuple[int, int, int]:
+        """``(a, b, c)`` such that ``micros(q) == (q * a + b) // c``: for a loop that
+        rates many items inline, without a call per item."""
+        return 2 * self._mul, self._div, 2 * self._div

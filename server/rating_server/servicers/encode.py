@@ -169,6 +169,22 @@ def _line(
     ]
 
 
+def rated_fragments(sku: Sku, price: PriceVersion, requested: str) -> _Fragments:
+    """The three runs of a rated line's bytes that follow from its SKU, price and
+    requested name (``_serialize_fragments``), as ``LineWriter.rated_line`` writes them."""
+    return _fragments(
+        sku.id,
+        requested,
+        sku.category,
+        sku.unit,
+        sku.price_unit,
+        sku.price_unit_label,
+        price.unit_price_text,
+        sku.billed_by,
+        price.effective_from_ns,
+    )
+
+
 class LineWriter:
     """Writes the lines of one response as a repeated field. Fragments repeat within a
     batch (a handful of prices, requested names and accounts), so each is serialized
@@ -217,17 +233,7 @@ class LineWriter:
         key = (id(sku), id(price), requested)
         parts = self._fragments.get(key)
         if parts is None:
-            parts = self._fragments[key] = _fragments(
-                sku.id,
-                requested,
-                sku.category,
-                sku.unit,
-                sku.price_unit,
-                sku.price_unit_label,
-                price.unit_price_text,
-                sku.billed_by,
-                price.effective_from_ns,
-            )
+            parts = self._fragments[key] = rated_fragments(sku, price, requested)
         account = self._accounts.get(account_id) or self._account(account_id)
         body = b"".join(_line(usage_id, account, parts, quantity, rated_quantity, micros))
         return tag, varint(len(body)), body
