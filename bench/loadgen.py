@@ -34,11 +34,15 @@ CALL_TIMEOUT = 120.0
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """What to call: a method with ``batch`` items per request, on ``target``."""
+    """What to call: a method with ``batch`` items per request, on ``targets`` (the
+    addresses of a server's nodes: caller ``i`` calls ``targets[i % len(targets)]``)."""
 
-    target: str
+    targets: tuple[str, ...]
     path: str
     batch: int  # items per request; 1 for GetBalance
+
+    def target(self, caller: int) -> str:
+        return self.targets[caller % len(self.targets)]
 
 
 @dataclass(slots=True)
@@ -154,7 +158,7 @@ class _Process:
 
         def call_loop(caller: int) -> None:
             result = results[caller]
-            send = self.channel(cell.target, caller).unary_unary(
+            send = self.channel(cell.target(caller), caller).unary_unary(
                 cell.path, request_serializer=None, response_deserializer=None
             )
             next_request = self.request(cell, caller, result)
@@ -196,9 +200,9 @@ def _serve(conn: Connection, tag: str) -> None:
                 conn.send(("ok", None))
                 return
             if command == "connect":
-                target, callers = args
+                targets, callers = args
                 for caller in callers:
-                    process.channel(target, caller)
+                    process.channel(targets[caller % len(targets)], caller)
                 conn.send(("ok", None))
             elif command == "prepare":
                 cell, counts = args
@@ -259,9 +263,10 @@ class Callers:
             answers[number] = value
         return answers
 
-    def connect(self, target: str, concurrency: int) -> None:
+    def connect(self, targets: tuple[str, ...], concurrency: int) -> None:
+        """Open each caller's channel to its node of ``targets`` (``Cell.target``)."""
         self._all(
-            {n: ("connect", target, callers) for n, callers in self._plan(concurrency).items()}
+            {n: ("connect", targets, callers) for n, callers in self._plan(concurrency).items()}
         )
 
     def measure(
