@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from rating.options import MAX_MESSAGE_BYTES
 
 #: Seconds a process waits for a channel to connect.
 CONNECT_TIMEOUT = 10.0
+#: Items per second each caller has pre-built commits for at least, whatever its
+#: warm-up's pace: a warm-up slowed by the shared machine would leave too few.
+PREBUILT_ITEMS_PER_SECOND = 2500
 #: Deadline of one call, in seconds (a 10,000-item commit on a busy machine fits).
 CALL_TIMEOUT = 120.0
 
@@ -285,8 +289,10 @@ class Callers:
         plan = self._plan(concurrency)
         self._all({n: ("prepare", cell, dict.fromkeys(callers, 0)) for n, callers in plan.items()})
         warm = self._run(plan, cell, warmup, 1)
+        # Calls per second by the median call: a warm-up's first calls (a connection's,
+        # a table's first write) are slow, and a mean would pre-build too few.
         rates = {
-            caller: len(result.latencies) / max(sum(result.latencies), 1e-6)
+            caller: 1 / max(statistics.median(result.latencies), 1e-6)
             for caller, result in warm.callers.items()
         }
         self._all(
@@ -294,7 +300,14 @@ class Callers:
                 n: (
                     "prepare",
                     cell,
-                    {c: math.ceil(rates[c] * seconds * 2) + min_calls for c in callers},
+                    {
+                        c: max(
+                            math.ceil(rates[c] * seconds * 2),
+                            math.ceil(PREBUILT_ITEMS_PER_SECOND * seconds / cell.batch),
+                        )
+                        + min_calls
+                        for c in callers
+                    },
                 )
                 for n, callers in plan.items()
             }

@@ -553,7 +553,7 @@ class Target:
     lago: bool = False
 
 
-def targets(workers: int, postgres: bool) -> list[Target]:
+def targets(workers: int) -> list[Target]:
     """Issue 13's targets 1 to 4 (6 is ``ceiling_verdict``; 5 is bench-scale's), judged
     on the README's configuration for the machine: on SQLite ``serve --workers N``, on
     PostgreSQL each node count."""
@@ -573,21 +573,20 @@ def targets(workers: int, postgres: bool) -> list[Target]:
             also=other,
         ),
     ]
-    if postgres:
-        found += [
-            Target(
-                f"2. PostgreSQL CommitCharges@1000 (synchronous_commit on, {nodes}): items/s "
-                f"at least 0.5x the PostgreSQL ceiling's ({nodes})",
-                workload.COMMIT,
-                1000,
-                f"pg-{count}",
-                f"pg-ceiling-{count}",
-                False,
-                0.5,
-                lago=True,
-            )
-            for count, nodes in ((1, "1 node"), (2, "2 nodes"))
-        ]
+    found += [
+        Target(
+            f"2. PostgreSQL CommitCharges@1000 (synchronous_commit on, {nodes}): items/s "
+            f"at least 0.5x the PostgreSQL ceiling's ({nodes})",
+            workload.COMMIT,
+            1000,
+            f"pg-{count}",
+            f"pg-ceiling-{count}",
+            False,
+            0.5,
+            lago=True,
+        )
+        for count, nodes in ((1, "1 node"), (2, "2 nodes"))
+    ]
     found.append(
         Target(
             f"3. SQLite CommitCharges of one item ({on}): p99 at most 1.5x the SQLite ceiling's",
@@ -600,20 +599,19 @@ def targets(workers: int, postgres: bool) -> list[Target]:
             also=other,
         )
     )
-    if postgres:
-        found += [
-            Target(
-                f"3. PostgreSQL CommitCharges of one item ({nodes}): p99 at most 1.5x the "
-                f"PostgreSQL ceiling's ({nodes})",
-                workload.COMMIT,
-                1,
-                f"pg-{count}",
-                f"pg-ceiling-{count}",
-                True,
-                1.5,
-            )
-            for count, nodes in ((1, "1 node"), (2, "2 nodes"))
-        ]
+    found += [
+        Target(
+            f"3. PostgreSQL CommitCharges of one item ({nodes}): p99 at most 1.5x the "
+            f"PostgreSQL ceiling's ({nodes})",
+            workload.COMMIT,
+            1,
+            f"pg-{count}",
+            f"pg-ceiling-{count}",
+            True,
+            1.5,
+        )
+        for count, nodes in ((1, "1 node"), (2, "2 nodes"))
+    ]
     found += [
         Target(
             f"4. Quote@1000 ({on}): items/s at least 0.9x the ceiling's",
@@ -912,7 +910,7 @@ def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> st
         "",
         "## Targets (issue 13)",
         "",
-        *(verdict(target, run.rows, labels) for target in targets(args.workers, has_postgres)),
+        *(verdict(target, run.rows, labels) for target in targets(args.workers)),
         *ceiling_verdict(run.rows, run.configs),
         "",
         "## Results",
@@ -1120,7 +1118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     tag = secrets.token_hex(4)
     run = Run()
-    missing = "skipped (--no-postgres)" if args.no_postgres else postgres_missing()
+    missing = "--no-postgres" if args.no_postgres else postgres_missing()
     if missing:
         run.postgres = f"skipped: {missing}"
         print(f"PostgreSQL half skipped: {missing}", flush=True)
