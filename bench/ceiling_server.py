@@ -4,17 +4,32 @@ The floor (``null_server.py``) shows what gRPC costs; this shows what Python cos
 top of it, with every rule but the arithmetic left out. Per item, Quote reads the five
 fields a line needs (usage_id, account_id, sku, quantity, occurred_at) and touches the
 attributes, finds the price in a dict, multiplies and rounds, and writes the line's
-bytes; CommitCharges does the same and inserts each line into one SQLite table keyed by
-usage_id, in one durable transaction (synchronous=FULL, WAL), with the request_id in a
-second table. No id, range, time, attribute or catalog rule runs, no account is funded,
-nothing is logged or counted: a real server can only be slower.
+bytes; CommitCharges does the same and stores each line into one table with the
+request_id in a second, in one durable transaction. No id, range, time, attribute or
+catalog rule runs, no account is funded, nothing is logged or counted: a real server
+can only be slower.
+
+The ledger is on either engine (``--db``):
+
+- a SQLite file: the lines keyed by usage_id, one transaction per request
+  (synchronous=FULL, WAL), processes taking turns to write with ``flock``, as the real
+  server's workers do;
+- a ``postgresql://`` URL: the lines keyed by ``(account_id, usage_id)``, one
+  transaction per request, ``synchronous_commit`` on, over a few connections per
+  process (as many requests write at once as callers send). The fastest path psycopg 3
+  offers, measured (1,000-line requests: binary COPY about 125,000 to 140,000 lines/s,
+  text COPY 120,000, ``executemany`` in pipeline mode 42,000 to 52,000, plain
+  ``executemany`` 35,000 to 38,000): a request of several lines is binary COPY
+  (``cursor.copy`` with ``write_row``) after the request row's INSERT, in one
+  transaction; a single line is one statement that inserts both rows (one round
+  trip, p50 0.25 to 0.3 ms against 0.5 ms for the COPY or a pipeline).
 
 Its responses are the floor's: a Quote byte for byte, a commit within a few bytes (its
 ids and time); the bench checks both. With ``--processes N`` it runs N processes on one
-port (SO_REUSEPORT), sharing the database, taking turns to write with ``flock``, as the
-real server's workers do.
+port (SO_REUSEPORT), sharing the database.
 
     python bench/ceiling_server.py --listen 127.0.0.1:0 --db /tmp/ceiling.db --processes 2
+    python bench/ceiling_server.py --listen 127.0.0.1:0 --db postgresql://u@host:port/db
 
 prints ``ceiling-server listening on HOST:PORT`` on stderr and serves until SIGTERM.
 """
@@ -25,6 +40,7 @@ import argparse
 import fcntl
 import multiprocessing
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -32,7 +48,9 @@ import sqlite3
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import grpc
 import null_server
@@ -43,7 +61,7 @@ from rating.v1 import rating_service_pb2, usage_pb2
 
 _INT64 = (1 << 64) - 1
 
-SCHEMA = """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS charge (request_id TEXT PRIMARY KEY, total_micros INTEGER) STRICT;
 CREATE TABLE IF NOT EXISTS line (
     usage_id TEXT PRIMARY KEY, request_id TEXT, account_id TEXT, sku TEXT,
@@ -167,7 +185,92 @@ def totals(total: int, first_tag: int) -> bytes:
     )
 
 
-class Ledger:
+POSTGRES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ceiling_charge (request_id text PRIMARY KEY, total_micros bigint)",
+    "CREATE TABLE IF NOT EXISTS ceiling_line (account_id text, usage_id text, "
+    "request_id text, sku text, quantity bigint, micros bigint, "
+    "PRIMARY KEY (account_id, usage_id))",
+)
+#: A line's columns as ``rate`` gives them, the request_id second.
+LINE_COLUMNS = "usage_id, request_id, account_id, sku, quantity, micros"
+_COPY_LINES = f"COPY ceiling_line ({LINE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("text", "text", "text", "text", "int8", "int8")
+_ONE_LINE = (
+    "WITH charge AS (INSERT INTO ceiling_charge VALUES (%s, %s)) "
+    f"INSERT INTO ceiling_line ({LINE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+#: Connections a PostgreSQL ceiling process opens at most (as its callers need them).
+POSTGRES_CONNECTIONS = 16
+
+
+class Ledger(Protocol):
+    def commit(self, request_id: str, rows: list[tuple[Any, ...]], total: int) -> None: ...
+
+
+def open_ledger(db: str) -> Ledger:
+    if db.startswith(("postgresql://", "postgres://")):
+        return PostgresLedger(db)
+    return SqliteLedger(db)
+
+
+class PostgresLedger:
+    """One table of lines keyed by (account_id, usage_id), written durably by each
+    request in its own transaction, as many at once as there are callers."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # only where the ceiling runs on PostgreSQL
+
+        self._psycopg = psycopg
+        self._url = url
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._opened = 0
+        self._lock = threading.Lock()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET synchronous_commit = on")
+            for statement in POSTGRES_SCHEMA:
+                conn.execute(statement)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                opening = self._opened < POSTGRES_CONNECTIONS
+                self._opened += opening
+            if opening:
+                conn = self._psycopg.connect(self._url, autocommit=True)
+                conn.execute("SET synchronous_commit = on")
+            else:
+                conn = self._idle.get()
+        try:
+            yield conn
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != 0:  # not idle: drop it
+                conn.close()
+            raise
+        finally:
+            if conn.closed:
+                with self._lock:
+                    self._opened -= 1
+            else:
+                self._idle.put(conn)
+
+    def commit(self, request_id: str, rows: list[tuple[Any, ...]], total: int) -> None:
+        with self._connection() as conn:
+            if len(rows) == 1:  # one statement, one round trip
+                conn.execute(_ONE_LINE, (request_id, total, rows[0][0], request_id, *rows[0][1:]))
+                return
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.execute("INSERT INTO ceiling_charge VALUES (%s, %s)", (request_id, total))
+                with cursor.copy(_COPY_LINES) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    write = copy.write_row
+                    for row in rows:
+                        write((row[0], request_id, *row[1:]))
+
+
+class SqliteLedger:
     """One table of lines keyed by usage_id, written durably; processes take turns."""
 
     def __init__(self, path: str) -> None:
@@ -175,7 +278,7 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SQLITE_SCHEMA)
         self._turn = open(path + "-writer.lock", "wb")  # noqa: SIM115 (open while serving)
         self._lock = threading.Lock()
 
@@ -235,7 +338,7 @@ class Handlers(grpc.GenericRpcHandler):
 def serve(port: int, db: str, ready: Any) -> None:
     """One process: a gRPC server on ``port`` (shared) until SIGTERM."""
     server = null_server.grpc_server(reuse_port=True)
-    server.add_generic_rpc_handlers((Handlers(Ledger(db)),))
+    server.add_generic_rpc_handlers((Handlers(open_ledger(db)),))
     if server.add_insecure_port(f"127.0.0.1:{port}") != port:
         raise SystemExit(f"ceiling-server cannot listen on port {port}")
     stopping = threading.Event()
@@ -252,7 +355,9 @@ def serve(port: int, db: str, ready: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", default="127.0.0.1:0", help="127.0.0.1:port (0: a free one)")
-    parser.add_argument("--db", required=True, help="the SQLite file commits go to")
+    parser.add_argument(
+        "--db", required=True, help="the SQLite file or postgresql:// URL commits go to"
+    )
     parser.add_argument("--processes", type=int, default=1, help="server processes on the port")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
@@ -260,7 +365,7 @@ def main() -> int:
     reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     reservation.bind((host, int(port)))
     port = reservation.getsockname()[1]
-    Ledger(args.db)  # the tables, once, before the processes race to make them
+    open_ledger(args.db)  # the tables, once, before the processes race to make them
     context = multiprocessing.get_context("spawn")
     children = []
     for _ in range(args.processes):

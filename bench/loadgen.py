@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -28,17 +29,24 @@ from rating.options import MAX_MESSAGE_BYTES
 
 #: Seconds a process waits for a channel to connect.
 CONNECT_TIMEOUT = 10.0
+#: Items per second each caller has pre-built commits for at least, whatever its
+#: warm-up's pace: a warm-up slowed by the shared machine would leave too few.
+PREBUILT_ITEMS_PER_SECOND = 2500
 #: Deadline of one call, in seconds (a 10,000-item commit on a busy machine fits).
 CALL_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """What to call: a method with ``batch`` items per request, on ``target``."""
+    """What to call: a method with ``batch`` items per request, on ``targets`` (the
+    addresses of a server's nodes: caller ``i`` calls ``targets[i % len(targets)]``)."""
 
-    target: str
+    targets: tuple[str, ...]
     path: str
     batch: int  # items per request; 1 for GetBalance
+
+    def target(self, caller: int) -> str:
+        return self.targets[caller % len(self.targets)]
 
 
 @dataclass(slots=True)
@@ -154,7 +162,7 @@ class _Process:
 
         def call_loop(caller: int) -> None:
             result = results[caller]
-            send = self.channel(cell.target, caller).unary_unary(
+            send = self.channel(cell.target(caller), caller).unary_unary(
                 cell.path, request_serializer=None, response_deserializer=None
             )
             next_request = self.request(cell, caller, result)
@@ -196,9 +204,9 @@ def _serve(conn: Connection, tag: str) -> None:
                 conn.send(("ok", None))
                 return
             if command == "connect":
-                target, callers = args
+                targets, callers = args
                 for caller in callers:
-                    process.channel(target, caller)
+                    process.channel(targets[caller % len(targets)], caller)
                 conn.send(("ok", None))
             elif command == "prepare":
                 cell, counts = args
@@ -259,9 +267,10 @@ class Callers:
             answers[number] = value
         return answers
 
-    def connect(self, target: str, concurrency: int) -> None:
+    def connect(self, targets: tuple[str, ...], concurrency: int) -> None:
+        """Open each caller's channel to its node of ``targets`` (``Cell.target``)."""
         self._all(
-            {n: ("connect", target, callers) for n, callers in self._plan(concurrency).items()}
+            {n: ("connect", targets, callers) for n, callers in self._plan(concurrency).items()}
         )
 
     def measure(
@@ -280,8 +289,10 @@ class Callers:
         plan = self._plan(concurrency)
         self._all({n: ("prepare", cell, dict.fromkeys(callers, 0)) for n, callers in plan.items()})
         warm = self._run(plan, cell, warmup, 1)
+        # Calls per second by the median call: a warm-up's first calls (a connection's,
+        # a table's first write) are slow, and a mean would pre-build too few.
         rates = {
-            caller: len(result.latencies) / max(sum(result.latencies), 1e-6)
+            caller: 1 / max(statistics.median(result.latencies), 1e-6)
             for caller, result in warm.callers.items()
         }
         self._all(
@@ -289,7 +300,14 @@ class Callers:
                 n: (
                     "prepare",
                     cell,
-                    {c: math.ceil(rates[c] * seconds * 2) + min_calls for c in callers},
+                    {
+                        c: max(
+                            math.ceil(rates[c] * seconds * 2),
+                            math.ceil(PREBUILT_ITEMS_PER_SECOND * seconds / cell.batch),
+                        )
+                        + min_calls
+                        for c in callers
+                    },
                 )
                 for n, callers in plan.items()
             }

@@ -1,17 +1,26 @@
-"""``make bench``: the rating service against the wire floor, in one run, on loopback.
+"""``make bench``: the rating service against the wire floor and the ceiling, on both
+engines, in one run, on loopback.
 
-It starts the null server (``bench/null_server.py``: the floor, gRPC with no logic) and
-the real server (``python -m rating_server``, durable, on a fresh database with the seed
-catalog, accounts and packs), then measures Quote, CommitCharges and GetBalance on both,
-for each batch size and number of concurrent callers: items/s, p50 and p99 latency, and
-each figure's ratio to the floor's same cell. Servers and callers share the machine. In
-the targets' cells it also measures the ceiling (``bench/ceiling_server.py``: the least
-per-item work a server in Python must do), which bounds what the targets can reach.
+It starts the null server (``bench/null_server.py``: the floor, gRPC with no logic), the
+ceiling (``bench/ceiling_server.py``: the least per-item work a server in Python must
+do) and the real server (``python -m rating_server``, durable, on a fresh database with
+the seed catalog, accounts and packs), and measures Quote, CommitCharges and GetBalance
+on each, for each batch size and number of concurrent callers: items/s, p50 and p99
+latency, and each figure's ratio to the floor's same cell. Servers and callers share
+the machine.
 
-Writes ``bench/results/results.md`` (the table, the machine, the targets of issue 6 as
-PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
+- SQLite: the server as one process and as ``serve --workers N`` (the README's advice
+  for N cores, on which the targets are judged); the ceiling as N processes on one port.
+- PostgreSQL (a throwaway cluster from the machine's binaries, in a temp folder,
+  stopped at the end): the server as 1 node and as 2 nodes (two ``serve`` processes on
+  their own ports, one database; caller ``i`` calls node ``i % nodes``), and the
+  PostgreSQL ceiling the same way. A machine without PostgreSQL's programs skips this
+  half, saying so in one line.
 
-    python bench/run.py            # the full matrix (a few minutes)
+Writes ``bench/results/results.md`` (the table, the machine, the targets of issue 13
+as PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
+
+    python bench/run.py            # the full matrix (about 7 minutes on 2 cores)
     python bench/run.py --quick    # batch 1 and 1000, 1 caller, 1 s per cell: a smoke test
 """
 
@@ -24,14 +33,16 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -55,6 +66,19 @@ METHODS = {
     workload.COMMIT: "CommitCharges",
     workload.BALANCE: "GetBalance",
 }
+#: Lago's published throughput on one PostgreSQL (events/s), the peer the PostgreSQL
+#: figures are read beside.
+LAGO_EVENTS_PER_SECOND = 10_000
+#: Batches the PostgreSQL half measures CommitCharges at (those of the plan among them).
+POSTGRES_BATCHES = (1, 100, 1000)
+#: (method, batch) of the ceiling's cells on SQLite and on PostgreSQL.
+SQLITE_CEILING_CELLS = {
+    (workload.QUOTE, 1),
+    (workload.QUOTE, 1000),
+    (workload.COMMIT, 1),
+    (workload.COMMIT, 1000),
+}
+POSTGRES_CEILING_CELLS = {(workload.COMMIT, 1), (workload.COMMIT, 1000)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +97,27 @@ QUICK = Plan(batches=(1, 1000), concurrency=(1,), seconds=1.0, warmup=0.3, min_c
 
 
 # The servers
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time these processes have used."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in children.read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 class Server:
@@ -105,28 +150,20 @@ class Server:
 
     def pids(self) -> list[int]:
         """The process and its children (the workers of ``--workers``)."""
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        found = children.read_text().split() if children.exists() else []
-        return [pid, *map(int, found)]
+        return [self.process.pid, *_children(self.process.pid)]
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the process and its children have used."""
-        total = 0
-        for pid in self.pids():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except FileNotFoundError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(self.pids())
 
     def peak_rss_mb(self) -> float:
         """The largest peak RSS of the process and its children."""
         peaks = [0.0]
         for pid in self.pids():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     peaks.append(int(line.split()[1]) / 1024)
         return max(peaks)
@@ -141,13 +178,65 @@ class Server:
                 self.process.wait()
 
 
-def prepare_database(db: Path) -> None:
-    """A fresh database with the seed catalog (the operator's command)."""
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A configuration measured: one server as one or more nodes, on an engine."""
+
+    key: str
+    label: str
+    engine: str  # "", "SQLite" or "PostgreSQL"
+    nodes: tuple[Server, ...]
+    ceiling: bool = False
+    #: The database server's CPU time so far (PostgreSQL's processes), when it has one.
+    database_cpu: Callable[[], float] | None = None
+    #: Whether the bench's accounts are created through it (once per database).
+    accounts: bool = False
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(node.address for node in self.nodes)
+
+    def cpu_seconds(self) -> float:
+        return sum(node.cpu_seconds() for node in self.nodes)
+
+    def peak_rss_mb(self) -> float:
+        return max(node.peak_rss_mb() for node in self.nodes)
+
+
+def run_server_command(db: str | Path, *args: str) -> None:
+    """``rating-server --db DB ARGS`` (an operator's command), quietly."""
     subprocess.run(
-        [sys.executable, "-m", "rating_server", "--db", str(db), "catalog", "import", str(SEED)],
+        [sys.executable, "-m", "rating_server", "--db", str(db), *args],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
+    )
+
+
+def prepare_database(db: str | Path) -> None:
+    """A fresh database with the seed catalog (the operator's commands); a PostgreSQL
+    one is migrated first."""
+    if str(db).startswith("postgresql://"):
+        run_server_command(db, "db", "migrate")
+    run_server_command(db, "catalog", "import", str(SEED))
+
+
+def serve(db: str | Path, log: Path, workers: int = 1, name: str = "rating-server") -> Server:
+    """The real server on ``db``, on a free port."""
+    args = ["-m", "rating_server", "--db", str(db), "serve", "--listen", "127.0.0.1:0"]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    return Server(name, args, log)
+
+
+def ceiling(db: str | Path, log: Path, processes: int = 1, name: str = "ceiling-server") -> Server:
+    return Server(
+        name,
+        [
+            *(str(BENCH / "ceiling_server.py"), "--listen", "127.0.0.1:0"),
+            *("--db", str(db), "--processes", str(processes)),
+        ],
+        log,
     )
 
 
@@ -162,6 +251,61 @@ def create_accounts(target: str) -> None:
             )
 
 
+class Postgres:
+    """A throwaway PostgreSQL cluster in a temp folder (the postgres user's, under root),
+    with the databases the bench asks for."""
+
+    def __init__(self) -> None:
+        from rating_server.ledger.postgres.cluster import Cluster
+
+        # Not under a folder of root's alone: under root, the cluster runs as postgres.
+        self.folder = Path(tempfile.mkdtemp(prefix="rating-bench-pg-"))
+        self.folder.chmod(0o777)
+        self.cluster = Cluster(self.folder / "cluster")
+        self.cluster.create()
+        self.cluster.start()
+
+    def database(self, name: str) -> str:
+        """The URL of a new database ``name``."""
+        self.cluster.create_database(name)
+        return self.cluster.url.rsplit("/", 1)[0] + "/" + name
+
+    def version(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.cluster.url.rsplit("/", 1)[0] + "/postgres") as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "?"
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the postmaster and its children (backends, WAL writer, ...)."""
+        pid_file = self.cluster.data / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return 0.0
+        return _cpu_seconds([pid, *_children(pid)])
+
+    def stop(self) -> None:
+        try:
+            if self.cluster.running():
+                self.cluster.stop("immediate")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def postgres_missing() -> str | None:
+    """Why the PostgreSQL half cannot run here, or None when it can."""
+    from rating_server.ledger.postgres.cluster import BINARIES_SETTING, find_binaries
+
+    if find_binaries() is None:
+        return (
+            "no PostgreSQL server programs (initdb, pg_ctl) on this machine "
+            f"(PATH, /usr/lib/postgresql/*/bin or ${BINARIES_SETTING})"
+        )
+    return None
+
+
 # Measuring
 
 
@@ -174,68 +318,62 @@ class Figures:
     server_cores: float
     client_cores: float
     built_late: int
+    #: Cores the database server (PostgreSQL's processes) used, when it has one.
+    database_cores: float | None = None
 
 
-def throughput_ratio(real: Figures, floor: Figures) -> float:
-    """A server's items/s over the floor's (higher is better)."""
-    return real.items_per_second / floor.items_per_second
+def throughput_ratio(real: Figures, base: Figures) -> float:
+    """A server's items/s over another's (higher is better)."""
+    return real.items_per_second / base.items_per_second
 
 
-def p99_ratio(real: Figures, floor: Figures) -> float:
-    """A server's p99 latency over the floor's (lower is better)."""
-    return real.p99_ms / floor.p99_ms
+def p99_ratio(real: Figures, base: Figures) -> float:
+    """A server's p99 latency over another's (lower is better)."""
+    return real.p99_ms / base.p99_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Row:
-    """One cell: a method at a batch size and concurrency, on the floor and for real."""
+    """One cell: a method at a batch size and concurrency, on every configuration
+    measured in it (by ``Config.key``)."""
 
     path: str
     batch: int
     concurrency: int
-    floor: Figures
-    real: Figures
-    #: The real server with several worker processes, when measured.
-    workers: Figures | None = None
-    #: The ceiling server (``ceiling_server.py``), in the cells of the targets.
-    ceiling: Figures | None = None
+    figures: dict[str, Figures] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
         return METHODS[self.path]
 
     @property
-    def throughput_ratio(self) -> float:
-        return throughput_ratio(self.real, self.floor)
-
-    @property
-    def p50_ratio(self) -> float:
-        return self.real.p50_ms / self.floor.p50_ms
-
-    @property
-    def p99_ratio(self) -> float:
-        return p99_ratio(self.real, self.floor)
-
-    @property
-    def deployed(self) -> Figures:
-        """The configuration the targets are judged on: the workers when measured (the
-        README's advice for a machine of several cores), else the single process."""
-        return self.workers or self.real
+    def floor(self) -> Figures:
+        return self.figures["floor"]
 
 
 def measure(
-    callers: loadgen.Callers, server: Server, cell: loadgen.Cell, concurrency: int, plan: Plan
+    callers: loadgen.Callers, config: Config, path: str, batch: int, concurrency: int, plan: Plan
 ) -> Figures:
     cpu_at_start: list[float] = []
+    database_at_start: list[float] = []
+
+    def on_start() -> None:
+        cpu_at_start.append(config.cpu_seconds())
+        if config.database_cpu is not None:
+            database_at_start.append(config.database_cpu())
+
     result = callers.measure(
-        cell,
+        loadgen.Cell(config.targets, path, batch),
         concurrency,
         warmup=plan.warmup,
         seconds=plan.seconds,
         min_calls=plan.min_calls,
-        on_start=lambda: cpu_at_start.append(server.cpu_seconds()),
+        on_start=on_start,
     )
-    server_cpu = server.cpu_seconds() - cpu_at_start[0]
+    server_cpu = config.cpu_seconds() - cpu_at_start[0]
+    database_cores = None
+    if config.database_cpu is not None:
+        database_cores = (config.database_cpu() - database_at_start[0]) / result.seconds
     return Figures(
         calls=len(result.latencies),
         items_per_second=result.items_per_second,
@@ -244,6 +382,7 @@ def measure(
         server_cores=server_cpu / result.seconds,
         client_cores=result.client_cpu_seconds / result.seconds,
         built_late=result.built_late,
+        database_cores=database_cores,
     )
 
 
@@ -257,8 +396,20 @@ def cells(plan: Plan) -> list[tuple[str, int, int]]:
     return order
 
 
+def measured_in(config: Config, path: str, batch: int) -> bool:
+    """Whether ``config`` is measured in the cells of (``path``, ``batch``)."""
+    if config.engine == "PostgreSQL":
+        if config.ceiling:
+            return (path, batch) in POSTGRES_CEILING_CELLS
+        return path == workload.BALANCE or (path == workload.COMMIT and batch in POSTGRES_BATCHES)
+    if config.ceiling:
+        return (path, batch) in SQLITE_CEILING_CELLS
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Size:
+    server: str
     method: str
     batch: int
     floor_bytes: int
@@ -266,12 +417,20 @@ class Size:
 
 
 def compare_responses(
-    floor: str, real: str, batches: Sequence[int], tag: str, balance: bool = True
+    floor: str,
+    real: str,
+    batches: Sequence[int],
+    tag: str,
+    caller: int,
+    name: str,
+    quote: bool = True,
+    balance: bool = True,
 ) -> list[Size]:
     """One call of each kind to both servers: the floor must answer what the real server
     does (quotes byte for byte; commits and balances within a few bytes: ids and times).
-    ``balance``: whether ``real`` serves GetBalance (the ceiling server does not)."""
-    commits = workload.CommitRequests(tag, 99)
+    ``caller``: the number in the commits' ids, new for each server of a database;
+    ``quote``, ``balance``: whether to compare those (the ceiling has no GetBalance)."""
+    commits = workload.CommitRequests(tag, caller)
     commits.check(3)
     sizes = []
     with grpc.insecure_channel(floor) as floor_channel, grpc.insecure_channel(real) as channel:
@@ -284,19 +443,19 @@ def compare_responses(
             return answers[0], answers[1]
 
         for batch in batches:
-            quote = workload.quote_request(batch)
-            floor_answer, real_answer = both(workload.QUOTE, quote)
-            if floor_answer != real_answer:
-                raise AssertionError(f"the floor's Quote of {batch} differs from the server's")
-            sizes.append(Size("Quote", batch, len(floor_answer), len(real_answer)))
+            if quote:
+                floor_answer, real_answer = both(workload.QUOTE, workload.quote_request(batch))
+                if floor_answer != real_answer:
+                    raise AssertionError(f"the floor's Quote of {batch} differs from {name}'s")
+                sizes.append(Size(name, "Quote", batch, len(floor_answer), len(real_answer)))
             floor_answer, real_answer = both(workload.COMMIT, commits.next(batch))
-            sizes.append(Size("CommitCharges", batch, len(floor_answer), len(real_answer)))
+            sizes.append(Size(name, "CommitCharges", batch, len(floor_answer), len(real_answer)))
         if balance:
             floor_answer, real_answer = both(workload.BALANCE, workload.balance_request(0))
-            sizes.append(Size("GetBalance", 1, len(floor_answer), len(real_answer)))
+            sizes.append(Size(name, "GetBalance", 1, len(floor_answer), len(real_answer)))
     for size in sizes:
         if abs(size.floor_bytes - size.real_bytes) > max(16, size.real_bytes // 50):
-            raise AssertionError(f"the floor's response differs in size from the server's: {size}")
+            raise AssertionError(f"the floor's response differs in size from {name}'s: {size}")
     return sizes
 
 
@@ -334,287 +493,453 @@ def ratio(value: float) -> str:
     return f"{value:.2f}x"
 
 
-def table(rows: Sequence[Row], workers: int) -> str:
-    head = (
-        "| call | batch | callers | calls | floor items/s | items/s | x floor "
-        "| floor p50 ms | p50 ms | x floor | floor p99 ms | p99 ms | x floor "
-        "| server CPU | floor CPU | callers CPU |"
-    )
-    columns = 16
-    if workers > 1:
-        head += f" {workers} workers: items/s | x floor | p50 ms | p99 ms | x floor | CPU |"
-        columns += 6
-    lines = [head, "|" + "---|" * columns]
+def callers_text(concurrency: int) -> str:
+    return f"{concurrency} caller{'s' if concurrency > 1 else ''}"
+
+
+def table(rows: Sequence[Row], configs: Sequence[Config]) -> str:
+    """One line per cell and configuration measured in it, the floor first."""
+    lines = [
+        "| call | batch | callers | server | calls | items/s | x floor | p50 ms | x floor "
+        "| p99 ms | x floor | server CPU | db CPU | callers CPU |",
+        "|" + "---|" * 14,
+    ]
     for row in rows:
-        floor, real = row.floor, row.real
-        extra = []
-        if row.workers is not None:
-            extra = [
-                number(row.workers.items_per_second),
-                ratio(throughput_ratio(row.workers, floor)),
-                millis(row.workers.p50_ms),
-                millis(row.workers.p99_ms),
-                ratio(p99_ratio(row.workers, floor)),
-                f"{row.workers.server_cores:.2f}",
-            ]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    row.method,
-                    "-" if row.path == workload.BALANCE else f"{row.batch:,}",
-                    str(row.concurrency),
-                    f"{real.calls:,}",
-                    number(floor.items_per_second),
-                    number(real.items_per_second),
-                    ratio(row.throughput_ratio),
-                    millis(floor.p50_ms),
-                    millis(real.p50_ms),
-                    ratio(row.p50_ratio),
-                    millis(floor.p99_ms),
-                    millis(real.p99_ms),
-                    ratio(row.p99_ratio),
-                    f"{real.server_cores:.2f}",
-                    f"{floor.server_cores:.2f}",
-                    f"{real.client_cores:.2f}",
-                    *extra,
-                ]
+        floor = row.floor
+        for config in configs:
+            figures = row.figures.get(config.key)
+            if figures is None:
+                continue
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        row.method,
+                        "-" if row.path == workload.BALANCE else f"{row.batch:,}",
+                        str(row.concurrency),
+                        config.label,
+                        f"{figures.calls:,}",
+                        number(figures.items_per_second),
+                        ratio(throughput_ratio(figures, floor)),
+                        millis(figures.p50_ms),
+                        ratio(figures.p50_ms / floor.p50_ms),
+                        millis(figures.p99_ms),
+                        ratio(p99_ratio(figures, floor)),
+                        f"{figures.server_cores:.2f}",
+                        "-" if figures.database_cores is None else f"{figures.database_cores:.2f}",
+                        f"{figures.client_cores:.2f}",
+                    ]
+                )
+                + " |"
             )
-            + " |"
-        )
     return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One verdict: ``server``'s figure over ``base``'s in the cells of (path, batch),
+    at every concurrency measured, against ``bound``."""
+
     text: str
     path: str
     batch: int
-    value: Callable[[Figures, Figures], float]  # (server, floor) -> the ratio
-    passes: Callable[[float], bool]
+    server: str  # Config.key
+    base: str  # Config.key
+    latency: bool  # p99 (at most bound) rather than items/s (at least bound)
+    bound: float
+    #: Another configuration whose ratio to ``base`` is shown for reference.
+    also: str | None = None
+    #: Read the absolute items/s beside Lago's published figure.
+    lago: bool = False
 
 
-TARGETS = (
-    Target(
-        "Quote at batch 1,000: items/s at least 0.6x the floor's",
-        workload.QUOTE,
-        1000,
-        throughput_ratio,
-        lambda value: value >= 0.6,
-    ),
-    Target(
-        "CommitCharges at batch 1,000 (durable): items/s at least 0.3x the floor's",
-        workload.COMMIT,
-        1000,
-        throughput_ratio,
-        lambda value: value >= 0.3,
-    ),
-    Target(
-        "Quote of a single item: p99 at most 1.5x the floor's",
-        workload.QUOTE,
-        1,
-        p99_ratio,
-        lambda value: value <= 1.5,
-    ),
-)
+def targets(workers: int) -> list[Target]:
+    """Issue 13's targets 1 to 4 (6 is ``ceiling_verdict``; 5 is bench-scale's), judged
+    on the README's configuration for the machine: on SQLite ``serve --workers N``, on
+    PostgreSQL each node count."""
+    deployed = "sqlite-workers" if workers > 1 else "sqlite"
+    other = "sqlite" if workers > 1 else None
+    on = f"`serve --workers {workers}`" if workers > 1 else "one process"
+    found = [
+        Target(
+            f"1. SQLite CommitCharges@1000 (durable, {on}): items/s at least 0.5x the "
+            "SQLite ceiling's",
+            workload.COMMIT,
+            1000,
+            deployed,
+            "sqlite-ceiling",
+            False,
+            0.5,
+            also=other,
+        ),
+    ]
+    found += [
+        Target(
+            f"2. PostgreSQL CommitCharges@1000 (synchronous_commit on, {nodes}): items/s "
+            f"at least 0.5x the PostgreSQL ceiling's ({nodes})",
+            workload.COMMIT,
+            1000,
+            f"pg-{count}",
+            f"pg-ceiling-{count}",
+            False,
+            0.5,
+            lago=True,
+        )
+        for count, nodes in ((1, "1 node"), (2, "2 nodes"))
+    ]
+    found.append(
+        Target(
+            f"3. SQLite CommitCharges of one item ({on}): p99 at most 1.5x the SQLite ceiling's",
+            workload.COMMIT,
+            1,
+            deployed,
+            "sqlite-ceiling",
+            True,
+            1.5,
+            also=other,
+        )
+    )
+    found += [
+        Target(
+            f"3. PostgreSQL CommitCharges of one item ({nodes}): p99 at most 1.5x the "
+            f"PostgreSQL ceiling's ({nodes})",
+            workload.COMMIT,
+            1,
+            f"pg-{count}",
+            f"pg-ceiling-{count}",
+            True,
+            1.5,
+        )
+        for count, nodes in ((1, "1 node"), (2, "2 nodes"))
+    ]
+    found += [
+        Target(
+            f"4. Quote@1000 ({on}): items/s at least 0.9x the ceiling's",
+            workload.QUOTE,
+            1000,
+            deployed,
+            "sqlite-ceiling",
+            False,
+            0.9,
+            also=other,
+        ),
+        Target(
+            f"4. Quote of one item ({on}): p99 at most 1.5x the floor's",
+            workload.QUOTE,
+            1,
+            deployed,
+            "floor",
+            True,
+            1.5,
+            also=other,
+        ),
+    ]
+    return found
 
 
-#: The cells the ceiling server is measured in: those of the targets.
-CEILING_CELLS = {(target.path, target.batch) for target in TARGETS}
+def _value(target: Target, server: Figures, base: Figures) -> float:
+    return p99_ratio(server, base) if target.latency else throughput_ratio(server, base)
 
 
-def _ratios(target: Target, found: Sequence[Row], side: Callable[[Row], Figures]) -> str:
-    return ", ".join(
-        f"{ratio(target.value(side(row), row.floor))} with {row.concurrency} caller"
-        + ("s" if row.concurrency > 1 else "")
-        for row in found
+def _absolute(target: Target, figures: Figures) -> str:
+    return (
+        f"{millis(figures.p99_ms)} ms" if target.latency else f"{number(figures.items_per_second)}"
     )
 
 
-def verdicts(rows: Sequence[Row], workers: int) -> list[str]:
-    """One line per target: PASS when it holds at every concurrency measured, for the
-    deployed configuration (``Row.deployed``); the single process's ratios follow."""
-    lines = []
-    for target in TARGETS:
-        found = [row for row in rows if row.path == target.path and row.batch == target.batch]
-        if not found:
-            lines.append(f"- NOT MEASURED {target.text}")
-            continue
-        held = all(target.passes(target.value(row.deployed, row.floor)) for row in found)
-        detail = _ratios(target, found, lambda row: row.deployed)
-        if workers > 1:
-            one = _ratios(target, found, lambda row: row.real)
-            detail = f"{workers} workers {detail}; one process {one}"
-        if all(row.ceiling is not None for row in found):
-            detail += f"; the ceiling {_ratios(target, found, lambda row: row.ceiling)}"
-        lines.append(f"- {'PASS' if held else 'FAIL'} {target.text}: {detail}")
-    return lines
-
-
-def ceiling_section(rows: Sequence[Row], workers: int) -> list[str]:
-    """The ceiling server against the floor and the real server, in the targets' cells."""
-    found = [row for row in rows if row.ceiling is not None]
+def verdict(target: Target, rows: Sequence[Row], labels: dict[str, str]) -> str:
+    """PASS when the target holds at every concurrency measured; per concurrency the
+    ratio, then the absolute figures (server vs base)."""
+    found = [
+        row
+        for row in rows
+        if row.path == target.path
+        and row.batch == target.batch
+        and target.server in row.figures
+        and target.base in row.figures
+    ]
     if not found:
-        return []
-    server = f"{workers} workers" if workers > 1 else "server"
+        return f"- NOT MEASURED {target.text}"
+    parts = []
+    held = True
+    for row in found:
+        server, base = row.figures[target.server], row.figures[target.base]
+        value = _value(target, server, base)
+        held &= value <= target.bound if target.latency else value >= target.bound
+        unit = "p99" if target.latency else "items/s"
+        parts.append(
+            f"{ratio(value)} with {callers_text(row.concurrency)} ({unit} "
+            f"{_absolute(target, server)} vs {_absolute(target, base)})"
+        )
+    line = f"- {'PASS' if held else 'FAIL'} {target.text}: " + ", ".join(parts)
+    if target.also is not None:
+        also = [
+            f"{ratio(_value(target, row.figures[target.also], row.figures[target.base]))}"
+            for row in found
+            if target.also in row.figures
+        ]
+        line += f" ({labels[target.also]}: {' / '.join(also)})"
+    if target.lago:
+        line += f"; Lago publishes about {LAGO_EVENTS_PER_SECOND:,} events/s on one PostgreSQL"
+    return line
+
+
+def ceiling_verdict(rows: Sequence[Row], configs: Sequence[Config]) -> list[str]:
+    """Target 6: every ceiling cell's ratio to the floor, per concurrency. The responses
+    were checked against the floor's before measuring (``compare_responses``: the run
+    stops if they differ)."""
+    lines = []
+    for config in configs:
+        if not config.ceiling:
+            continue
+        cells: dict[tuple[str, int], list[str]] = {}
+        for row in rows:
+            figures = row.figures.get(config.key)
+            if figures is not None:
+                cells.setdefault((row.method, row.batch), []).append(
+                    f"{ratio(throughput_ratio(figures, row.floor))} items/s and "
+                    f"{ratio(p99_ratio(figures, row.floor))} p99 with "
+                    f"{callers_text(row.concurrency)}"
+                )
+        lines += [
+            f"  - {config.label}, {method}@{batch:,}: {', '.join(found)}"
+            for (method, batch), found in cells.items()
+        ]
+    if not lines:
+        return ["- NOT MEASURED 6. the ceiling's ratio to the floor"]
+    return [
+        "- PASS 6. The ceiling answers the floor's bytes (checked this run, every engine and "
+        "node); its ratio to the floor:",
+        *lines,
+    ]
+
+
+def ceiling_section(rows: Sequence[Row], configs: Sequence[Config], workers: int) -> list[str]:
+    """Each ceiling against the floor and against the configuration judged beside it."""
+    beside = {
+        "sqlite-ceiling": "sqlite-workers" if workers > 1 else "sqlite",
+        "pg-ceiling-1": "pg-1",
+        "pg-ceiling-2": "pg-2",
+    }
+    labels = {config.key: config.label for config in configs}
     lines = [
         "## The ceiling: the least a server in Python can do",
         "",
         "`bench/ceiling_server.py` does only the per-item work no rating server in Python "
         "can skip: it reads each item's fields, finds its price in a dict, rounds, writes "
-        "the line's bytes, and for a commit inserts each line into one SQLite table keyed "
-        "by usage_id, durably. No rule is checked and no account funded; it answers what "
-        f"the floor answers. It runs as {workers} process{'es' if workers > 1 else ''} on "
-        "one port, as the real server's workers do. What it reaches bounds what any "
-        "server in Python can reach on this machine.",
+        "the line's bytes, and for a commit stores each line into one table (SQLite: keyed "
+        "by usage_id, synchronous=FULL; PostgreSQL: keyed by (account_id, usage_id), "
+        "synchronous_commit on, binary COPY, a single line in one statement) with the "
+        "request_id row, in one durable transaction per request. No rule is checked and no "
+        "account funded; it answers what the floor answers. On SQLite it runs as "
+        f"{workers} process{'es' if workers > 1 else ''} on one port, as the real server's "
+        "workers do; on PostgreSQL as 1 and as 2 nodes, as the real server does. What it "
+        "reaches bounds what any server in Python can reach on this machine.",
         "",
-        f"| call | batch | callers | floor items/s | ceiling items/s | x floor | {server} "
-        "items/s | x floor | x ceiling | floor p99 ms | ceiling p99 ms | x floor "
-        f"| {server} p99 ms | x floor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ceiling | call | batch | callers | floor items/s | ceiling items/s | x floor "
+        "| server | items/s | x ceiling | floor p99 ms | ceiling p99 ms | x floor "
+        "| server p99 ms | x ceiling |",
+        "|" + "---|" * 15,
     ]
-    for row in found:
-        ceiling, deployed, floor = row.ceiling, row.deployed, row.floor
-        assert ceiling is not None
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    row.method,
-                    f"{row.batch:,}",
-                    str(row.concurrency),
-                    number(floor.items_per_second),
-                    number(ceiling.items_per_second),
-                    ratio(throughput_ratio(ceiling, floor)),
-                    number(deployed.items_per_second),
-                    ratio(throughput_ratio(deployed, floor)),
-                    ratio(throughput_ratio(deployed, ceiling)),
-                    millis(floor.p99_ms),
-                    millis(ceiling.p99_ms),
-                    ratio(p99_ratio(ceiling, floor)),
-                    millis(deployed.p99_ms),
-                    ratio(p99_ratio(deployed, floor)),
-                ]
+    for config in configs:
+        if not config.ceiling:
+            continue
+        for row in rows:
+            top = row.figures.get(config.key)
+            if top is None:
+                continue
+            floor = row.floor
+            server = row.figures.get(beside[config.key])
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        config.label,
+                        row.method,
+                        f"{row.batch:,}",
+                        str(row.concurrency),
+                        number(floor.items_per_second),
+                        number(top.items_per_second),
+                        ratio(throughput_ratio(top, floor)),
+                        labels[beside[config.key]],
+                        number(server.items_per_second) if server else "-",
+                        ratio(throughput_ratio(server, top)) if server else "-",
+                        millis(floor.p99_ms),
+                        millis(top.p99_ms),
+                        ratio(p99_ratio(top, floor)),
+                        millis(server.p99_ms) if server else "-",
+                        ratio(p99_ratio(server, top)) if server else "-",
+                    ]
+                )
+                + " |"
             )
-            + " |"
-        )
     return lines
 
 
-def plot(rows: Sequence[Row], path: Path) -> None:
+#: How each configuration is drawn: (colour, line style).
+STYLES = {
+    "floor": ("black", ":"),
+    "sqlite": ("tab:blue", "-"),
+    "sqlite-workers": ("tab:cyan", "-."),
+    "sqlite-ceiling": ("tab:green", "--"),
+    "pg-1": ("tab:red", "-"),
+    "pg-2": ("tab:orange", "-."),
+    "pg-ceiling-1": ("tab:purple", "--"),
+    "pg-ceiling-2": ("tab:pink", "--"),
+}
+
+
+def plot(rows: Sequence[Row], configs: Sequence[Config], path: Path) -> None:
+    """Items/s against batch size: a row of panels per engine (SQLite: Quote and
+    CommitCharges; PostgreSQL: CommitCharges), a column per concurrency."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     concurrencies = sorted({row.concurrency for row in rows})
+    engines = ["SQLite"]
+    if any(config.engine == "PostgreSQL" for config in configs):
+        engines.append("PostgreSQL")
     figure, axes = plt.subplots(
-        1, len(concurrencies), figsize=(6 * len(concurrencies), 4.5), sharey=True, squeeze=False
+        len(engines),
+        len(concurrencies),
+        figsize=(6.5 * len(concurrencies), 4.8 * len(engines)),
+        sharey=True,
+        squeeze=False,
     )
-    series = [
-        ("floor (Quote)", workload.QUOTE, "floor", "tab:gray", "--"),
-        ("floor (CommitCharges)", workload.COMMIT, "floor", "black", ":"),
-        ("Quote, one process", workload.QUOTE, "real", "tab:blue", "-"),
-        ("CommitCharges (durable), one process", workload.COMMIT, "real", "tab:red", "-"),
-    ]
-    if any(row.workers is not None for row in rows):
-        series += [
-            ("Quote, workers", workload.QUOTE, "workers", "tab:cyan", "-."),
-            ("CommitCharges, workers", workload.COMMIT, "workers", "tab:orange", "-."),
-        ]
-    for axis, concurrency in zip(axes[0], concurrencies, strict=True):
-        for label, method, side, color, style in series:
-            points = sorted(
-                (row.batch, getattr(row, side).items_per_second)
-                for row in rows
-                if row.path == method
-                and row.concurrency == concurrency
-                and getattr(row, side) is not None
-            )
-            if points:
-                xs, ys = zip(*points, strict=True)
-                axis.plot(xs, ys, style, marker="o", color=color, label=label)
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("batch size (items per call)")
-        axis.set_title(f"{concurrency} concurrent caller{'s' if concurrency > 1 else ''}")
-        axis.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("items/s")
-    axes[0][0].legend(loc="lower right")
-    figure.suptitle("Rating service against the gRPC floor (loopback, shared cores)")
+    methods = {
+        "SQLite": ((workload.QUOTE, "Quote", 0.55), (workload.COMMIT, "CommitCharges", 1.0)),
+        "PostgreSQL": ((workload.COMMIT, "CommitCharges", 1.0),),
+    }
+    for line, engine in enumerate(engines):
+        shown = [config for config in configs if config.engine in ("", engine)]
+        for axis, concurrency in zip(axes[line], concurrencies, strict=True):
+            for method, name, alpha in methods[engine]:
+                for config in shown:
+                    points = sorted(
+                        (row.batch, row.figures[config.key].items_per_second)
+                        for row in rows
+                        if row.path == method
+                        and row.concurrency == concurrency
+                        and config.key in row.figures
+                    )
+                    if not points:
+                        continue
+                    colour, style = STYLES.get(config.key, ("gray", "-"))
+                    xs, ys = zip(*points, strict=True)
+                    axis.plot(
+                        xs,
+                        ys,
+                        style,
+                        marker="o" if method == workload.COMMIT else "^",
+                        color=colour,
+                        alpha=alpha,
+                        label=f"{name}, {config.label}",
+                    )
+            if engine == "PostgreSQL":
+                axis.axhline(
+                    LAGO_EVENTS_PER_SECOND, color="gray", linewidth=0.8, label="Lago (published)"
+                )
+            axis.set_xscale("log")
+            axis.set_yscale("log")
+            axis.set_xlabel("batch size (items per call)")
+            axis.set_title(f"{engine}, {callers_text(concurrency)}")
+            axis.grid(True, which="both", alpha=0.3)
+        axes[line][0].set_ylabel("items/s")
+        axes[line][0].legend(loc="lower right", fontsize="x-small")
+    figure.suptitle(
+        "Rating service against the gRPC floor and the ceiling (loopback, shared cores)"
+    )
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def report(
-    rows: Sequence[Row],
-    sizes: Sequence[Size],
-    plan: Plan,
-    args: argparse.Namespace,
-    rss: tuple[float, float, float],
-    elapsed: float,
-) -> str:
+@dataclass(slots=True)
+class Run:
+    """What a run measured and what it saw on the way."""
+
+    rows: list[Row] = field(default_factory=list)
+    configs: list[Config] = field(default_factory=list)
+    sizes: list[Size] = field(default_factory=list)
+    rss: dict[str, float] = field(default_factory=dict)
+    postgres: str = ""  # the PostgreSQL half: its version, or why it was skipped
+
+
+def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    labels = {config.key: config.label for config in run.configs}
+    has_postgres = any(config.engine == "PostgreSQL" for config in run.configs)
     late = [
-        f"{row.method} {row.batch:,} x{row.concurrency} ({row.floor.built_late} floor, "
-        f"{row.real.built_late} real)"
-        for row in rows
-        if row.floor.built_late or row.real.built_late
+        f"{row.method} {row.batch:,} x{row.concurrency} {labels[key]} ({figures.built_late})"
+        for row in run.rows
+        for key, figures in row.figures.items()
+        if figures.built_late
     ]
+    command = "python bench/run.py" + " ".join(["", *(args.argv or [])])
     lines = [
         "# Rating service benchmark",
         "",
-        f"Run {now}{' (quick)' if args.quick else ''}, `python bench/run.py"
-        f"{' --quick' if args.quick else ''}`, in {elapsed:.0f} s.",
+        f"Run {now}{' (quick)' if args.quick else ''}, `{command}`, in {elapsed:.0f} s.",
         "",
         *(f"- {fact}" for fact in machine_facts()),
-        f"- real server: `python -m rating_server` (synchronous=FULL), a fresh "
-        f"database with the seed catalog and {len(workload.ACCOUNTS)} accounts with a pack, "
-        "as one process"
+        f"- PostgreSQL: {run.postgres}",
+        f"- real server: `python -m rating_server`, a fresh database with the seed catalog and "
+        f"{len(workload.ACCOUNTS)} accounts with a pack. SQLite (synchronous=FULL): as one "
+        "process"
         + (
             f" and, on a database of its own, as `serve --workers {args.workers}` (processes "
             "sharing one port and one database); the targets are judged on the workers"
             if args.workers > 1
             else ""
         )
-        + "; floor: `bench/null_server.py` (one process, same protos, requests parsed, "
+        + (
+            ". PostgreSQL (synchronous_commit on, a throwaway cluster on this machine): as 1 "
+            "node and as 2 nodes (two `serve` processes on their own ports, one database, "
+            "caller i calling node i % 2); the targets are judged on each"
+            if has_postgres
+            else ""
+        )
+        + ". Floor: `bench/null_server.py` (one process, same protos, requests parsed, "
         "responses of the same shape and size, no logic)",
         f"- callers: {args.client_processes} client processes, one channel each caller, "
         f"pre-built requests; per cell {plan.warmup:g} s warm-up then {plan.seconds:g} s "
         f"(at least {plan.min_calls} calls per caller); every commit has a new request_id "
         "and new usage_ids",
         "",
-        "## Targets (issue 6)",
+        "## Targets (issue 13)",
         "",
-        *verdicts(rows, args.workers),
+        *(verdict(target, run.rows, labels) for target in targets(args.workers)),
+        *ceiling_verdict(run.rows, run.configs),
         "",
         "## Results",
         "",
-        table(rows, args.workers),
+        table(run.rows, run.configs),
         "",
         "items/s: items per second over all callers (GetBalance: calls per second); "
-        "x floor: the real server's figure over the floor's in the same cell (items/s: "
-        "higher is better; latency: lower is better). p99 over fewer than 100 calls is "
-        "their maximum. server CPU, floor CPU: cores each server used while measured; "
-        "callers CPU: cores the client processes used while the real server was measured "
+        "x floor: the figure over the floor's in the same cell (items/s: higher is better; "
+        "latency: lower is better). p99 over fewer than 100 calls is their maximum. server "
+        "CPU: cores the server's processes (all its nodes) used while measured; db CPU: "
+        "cores PostgreSQL's processes used; callers CPU: cores the client processes used "
         f"(all of them share the {os.cpu_count()} CPUs).",
         "",
-        f"Peak RSS: real server {rss[0]:.0f} MB, floor {rss[1]:.0f} MB"
-        + (f", largest worker {rss[2]:.0f} MB." if args.workers > 1 else "."),
+        "Peak RSS: "
+        + ", ".join(f"{labels[key]} {mb:.0f} MB" for key, mb in run.rss.items())
+        + " (the largest process of each).",
         "",
         "![items/s against batch size](throughput.png)",
         "",
-        *ceiling_section(rows, args.workers),
+        *ceiling_section(run.rows, run.configs, args.workers),
         "",
         "## Response sizes (bytes, one call each)",
         "",
-        "| call | batch | floor | real |",
-        "|---|---|---|---|",
+        "| server | call | batch | floor | server |",
+        "|---|---|---|---|---|",
         *(
-            f"| {s.method} | {'-' if s.method == 'GetBalance' else f'{s.batch:,}'} "
+            f"| {s.server} | {s.method} | {'-' if s.method == 'GetBalance' else f'{s.batch:,}'} "
             f"| {s.floor_bytes:,} | {s.real_bytes:,} |"
-            for s in sizes
+            for s in run.sizes
         ),
     ]
     if late:
@@ -627,6 +952,136 @@ def report(
 
 def numbers(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+class Bench:
+    """The servers of a run, started and stopped together (also on an error)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.servers: list[Server] = []
+        self.postgres: Postgres | None = None
+
+    def start(self, server: Callable[[], Server]) -> Server:
+        started = server()
+        self.servers.append(started)
+        return started
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+@contextmanager
+def bench(work: Path) -> Iterator[Bench]:
+    servers = Bench(work)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+def start_sqlite(run: Run, servers: Bench, workers: int) -> None:
+    work = servers.work
+    db = work / "bench.db"
+    prepare_database(db)
+    run.configs.append(
+        Config(
+            "sqlite",
+            "SQLite, one process",
+            "SQLite",
+            (servers.start(lambda: serve(db, work / "server.log")),),
+            accounts=True,
+        )
+    )
+    if workers > 1:
+        pool_db = work / "workers.db"
+        prepare_database(pool_db)
+        pool = servers.start(
+            lambda: serve(pool_db, work / "workers.log", workers, "rating-server --workers")
+        )
+        run.configs.append(
+            Config("sqlite-workers", f"SQLite, {workers} workers", "SQLite", (pool,), accounts=True)
+        )
+    top = servers.start(lambda: ceiling(work / "ceiling.db", work / "ceiling.log", workers))
+    run.configs.append(Config("sqlite-ceiling", "SQLite ceiling", "SQLite", (top,), ceiling=True))
+
+
+def start_postgres(run: Run, servers: Bench) -> None:
+    """The PostgreSQL half's cluster, databases and servers (2 nodes of each)."""
+    work = servers.work
+    postgres = servers.postgres = Postgres()
+    run.postgres = f"PostgreSQL {postgres.version()} (synchronous_commit on, fsync on)"
+    url = postgres.database("bench")
+    prepare_database(url)
+    nodes = tuple(
+        servers.start(lambda n=n: serve(url, work / f"pg-node-{n}.log", name=f"rating-server {n}"))
+        for n in (1, 2)
+    )
+    ceiling_url = postgres.database("ceiling")
+    tops = tuple(
+        servers.start(
+            lambda n=n: ceiling(ceiling_url, work / f"pg-ceiling-{n}.log", name=f"ceiling {n}")
+        )
+        for n in (1, 2)
+    )
+    used = postgres.cpu_seconds
+    run.configs += [
+        Config(
+            "pg-1",
+            "PostgreSQL, 1 node",
+            "PostgreSQL",
+            nodes[:1],
+            database_cpu=used,
+            accounts=True,
+        ),
+        Config("pg-2", "PostgreSQL, 2 nodes", "PostgreSQL", nodes, database_cpu=used),
+        Config(
+            "pg-ceiling-1",
+            "PostgreSQL ceiling, 1 node",
+            "PostgreSQL",
+            tops[:1],
+            ceiling=True,
+            database_cpu=used,
+        ),
+        Config(
+            "pg-ceiling-2",
+            "PostgreSQL ceiling, 2 nodes",
+            "PostgreSQL",
+            tops,
+            ceiling=True,
+            database_cpu=used,
+        ),
+    ]
+
+
+def check_responses(run: Run, floor: Server, plan: Plan, tag: str) -> None:
+    """Every server node against the floor, each node's commits with ids of its own."""
+    checked: set[Server] = set()
+    caller = 99
+    for config in run.configs:
+        if config.key == "floor":
+            continue
+        for node in config.nodes:
+            if node in checked:
+                continue
+            checked.add(node)
+            batches = plan.batches
+            if config.engine == "PostgreSQL":
+                batches = tuple(b for b in batches if b in POSTGRES_BATCHES) or plan.batches
+            run.sizes += compare_responses(
+                floor.address,
+                node.address,
+                batches,
+                tag,
+                caller,
+                f"{config.label}" + (f" ({node.name})" if len(config.nodes) > 1 else ""),
+                quote=config.engine != "PostgreSQL",
+                balance=not config.ceiling,
+            )
+            caller -= 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -649,8 +1104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="also measure `serve --workers N` (default: one per CPU; 1: only one process)",
     )
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL half")
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     plan = QUICK if args.quick else FULL
     if args.seconds:
         plan = dataclasses.replace(plan, seconds=args.seconds)
@@ -660,109 +1117,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = dataclasses.replace(plan, concurrency=numbers(args.concurrency))
     started = time.monotonic()
     tag = secrets.token_hex(4)
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="rating-bench-") as folder:
-        work = Path(folder)
-        db = work / "bench.db"
-        prepare_database(db)
-        servers: list[Server] = []
+    run = Run()
+    missing = "--no-postgres" if args.no_postgres else postgres_missing()
+    if missing:
+        run.postgres = f"skipped: {missing}"
+        print(f"PostgreSQL half skipped: {missing}", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="rating-bench-") as folder,
+        bench(Path(folder)) as servers,
+    ):
+        work = servers.work
         callers: loadgen.Callers | None = None
         try:
-            real = Server(
-                "rating-server",
-                ["-m", "rating_server", "--db", str(db), "serve", "--listen", "127.0.0.1:0"],
-                work / "server.log",
-            )
-            servers.append(real)
-            floor = Server(
-                "null-server",
-                [str(BENCH / "null_server.py"), "--listen", "127.0.0.1:0"],
-                work / "null.log",
-            )
-            servers.append(floor)
-            pool: Server | None = None
-            if args.workers > 1:
-                pool_db = work / "workers.db"
-                prepare_database(pool_db)
-                pool = Server(
-                    "rating-server --workers",
-                    [
-                        *("-m", "rating_server", "--db", str(pool_db), "serve"),
-                        *("--listen", "127.0.0.1:0", "--workers", str(args.workers)),
-                    ],
-                    work / "workers.log",
+            floor = servers.start(
+                lambda: Server(
+                    "null-server",
+                    [str(BENCH / "null_server.py"), "--listen", "127.0.0.1:0"],
+                    work / "null.log",
                 )
-                servers.append(pool)
-            ceiling = Server(
-                "ceiling-server",
-                [
-                    *(str(BENCH / "ceiling_server.py"), "--listen", "127.0.0.1:0"),
-                    *("--db", str(work / "ceiling.db"), "--processes", str(args.workers)),
-                ],
-                work / "ceiling.log",
             )
-            servers.append(ceiling)
-            reals = [real] if pool is None else [real, pool]
-            for server in reals:
-                create_accounts(server.address)
-            sizes = compare_responses(floor.address, real.address, plan.batches, tag)
-            if pool is not None:
-                compare_responses(floor.address, pool.address, plan.batches, tag)
-            compare_responses(floor.address, ceiling.address, plan.batches, tag, balance=False)
+            run.configs.append(Config("floor", "floor", "", (floor,)))
+            start_sqlite(run, servers, args.workers)
+            if not missing:
+                start_postgres(run, servers)
+            for config in run.configs:
+                if config.accounts:
+                    create_accounts(config.nodes[0].address)
+            check_responses(run, floor, plan, tag)
             callers = loadgen.Callers(args.client_processes, tag)
-            for server in (floor, *reals, ceiling):
-                callers.connect(server.address, max(plan.concurrency))
+            for config in run.configs:
+                callers.connect(config.targets, max(plan.concurrency))
             print(
-                f"floor {floor.address}, server {real.address}"
-                + (f", workers {pool.address}" if pool else "")
-                + f"; {len(cells(plan))} cells"
+                ", ".join(f"{config.label} {' '.join(config.targets)}" for config in run.configs)
+                + f"; {len(cells(plan))} cells",
+                flush=True,
             )
             for path, batch, concurrency in cells(plan):
-                measured = (floor, *reals)
-                if (path, batch) in CEILING_CELLS:
-                    measured += (ceiling,)
-                figures = {}
-                for server in measured:
-                    cell = loadgen.Cell(server.address, path, batch)
-                    figures[server] = measure(callers, server, cell, concurrency, plan)
-                row = Row(
-                    path,
-                    batch,
-                    concurrency,
-                    floor=figures[floor],
-                    real=figures[real],
-                    workers=figures.get(pool) if pool else None,
-                    ceiling=figures.get(ceiling),
-                )
-                rows.append(row)
+                row = Row(path, batch, concurrency)
+                for config in run.configs:
+                    if measured_in(config, path, batch):
+                        figures = measure(callers, config, path, batch, concurrency, plan)
+                        row.figures[config.key] = figures
+                run.rows.append(row)
                 print(
                     f"{row.method:>13} batch {batch:>6,} callers {concurrency}: "
-                    f"{number(row.real.items_per_second):>9} items/s "
-                    f"({ratio(row.throughput_ratio)} floor), p50 {millis(row.real.p50_ms)} ms "
-                    f"({ratio(row.p50_ratio)}), p99 {millis(row.real.p99_ms)} ms "
-                    f"({ratio(row.p99_ratio)})"
-                    + (
-                        f"; workers {number(row.workers.items_per_second)} items/s "
-                        f"p99 {millis(row.workers.p99_ms)} ms"
-                        if row.workers
-                        else ""
+                    + "; ".join(
+                        f"{config.label} {number(f.items_per_second)}/s p99 {millis(f.p99_ms)} ms"
+                        for config in run.configs
+                        if (f := row.figures.get(config.key)) is not None
                     ),
                     flush=True,
                 )
-            rss = (
-                real.peak_rss_mb(),
-                floor.peak_rss_mb(),
-                pool.peak_rss_mb() if pool else float("nan"),
-            )
+            run.rss = {config.key: config.peak_rss_mb() for config in run.configs}
         finally:
             if callers is not None:
                 callers.close()
-            for server in servers:
-                server.stop()
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(rows, args.out / "throughput.png")
+    plot(run.rows, run.configs, args.out / "throughput.png")
     elapsed = time.monotonic() - started
-    text = report(rows, sizes, plan, args, rss, elapsed)
+    text = report(run, plan, args, elapsed)
     (args.out / "results.md").write_text(text)
     print()
     print(text)

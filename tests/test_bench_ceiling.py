@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -45,7 +46,7 @@ def test_the_ceilings_commit_lines_are_the_floors_with_the_requests_ids(batch: i
 
 
 def test_the_ceilings_ledger_keeps_each_usage_once(tmp_path: Path) -> None:
-    ledger = ceiling_server.Ledger(str(tmp_path / "ceiling.db"))
+    ledger = ceiling_server.SqliteLedger(str(tmp_path / "ceiling.db"))
     row = ("u-1", "acct", "agent.call", 1, 2_000_000)
     ledger.commit("r-1", [row], 2_000_000)
 
@@ -55,3 +56,27 @@ def test_the_ceilings_ledger_keeps_each_usage_once(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "ceiling.db") as db:
         assert db.execute("SELECT request_id FROM line").fetchall() == [("r-1",)]
         assert db.execute("SELECT request_id FROM charge").fetchall() == [("r-1",)]
+
+
+@pytest.mark.parametrize("lines", [1, 3])
+def test_the_ceilings_postgres_ledger_keeps_each_usage_once_per_account(
+    postgres_database: str, lines: int
+) -> None:
+    ledger = ceiling_server.PostgresLedger(postgres_database)
+    rows = [(f"u-{n}", "acct", "agent.call", 1, 2_000_000) for n in range(lines)]
+    ledger.commit("r-1", rows, 2_000_000 * lines)
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        ledger.commit("r-2", rows, 2_000_000 * lines)
+    ledger.commit("r-3", [("u-0", "other", "agent.call", 1, 2_000_000)], 2_000_000)
+
+    with psycopg.connect(postgres_database) as conn:
+        assert conn.execute(
+            "SELECT account_id, usage_id, request_id FROM ceiling_line ORDER BY 1, 2"
+        ).fetchall() == [("acct", f"u-{n}", "r-1") for n in range(lines)] + [
+            ("other", "u-0", "r-3")
+        ]
+        assert conn.execute("SELECT request_id FROM ceiling_charge ORDER BY 1").fetchall() == [
+            ("r-1",),
+            ("r-3",),
+        ]
