@@ -78,3 +78,40 @@ def test_a_fingerprint_tells_apart_every_value_sent_and_keeps_the_ones_stored_be
     assert receipts.request_hash([calls._replace(attributes={"a": "1", "b": "2"})]) == (
         receipts.request_hash([calls._replace(attributes={"b": "2", "a": "1"})])
     )
+
+
+def test_a_receipt_holds_each_price_once_and_gives_back_every_line_as_it_was() -> None:
+    def line(usage_id: str, sku: str, price: str, **rest: object) -> ChargedLine:
+        return ChargedLine(
+            usage_id,
+            "acme-dev",
+            "acme",
+            sku.upper(),  # the name the item gave
+            sku,
+            "model",
+            1834,
+            2000,
+            "token",
+            1000,
+            "1000 tokens",
+            price,
+            1_600_000,
+            "coze",
+            1_790_000_000 * 10**9,
+            **rest,  # type: ignore[arg-type]
+        )
+
+    split = (FundingPart("free", 600_000, day="2026-11-27"), FundingPart(PACK, 1_000_000, "p-1"))
+    lines = (
+        line("u-1", "model.a", "0.8", funding=split),
+        line("u-2", "model.b", "2", funding=(FundingPart("payg", 1_600_000, month="2026-11"),)),
+        line("u-3", "model.a", "0.8", duplicate=True, original_charge_id="ch_0"),
+        line("u-4", "model.a", "0.8"),
+    )
+    receipt = Receipt("ch_1", 7, 1_795_000_000_000_000_123, lines)
+    blob = receipts.encode_receipt(receipt)
+    assert receipts.decode_receipt(blob) == receipt
+    document = json.loads(zlib.decompress(blob))
+    assert document[0] == receipts.FORMAT
+    assert len(document[4]) == 2  # two prices for four lines
+    assert document[5] == [0, 1, 0, 0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -79,32 +80,58 @@ _LINE_FIELDS = tuple(name for name in ChargedLine._fields if name != "funding")
 #: The format ``encode_receipt`` writes: its document's first value. The formats before
 #: it begin with the charge id, a string.
 FORMAT = 3
-_FUNDING = ChargedLine._fields.index("funding")
+#: A line's fields that follow from its price and requested name (the same for most of
+#: a batch's lines: a receipt holds each set once), and the rest, in ChargedLine's order.
+_PRICE_FIELDS = (
+    "requested_sku",
+    "sku",
+    "category",
+    "unit",
+    "price_unit",
+    "price_unit_label",
+    "unit_price",
+    "billed_by",
+    "price_effective_from_ns",
+)
+_OWN_FIELDS = tuple(name for name in ChargedLine._fields if name not in _PRICE_FIELDS)
+_price_of = operator.itemgetter(*map(ChargedLine._fields.index, _PRICE_FIELDS))
+_own_of = operator.itemgetter(*map(ChargedLine._fields.index, _OWN_FIELDS))
+_FUNDING = _OWN_FIELDS.index("funding")
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
     """A receipt as compressed JSON, to return byte for byte on a retry: the format,
-    the charge, and each line as an array of its fields in ``ChargedLine``'s order, its
-    funding an array of parts, each an array in ``FundingPart``'s order. Lines and
-    parts are named tuples, which JSON writes as arrays by itself, in C."""
-    document = [FORMAT, receipt.charge_id, receipt.catalog_version, receipt.commit_time_ns]
-    document.append(receipt.lines)
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+    the charge, each distinct set of a line's price fields once (``_PRICE_FIELDS``),
+    each line's set by its index, and each line's own fields (``_OWN_FIELDS``; its
+    funding an array of parts, each in ``FundingPart``'s order). Lines and parts are
+    named tuples, read out and written as arrays in C."""
+    lines = receipt.lines
+    prices: dict[tuple, int] = {}
+    indexes = [prices.setdefault(key, len(prices)) for key in map(_price_of, lines)]
+    document = [
+        FORMAT,
+        receipt.charge_id,
+        receipt.catalog_version,
+        receipt.commit_time_ns,
+        list(prices),
+        indexes,
+        list(map(_own_of, lines)),
+    ]
+    text = json.dumps(document, separators=(",", ":"), check_circular=False)
+    return zlib.compress(text.encode(), 1)
 
 
 def decode_receipt(blob: bytes) -> Receipt:
     document = json.loads(zlib.decompress(blob))
     if document[0] == FORMAT:
-        _format, charge_id, catalog_version, commit_time_ns, rows = document
-        lines = tuple(
-            ChargedLine(
-                *row[:_FUNDING],
-                tuple(FundingPart(*part) for part in row[_FUNDING]),
-                *row[_FUNDING + 1 :],
-            )
-            for row in rows
-        )
-        return Receipt(charge_id, catalog_version, commit_time_ns, lines)
+        _format, charge_id, catalog_version, commit_time_ns, prices, indexes, owns = document
+        lines = []
+        for index, own in zip(indexes, owns, strict=True):
+            own[_FUNDING] = tuple(FundingPart(*part) for part in own[_FUNDING])
+            fields = dict(zip(_OWN_FIELDS, own, strict=True))
+            fields.update(zip(_PRICE_FIELDS, prices[index], strict=True))
+            lines.append(ChargedLine(**fields))
+        return Receipt(charge_id, catalog_version, commit_time_ns, tuple(lines))
     if len(document) == 4:  # the first format: the funding last in each line's array
         charge_id, catalog_version, commit_time_ns, rows = document
         fundings = [row[-1] for row in rows]
