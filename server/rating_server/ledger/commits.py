@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -68,19 +68,24 @@ def _fund(
     catalog: CatalogSnapshot,
     accounts: dict[str, Account],
     lines: Sequence[RatedLine],
-    skip: Callable[[int], bool] = lambda _index: False,
+    skip: Sequence[bool] = (),
 ) -> tuple[list[tuple[str, str, tuple[FundingPart, ...]]], Drawdown]:
-    """Per line (billing account, local day, funding), drawn from the balances now."""
-    billing = [accounts[accounts[line.usage.account_id].billing_account_id] for line in lines]
+    """Per line (billing account, local day, funding), drawn from the balances now; a
+    line whose ``skip`` is true is funded by nothing."""
+    billing_of = {
+        account_id: accounts[account.billing_account_id] for account_id, account in accounts.items()
+    }
+    billing = [billing_of[line.usage.account_id] for line in lines]
     local_day = LocalDays()
     days = [
         local_day(line.usage.occurred_at_ns or 0, account.time_zone)
         for line, account in zip(lines, billing, strict=True)
     ]
+    skip = skip or [False] * len(lines)
     keys = {
         (account.account_id, day)
-        for index, (line, account, day) in enumerate(zip(lines, billing, days, strict=True))
-        if line.micros and not skip(index)
+        for line, account, day, skipped in zip(lines, billing, days, skip, strict=True)
+        if line.micros and not skipped
     }
     free_used = {(account_id, day): tx.free_used(account_id, day) for account_id, day in keys}
     main_ids = {account_id for account_id, _ in keys}
@@ -89,14 +94,14 @@ def _fund(
         free_used=free_used,
         packs=packs_of(tx, main_ids, only_left=True),
     )
+    draw = drawdown.draw
     funded = []
-    for index, (line, account, day) in enumerate(zip(lines, billing, days, strict=True)):
+    for line, account, day, skipped in zip(lines, billing, days, skip, strict=True):
+        billing_id = account.account_id
         parts = (
-            ()
-            if skip(index)
-            else drawdown.draw(account.account_id, line.micros, line.usage.occurred_at_ns or 0, day)
+            () if skipped else draw(billing_id, line.micros, line.usage.occurred_at_ns or 0, day)
         )
-        funded.append((account.account_id, day, parts))
+        funded.append((billing_id, day, parts))
     return funded, drawdown
 
 
@@ -154,15 +159,19 @@ def _funded_lines(
     the draw-down. Usage committed before (by its key) is marked duplicate and funded
     by nothing."""
     originals = _committed(tx, keys)
-    funded, drawdown = _fund(
-        tx, catalog, accounts, batch.lines, skip=lambda index: keys[index] in originals
-    )
-    lines = []
-    for key, line, (billing_id, _day, parts) in zip(keys, batch.lines, funded, strict=True):
-        charged = ChargedLine.of(line, billing_id, parts)
-        if key in originals:
-            charged = charged._replace(duplicate=True, original_charge_id=originals[key])
-        lines.append(charged)
+    duplicates = [key in originals for key in keys] if originals else []
+    funded, drawdown = _fund(tx, catalog, accounts, batch.lines, duplicates)
+    of = ChargedLine.of
+    lines = [
+        of(line, billing_id, parts)
+        for line, (billing_id, _day, parts) in zip(batch.lines, funded, strict=True)
+    ]
+    if originals:
+        for index, key in enumerate(keys):
+            if key in originals:
+                lines[index] = lines[index]._replace(
+                    duplicate=True, original_charge_id=originals[key]
+                )
     return lines, [day[:7] for _, day, _ in funded], drawdown
 
 
