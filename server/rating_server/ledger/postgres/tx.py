@@ -43,7 +43,8 @@ from rating_server.ledger.store import (
     StoredCharge,
 )
 
-#: The advisory lock between commits (shared, from ``catalog_version`` to their end)
+#: The advisory lock between commits (shared, from ``lock_balances``, or from
+#: ``catalog_version`` when no account was locked, to their end)
 #: and a catalog import's new version (exclusive, from ``catalog_versions``' new row to
 #: the import's commit): a commit that saw version N commits before N + 1 does, or
 #: sees N + 1 ("catv").
@@ -95,6 +96,10 @@ def _account(row: tuple) -> Account:
     return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
+def _first(row: tuple | None) -> int:
+    return int(row[0]) if row else 0
+
+
 def _pack(row: tuple) -> Pack:
     return Pack(*row)
 
@@ -108,10 +113,12 @@ def _part(
 class PostgresLedgerTx:
     """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
 
-    __slots__ = ("_free", "_locked", "_packs", "_payg", "_since", "conn")
+    __slots__ = ("_free", "_locked", "_packs", "_payg", "_since", "_version", "conn")
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
+        #: The newest catalog version, read under the version lock (``lock_balances``).
+        self._version: int | None = None
         self._forget()
 
     def _forget(self) -> None:
@@ -277,11 +284,13 @@ class PostgresLedgerTx:
 
     def lock_balances(self, billing_account_ids: Sequence[str]) -> None:
         """Lock the accounts' rows, one statement, in the order given: PostgreSQL locks
-        the rows as the sort returns them. Then read their recent balances (free days
-        and months from ``RECENT_DAYS`` ago, packs with points left), in the same round
-        trip (one pipeline): each of those statements takes its snapshot once the
-        locks are held, and every writer of these balances holds them, so what they
-        read stays true until this transaction writes (``_forget``)."""
+        the rows as the sort returns them. Then, in the same round trip (one pipeline),
+        take the catalog version's lock and read the newest version (what
+        ``catalog_version`` answers, asked next) and the accounts' recent balances (free
+        days and months from ``RECENT_DAYS`` ago, packs with points left): each of those
+        statements takes its snapshot once the locks before it are held, and every
+        writer of these balances holds them, so what they read stays true until this
+        transaction writes (``_forget``)."""
         if not billing_account_ids:
             return
         ids = list(billing_account_ids)
@@ -294,6 +303,8 @@ class PostgresLedgerTx:
                 "ORDER BY account_id FOR UPDATE",
                 [ids],
             )
+            self.conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
+            newest = self.conn.execute("SELECT coalesce(max(version), 0) FROM catalog_versions")
             free = self.conn.execute(
                 "SELECT billing_account_id, day, used_micros FROM free_days "
                 "WHERE billing_account_id = ANY(%s) AND day >= %s",
@@ -311,6 +322,7 @@ class PostgresLedgerTx:
         self._free = {(account, day): int(micros) for account, day, micros in free.fetchall()}
         self._payg = {(account, month): int(m) for account, month, m in payg.fetchall()}
         self._packs = list(map(_pack, packs.fetchall()))
+        self._version = _first(newest.fetchone())
         self._locked = frozenset(ids)
         self._since = since
 
@@ -336,12 +348,14 @@ class PostgresLedgerTx:
 
     def catalog_version(self) -> int:
         """Two statements: at READ COMMITTED the second one's snapshot is taken once the
-        lock is held, so it sees an import that committed while this one waited."""
-        with self.conn.pipeline():  # one round trip
-            self.conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
-            newest = self.conn.execute("SELECT coalesce(max(version), 0) FROM catalog_versions")
-        row = newest.fetchone()
-        return int(row[0]) if row else 0
+        lock is held, so it sees an import that committed while this one waited. A
+        commit's were run by ``lock_balances``, in its round trip."""
+        if self._version is None:
+            with self.conn.pipeline():  # one round trip
+                self.conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
+                newest = self.conn.execute("SELECT coalesce(max(version), 0) FROM catalog_versions")
+            self._version = _first(newest.fetchone())
+        return self._version
 
     # -- charges -------------------------------------------------------------------------
 
