@@ -234,3 +234,18 @@ def test_a_commit_on_postgresql_takes_as_many_statements_and_round_trips_for_any
     # The lines' COPY: two round trips (begun, then done) of its own.
     assert [large for _, large in counts[1:]] == [trips + 2, trips + 2], counts
     assert all(s <= statements + 1 for s, _ in counts), counts
+
+
+def test_the_dedup_question_finds_exactly_the_ids_committed_whatever_they_hold(
+    ledger: LedgerStore, catalog_snapshot: CatalogSnapshot
+) -> None:
+    accounts.create_account(ledger, catalog_snapshot, "zeta")
+    accounts.grant_pack(ledger, "zeta", "1000000", valid_from_ns=0)
+    odd = ["a,b", "{x}", 'q"uote', "back\\slash", "NULL", "é"]
+    now = time.time_ns()
+    usages = [Usage(usage_id, "zeta", "agent.call", 1, now) for usage_id in odd]
+    charge_id = commits.commit(ledger, catalog_snapshot, "r-1", usages).charge_id
+    with ledger.read() as tx:
+        asked = [*odd, "new", "a", "b"]
+        assert tx.committed("zeta", asked) == dict.fromkeys(odd, charge_id)
+        assert tx.committed("zeta", ["a b", "a,b"]) == {"a,b": charge_id}  # not an id
