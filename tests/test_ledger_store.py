@@ -131,3 +131,121 @@ def test_a_void_locks_the_charges_billing_accounts_then_works_account_by_account
     for step in ("charge_funding", "write_reversals"):
         assert [args[1] for name, args in spy.calls if name == step] == ["acme", "zeta"]
     assert spy.names()[-1] == "write_void"
+
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+@pytest.mark.parametrize("days_ago", [0, 10])
+def test_a_commit_draws_on_what_the_days_commits_before_it_left_of_its_free_points(
+    ledger: LedgerStore, catalog_snapshot: CatalogSnapshot, days_ago: int
+) -> None:
+    """Today's balances are read with the locks (PostgreSQL), an older day's on its own:
+    both must see what the commits before took."""
+    accounts.create_account(ledger, catalog_snapshot, "zeta")
+    accounts.grant_pack(ledger, "zeta", "1000000", valid_from_ns=0)
+    daily_free = catalog_snapshot.default_plan.daily_free_micros
+    at = time.time_ns() - days_ago * DAY_NS
+    sources = []
+    for n in range(2):
+        usage = Usage(f"u-{n}", "zeta", "agent.call", 10**5, at)
+        (line,) = commits.commit(ledger, catalog_snapshot, f"r-{n}", [usage]).lines
+        assert line.micros > daily_free
+        sources.append({part.source: part.micros for part in line.funding})
+    assert sources[0]["free"] == daily_free
+    assert "free" not in sources[1]
+    assert sources[1]["pack"] == sources[0]["pack"] + daily_free
+
+
+@pytest.mark.parametrize("count", [3, 40])  # inserted, and copied in (PostgreSQL)
+def test_a_charges_lines_are_numbered_in_request_order(
+    ledger: LedgerStore, catalog_snapshot: CatalogSnapshot, count: int
+) -> None:
+    for account_id in ("acme", "zeta"):
+        accounts.create_account(ledger, catalog_snapshot, account_id)
+        accounts.grant_pack(ledger, account_id, "1000000", valid_from_ns=0)
+    now = time.time_ns()
+    usages = [Usage(f"u-{i}", ("zeta", "acme")[i % 2], "agent.call", 1, now) for i in range(count)]
+    commits.commit(ledger, catalog_snapshot, "r-1", usages)
+    with ledger.read() as tx:
+        for account_id, first in (("zeta", 0), ("acme", 1)):
+            lines = tx.charge_lines(account_id, None, 0, None, None, 100)
+            assert [entry.usage_id for _, entry in lines] == [
+                f"u-{i}" for i in range(first, count, 2)
+            ]
+
+
+def _statements_and_round_trips(trace: str) -> tuple[int, int]:
+    statements = trips = 0
+    last = ""
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or fields[1] not in ("F", "B"):
+            continue
+        statements += fields[1] == "F" and fields[3].startswith(("Execute", "Query"))
+        trips += fields[1] == "B" and last == "F"
+        last = fields[1]
+    return statements, trips
+
+
+def test_a_commit_on_postgresql_takes_as_many_statements_and_round_trips_for_any_count_of_lines(
+    postgres_seeded: str,
+    catalog_snapshot: CatalogSnapshot,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's statements and round trips are a few per billing account, not per line:
+    its lines are copied in, its writes pipelined, its balances read with its locks."""
+    from rating_server.ledger.postgres import database
+
+    traces = []
+    configure = database._durable
+
+    def traced(conn: Any) -> None:
+        configure(conn)
+        conn.prepare_threshold = None  # preparing a statement takes a round trip, once
+        trace = (tmp_path / f"trace-{len(traces)}").open("w+b")
+        conn.pgconn.trace(trace.fileno())
+        traces.append(trace)
+
+    monkeypatch.setattr(database, "_durable", traced)
+    ledger = PostgresLedgerStore(postgres_seeded, max_connections=1)
+    try:
+        for account_id in ("acme", "zeta"):
+            accounts.create_account(ledger, catalog_snapshot, account_id)
+            accounts.grant_pack(ledger, account_id, "1000000", valid_from_ns=0)
+        (trace,) = traces
+        counts = []
+        for count in (4, 40, 400):
+            now = time.time_ns()
+            usages = [
+                Usage(f"u-{count}-{i}", ("zeta", "acme")[i % 2], "agent.call", 1, now)
+                for i in range(count)
+            ]
+            trace.seek(0, 2)
+            start = trace.tell()
+            commits.commit(ledger, catalog_snapshot, f"r-{count}", usages)
+            trace.seek(start)
+            counts.append(_statements_and_round_trips(trace.read().decode(errors="replace")))
+    finally:
+        ledger.close()
+    (statements, trips), *_ = counts
+    assert trips <= 10  # begin, request, accounts, locks, 2 x dedup, writes, commit
+    # The lines' COPY: two round trips (begun, then done) of its own.
+    assert [large for _, large in counts[1:]] == [trips + 2, trips + 2], counts
+    assert all(s <= statements + 1 for s, _ in counts), counts
+
+
+def test_the_dedup_question_finds_exactly_the_ids_committed_whatever_they_hold(
+    ledger: LedgerStore, catalog_snapshot: CatalogSnapshot
+) -> None:
+    accounts.create_account(ledger, catalog_snapshot, "zeta")
+    accounts.grant_pack(ledger, "zeta", "1000000", valid_from_ns=0)
+    odd = ["a,b", "{x}", 'q"uote', "back\\slash", "NULL", "é"]
+    now = time.time_ns()
+    usages = [Usage(usage_id, "zeta", "agent.call", 1, now) for usage_id in odd]
+    charge_id = commits.commit(ledger, catalog_snapshot, "r-1", usages).charge_id
+    with ledger.read() as tx:
+        asked = [*odd, "new", "a", "b"]
+        assert tx.committed("zeta", asked) == dict.fromkeys(odd, charge_id)
+        assert tx.committed("zeta", ["a b", "a,b"]) == {"a,b": charge_id}  # not an id

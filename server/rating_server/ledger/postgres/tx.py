@@ -11,6 +11,8 @@ never wait for each other in a cycle. Sums of bigint columns are cast back to bi
 
 from __future__ import annotations
 
+import datetime
+import time
 from collections.abc import Collection, Sequence
 
 import psycopg
@@ -41,7 +43,8 @@ from rating_server.ledger.store import (
     StoredCharge,
 )
 
-#: The advisory lock between commits (shared, from ``catalog_version`` to their end)
+#: The advisory lock between commits (shared, from ``lock_balances``, or from
+#: ``catalog_version`` when no account was locked, to their end)
 #: and a catalog import's new version (exclusive, from ``catalog_versions``' new row to
 #: the import's commit): a commit that saw version N commits before N + 1 does, or
 #: sees N + 1 ("catv").
@@ -57,15 +60,26 @@ _PACKS = (
     "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id"
 )
 _ENTRY = ", ".join(f"l.{column}" for column in ENTRY_COLUMNS)
-# A line's attributes are JSON (jsonb), its last column; seq is taken as it is written.
+# A line's attributes are JSON (jsonb), its last column; its seq (line_numbers) and a
+# funding entry's (entry_numbers) are their columns' defaults, taken as each row is
+# written.
 _INSERT_LINES = (
-    f"INSERT INTO charge_lines ({', '.join(LINE_COLUMNS)}, seq) "
-    f"VALUES ({'%s, ' * (len(LINE_COLUMNS) - 1)}%s::jsonb, nextval('line_numbers'))"
+    f"INSERT INTO charge_lines ({', '.join(LINE_COLUMNS)}) "
+    f"VALUES ({'%s, ' * (len(LINE_COLUMNS) - 1)}%s::jsonb)"
 )
+_COPY_LINES = f"COPY charge_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN"
 _INSERT_FUNDING = (
     f"INSERT INTO funding_entries ({', '.join(FUNDING_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(FUNDING_COLUMNS))})"
 )
+_COPY_FUNDING = f"COPY funding_entries ({', '.join(FUNDING_COLUMNS)}) FROM STDIN"
+#: Rows from which a charge's lines (or funding entries) are copied in (COPY: two round
+#: trips of their own, and the least work per row) rather than inserted in the write's
+#: one pipeline (no round trip of their own, more work per row).
+COPY_ROWS = 32
+#: Days before today (UTC) from which ``lock_balances`` reads the accounts' free days
+#: and months: a commit's usage is nearly always of today, in the account's zone.
+RECENT_DAYS = 2
 #: Every funding part of one source, as ``columns``: the funding entries' (reversals
 #: too) and the lines' own (``rows.inline_funding``).
 _PARTS = (
@@ -82,6 +96,10 @@ def _account(row: tuple) -> Account:
     return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
+def _first(row: tuple | None) -> int:
+    return int(row[0]) if row else 0
+
+
 def _pack(row: tuple) -> Pack:
     return Pack(*row)
 
@@ -95,10 +113,27 @@ def _part(
 class PostgresLedgerTx:
     """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("_free", "_locked", "_packs", "_payg", "_since", "_version", "conn")
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
+        #: The newest catalog version, read under the version lock (``lock_balances``).
+        self._version: int | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop the balances ``lock_balances`` read: the transaction changes them."""
+        #: The billing accounts locked, whose balances from day ``_since`` on were read.
+        self._locked: frozenset[str] = frozenset()
+        self._since = ""
+        self._free: dict[tuple[str, str], int] = {}
+        self._payg: dict[tuple[str, str], int] = {}
+        self._packs: list[Pack] = []
+
+    def _copy(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[arg-type]
+            for row in rows:
+                copy.write_row(row)
 
     def _rows(self, query: str, args: Sequence[object] = ()) -> list[tuple]:
         return self.conn.execute(query, args).fetchall()  # type: ignore[arg-type]
@@ -189,6 +224,7 @@ class PostgresLedgerTx:
         create_time_ns: int,
         request_id: str,
     ) -> Pack:
+        self._forget()
         row = self._one("SELECT nextval('pack_numbers')")
         assert row is not None
         number = int(row[0])
@@ -235,6 +271,9 @@ class PostgresLedgerTx:
     def packs(self, account_ids: Collection[str], only_left: bool = False) -> list[Pack]:
         if not account_ids:
             return []
+        if only_left and self._locked.issuperset(account_ids):
+            wanted = set(account_ids)
+            return [pack for pack in self._packs if pack.account_id in wanted]
         left = " AND b.remaining_micros > 0" if only_left else ""
         rows = self._rows(
             f"{_PACKS} WHERE p.billing_account_id = ANY(%s){left}", [list(account_ids)]
@@ -245,15 +284,51 @@ class PostgresLedgerTx:
 
     def lock_balances(self, billing_account_ids: Sequence[str]) -> None:
         """Lock the accounts' rows, one statement, in the order given: PostgreSQL locks
-        the rows as the sort returns them."""
-        if billing_account_ids:
-            self._rows(
+        the rows as the sort returns them. Then, in the same round trip (one pipeline),
+        take the catalog version's lock and read the newest version (what
+        ``catalog_version`` answers, asked next) and the accounts' recent balances (free
+        days and months from ``RECENT_DAYS`` ago, packs with points left): each of those
+        statements takes its snapshot once the locks before it are held, and every
+        writer of these balances holds them, so what they read stays true until this
+        transaction writes (``_forget``)."""
+        if not billing_account_ids:
+            return
+        ids = list(billing_account_ids)
+        since = datetime.datetime.fromtimestamp(
+            time.time() - RECENT_DAYS * 86_400, datetime.UTC
+        ).strftime("%Y-%m-%d")
+        with self.conn.pipeline():
+            self.conn.execute(
                 "SELECT account_id FROM accounts WHERE account_id = ANY(%s) "
                 "ORDER BY account_id FOR UPDATE",
-                [list(billing_account_ids)],
+                [ids],
             )
+            self.conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
+            newest = self.conn.execute("SELECT coalesce(max(version), 0) FROM catalog_versions")
+            free = self.conn.execute(
+                "SELECT billing_account_id, day, used_micros FROM free_days "
+                "WHERE billing_account_id = ANY(%s) AND day >= %s",
+                [ids, since],
+            )
+            payg = self.conn.execute(
+                "SELECT billing_account_id, month, micros FROM payg_months "
+                "WHERE billing_account_id = ANY(%s) AND month >= %s",
+                [ids, since[:7]],
+            )
+            packs = self.conn.execute(
+                f"{_PACKS} WHERE p.billing_account_id = ANY(%s) AND b.remaining_micros > 0",
+                [ids],
+            )
+        self._free = {(account, day): int(micros) for account, day, micros in free.fetchall()}
+        self._payg = {(account, month): int(m) for account, month, m in payg.fetchall()}
+        self._packs = list(map(_pack, packs.fetchall()))
+        self._version = _first(newest.fetchone())
+        self._locked = frozenset(ids)
+        self._since = since
 
     def free_used(self, billing_account_id: str, day: str) -> int:
+        if billing_account_id in self._locked and day >= self._since:
+            return self._free.get((billing_account_id, day), 0)
         row = self._one(
             "SELECT used_micros FROM free_days WHERE billing_account_id = %s AND day = %s",
             [billing_account_id, day],
@@ -261,6 +336,8 @@ class PostgresLedgerTx:
         return int(row[0]) if row else 0
 
     def payg(self, billing_account_id: str, month: str) -> int:
+        if billing_account_id in self._locked and month >= self._since[:7]:
+            return self._payg.get((billing_account_id, month), 0)
         row = self._one(
             "SELECT micros FROM payg_months WHERE billing_account_id = %s AND month = %s",
             [billing_account_id, month],
@@ -271,10 +348,14 @@ class PostgresLedgerTx:
 
     def catalog_version(self) -> int:
         """Two statements: at READ COMMITTED the second one's snapshot is taken once the
-        lock is held, so it sees an import that committed while this one waited."""
-        self._one("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
-        row = self._one("SELECT coalesce(max(version), 0) FROM catalog_versions")
-        return int(row[0]) if row else 0
+        lock is held, so it sees an import that committed while this one waited. A
+        commit's were run by ``lock_balances``, in its round trip."""
+        if self._version is None:
+            with self.conn.pipeline():  # one round trip
+                self.conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CATALOG_VERSION_LOCK])
+                newest = self.conn.execute("SELECT coalesce(max(version), 0) FROM catalog_versions")
+            self._version = _first(newest.fetchone())
+        return self._version
 
     # -- charges -------------------------------------------------------------------------
 
@@ -287,47 +368,65 @@ class PostgresLedgerTx:
     def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
         if not usage_ids:
             return {}
+        joined = " ".join(usage_ids)
+        ids: object = joined
+        wanted = "string_to_array(%s, ' ')"
+        if joined.count(" ") != len(usage_ids) - 1:
+            ids, wanted = list(usage_ids), "%s"
+        # No id holds a space (no id may, ``ids.id_problem``): the ids as one text, split
+        # by the server, cost a fraction of an array's parameter to send.
         return dict(
             self._rows(
                 "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = %s "
-                "AND usage_id = ANY(%s)",
-                [billing_account_id, list(usage_ids)],
+                f"AND usage_id = ANY({wanted})",
+                [billing_account_id, ids],
             )
         )
 
     def write_charge(self, charge: NewCharge) -> None:
+        """One pipeline (one round trip) for the request, the charge, the balances and
+        a small charge's lines; a large charge's lines are copied in (COPY) after it."""
         receipt = charge.receipt
         charge_id = receipt.charge_id
         accounts = sorted({line.billing_account_id for line in receipt.lines})
-        self.conn.execute(
-            "INSERT INTO requests (request_id, request_hash, charge_id, receipt) "
-            "VALUES (%s, %s, %s, %s)",
-            [charge.request_id, charge.request_hash, charge_id, encode_receipt(receipt)],
-        )
-        self.conn.execute(
-            "INSERT INTO charges (charge_id, request_id, catalog_version, commit_time_ns, "
-            "billing_account_ids) VALUES (%s, %s, %s, %s, %s)",
-            [
-                charge_id,
-                charge.request_id,
-                receipt.catalog_version,
-                receipt.commit_time_ns,
-                accounts,
-            ],
-        )
-        self._many(
-            "INSERT INTO charge_accounts (billing_account_id, charge_id) VALUES (%s, %s)",
-            [(account, charge_id) for account in accounts],
-        )
         line_rows, funding_rows = charge_rows(charge)
         # Lines take their numbers in request order, after the account's lock: an
         # account's lines are numbered in the order they commit.
-        self._many(_INSERT_LINES, line_rows)
-        self._many(_INSERT_FUNDING, funding_rows)
-        self._change(charge.changes)
+        with self.conn.pipeline():
+            self.conn.execute(
+                "INSERT INTO requests (request_id, request_hash, charge_id, receipt) "
+                "VALUES (%s, %s, %s, %s)",
+                [charge.request_id, charge.request_hash, charge_id, encode_receipt(receipt)],
+            )
+            self.conn.execute(
+                "INSERT INTO charges (charge_id, request_id, catalog_version, commit_time_ns, "
+                "billing_account_ids) VALUES (%s, %s, %s, %s, %s)",
+                [
+                    charge_id,
+                    charge.request_id,
+                    receipt.catalog_version,
+                    receipt.commit_time_ns,
+                    accounts,
+                ],
+            )
+            self.conn.execute(
+                "INSERT INTO charge_accounts (billing_account_id, charge_id) "
+                "SELECT unnest(%s::text[]), %s",
+                [accounts, charge_id],
+            )
+            if len(line_rows) < COPY_ROWS:
+                self._many(_INSERT_LINES, line_rows)
+            if len(funding_rows) < COPY_ROWS:
+                self._many(_INSERT_FUNDING, funding_rows)
+            self._change(charge.changes)
+        if len(line_rows) >= COPY_ROWS:
+            self._copy(_COPY_LINES, line_rows)
+        if len(funding_rows) >= COPY_ROWS:
+            self._copy(_COPY_FUNDING, funding_rows)
 
     def _change(self, changes: BalanceChanges) -> None:
         """Add a charge's ``changes`` to the balances."""
+        self._forget()
         self._many(
             "INSERT INTO free_days (billing_account_id, day, used_micros) VALUES (%s, %s, %s) "
             "ON CONFLICT (billing_account_id, day) "
@@ -353,6 +452,7 @@ class PostgresLedgerTx:
         """Add a void's ``changes`` (negative) to balances that exist: an UPDATE, since
         an upsert's row, checked before its conflict is found, would be refused as
         negative."""
+        self._forget()
         self._many(
             "UPDATE free_days SET used_micros = used_micros + %s "
             "WHERE billing_account_id = %s AND day = %s",
