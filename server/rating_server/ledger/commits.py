@@ -333,11 +333,7 @@ def _committed(tx: LedgerTx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str,
     by_account: dict[str, list[str]] = {}
     for account_id, usage_id in keys:
         by_account.setdefault(account_id, []).append(usage_id)
-    return {
-        (account_id, usage_id): charge_id
-        for account_id, usage_ids in by_account.items()
-        for usage_id, charge_id in tx.committed(account_id, usage_ids).items()
-    }
+    return tx.committed(by_account)
 
 
 def preview(

@@ -29,7 +29,7 @@ Rules for an engine, so that the ledger can be spread over many nodes and databa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -176,9 +176,10 @@ class LedgerTx(Protocol):
 
     def charge_by_request(self, request_id: str) -> StoredCharge | None: ...
 
-    def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
-        """The usage_ids among these (any number) committed before for the billing
-        account, each with the id of the charge that has it."""
+    def committed(self, usage_ids: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], str]:
+        """Of the usage_ids by billing account (any number), those committed before for
+        it, as (billing account, usage_id), each with the id of the charge that has it.
+        Every account's at once: an engine asks them all in one round trip."""
         ...
 
     def write_charge(self, charge: NewCharge) -> None:

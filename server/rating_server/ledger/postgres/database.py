@@ -180,9 +180,16 @@ class PostgresDatabase(WriteHealth, Generic[Tx]):
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A read-only transaction over one snapshot (REPEATABLE READ)."""
-        with self._connection("read") as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield self._make_tx(conn)
+        with self._connection("read") as conn:
+            # Said in the BEGIN itself (one round trip, not two); only for this one.
+            conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+            try:
+                with conn.transaction():
+                    yield self._make_tx(conn)
+            finally:
+                # A broken connection the pool discards: nothing to undo.
+                if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                    conn.isolation_level, conn.read_only = None, None
 
     @contextmanager
     def write(self) -> Iterator[Tx]:

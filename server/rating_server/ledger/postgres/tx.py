@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import psycopg
 
@@ -90,6 +90,22 @@ _VOIDED = (
     "EXISTS (SELECT 1 FROM voids v WHERE v.billing_account_id = l.billing_account_id "
     "AND v.charge_id = l.charge_id)"
 )
+
+
+def _committed_query(account: str, usage_ids: Sequence[str]) -> tuple[str, list[object]]:
+    """The question which of an account's usage ids are committed, and its arguments.
+    No id holds a space (no id may, ``ids.id_problem``): the ids as one text, split by
+    the server, cost a fraction of an array's parameter to send."""
+    joined = " ".join(usage_ids)
+    ids: object = joined
+    wanted = "string_to_array(%s, ' ')"
+    if joined.count(" ") != len(usage_ids) - 1:
+        ids, wanted = list(usage_ids), "%s"
+    query = (
+        "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = %s "
+        f"AND usage_id = ANY({wanted})"
+    )
+    return query, [account, ids]
 
 
 def _account(row: tuple) -> Account:
@@ -365,23 +381,20 @@ class PostgresLedgerTx:
         )
         return None if row is None else StoredCharge(row[0], decode_receipt(bytes(row[1])))
 
-    def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
-        if not usage_ids:
+    def committed(self, usage_ids: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], str]:
+        asked = [(account, ids) for account, ids in usage_ids.items() if ids]
+        if not asked:
             return {}
-        joined = " ".join(usage_ids)
-        ids: object = joined
-        wanted = "string_to_array(%s, ' ')"
-        if joined.count(" ") != len(usage_ids) - 1:
-            ids, wanted = list(usage_ids), "%s"
-        # No id holds a space (no id may, ``ids.id_problem``): the ids as one text, split
-        # by the server, cost a fraction of an array's parameter to send.
-        return dict(
-            self._rows(
-                "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = %s "
-                f"AND usage_id = ANY({wanted})",
-                [billing_account_id, ids],
-            )
-        )
+        with self.conn.pipeline():  # one round trip for every account's question
+            answers = [
+                (account, self.conn.execute(*_committed_query(account, ids)))
+                for account, ids in asked
+            ]
+        return {
+            (account, usage_id): charge_id
+            for account, cursor in answers
+            for usage_id, charge_id in cursor.fetchall()
+        }
 
     def write_charge(self, charge: NewCharge) -> None:
         """One pipeline (one round trip) for the request, the charge, the balances and

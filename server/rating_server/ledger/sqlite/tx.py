@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rating_server.ledger.model import (
     Account,
@@ -241,16 +241,17 @@ class SqliteLedgerTx:
         ).fetchone()
         return None if row is None else StoredCharge(row[0], decode_receipt(row[1]))
 
-    def committed(self, billing_account_id: str, usage_ids: Sequence[str]) -> dict[str, str]:
+    def committed(self, usage_ids: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], str]:
         found = {}
-        for start in range(0, len(usage_ids), _CHUNK):
-            chunk = usage_ids[start : start + _CHUNK]
-            for usage_id, charge_id in self.conn.execute(
-                "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = ? "
-                f"AND usage_id IN ({_marks(len(chunk))})",
-                [billing_account_id, *chunk],
-            ):
-                found[usage_id] = charge_id
+        for billing_account_id, ids in usage_ids.items():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for usage_id, charge_id in self.conn.execute(
+                    "SELECT usage_id, charge_id FROM charge_lines WHERE billing_account_id = ? "
+                    f"AND usage_id IN ({_marks(len(chunk))})",
+                    [billing_account_id, *chunk],
+                ):
+                    found[billing_account_id, usage_id] = charge_id
         return found
 
     def write_charge(self, charge: NewCharge) -> None:
