@@ -35,12 +35,14 @@ test: $(STAMP) proto-check lint
 
 venv: $(STAMP)
 
-# Measure the service against the gRPC floor; writes bench/results/ (about 3 minutes).
+# Measure the service against the gRPC floor and the ceilings, on SQLite and on a throwaway
+# PostgreSQL cluster; writes bench/results/ (about 7 minutes).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/run.py
 
-# Does the cost grow with 10 million ledger lines or 10,000 SKUs? bench/results/scale.md.
+# Does the cost grow with millions of ledger lines (both engines) or 10,000 SKUs?
+# bench/results/scale.md (about 15 minutes: the lines are loaded through the ledger).
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py
 
