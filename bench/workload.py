@@ -138,11 +138,15 @@ def now_timestamp(ago_seconds: int = 1) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=int(time.time()) - ago_seconds, nanos=471_368_214)
 
 
-def usage_item(index: int, uid: str, occurred_at: timestamp_pb2.Timestamp) -> usage_pb2.UsageItem:
+def usage_item(
+    index: int, uid: str, occurred_at: timestamp_pb2.Timestamp, shift: int = 0
+) -> usage_pb2.UsageItem:
+    """The batch's item ``index``: its kind of usage by its index, its account by its
+    index plus ``shift``."""
     kind = sample(index)
     return usage_pb2.UsageItem(
         usage_id=uid,
-        account_id=account(index),
+        account_id=account(index + shift),
         sku=kind.requested_sku,
         quantity=kind.quantity,
         occurred_at=occurred_at,
@@ -187,6 +191,10 @@ class CommitRequests:
     Each item is ``<item key and length><usage_id key and length>`` + usage_id + ``<the
     rest of the item>``; usage ids all have one length, so the templates are built once
     per batch size. ``check`` proves the bytes are the message protobuf would build.
+
+    A batch smaller than the number of accounts names other accounts on each call (the
+    caller's own first, then the next): single items come from many producers for many
+    accounts, not all for one (whose commits would take turns on its lock).
     """
 
     def __init__(self, tag: str, caller: int) -> None:
@@ -194,24 +202,27 @@ class CommitRequests:
         self.caller = caller
         self._seq = 0
         self._calls = 0
-        self._templates: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._templates: dict[tuple[int, int], list[tuple[bytes, bytes]]] = {}
         self._occurred_at = now_timestamp()
+        self._shift = 0
 
-    def _template(self, batch: int) -> list[tuple[bytes, bytes]]:
-        templates = self._templates.get(batch)
+    def _template(self, batch: int, shift: int) -> list[tuple[bytes, bytes]]:
+        templates = self._templates.get((batch, shift))
         if templates is None:
             uid_length = len(usage_id(self.tag, self.caller, 0))
             templates = []
             for index in range(batch):
-                item = usage_item(index, "", self._occurred_at).SerializeToString()
+                item = usage_item(index, "", self._occurred_at, shift).SerializeToString()
                 size = len(_field(1, b"x" * uid_length)) + len(item)
                 head = varint(2 << 3 | 2) + varint(size) + varint(1 << 3 | 2)
                 templates.append((head + varint(uid_length), item))
-            self._templates[batch] = templates
+            self._templates[batch, shift] = templates
         return templates
 
     def next(self, batch: int) -> bytes:
-        templates = self._template(batch)
+        shift = (self.caller + self._calls) % len(ACCOUNTS) if batch < len(ACCOUNTS) else 0
+        self._shift = shift
+        templates = self._template(batch, shift)
         self._calls += 1
         first = self._seq
         self._seq += batch
@@ -231,7 +242,9 @@ class CommitRequests:
         expected = rating_service_pb2.CommitChargesRequest(
             request_id=request_id(self.tag, self.caller, self._calls),
             items=[
-                usage_item(i, usage_id(self.tag, self.caller, first + i), self._occurred_at)
+                usage_item(
+                    i, usage_id(self.tag, self.caller, first + i), self._occurred_at, self._shift
+                )
                 for i in range(batch)
             ],
         )
