@@ -85,6 +85,22 @@ class BalanceChanges:
     payg: Mapping[tuple[str, str], int]  # (billing account, month)
 
 
+#: A charged line's fields that follow from its price and requested name (the same for
+#: every line of one price in a batch): written once per price in a response and in a
+#: receipt.
+PRICE_FIELDS = (
+    "sku",
+    "requested_sku",
+    "category",
+    "unit",
+    "price_unit",
+    "price_unit_label",
+    "unit_price",
+    "billed_by",
+    "price_effective_from_ns",
+)
+
+
 class ChargedLine(NamedTuple):
     """One line of a receipt, flat, so a receipt can be stored and replayed as it was.
 

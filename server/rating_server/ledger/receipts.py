@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 
 from rating_server.engine import Usage
-from rating_server.ledger.model import ChargedLine, FundingPart, Receipt
+from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, FundingPart, Receipt
 
 #: The wire values of fields an invalid request held that a Usage cannot (an invalid
 #: Timestamp or Duration, converted to 0), as (seconds, nanos) by (item index, field).
@@ -80,19 +80,9 @@ _LINE_FIELDS = tuple(name for name in ChargedLine._fields if name != "funding")
 #: The format ``encode_receipt`` writes: its document's first value. The formats before
 #: it begin with the charge id, a string.
 FORMAT = 3
-#: A line's fields that follow from its price and requested name (the same for most of
-#: a batch's lines: a receipt holds each set once), and the rest, in ChargedLine's order.
-_PRICE_FIELDS = (
-    "requested_sku",
-    "sku",
-    "category",
-    "unit",
-    "price_unit",
-    "price_unit_label",
-    "unit_price",
-    "billed_by",
-    "price_effective_from_ns",
-)
+#: A line's fields that follow from its price (a receipt holds each set once), and the
+#: rest, in ChargedLine's order.
+_PRICE_FIELDS = PRICE_FIELDS
 _OWN_FIELDS = tuple(name for name in ChargedLine._fields if name not in _PRICE_FIELDS)
 _price_of = operator.itemgetter(*map(ChargedLine._fields.index, _PRICE_FIELDS))
 _own_of = operator.itemgetter(*map(ChargedLine._fields.index, _OWN_FIELDS))

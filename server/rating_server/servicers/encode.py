@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from rating.v1 import rating_service_pb2, usage_pb2
 from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.engine import RatedLine
-from rating_server.ledger.model import ChargedLine, FundingPart, FundingSummary
+from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, FundingPart, FundingSummary
 from rating_server.money import format_scaled
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, FUNDING_SOURCE, timestamp
 
@@ -303,19 +303,9 @@ class LineWriter:
         return b"".join(out)
 
 
-#: A charged line's fields that its price fragments follow from, in
-#: ``_serialize_fragments``' order, read out in C.
-_PRICE_FIELDS = operator.attrgetter(
-    "sku",
-    "requested_sku",
-    "category",
-    "unit",
-    "price_unit",
-    "price_unit_label",
-    "unit_price",
-    "billed_by",
-    "price_effective_from_ns",
-)
+#: A charged line's fields that its price fragments follow from (in
+#: ``_serialize_fragments``' order), read out in C.
+_PRICE_FIELDS = operator.attrgetter(*PRICE_FIELDS)
 
 
 def _funding(part: FundingPart, points: bytes, tails: dict[tuple[str, str, str], bytes]) -> bytes:
