@@ -163,6 +163,20 @@ def test_commits_are_durable_even_where_the_database_says_otherwise(
         db.close()
 
 
+def test_every_statement_is_planned_for_its_own_values(postgres_database: str) -> None:
+    """A generic plan, kept from a young ledger's statistics, scanned an account's lines
+    for each commit's duplicates: commits grew slower with every line."""
+    db = PostgresDatabase(migrated(postgres_database), lambda conn: conn)
+    try:
+        with db.read() as conn:
+            assert conn.execute("SHOW plan_cache_mode").fetchone() == ("force_custom_plan",)
+        db.grouped(lambda conn: conn.execute("SELECT 1"))
+        with db.read() as conn:  # the pool's connection, again
+            assert conn.execute("SHOW plan_cache_mode").fetchone() == ("force_custom_plan",)
+    finally:
+        db.close()
+
+
 def test_a_database_that_takes_no_writes_fails_the_probe_as_it_fails_writes(
     postgres_database: str,
 ) -> None:
