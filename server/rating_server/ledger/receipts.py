@@ -82,16 +82,15 @@ _LINE_FIELDS = tuple(name for name in ChargedLine._fields if name != "funding")
 FORMAT = 3
 #: A line's fields that follow from its price (a receipt holds each set once), and the
 #: rest, in ChargedLine's order.
-_PRICE_FIELDS = PRICE_FIELDS
-_OWN_FIELDS = tuple(name for name in ChargedLine._fields if name not in _PRICE_FIELDS)
-_price_of = operator.itemgetter(*map(ChargedLine._fields.index, _PRICE_FIELDS))
+_OWN_FIELDS = tuple(name for name in ChargedLine._fields if name not in PRICE_FIELDS)
+_price_of = operator.itemgetter(*map(ChargedLine._fields.index, PRICE_FIELDS))
 _own_of = operator.itemgetter(*map(ChargedLine._fields.index, _OWN_FIELDS))
 _FUNDING = _OWN_FIELDS.index("funding")
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
     """A receipt as compressed JSON, to return byte for byte on a retry: the format,
-    the charge, each distinct set of a line's price fields once (``_PRICE_FIELDS``),
+    the charge, each distinct set of a line's price fields once (``PRICE_FIELDS``),
     each line's set by its index, and each line's own fields (``_OWN_FIELDS``; its
     funding an array of parts, each in ``FundingPart``'s order). Lines and parts are
     named tuples, read out and written as arrays in C."""
@@ -119,7 +118,7 @@ def decode_receipt(blob: bytes) -> Receipt:
         for index, own in zip(indexes, owns, strict=True):
             own[_FUNDING] = tuple(FundingPart(*part) for part in own[_FUNDING])
             fields = dict(zip(_OWN_FIELDS, own, strict=True))
-            fields.update(zip(_PRICE_FIELDS, prices[index], strict=True))
+            fields.update(zip(PRICE_FIELDS, prices[index], strict=True))
             lines.append(ChargedLine(**fields))
         return Receipt(charge_id, catalog_version, commit_time_ns, tuple(lines))
     if len(document) == 4:  # the first format: the funding last in each line's array
