@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from rating.v1 import reservation_pb2 as _reservation_pb2
 from rating.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -77,7 +78,7 @@ class UpdateAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ...) -> None: ...
 
 class ResourcePack(_message.Message):
-    __slots__ = ("pack_id", "account_id", "points", "remaining_points", "price_yuan", "valid_from", "expire_time", "priority", "create_time")
+    __slots__ = ("pack_id", "account_id", "points", "remaining_points", "price_yuan", "valid_from", "expire_time", "priority", "create_time", "held_points")
     PACK_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +88,7 @@ class ResourcePack(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     pack_id: str
     account_id: str
     points: str
@@ -96,7 +98,8 @@ class ResourcePack(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     priority: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, pack_id: _Optional[str] = ..., account_id: _Optional[str] = ..., points: _Optional[str] = ..., remaining_points: _Optional[str] = ..., price_yuan: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    held_points: str
+    def __init__(self, pack_id: _Optional[str] = ..., account_id: _Optional[str] = ..., points: _Optional[str] = ..., remaining_points: _Optional[str] = ..., price_yuan: _Optional[str] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., held_points: _Optional[str] = ...) -> None: ...
 
 class GrantResourcePackRequest(_message.Message):
     __slots__ = ("account_id", "points", "valid_from", "expire_time", "priority", "request_id")
@@ -129,7 +132,7 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., day: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan")
+    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan", "free_points_held", "pay_as_you_go_held_points", "reservations")
     BILLING_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     FREE_POINTS_GRANTED_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +142,9 @@ class GetBalanceResponse(_message.Message):
     MONTH_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_POINTS_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_YUAN_FIELD_NUMBER: _ClassVar[int]
+    FREE_POINTS_HELD_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
     billing_account_id: str
     day: str
     free_points_granted: str
@@ -148,7 +154,10 @@ class GetBalanceResponse(_message.Message):
     month: str
     pay_as_you_go_points: str
     pay_as_you_go_yuan: str
-    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ...) -> None: ...
+    free_points_held: str
+    pay_as_you_go_held_points: str
+    reservations: _containers.RepeatedCompositeFieldContainer[_reservation_pb2.Reservation]
+    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ..., free_points_held: _Optional[str] = ..., pay_as_you_go_held_points: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_reservation_pb2.Reservation, _Mapping]]] = ...) -> None: ...
 
 class ListChargesRequest(_message.Message):
     __slots__ = ("account_id", "start_time", "end_time", "page_size", "page_token")

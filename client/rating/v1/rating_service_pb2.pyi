@@ -1,6 +1,8 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from rating.v1 import reservation_pb2 as _reservation_pb2
 from rating.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -33,7 +35,7 @@ class QuoteResponse(_message.Message):
     def __init__(self, lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., funding: _Optional[_Union[QuoteFunding, _Mapping]] = ...) -> None: ...
 
 class QuoteFunding(_message.Message):
-    __slots__ = ("account_id", "free_points", "pack_points", "pay_as_you_go_points", "covered", "pay_as_you_go_enabled", "shortfall_points")
+    __slots__ = ("account_id", "free_points", "pack_points", "pay_as_you_go_points", "covered", "pay_as_you_go_enabled", "shortfall_points", "held_points")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     FREE_POINTS_FIELD_NUMBER: _ClassVar[int]
     PACK_POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +43,7 @@ class QuoteFunding(_message.Message):
     COVERED_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_ENABLED_FIELD_NUMBER: _ClassVar[int]
     SHORTFALL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     free_points: str
     pack_points: str
@@ -48,7 +51,8 @@ class QuoteFunding(_message.Message):
     covered: bool
     pay_as_you_go_enabled: bool
     shortfall_points: str
-    def __init__(self, account_id: _Optional[str] = ..., free_points: _Optional[str] = ..., pack_points: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., covered: _Optional[bool] = ..., pay_as_you_go_enabled: _Optional[bool] = ..., shortfall_points: _Optional[str] = ...) -> None: ...
+    held_points: str
+    def __init__(self, account_id: _Optional[str] = ..., free_points: _Optional[str] = ..., pack_points: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., covered: _Optional[bool] = ..., pay_as_you_go_enabled: _Optional[bool] = ..., shortfall_points: _Optional[str] = ..., held_points: _Optional[str] = ...) -> None: ...
 
 class CommitChargesRequest(_message.Message):
     __slots__ = ("request_id", "items")
@@ -93,3 +97,55 @@ class VoidChargeResponse(_message.Message):
     void_time: _timestamp_pb2.Timestamp
     already_voided: bool
     def __init__(self, charge_id: _Optional[str] = ..., reversals: _Optional[_Iterable[_Union[_usage_pb2.Funding, _Mapping]]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_voided: _Optional[bool] = ...) -> None: ...
+
+class ReserveRequest(_message.Message):
+    __slots__ = ("request_id", "account_id", "sku", "quantity", "ttl")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    account_id: str
+    sku: str
+    quantity: int
+    ttl: _duration_pb2.Duration
+    def __init__(self, request_id: _Optional[str] = ..., account_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ReserveResponse(_message.Message):
+    __slots__ = ("reservation",)
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    reservation: _reservation_pb2.Reservation
+    def __init__(self, reservation: _Optional[_Union[_reservation_pb2.Reservation, _Mapping]] = ...) -> None: ...
+
+class ExtendRequest(_message.Message):
+    __slots__ = ("request_id", "reservation_id", "quantity", "ttl")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    reservation_id: str
+    quantity: int
+    ttl: _duration_pb2.Duration
+    def __init__(self, request_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quantity: _Optional[int] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ExtendResponse(_message.Message):
+    __slots__ = ("reservation",)
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    reservation: _reservation_pb2.Reservation
+    def __init__(self, reservation: _Optional[_Union[_reservation_pb2.Reservation, _Mapping]] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("reservation_id",)
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseResponse(_message.Message):
+    __slots__ = ("reservation", "already_ended")
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ENDED_FIELD_NUMBER: _ClassVar[int]
+    reservation: _reservation_pb2.Reservation
+    already_ended: bool
+    def __init__(self, reservation: _Optional[_Union[_reservation_pb2.Reservation, _Mapping]] = ..., already_ended: _Optional[bool] = ...) -> None: ...

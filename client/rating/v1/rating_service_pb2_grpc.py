@@ -50,6 +50,21 @@ class RatingServiceStub:
                 request_serializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.FromString,
                 _registered_method=True)
+        self.Reserve = channel.unary_unary(
+                '/rating.v1.RatingService/Reserve',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.ReserveRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.ReserveResponse.FromString,
+                _registered_method=True)
+        self.Extend = channel.unary_unary(
+                '/rating.v1.RatingService/Extend',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.ExtendRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.ExtendResponse.FromString,
+                _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/rating.v1.RatingService/Release',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.FromString,
+                _registered_method=True)
 
 
 class RatingServiceServicer:
@@ -85,6 +100,36 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reserve(self, request, context):
+        """Reserve holds funding for a live session (a call, a streaming recognition)
+        before it runs: the expected quantity of one SKU, rated at the price in
+        force now, held from the account's funding in draw-down order (the day's
+        free points, packs, then pay-as-you-go when it is on). When the account
+        cannot cover it all, it grants the largest quantity it can cover (down to
+        0) and holds that much; it never holds points that are not free. Held
+        points fund nothing else until the reservation is settled (a
+        CommitCharges item naming it), released, or expired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Extend(self, request, context):
+        """Extend holds more for a reservation (more quantity) or keeps it longer
+        (a new time to live from now), or both.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Release(self, request, context):
+        """Release ends a reservation without usage: its held points are free again.
+        Releasing a released reservation answers it as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +147,21 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.VoidCharge,
                     request_deserializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.FromString,
                     response_serializer=rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.SerializeToString,
+            ),
+            'Reserve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reserve,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.ReserveRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.ReserveResponse.SerializeToString,
+            ),
+            'Extend': grpc.unary_unary_rpc_method_handler(
+                    servicer.Extend,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.ExtendRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.ExtendResponse.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +246,87 @@ class RatingService:
             '/rating.v1.RatingService/VoidCharge',
             rating_dot_v1_dot_rating__service__pb2.VoidChargeRequest.SerializeToString,
             rating_dot_v1_dot_rating__service__pb2.VoidChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reserve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/Reserve',
+            rating_dot_v1_dot_rating__service__pb2.ReserveRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.ReserveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Extend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/Extend',
+            rating_dot_v1_dot_rating__service__pb2.ExtendRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.ExtendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/Release',
+            rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15rating/v1/usage.proto\x12\trating.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n\x07\x46unding\x12(\n\x06source\x18\x01 \x01(\x0e\x32\x18.rating.v1.FundingSource\x12\x0e\n\x06points\x18\x02 \x01(\t\x12\x0f\n\x07pack_id\x18\x03 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x04 \x01(\t\x12\r\n\x05month\x18\x05 \x01(\t\"\x9b\x02\n\tUsageItem\x12\x10\n\x08usage_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\nattributes\x18\x07 \x03(\x0b\x32$.rating.v1.UsageItem.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe6\x03\n\tRatedLine\x12\x10\n\x08usage_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x15\n\rrequested_sku\x18\x04 \x01(\t\x12%\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x13.rating.v1.Category\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\x16\n\x0erated_quantity\x18\x07 \x01(\t\x12\x0c\n\x04unit\x18\x08 \x01(\t\x12\x12\n\nprice_unit\x18\t \x01(\x03\x12\x18\n\x10price_unit_label\x18\n \x01(\t\x12\x12\n\nunit_price\x18\x0b \x01(\t\x12\x0e\n\x06points\x18\x0c \x01(\t\x12\x0c\n\x04yuan\x18\r \x01(\t\x12&\n\tbilled_by\x18\x0e \x01(\x0e\x32\x13.rating.v1.BilledBy\x12\x38\n\x14price_effective_from\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x07\x66unding\x18\x10 \x03(\x0b\x32\x12.rating.v1.Funding\x12\x11\n\tduplicate\x18\x11 \x01(\x08\x12\x1a\n\x12original_charge_id\x18\x12 \x01(\t\x12\x1a\n\x12\x62illing_account_id\x18\x13 \x01(\t*\xa0\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43\x41TEGORY_MODEL\x10\x01\x12\x12\n\x0e\x43\x41TEGORY_AGENT\x10\x02\x12\x13\n\x0f\x43\x41TEGORY_SPEECH\x10\x03\x12\x10\n\x0c\x43\x41TEGORY_RTC\x10\x04\x12\x16\n\x12\x43\x41TEGORY_KNOWLEDGE\x10\x05\x12\x13\n\x0f\x43\x41TEGORY_PLUGIN\x10\x06*L\n\x08\x42illedBy\x12\x19\n\x15\x42ILLED_BY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x42ILLED_BY_COZE\x10\x01\x12\x11\n\rBILLED_BY_ARK\x10\x02*\x93\x01\n\rFundingSource\x12\x1e\n\x1a\x46UNDING_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x46UNDING_SOURCE_FREE_POINTS\x10\x01\x12 \n\x1c\x46UNDING_SOURCE_RESOURCE_PACK\x10\x02\x12 \n\x1c\x46UNDING_SOURCE_PAY_AS_YOU_GO\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15rating/v1/usage.proto\x12\trating.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n\x07\x46unding\x12(\n\x06source\x18\x01 \x01(\x0e\x32\x18.rating.v1.FundingSource\x12\x0e\n\x06points\x18\x02 \x01(\t\x12\x0f\n\x07pack_id\x18\x03 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x04 \x01(\t\x12\r\n\x05month\x18\x05 \x01(\t\"\xb3\x02\n\tUsageItem\x12\x10\n\x08usage_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\nattributes\x18\x07 \x03(\x0b\x32$.rating.v1.UsageItem.AttributesEntry\x12\x16\n\x0ereservation_id\x18\x08 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe6\x03\n\tRatedLine\x12\x10\n\x08usage_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x15\n\rrequested_sku\x18\x04 \x01(\t\x12%\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x13.rating.v1.Category\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\x16\n\x0erated_quantity\x18\x07 \x01(\t\x12\x0c\n\x04unit\x18\x08 \x01(\t\x12\x12\n\nprice_unit\x18\t \x01(\x03\x12\x18\n\x10price_unit_label\x18\n \x01(\t\x12\x12\n\nunit_price\x18\x0b \x01(\t\x12\x0e\n\x06points\x18\x0c \x01(\t\x12\x0c\n\x04yuan\x18\r \x01(\t\x12&\n\tbilled_by\x18\x0e \x01(\x0e\x32\x13.rating.v1.BilledBy\x12\x38\n\x14price_effective_from\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x07\x66unding\x18\x10 \x03(\x0b\x32\x12.rating.v1.Funding\x12\x11\n\tduplicate\x18\x11 \x01(\x08\x12\x1a\n\x12original_charge_id\x18\x12 \x01(\t\x12\x1a\n\x12\x62illing_account_id\x18\x13 \x01(\t*\xa0\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43\x41TEGORY_MODEL\x10\x01\x12\x12\n\x0e\x43\x41TEGORY_AGENT\x10\x02\x12\x13\n\x0f\x43\x41TEGORY_SPEECH\x10\x03\x12\x10\n\x0c\x43\x41TEGORY_RTC\x10\x04\x12\x16\n\x12\x43\x41TEGORY_KNOWLEDGE\x10\x05\x12\x13\n\x0f\x43\x41TEGORY_PLUGIN\x10\x06*L\n\x08\x42illedBy\x12\x19\n\x15\x42ILLED_BY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x42ILLED_BY_COZE\x10\x01\x12\x11\n\rBILLED_BY_ARK\x10\x02*\x93\x01\n\rFundingSource\x12\x1e\n\x1a\x46UNDING_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x46UNDING_SOURCE_FREE_POINTS\x10\x01\x12 \n\x1c\x46UNDING_SOURCE_RESOURCE_PACK\x10\x02\x12 \n\x1c\x46UNDING_SOURCE_PAY_AS_YOU_GO\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +35,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_USAGEITEM_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_USAGEITEM_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_CATEGORY']._serialized_start=991
-  _globals['_CATEGORY']._serialized_end=1151
-  _globals['_BILLEDBY']._serialized_start=1153
-  _globals['_BILLEDBY']._serialized_end=1229
-  _globals['_FUNDINGSOURCE']._serialized_start=1232
-  _globals['_FUNDINGSOURCE']._serialized_end=1379
+  _globals['_CATEGORY']._serialized_start=1015
+  _globals['_CATEGORY']._serialized_end=1175
+  _globals['_BILLEDBY']._serialized_start=1177
+  _globals['_BILLEDBY']._serialized_end=1253
+  _globals['_FUNDINGSOURCE']._serialized_start=1256
+  _globals['_FUNDINGSOURCE']._serialized_end=1403
   _globals['_FUNDING']._serialized_start=101
   _globals['_FUNDING']._serialized_end=213
   _globals['_USAGEITEM']._serialized_start=216
-  _globals['_USAGEITEM']._serialized_end=499
-  _globals['_USAGEITEM_ATTRIBUTESENTRY']._serialized_start=450
-  _globals['_USAGEITEM_ATTRIBUTESENTRY']._serialized_end=499
-  _globals['_RATEDLINE']._serialized_start=502
-  _globals['_RATEDLINE']._serialized_end=988
+  _globals['_USAGEITEM']._serialized_end=523
+  _globals['_USAGEITEM_ATTRIBUTESENTRY']._serialized_start=474
+  _globals['_USAGEITEM_ATTRIBUTESENTRY']._serialized_end=523
+  _globals['_RATEDLINE']._serialized_start=526
+  _globals['_RATEDLINE']._serialized_end=1012
 # @@protoc_insertion_point(module_scope)

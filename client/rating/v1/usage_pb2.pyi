@@ -63,7 +63,7 @@ class Funding(_message.Message):
     def __init__(self, source: _Optional[_Union[FundingSource, str]] = ..., points: _Optional[str] = ..., pack_id: _Optional[str] = ..., day: _Optional[str] = ..., month: _Optional[str] = ...) -> None: ...
 
 class UsageItem(_message.Message):
-    __slots__ = ("usage_id", "account_id", "sku", "quantity", "occurred_at", "duration", "attributes")
+    __slots__ = ("usage_id", "account_id", "sku", "quantity", "occurred_at", "duration", "attributes", "reservation_id")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class UsageItem(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     usage_id: str
     account_id: str
     sku: str
@@ -85,7 +86,8 @@ class UsageItem(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     duration: _duration_pb2.Duration
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, usage_id: _Optional[str] = ..., account_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    reservation_id: str
+    def __init__(self, usage_id: _Optional[str] = ..., account_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., reservation_id: _Optional[str] = ...) -> None: ...
 
 class RatedLine(_message.Message):
     __slots__ = ("usage_id", "account_id", "sku", "requested_sku", "category", "quantity", "rated_quantity", "unit", "price_unit", "price_unit_label", "unit_price", "points", "yuan", "billed_by", "price_effective_from", "funding", "duplicate", "original_charge_id", "billing_account_id")
