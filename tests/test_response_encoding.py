@@ -135,7 +135,7 @@ def test_a_commit_response_is_byte_for_byte_what_protobuf_writes(
 def test_a_quote_for_an_account_is_byte_for_byte_what_protobuf_writes(
     lines: list[ChargedLine], total: int, version: int, payg: bool
 ) -> None:
-    summary = FundingSummary("acme", 1, 2_500_000, 0, payg)
+    summary = FundingSummary("acme", 1, 2_500_000, 0, payg, held_micros=1_500_000)
     writer = encode.LineWriter()
     written = encode.quote_response(writer.charged(lines), total, version, summary)
     expected = rating_service_pb2.QuoteResponse(
@@ -151,6 +151,7 @@ def test_a_quote_for_an_account_is_byte_for_byte_what_protobuf_writes(
             covered=summary.covered,
             pay_as_you_go_enabled=payg,
             shortfall_points=format_points(summary.shortfall_micros),
+            held_points="1.5",
         ),
     )
     assert written == expected.SerializeToString(deterministic=True)

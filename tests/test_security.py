@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import item, rich_error, running, seeded_database
@@ -236,6 +237,32 @@ RPCS = (
     ),
     Rpc(CATALOG + "ListSkus", "quote", catalog_service_pb2.ListSkusRequest(page_size=1), OK),
     Rpc(CATALOG + "GetSku", "quote", catalog_service_pb2.GetSkuRequest(sku=SKU), OK),
+    Rpc(
+        RATING + "Reserve",
+        "charge",
+        rating_service_pb2.ReserveRequest(
+            request_id="req-matrix-reserve",
+            account_id=NO_ACCOUNT,
+            sku=SKU,
+            quantity=1,
+            ttl=duration_pb2.Duration(seconds=60),
+        ),
+        NOT_FOUND,
+    ),
+    Rpc(
+        RATING + "Extend",
+        "charge",
+        rating_service_pb2.ExtendRequest(
+            request_id="req-matrix-extend", reservation_id="rsv_none", quantity=1
+        ),
+        NOT_FOUND,
+    ),
+    Rpc(
+        RATING + "Release",
+        "charge",
+        rating_service_pb2.ReleaseRequest(reservation_id="rsv_none"),
+        NOT_FOUND,
+    ),
 )
 ALLOWED = [
     pytest.param(rpc, caller, id=f"{rpc.name}-by-{caller.name}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -25,12 +25,14 @@ from rating_server.engine import (
 )
 from rating_server.errors import CatalogChangedError, FailedPreconditionError, check_id
 from rating_server.ids import id_problem
+from rating_server.ledger import reservations
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.funding import Drawdown, LocalDays
 from rating_server.ledger.model import (
     FREE,
     PACK,
     PAYG,
+    SETTLED,
     Account,
     ChargedLine,
     FundingPart,
@@ -68,10 +70,14 @@ def _fund(
     catalog: CatalogSnapshot,
     accounts: dict[str, Account],
     lines: Sequence[RatedLine],
-    skip: Sequence[bool] = (),
+    skip: Sequence[bool],
+    settling: Mapping[int, str],
+    now_ns: int,
 ) -> tuple[list[tuple[str, str, tuple[FundingPart, ...]]], Drawdown]:
-    """Per line (billing account, local day, funding), drawn from the balances now; a
-    line whose ``skip`` is true is funded by nothing."""
+    """Per line (billing account, local day, funding), drawn from the balances now,
+    beyond what live reservations hold; a line whose ``skip`` is true is funded by
+    nothing; a line of ``settling`` (by index: the reservation it settles) frees that
+    reservation's hold just before it draws."""
     billing_of = {
         account_id: accounts[account.billing_account_id] for account_id, account in accounts.items()
     }
@@ -88,16 +94,21 @@ def _fund(
         if line.micros and not skipped
     }
     free_used = {(account_id, day): tx.free_used(account_id, day) for account_id, day in keys}
-    main_ids = {account_id for account_id, _ in keys}
+    main_ids = {account.account_id for account in billing_of.values()}
     drawdown = Drawdown(
         daily_free={a: catalog.plans[accounts[a].plan].daily_free_micros for a in main_ids},
         free_used=free_used,
         packs=packs_of(tx, main_ids, only_left=True),
+        holds=tx.holds(main_ids, now_ns) if main_ids else (),
     )
     draw = drawdown.draw
     funded = []
-    for line, account, day, skipped in zip(lines, billing, days, skip, strict=True):
+    for index, (line, account, day, skipped) in enumerate(
+        zip(lines, billing, days, skip, strict=True)
+    ):
         billing_id = account.account_id
+        if settling and index in settling:
+            drawdown.release(settling[index])
         parts = (
             () if skipped else draw(billing_id, line.micros, line.usage.occurred_at_ns or 0, day)
         )
@@ -154,13 +165,21 @@ def _funded_lines(
     accounts: dict[str, Account],
     batch: RatedBatch,
     keys: list[tuple[str, str]],
-) -> tuple[list[ChargedLine], list[str], Drawdown]:
-    """The batch's lines funded from the balances now, each line's billing month, and
-    the draw-down. Usage committed before (by its key) is marked duplicate and funded
-    by nothing."""
+    named: Mapping[int, str],
+    now_ns: int,
+) -> tuple[list[ChargedLine], list[str], Drawdown, list[str]]:
+    """The batch's lines funded from the balances now, each line's billing month, the
+    draw-down, and the reservations the lines settle (``named``: by index, the one each
+    item names). Usage committed before (by its key) is marked duplicate, funded by
+    nothing, and settles nothing."""
     originals = _committed(tx, keys)
-    duplicates = [key in originals for key in keys] if originals else []
-    funded, drawdown = _fund(tx, catalog, accounts, batch.lines, duplicates)
+    duplicates = [key in originals for key in keys] if originals else [False] * len(keys)
+    settling = {index: rid for index, rid in named.items() if not duplicates[index]}
+    if settling:
+        usages = [line.usage for line in batch.lines]
+        skus = [line.sku.id for line in batch.lines]
+        reservations.settlements(tx, settling, usages, skus, now_ns)
+    funded, drawdown = _fund(tx, catalog, accounts, batch.lines, duplicates, settling, now_ns)
     of = ChargedLine.of
     lines = [
         of(line, billing_id, parts)
@@ -172,7 +191,7 @@ def _funded_lines(
                 lines[index] = lines[index]._replace(
                     duplicate=True, original_charge_id=originals[key]
                 )
-    return lines, [day[:7] for _, day, _ in funded], drawdown
+    return lines, [day[:7] for _, day, _ in funded], drawdown, sorted(settling.values())
 
 
 def _check_accounts(
@@ -203,8 +222,13 @@ def commit(
     *,
     as_sent: AsSent | None = None,
     sent: bytes | None = None,
+    named: Mapping[int, str] | None = None,
 ) -> Receipt:
     """Charge the usage exactly once and draw it down; the receipt.
+
+    ``named`` gives, by item index, the reservation an item settles
+    (``reservations``): its hold pays for the line first, and it is settled with the
+    charge.
 
     ``violations`` are problems found before (in the wire format); with any, or any
     found here, nothing is written and InvalidUsageError names them all. The request's
@@ -230,7 +254,10 @@ def commit(
     problem = id_problem(request_id)
     if problem:
         before.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
-    digest = request_hash(usages, as_sent) if sent is None else sent_hash(sent)
+    named = named or {}
+    if named:
+        reservations.check_named(named, before)
+    digest = request_hash(usages, as_sent, named) if sent is None else sent_hash(sent)
     account_ids = {u.account_id for u in usages if u.account_id}
     ahead = _rate_ahead(store, catalog, usages, account_ids, before, limits)
 
@@ -243,7 +270,7 @@ def commit(
                 if problems:
                     raise InvalidUsageError(in_item_order(problems))
                 if stored.request_hash != digest and not same_request(
-                    stored.request_hash, sent, usages, as_sent
+                    stored.request_hash, sent, usages, as_sent, named
                 ):
                     raise FailedPreconditionError(
                         "REQUEST_ID_REUSED",
@@ -260,11 +287,16 @@ def commit(
         newest = tx.catalog_version()
         if newest > catalog.version:  # another node may have committed with it already
             raise CatalogChangedError(catalog.version, newest)
-        lines, months, drawdown = _funded_lines(tx, catalog, accounts, batch, keys)
+        now = time.time_ns()
+        lines, months, drawdown, settled = _funded_lines(
+            tx, catalog, accounts, batch, keys, named, now
+        )
         _check_accruals(tx, drawdown)
         charge_id = "ch_" + secrets.token_hex(12)
-        receipt = Receipt(charge_id, batch.catalog_version, time.time_ns(), tuple(lines))
+        receipt = Receipt(charge_id, batch.catalog_version, now, tuple(lines))
         tx.write_charge(NewCharge(receipt, request_id, digest, usages, months, drawdown.changes()))
+        if settled:
+            tx.end_reservations(settled, SETTLED, now, charge_id)
         return receipt
 
     return store.grouped(work)
@@ -343,9 +375,14 @@ def preview(
     usages: Sequence[Usage],
     violations: Sequence[Violation] = (),
     limits: Limits = DEFAULT_LIMITS,
+    named: Mapping[int, str] | None = None,
 ) -> tuple[RatedBatch, list[ChargedLine], FundingSummary]:
-    """Rate a batch for an account and say how it would be funded now. Writes nothing."""
+    """Rate a batch for an account and say how it would be funded now, each item that
+    names a reservation (``named``) as its settlement would be. Writes nothing."""
     problems = list(violations)
+    named = named or {}
+    if named:
+        reservations.check_named(named, problems)
     account_problems: list[Violation] = []
     check_id("account_id", account_id, account_problems)
     if account_problems:  # no account to check the items against
@@ -355,8 +392,8 @@ def preview(
         main_id = account.billing_account_id
         accounts = find_accounts(tx, {u.account_id for u in usages if u.account_id} | {main_id})
         for index, usage in enumerate(usages):
-            named = accounts.get(usage.account_id)
-            if named is not None and named.billing_account_id != main_id:
+            item_account = accounts.get(usage.account_id)
+            if item_account is not None and item_account.billing_account_id != main_id:
                 problems.append(
                     Violation(
                         f"items[{index}].account_id",
@@ -365,11 +402,20 @@ def preview(
                     )
                 )
         batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
-        lines, _months, _drawdown = _funded_lines(tx, catalog, accounts, batch, keys)
+        lines, _months, drawdown, _settled = _funded_lines(
+            tx, catalog, accounts, batch, keys, named, time.time_ns()
+        )
     sums = {FREE: 0, PACK: 0, PAYG: 0}
     for line in lines:
         for part in line.funding:
             sums[part.source] += part.micros
     main = accounts[main_id]
-    summary = FundingSummary(main_id, sums[FREE], sums[PACK], sums[PAYG], main.pay_as_you_go)
+    summary = FundingSummary(
+        main_id,
+        sums[FREE],
+        sums[PACK],
+        sums[PAYG],
+        main.pay_as_you_go,
+        drawdown.held_micros(main_id),
+    )
     return batch, lines, summary

@@ -4,6 +4,10 @@ Line by line, in request order: the billing account's free points of the day the
 usage happened, then resource packs valid at that instant by priority (lower first),
 earliest expiry (none last), earliest created, then id; whatever is left goes to the
 pay-as-you-go bill of the month the usage happened. One line may be split.
+
+Points that live reservations hold (``model.Hold``) fund nothing but the line that
+settles their reservation: a draw takes only what is left beyond the holds, and a
+settling line releases its reservation's holds just before it draws.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Pack
+from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Hold, Pack
 from rating_server.time_zones import zone
 
 NANOS = 1_000_000_000
@@ -53,13 +57,17 @@ class LocalDays:
 
 
 class Drawdown:
-    """Balances held in memory while a batch draws on them; records what it changed."""
+    """Balances held in memory while a batch draws on them; records what it changed.
+
+    ``holds`` are the live reservations' holds on these balances: what they hold is
+    not drawn until ``release`` frees a reservation's."""
 
     def __init__(
         self,
         daily_free: Mapping[str, int],
         free_used: Mapping[tuple[str, str], int],
         packs: Iterable[Pack],
+        holds: Iterable[Hold] = (),
     ) -> None:
         self._daily_free = daily_free
         self._free_used_before = free_used
@@ -80,6 +88,51 @@ class Drawdown:
         self.touched_days: set[tuple[str, str]] = set()
         self.touched_packs: set[str] = set()
         self.payg: dict[tuple[str, str], int] = {}
+        #: Held, by (billing account, day) of free points and by pack.
+        self._held_free: dict[tuple[str, str], int] = {}
+        self._held_packs: dict[str, int] = {}
+        self._holds: dict[str, list[Hold]] = {}
+        for hold in holds:
+            self._holds.setdefault(hold.reservation_id, []).append(hold)
+            self._hold(hold, 1)
+
+    def _hold(self, hold: Hold, sign: int) -> None:
+        part = hold.part
+        if part.source == FREE:
+            key = (hold.billing_account_id, part.day)
+            self._held_free[key] = self._held_free.get(key, 0) + sign * part.micros
+        elif part.source == PACK:
+            self._held_packs[part.pack_id] = (
+                self._held_packs.get(part.pack_id, 0) + sign * part.micros
+            )
+
+    def release(self, reservation_id: str) -> None:
+        """Free what a reservation holds, for the lines drawn after."""
+        for hold in self._holds.pop(reservation_id, ()):
+            self._hold(hold, -1)
+
+    def held_micros(self, billing_account_id: str) -> int:
+        """What the billing account's live reservations hold, not released here."""
+        return sum(
+            hold.part.micros
+            for holds in self._holds.values()
+            for hold in holds
+            if hold.billing_account_id == billing_account_id
+        )
+
+    def available(self, billing_account_id: str, at_ns: int, day: str) -> int:
+        """What free points and packs could fund now for usage at ``at_ns`` (local
+        ``day``), beyond the holds: the most a draw takes before pay-as-you-go."""
+        free = self._daily_free[billing_account_id] - self.free_used.get(
+            (billing_account_id, day), 0
+        )
+        total = max(0, free - self._held_free.get((billing_account_id, day), 0))
+        for pack in self._packs.get(billing_account_id, ()):
+            if pack.funds(at_ns):
+                total += max(
+                    0, self.remaining[pack.pack_id] - self._held_packs.get(pack.pack_id, 0)
+                )
+        return total
 
     def draw(
         self, billing_account_id: str, micros: int, at_ns: int, day: str
@@ -91,6 +144,9 @@ class Drawdown:
         rest = micros
         key = (billing_account_id, day)
         free_left = self._daily_free[billing_account_id] - self.free_used.get(key, 0)
+        held_packs = self._held_packs
+        if self._held_free:
+            free_left -= self._held_free.get(key, 0)
         if free_left > 0:
             take = min(rest, free_left)
             self.free_used[key] = self.free_used.get(key, 0) + take
@@ -101,9 +157,11 @@ class Drawdown:
             if not rest:
                 break
             left = self.remaining[pack.pack_id]
-            if left and pack.funds(at_ns):
+            if held_packs:
+                left -= held_packs.get(pack.pack_id, 0)
+            if left > 0 and pack.funds(at_ns):
                 take = min(rest, left)
-                self.remaining[pack.pack_id] = left - take
+                self.remaining[pack.pack_id] -= take
                 self.touched_packs.add(pack.pack_id)
                 parts.append(FundingPart(PACK, take, pack_id=pack.pack_id))
                 rest -= take

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rating_server.ledger.store import BalanceSums, LedgerStore
 
 #: The biller whose lines the points fund; other billers' lines are funded by nothing.
@@ -30,4 +32,10 @@ def check(store: LedgerStore) -> list[str]:
             problems.append(f"free points of {day_account}/{day}: used {used} is negative")
         for pack_id, remaining in tx.negative_packs():
             problems.append(f"pack {pack_id}: remaining {remaining} is negative")
+        for pack_id, remaining, held in tx.overheld_packs(time.time_ns()):
+            problems.append(f"pack {pack_id}: reservations hold {held} of {remaining} left")
+        for reservation_id, charge_id in tx.unsettled_settlements():
+            problems.append(
+                f"reservation {reservation_id}: settled by {charge_id}, which is not a charge"
+            )
     return problems

@@ -12,6 +12,13 @@ FREE = "free"
 PACK = "pack"
 PAYG = "payg"
 
+# A reservation's state as the ledger keeps it; EXPIRED is never kept: a held
+# reservation past its expiry is expired (``Reservation.state_at``).
+HELD = "held"
+SETTLED = "settled"
+RELEASED = "released"
+EXPIRED = "expired"
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -188,6 +195,8 @@ class FundingSummary:
     pack_micros: int
     payg_micros: int
     pay_as_you_go_enabled: bool
+    #: What the account's live reservations hold now, and the quote could not use.
+    held_micros: int = 0
 
     @property
     def covered(self) -> bool:
@@ -199,6 +208,49 @@ class FundingSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Points a live reservation holds from one source of its billing account."""
+
+    reservation_id: str
+    billing_account_id: str
+    part: FundingPart
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Funding held for a live session, as kept: ``holds`` in the order they were held
+    (Reserve's, then each Extend's), ``state`` HELD, SETTLED or RELEASED."""
+
+    reservation_id: str
+    account_id: str
+    billing_account_id: str
+    sku: str
+    requested_sku: str
+    requested_quantity: int
+    granted_quantity: int
+    holds: tuple[FundingPart, ...]
+    create_time_ns: int
+    expire_time_ns: int
+    state: str = HELD
+    end_time_ns: int | None = None
+    settle_charge_id: str = ""
+
+    @property
+    def held_micros(self) -> int:
+        return sum(part.micros for part in self.holds)
+
+    def state_at(self, now_ns: int) -> str:
+        """HELD, SETTLED, RELEASED, or EXPIRED: held, but not before ``expire_time_ns``."""
+        if self.state == HELD and now_ns >= self.expire_time_ns:
+            return EXPIRED
+        return self.state
+
+    def live(self, now_ns: int) -> bool:
+        """Whether it holds its points at ``now_ns``."""
+        return self.state == HELD and now_ns < self.expire_time_ns
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     billing_account_id: str
     day: str
@@ -207,6 +259,29 @@ class Balance:
     packs: tuple[Pack, ...]
     month: str
     payg_micros: int
+    #: The billing account's live reservations, oldest first.
+    reservations: tuple[Reservation, ...] = ()
+
+    @property
+    def free_held_micros(self) -> int:
+        """Of the day's free points left, those live reservations hold."""
+        return self._held(FREE, "day", self.day)
+
+    @property
+    def payg_held_micros(self) -> int:
+        """What live reservations hold on the month's bill."""
+        return self._held(PAYG, "month", self.month)
+
+    def pack_held_micros(self, pack_id: str) -> int:
+        return self._held(PACK, "pack_id", pack_id)
+
+    def _held(self, source: str, key: str, value: str) -> int:
+        return sum(
+            part.micros
+            for reservation in self.reservations
+            for part in reservation.holds
+            if part.source == source and getattr(part, key) == value
+        )
 
     @property
     def free_left_micros(self) -> int:

@@ -19,7 +19,11 @@ AsSent = Mapping[tuple[int, str], tuple[int, int]]
 _HASHED_FIELDS = {"occurred_at": 4, "duration": 5}
 
 
-def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
+def request_hash(
+    usages: Sequence[Usage],
+    as_sent: AsSent | None = None,
+    named: Mapping[int, str] | None = None,
+) -> str:
     """The request's fingerprint, so a retry can be told from a reuse of its request_id.
 
     It is exact for every value sent: the items in order, each field's value as the
@@ -30,7 +34,8 @@ def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
     another client library's retry may serialize the attributes in another; they are
     hashed sorted by key (a key appears once: the last entry sent wins, as in the parsed
     request). Unknown fields are left out, as the server ignores them. A valid request
-    hashes as it always has, so receipts stored before keep their retries.
+    hashes as it always has, so receipts stored before keep their retries. The
+    reservations items name (``named``, by index), when any, are hashed after the items.
     """
     rows = [
         [
@@ -47,7 +52,10 @@ def request_hash(usages: Sequence[Usage], as_sent: AsSent | None = None) -> str:
     for (index, field), (seconds, nanos) in (as_sent or {}).items():
         # An object, which no valid value (a number or null) can be.
         rows[index][_HASHED_FIELDS[field]] = {"seconds": seconds, "nanos": nanos}
-    canonical = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    document: list = rows
+    if named:
+        document = [rows, sorted(named.items())]
+    canonical = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -66,13 +74,17 @@ def sent_hash(sent: bytes) -> str:
 
 
 def same_request(
-    stored: str, sent: bytes | None, usages: Sequence[Usage], as_sent: AsSent | None
+    stored: str,
+    sent: bytes | None,
+    usages: Sequence[Usage],
+    as_sent: AsSent | None,
+    named: Mapping[int, str] | None = None,
 ) -> bool:
     """Whether a stored fingerprint is that of this request: by its bytes when both
     have them, else (a fingerprint stored before, or no bytes given) by its usages."""
     if stored.startswith(SENT_PREFIX):
         return sent is not None and stored == sent_hash(sent)
-    return stored == request_hash(usages, as_sent)
+    return stored == request_hash(usages, as_sent, named)
 
 
 #: The fields of a line in the receipts of the first two formats, which name them.

@@ -21,6 +21,7 @@ from rating_server.ledger.model import (
     Statement,
     StatementRow,
 )
+from rating_server.ledger.reservations import live_reservations
 from rating_server.ledger.store import LedgerStore
 from rating_server.pages import make_token, read_token
 
@@ -55,7 +56,8 @@ def _month_problem(month: str) -> str | None:
 def balance(
     store: LedgerStore, catalog: CatalogSnapshot, account_id: str, day: str = ""
 ) -> Balance:
-    """Free points of ``day`` (default: today in the account's zone), packs, month's bill."""
+    """Free points of ``day`` (default: today in the account's zone), packs, month's bill,
+    and the live reservations holding some of them now."""
     violations: list[Violation] = []
     check_id("account_id", account_id, violations)
     problem = _day_problem(day) if day else None
@@ -66,10 +68,12 @@ def balance(
     with store.read() as tx:
         account = load_account(tx, account_id)
         main = load_account(tx, account.billing_account_id)
-        day = day or local_day(time.time_ns(), main.time_zone)
+        now = time.time_ns()
+        day = day or local_day(now, main.time_zone)
         free_used = tx.free_used(main.account_id, day)
         payg = tx.payg(main.account_id, day[:7])
         packs = packs_of(tx, [main.account_id])
+        held = live_reservations(tx, main.account_id, now)
     return Balance(
         billing_account_id=main.account_id,
         day=day,
@@ -78,6 +82,7 @@ def balance(
         packs=tuple(packs),
         month=day[:7],
         payg_micros=payg,
+        reservations=tuple(held),
     )
 
 

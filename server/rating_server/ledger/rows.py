@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart
+from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart, Reservation
 from rating_server.ledger.store import NewCharge
 
 #: A charged line's columns, in the order of ``charge_rows``' line tuples. ``source``,
@@ -170,3 +170,84 @@ def _attributes_json(
     if text is None:
         text = encoded[key] = json.dumps(dict(key), ensure_ascii=False)
     return text
+
+
+#: A reservation's columns, in the order ``reservation_row`` writes and
+#: ``reservation_of`` reads them.
+RESERVATION_COLUMNS = (
+    "reservation_id",
+    "account_id",
+    "billing_account_id",
+    "sku",
+    "requested_sku",
+    "requested_quantity",
+    "granted_quantity",
+    "create_time_ns",
+    "expire_time_ns",
+    "state",
+    "end_time_ns",
+    "settle_charge_id",
+)
+#: A hold's columns after its reservation_id and number, in ``hold_rows``' order.
+HOLD_COLUMNS = ("billing_account_id", "source", "micros", "pack_id", "day", "month")
+
+
+def reservation_row(reservation: Reservation) -> tuple:
+    r = reservation
+    return (
+        r.reservation_id,
+        r.account_id,
+        r.billing_account_id,
+        r.sku,
+        r.requested_sku,
+        r.requested_quantity,
+        r.granted_quantity,
+        r.create_time_ns,
+        r.expire_time_ns,
+        r.state,
+        r.end_time_ns,
+        r.settle_charge_id or None,
+    )
+
+
+def hold_rows(reservation: Reservation, parts: Sequence[FundingPart], first: int) -> list[tuple]:
+    """The rows of a reservation's holds ``parts``, numbered from ``first``:
+    reservation_id, number, then ``HOLD_COLUMNS``."""
+    return [
+        (
+            reservation.reservation_id,
+            first + offset,
+            reservation.billing_account_id,
+            part.source,
+            part.micros,
+            part.pack_id or None,
+            part.day or None,
+            part.month or None,
+        )
+        for offset, part in enumerate(parts)
+    ]
+
+
+def reservation_of(row: Sequence, holds: Sequence[Sequence]) -> Reservation:
+    """A reservation from a row of ``RESERVATION_COLUMNS`` and its holds' rows of
+    ``HOLD_COLUMNS``, in order."""
+    return Reservation(
+        reservation_id=row[0],
+        account_id=row[1],
+        billing_account_id=row[2],
+        sku=row[3],
+        requested_sku=row[4],
+        requested_quantity=row[5],
+        granted_quantity=row[6],
+        holds=tuple(hold_part(h[1:]) for h in holds),
+        create_time_ns=row[7],
+        expire_time_ns=row[8],
+        state=row[9],
+        end_time_ns=row[10],
+        settle_charge_id=row[11] or "",
+    )
+
+
+def hold_part(row: Sequence) -> FundingPart:
+    """A hold's part from its source, micros, pack_id, day and month."""
+    return FundingPart(row[0], int(row[1]), row[2] or "", row[3] or "", row[4] or "")

@@ -42,8 +42,10 @@ from rating_server.ledger.model import (
     ChargeEntry,
     FundingEntry,
     FundingPart,
+    Hold,
     Pack,
     Receipt,
+    Reservation,
 )
 
 T = TypeVar("T")
@@ -216,6 +218,51 @@ class LedgerTx(Protocol):
 
     def write_void(self, charge_id: str, void_time_ns: int, reason: str) -> None: ...
 
+    # -- reservations ----------------------------------------------------------------------
+
+    def holds(self, billing_account_ids: Collection[str], now_ns: int) -> list[Hold]:
+        """The holds of these billing accounts' live reservations (held, expiring after
+        ``now_ns``), in no order."""
+        ...
+
+    def reservations(self, reservation_ids: Collection[str]) -> list[Reservation]:
+        """The reservations among these ids, as kept (state HELD, SETTLED or RELEASED),
+        with their holds in order; in no order."""
+        ...
+
+    def reservations_of(self, billing_account_id: str, now_ns: int) -> list[Reservation]:
+        """A billing account's live reservations, in no order."""
+        ...
+
+    def reservation_request(self, request_id: str) -> tuple[str, str] | None:
+        """The fingerprint and answer (``reservations.encode``) of the Reserve or Extend
+        with this request_id."""
+        ...
+
+    def insert_reservation(
+        self, reservation: Reservation, request_id: str, fingerprint: str, answer: str
+    ) -> None:
+        """A new reservation with its holds, and the request that made it."""
+        ...
+
+    def extend_reservation(
+        self,
+        reservation: Reservation,
+        new_holds: Sequence[FundingPart],
+        request_id: str,
+        fingerprint: str,
+        answer: str,
+    ) -> None:
+        """A reservation's new quantities and expiry, the holds added to its own (the
+        last of ``reservation.holds``), and the request that extended it."""
+        ...
+
+    def end_reservations(
+        self, reservation_ids: Collection[str], state: str, end_time_ns: int, charge_id: str
+    ) -> None:
+        """Settle (``charge_id``: the charge that did) or release these reservations."""
+        ...
+
     # -- reports -------------------------------------------------------------------------
 
     def charge_lines(
@@ -273,6 +320,16 @@ class LedgerTx(Protocol):
 
     def negative_packs(self) -> list[tuple[str, int]]:
         """(pack_id, remaining) of every pack whose remaining is < 0."""
+        ...
+
+    def overheld_packs(self, now_ns: int) -> list[tuple[str, int, int]]:
+        """(pack_id, remaining, held) of every pack whose live reservations hold more
+        than it has left."""
+        ...
+
+    def unsettled_settlements(self) -> list[tuple[str, str]]:
+        """(reservation_id, charge_id) of every settled reservation whose charge is not
+        in the ledger."""
         ...
 
 

@@ -6,6 +6,7 @@ from rating.v1 import account_service_pb2
 from rating_server.ledger.model import Account, Balance, ChargeEntry, Pack, Statement, StatementRow
 from rating_server.money import format_points, format_scaled, format_yuan
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, funding, timestamp
+from rating_server.servicers.reservation_convert import reservation
 
 MICROS_PER_FEN = 10_000_000  # 1 fen = 0.01 yuan = 10 points
 
@@ -38,16 +39,24 @@ def pack(value: Pack) -> account_service_pb2.ResourcePack:
 
 
 def balance(value: Balance) -> account_service_pb2.GetBalanceResponse:
+    packs = []
+    for held_pack in value.packs:
+        message = pack(held_pack)
+        message.held_points = format_points(value.pack_held_micros(held_pack.pack_id))
+        packs.append(message)
     return account_service_pb2.GetBalanceResponse(
         billing_account_id=value.billing_account_id,
         day=value.day,
         free_points_granted=format_points(value.free_granted_micros),
         free_points_used=format_points(value.free_used_micros),
         free_points_left=format_points(value.free_left_micros),
-        packs=[pack(p) for p in value.packs],
+        packs=packs,
         month=value.month,
         pay_as_you_go_points=format_points(value.payg_micros),
         pay_as_you_go_yuan=format_yuan(value.payg_micros),
+        free_points_held=format_points(value.free_held_micros),
+        pay_as_you_go_held_points=format_points(value.payg_held_micros),
+        reservations=[reservation(r) for r in value.reservations],
     )
 
 

@@ -42,8 +42,11 @@ def canonical_bytes(message: Message) -> bytes:
 def usages(
     items: Sequence[usage_pb2.UsageItem],
     as_sent: dict[tuple[int, str], tuple[int, int]] | None = None,
+    named: dict[int, str] | None = None,
 ) -> tuple[list[Usage], list[Violation]]:
     """Domain usages, and the violations only the wire format can show (bad ranges).
+
+    ``named``, if given, receives the reservation each item names, by item index.
 
     An invalid Timestamp or Duration becomes 0 in its usage (so the rules can still name
     the item's other problems); ``as_sent``, if given, receives its (seconds, nanos) by
@@ -83,6 +86,8 @@ def usages(
                 duration = 0
                 if as_sent is not None:
                     as_sent[index, "duration"] = (item.duration.seconds, item.duration.nanos)
+        if named is not None and item.reservation_id:
+            named[index] = item.reservation_id
         # Positional: a named tuple is made faster so, and one is made per item.
         result.append(
             Usage(
@@ -112,6 +117,25 @@ FUNDING_SOURCE = {
     PACK: usage_pb2.FUNDING_SOURCE_RESOURCE_PACK,
     PAYG: usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO,
 }
+
+
+def optional_duration_ns(duration: duration_pb2.Duration, present: bool, field: str) -> int | None:
+    """A Duration field's nanoseconds, None when unset; InvalidRequestError when it is
+    not a valid Duration."""
+    if not present:
+        return None
+    value = _duration_ns(duration)
+    if value is None:
+        raise InvalidRequestError(
+            [
+                Violation(
+                    field,
+                    f"{field.upper()}_INVALID",
+                    f"{field} is not a valid google.protobuf.Duration",
+                )
+            ]
+        )
+    return value
 
 
 def funding(part: FundingPart) -> usage_pb2.Funding:

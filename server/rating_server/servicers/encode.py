@@ -368,6 +368,7 @@ def quote_response(
             covered=summary.covered,
             pay_as_you_go_enabled=summary.pay_as_you_go_enabled,
             shortfall_points=format_scaled(summary.shortfall_micros, 6),
+            held_points=format_scaled(summary.held_micros, 6),
         )
     )
     return lines + totals + funding.SerializeToString()

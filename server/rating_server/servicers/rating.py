@@ -17,12 +17,14 @@ from rating_server.engine import (
     too_many_items,
 )
 from rating_server.errors import CatalogChangedError
-from rating_server.ledger import commits, voids
+from rating_server.ledger import commits, reservations, voids
 from rating_server.ledger.model import Receipt
 from rating_server.ledger.store import LedgerStore
 from rating_server.metrics import Metrics
 from rating_server.servicers import convert, encode, plain_quote
+from rating_server.servicers.convert import optional_duration_ns
 from rating_server.servicers.errors import domain_errors
+from rating_server.servicers.reservation_convert import reservation
 
 #: Ratings of a commit, at most, when the catalog it was rated with is found old.
 CATALOG_ATTEMPTS = 3
@@ -55,11 +57,18 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                 data, count = plain
                 self._metrics.items_rated.inc(count)
                 return data
-        usages, violations = convert.usages(request.items)
+        named: dict[int, str] = {}
+        usages, violations = convert.usages(request.items, named=named)
         writer = encode.LineWriter()
         if request.account_id:
             batch, lines, summary = commits.preview(
-                self._ledger, snapshot, request.account_id, usages, violations, self._limits
+                self._ledger,
+                snapshot,
+                request.account_id,
+                usages,
+                violations,
+                self._limits,
+                named=named,
             )
             self._metrics.items_rated.inc(len(lines))
             return encode.quote_response(
@@ -84,7 +93,8 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         if len(request.items) > MAX_BATCH_ITEMS:
             raise InvalidUsageError([too_many_items(len(request.items))])
         as_sent: dict[tuple[int, str], tuple[int, int]] = {}
-        usages, violations = convert.usages(request.items, as_sent)
+        named: dict[int, str] = {}
+        usages, violations = convert.usages(request.items, as_sent, named)
         sent = convert.canonical_bytes(request)
         for attempt in range(1, CATALOG_ATTEMPTS + 1):
             try:
@@ -97,6 +107,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                     self._limits,
                     as_sent=as_sent,
                     sent=sent,
+                    named=named,
                 )
                 break
             except CatalogChangedError:
@@ -135,4 +146,44 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             reversals=[convert.funding(part) for part in result.reversals],
             void_time=convert.timestamp(result.void_time_ns),
             already_voided=result.already_voided,
+        )
+
+    @domain_errors
+    def Reserve(
+        self, request: rating_service_pb2.ReserveRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.ReserveResponse:
+        held = reservations.reserve(
+            self._ledger,
+            self._catalog.snapshot,
+            request.request_id,
+            request.account_id,
+            request.sku,
+            request.quantity,
+            optional_duration_ns(request.ttl, request.HasField("ttl"), "ttl"),
+            self._limits,
+        )
+        return rating_service_pb2.ReserveResponse(reservation=reservation(held))
+
+    @domain_errors
+    def Extend(
+        self, request: rating_service_pb2.ExtendRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.ExtendResponse:
+        extended = reservations.extend(
+            self._ledger,
+            self._catalog.snapshot,
+            request.request_id,
+            request.reservation_id,
+            request.quantity,
+            optional_duration_ns(request.ttl, request.HasField("ttl"), "ttl"),
+            self._limits,
+        )
+        return rating_service_pb2.ExtendResponse(reservation=reservation(extended))
+
+    @domain_errors
+    def Release(
+        self, request: rating_service_pb2.ReleaseRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.ReleaseResponse:
+        released, ended = reservations.release(self._ledger, request.reservation_id)
+        return rating_service_pb2.ReleaseResponse(
+            reservation=reservation(released), already_ended=ended
         )

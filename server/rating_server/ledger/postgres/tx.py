@@ -23,8 +23,10 @@ from rating_server.ledger.model import (
     ChargeEntry,
     FundingEntry,
     FundingPart,
+    Hold,
     Pack,
 )
+from rating_server.ledger.postgres.reservation_tx import HOLDS, PostgresReservationsTx, hold_of
 from rating_server.ledger.receipts import decode_receipt, encode_receipt
 from rating_server.ledger.rows import (
     ATTRIBUTES,
@@ -126,10 +128,20 @@ def _part(
     return FundingPart(source, micros, pack_id or "", day or "", month or "")
 
 
-class PostgresLedgerTx:
+class PostgresLedgerTx(PostgresReservationsTx):
     """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
 
-    __slots__ = ("_free", "_locked", "_packs", "_payg", "_since", "_version", "conn")
+    __slots__ = (
+        "_free",
+        "_held_at",
+        "_holds",
+        "_locked",
+        "_packs",
+        "_payg",
+        "_since",
+        "_version",
+        "conn",
+    )
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
@@ -145,6 +157,9 @@ class PostgresLedgerTx:
         self._free: dict[tuple[str, str], int] = {}
         self._payg: dict[tuple[str, str], int] = {}
         self._packs: list[Pack] = []
+        #: The locked accounts' live holds at ``_held_at``, each with its expiry.
+        self._holds: list[tuple[int, Hold]] = []
+        self._held_at = 0
 
     def _copy(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
         with self.conn.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[arg-type]
@@ -335,9 +350,13 @@ class PostgresLedgerTx:
                 f"{_PACKS} WHERE p.billing_account_id = ANY(%s) AND b.remaining_micros > 0",
                 [ids],
             )
+            held_at = time.time_ns()
+            holds = self.conn.execute(HOLDS, [ids, held_at])
         self._free = {(account, day): int(micros) for account, day, micros in free.fetchall()}
         self._payg = {(account, month): int(m) for account, month, m in payg.fetchall()}
         self._packs = list(map(_pack, packs.fetchall()))
+        self._holds = list(map(hold_of, holds.fetchall()))
+        self._held_at = held_at
         self._version = _first(newest.fetchone())
         self._locked = frozenset(ids)
         self._since = since
@@ -359,6 +378,21 @@ class PostgresLedgerTx:
             [billing_account_id, month],
         )
         return int(row[0]) if row else 0
+
+    def holds(self, billing_account_ids: Collection[str], now_ns: int) -> list[Hold]:
+        """From what ``lock_balances`` read, for locked accounts at a later instant: the
+        reservations live then are among those live at the lock."""
+        if not billing_account_ids:
+            return []
+        if self._locked.issuperset(billing_account_ids) and now_ns >= self._held_at:
+            wanted = set(billing_account_ids)
+            return [
+                hold
+                for expiry, hold in self._holds
+                if expiry > now_ns and hold.billing_account_id in wanted
+            ]
+        rows = self._rows(HOLDS, [list(billing_account_ids), now_ns])
+        return [hold for _expiry, hold in map(hold_of, rows)]
 
     # -- the catalog ---------------------------------------------------------------------
 

@@ -118,6 +118,44 @@ CREATE TABLE IF NOT EXISTS payg_months (
     micros INTEGER NOT NULL,
     PRIMARY KEY (billing_account_id, month)
 ) WITHOUT ROWID;
+
+-- Reservations (ledger/reservations.py): a row per reservation, its state kept as
+-- held, settled or released; a held one past expire_time_ns holds nothing, and no job
+-- has to change it. Its holds are rows of reservation_holds, added by each Extend.
+-- reservation_requests answers the retries of Reserve and Extend.
+CREATE TABLE IF NOT EXISTS reservations (
+    reservation_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    billing_account_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    requested_sku TEXT NOT NULL,
+    requested_quantity INTEGER NOT NULL,
+    granted_quantity INTEGER NOT NULL,
+    create_time_ns INTEGER NOT NULL,
+    expire_time_ns INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('held', 'settled', 'released')),
+    end_time_ns INTEGER,
+    settle_charge_id TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS held_reservations
+    ON reservations(billing_account_id, expire_time_ns) WHERE state = 'held';
+CREATE TABLE IF NOT EXISTS reservation_holds (
+    reservation_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    billing_account_id TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('free', 'pack', 'payg')),
+    micros INTEGER NOT NULL CHECK (micros > 0),
+    pack_id TEXT,
+    day TEXT,
+    month TEXT,
+    PRIMARY KEY (reservation_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reservation_requests (
+    request_id TEXT PRIMARY KEY,
+    reservation_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    answer TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 #: Columns later versions added to tables a ledger made before may lack, as

@@ -31,6 +31,7 @@ from rating_server.ledger.rows import (
     charge_rows,
     inline_funding,
 )
+from rating_server.ledger.sqlite.reservation_tx import SqliteReservationsTx
 from rating_server.ledger.store import (
     BalanceSums,
     LineKey,
@@ -78,7 +79,7 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SqliteLedgerTx:
+class SqliteLedgerTx(SqliteReservationsTx):
     """The ledger's operations on ``conn``, inside a transaction begun by its owner."""
 
     __slots__ = ("conn",)
