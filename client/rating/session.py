@@ -58,8 +58,10 @@ class _SessionState:
         self.sku = sku
         self._reserve = ops.reserve(account_id, sku, quantity, ttl, request_id)
         self._timeout = timeout
+        #: The Reserve's answer, and the reservation as last answered.
+        self._reserved_as: Reservation | None = None
         self._reservation: Reservation | None = None
-        self._opened_at: datetime | None = None
+        self._started_at = datetime.now(UTC)
         self._entered = False
         self._left = False
         self._settling = False
@@ -78,7 +80,7 @@ class _SessionState:
 
     @property
     def reservation_id(self) -> str:
-        return self.reservation.reservation_id
+        return self._reserve_answer().reservation_id
 
     @property
     def granted_quantity(self) -> int:
@@ -94,11 +96,8 @@ class _SessionState:
     def started_at(self) -> datetime:
         """The session's start: the reservation's create_time (the server's clock), or
         the client's clock when it sent the Reserve if the answer had none."""
-        reservation = self.reservation
-        if reservation.raw.HasField("create_time"):
-            return reservation.create_time
-        assert self._opened_at is not None
-        return self._opened_at
+        self._reserve_answer()
+        return self._started_at
 
     @property
     def settled(self) -> bool:
@@ -113,8 +112,18 @@ class _SessionState:
         if self._entered:
             raise RuntimeError("a session is entered once")
         self._entered = True
-        self._opened_at = datetime.now(UTC)
+        self._started_at = datetime.now(UTC)
         return self._reserve
+
+    def _reserved(self, reservation: Reservation) -> None:
+        self._reserved_as = self._reservation = reservation
+        if reservation.raw.HasField("create_time"):
+            self._started_at = reservation.create_time
+
+    def _reserve_answer(self) -> Reservation:
+        if self._reserved_as is None:
+            raise SessionEndedError("the session has not reserved yet: enter its block first")
+        return self._reserved_as
 
     def _check_open(self, action: str) -> None:
         if self._reservation is None or self._left:
@@ -148,12 +157,13 @@ class _SessionState:
                     f"cannot settle: reservation {self.reservation_id} is being settled"
                 )
             self._settling = True
+        reserved = self._reserve_answer()
         try:
             item = usage.item(
-                self.reservation.sku or self.sku,
+                reserved.sku or self.sku,
                 quantity,
                 usage_id=usage_id,
-                account_id=self.reservation.account_id or self.account_id,
+                account_id=reserved.account_id or self.account_id,
                 occurred_at=occurred_at or self.started_at,
                 attributes=attributes,
                 reservation_id=self.reservation_id,
@@ -220,7 +230,7 @@ class Session(_SessionState):
         self._client = client
 
     def __enter__(self) -> Session:
-        self._reservation = self._client._run_keeping_request_id(self._enter(), self._timeout)
+        self._reserved(self._client._run_keeping_request_id(self._enter(), self._timeout))
         return self
 
     def __exit__(
@@ -304,7 +314,7 @@ class AsyncSession(_SessionState):
 
     async def __aenter__(self) -> AsyncSession:
         operation = self._enter()
-        self._reservation = await self._client._run_keeping_request_id(operation, self._timeout)
+        self._reserved(await self._client._run_keeping_request_id(operation, self._timeout))
         return self
 
     async def __aexit__(
