@@ -3,7 +3,9 @@
 A session reserves on entering its block and, unless it was settled, releases on
 leaving it (also when the block raises; the exception propagates)::
 
-    with client.session(account_id="acme", sku="rtc.audio", quantity=600_000, ttl=300) as s:
+    with client.session(
+        account_id="acme", sku="rtc.audio.voice", quantity=600_000, ttl=300
+    ) as s:
         if s.granted_quantity == 0:
             ...  # the account can fund none of it: refuse the call
         s.extend(quantity=300_000, ttl=300)  # optional: more quantity, more time
