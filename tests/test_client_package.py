@@ -45,6 +45,7 @@ HAND_WRITTEN = [
     "committer.py",
     "errors.py",
     "options.py",
+    "session.py",
     "types.py",
     "usage.py",
 ]
@@ -170,7 +171,13 @@ def test_the_wheel_holds_the_generated_modules_their_stubs_and_the_hand_written_
 ) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert PROTOS == ["account_service", "catalog_service", "rating_service", "usage"]
+    assert PROTOS == [
+        "account_service",
+        "catalog_service",
+        "rating_service",
+        "reservation",
+        "usage",
+    ]
     for proto in PROTOS:
         for suffix in ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi"):
             assert f"rating/v1/{proto}{suffix}" in names

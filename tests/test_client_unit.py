@@ -31,7 +31,8 @@ from grpc_status import rpc_status
 
 from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, errors, usage
 from rating.committer import BufferFullError, CommitterClosedError, Failure
-from rating.types import Receipt
+from rating.session import AsyncSession, Session, SessionEndedError
+from rating.types import Balance, Receipt, Reservation
 from rating.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -39,6 +40,7 @@ from rating.v1 import (
     catalog_service_pb2_grpc,
     rating_service_pb2,
     rating_service_pb2_grpc,
+    reservation_pb2,
     usage_pb2,
 )
 from rating_server.catalog.model import CatalogSnapshot
@@ -107,6 +109,9 @@ def committed(request: rating_service_pb2.CommitChargesRequest) -> Message:
 RESPONSES: dict[str, type[Message]] = {
     "Quote": rating_service_pb2.QuoteResponse,
     "VoidCharge": rating_service_pb2.VoidChargeResponse,
+    "Reserve": rating_service_pb2.ReserveResponse,
+    "Extend": rating_service_pb2.ExtendResponse,
+    "Release": rating_service_pb2.ReleaseResponse,
     "CreateAccount": account_service_pb2.CreateAccountResponse,
     "GetAccount": account_service_pb2.GetAccountResponse,
     "UpdateAccount": account_service_pb2.UpdateAccountResponse,
@@ -119,9 +124,61 @@ RESPONSES: dict[str, type[Message]] = {
 }
 
 
+def reserved(request: rating_service_pb2.ReserveRequest) -> Message:
+    """A Reserve's answer: all of it granted, 1 point per unit, held from free points."""
+    return rating_service_pb2.ReserveResponse(
+        reservation=reservation_pb2.Reservation(
+            reservation_id=f"rsv-{request.request_id}",
+            account_id=request.account_id,
+            billing_account_id=request.account_id,
+            sku=f"{request.sku}.voice",
+            requested_sku=request.sku,
+            requested_quantity=request.quantity,
+            granted_quantity=request.quantity,
+            held_points=str(request.quantity),
+            holds=[
+                usage_pb2.Funding(
+                    source=usage_pb2.FUNDING_SOURCE_FREE_POINTS,
+                    points=str(request.quantity),
+                    day="2026-11-27",
+                )
+            ],
+            state=reservation_pb2.RESERVATION_STATE_HELD,
+            create_time=stamp(NOON),
+            expire_time=stamp(NOON + request.ttl.ToTimedelta()),
+        )
+    )
+
+
+def extended(request: rating_service_pb2.ExtendRequest) -> Message:
+    return rating_service_pb2.ExtendResponse(
+        reservation=reservation_pb2.Reservation(
+            reservation_id=request.reservation_id,
+            state=reservation_pb2.RESERVATION_STATE_HELD,
+            granted_quantity=request.quantity,
+        )
+    )
+
+
+def released(request: rating_service_pb2.ReleaseRequest) -> Message:
+    return rating_service_pb2.ReleaseResponse(
+        reservation=reservation_pb2.Reservation(
+            reservation_id=request.reservation_id,
+            state=reservation_pb2.RESERVATION_STATE_RELEASED,
+            end_time=stamp(NOON + timedelta(minutes=1)),
+        )
+    )
+
+
 def answer_by_default(method: str) -> Action:
     if method == "CommitCharges":
         return lambda request, context: committed(request)
+    if method == "Reserve":
+        return lambda request, context: reserved(request)
+    if method == "Extend":
+        return lambda request, context: extended(request)
+    if method == "Release":
+        return lambda request, context: released(request)
     return lambda request, context: RESPONSES[method]()
 
 
@@ -188,6 +245,15 @@ class FakeRatingService(rating_service_pb2_grpc.RatingServiceServicer):
 
     def VoidCharge(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("VoidCharge", request, context)
+
+    def Reserve(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("Reserve", request, context)
+
+    def Extend(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("Extend", request, context)
+
+    def Release(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("Release", request, context)
 
 
 class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
@@ -472,6 +538,461 @@ def test_void_charge_sends_the_charge_and_reason_and_reads_the_reversals(
     assert result.void_time == NOON
     assert result.already_voided
     assert result.raw == response
+
+
+# Reservations and sessions.
+
+TTL = duration_pb2.Duration(seconds=300)
+WHO_AT_NOON: dict[str, Any] = {"account_id": "acme", "occurred_at": NOON}
+
+
+def reservation_message(**fields: Any) -> reservation_pb2.Reservation:
+    values: dict[str, Any] = {
+        "reservation_id": "rsv-1",
+        "account_id": "acme",
+        "sku": "rtc.audio.voice",
+        "state": reservation_pb2.RESERVATION_STATE_HELD,
+        "create_time": stamp(NOON),
+        "expire_time": stamp(NOON + timedelta(minutes=5)),
+        **fields,
+    }
+    return reservation_pb2.Reservation(**values)
+
+
+def test_reserve_sends_the_fields_and_a_generated_request_id_and_reads_the_reservation(
+    fake: Fake, client: RatingClient
+) -> None:
+    raw = reservation_message(
+        billing_account_id="acme-main",
+        requested_sku="rtc.audio",
+        requested_quantity=600_000,
+        granted_quantity=400_000,
+        held_points="46.666667",
+        holds=[
+            usage_pb2.Funding(
+                source=usage_pb2.FUNDING_SOURCE_FREE_POINTS, points="40", day="2026-11-27"
+            ),
+            usage_pb2.Funding(
+                source=usage_pb2.FUNDING_SOURCE_RESOURCE_PACK, points="6.666667", pack_id="p-1"
+            ),
+        ],
+    )
+    fake.script("Reserve", reply(rating_service_pb2.ReserveResponse(reservation=raw)))
+
+    reservation = client.reserve("acme", "rtc.audio", 600_000, 300)
+
+    [sent] = fake.requests("Reserve")
+    assert sent.request_id.startswith("req-")
+    assert sent == rating_service_pb2.ReserveRequest(
+        request_id=sent.request_id, account_id="acme", sku="rtc.audio", quantity=600_000, ttl=TTL
+    )
+    assert (reservation.reservation_id, reservation.billing_account_id) == ("rsv-1", "acme-main")
+    assert (reservation.sku, reservation.requested_sku) == ("rtc.audio.voice", "rtc.audio")
+    assert (reservation.requested_quantity, reservation.granted_quantity) == (600_000, 400_000)
+    assert reservation.held_points == Decimal("46.666667")
+    assert [(h.source, h.points, h.pack_id) for h in reservation.holds] == [
+        ("free_points", Decimal(40), ""),
+        ("resource_pack", Decimal("6.666667"), "p-1"),
+    ]
+    assert reservation.state == "held"
+    assert reservation.create_time == NOON
+    assert reservation.expire_time == NOON + timedelta(minutes=5)
+    assert reservation.expire_time.utcoffset() == timedelta(0)
+    assert reservation.end_time is None
+    assert (reservation.settle_charge_id, reservation.already_ended) == ("", False)
+    assert reservation.raw == raw
+
+
+@pytest.mark.parametrize(
+    ("ttl", "sent"),
+    [
+        (300, TTL),
+        (timedelta(minutes=5), TTL),
+        (2.5, duration_pb2.Duration(seconds=2, nanos=500_000_000)),
+    ],
+    ids=["seconds", "timedelta", "fractional"],
+)
+def test_reserve_takes_the_ttl_as_seconds_or_a_timedelta_and_sends_the_given_request_id(
+    fake: Fake, client: RatingClient, ttl: timedelta | float, sent: duration_pb2.Duration
+) -> None:
+    client.reserve("acme", "rtc.audio", 1000, ttl, request_id="mine-1")
+    [request] = fake.requests("Reserve")
+    assert (request.ttl, request.request_id) == (sent, "mine-1")
+
+
+@pytest.mark.parametrize(
+    ("ttl", "error"),
+    [(True, TypeError), ("300", TypeError), (None, TypeError), (float("nan"), ValueError)],
+    ids=["bool", "str", "none", "nan"],
+)
+def test_reserve_refuses_a_ttl_that_is_no_duration_before_calling(
+    fake: Fake, client: RatingClient, ttl: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        client.reserve("acme", "rtc.audio", 1000, ttl)
+    assert fake.calls == []
+
+
+def test_extend_sends_only_what_is_given_with_a_generated_request_id(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "Extend",
+        reply(
+            rating_service_pb2.ExtendResponse(
+                reservation=reservation_message(granted_quantity=900_000, requested_quantity=10**6)
+            )
+        ),
+    )
+    extended = client.extend("rsv-1", quantity=400_000)
+    client.extend("rsv-1", ttl=timedelta(minutes=5), request_id="mine-2")
+
+    more, longer = fake.requests("Extend")
+    assert more.request_id.startswith("req-")
+    assert more == rating_service_pb2.ExtendRequest(
+        request_id=more.request_id, reservation_id="rsv-1", quantity=400_000
+    )
+    assert not more.HasField("ttl")
+    assert longer == rating_service_pb2.ExtendRequest(
+        request_id="mine-2", reservation_id="rsv-1", ttl=TTL
+    )
+    assert (extended.granted_quantity, extended.requested_quantity) == (900_000, 10**6)
+
+
+def test_release_reads_the_ended_reservation_and_whether_it_had_ended_before(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "Release",
+        reply(
+            rating_service_pb2.ReleaseResponse(
+                reservation=reservation_message(
+                    state=reservation_pb2.RESERVATION_STATE_EXPIRED, held_points="0"
+                ),
+                already_ended=True,
+            )
+        ),
+    )
+    ended = client.release("rsv-1")
+    again = client.release("rsv-2")
+
+    assert fake.requests("Release") == [
+        rating_service_pb2.ReleaseRequest(reservation_id="rsv-1"),
+        rating_service_pb2.ReleaseRequest(reservation_id="rsv-2"),
+    ]
+    assert (ended.state, ended.already_ended, ended.held_points) == ("expired", True, Decimal(0))
+    assert (again.state, again.already_ended) == ("released", False)
+    assert again.end_time == NOON + timedelta(minutes=1)
+
+
+def test_a_settled_reservation_reads_its_charge_and_end_time() -> None:
+    raw = reservation_message(
+        state=reservation_pb2.RESERVATION_STATE_SETTLED,
+        end_time=stamp(NOON + timedelta(minutes=3)),
+        settle_charge_id="ch-9",
+    )
+    settled = Reservation.of(raw)
+    assert (settled.state, settled.settle_charge_id) == ("settled", "ch-9")
+    assert settled.end_time == NOON + timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(
+    ("method", "invoke"),
+    [
+        ("Reserve", lambda c: c.reserve("acme", "rtc.audio", 1000, 60)),
+        ("Extend", lambda c: c.extend("rsv-1", quantity=1000)),
+    ],
+    ids=["Reserve", "Extend"],
+)
+def test_a_retried_reserve_or_extend_sends_the_same_request_id_on_every_attempt(
+    fake: Fake, client: RatingClient, method: str, invoke: Callable[[RatingClient], object]
+) -> None:
+    fake.script(method, unavailable(), unavailable())
+    invoke(client)
+    sent = [r.request_id for r in fake.requests(method)]
+    assert len(sent) == 3
+    assert len(set(sent)) == 1
+    assert sent[0].startswith("req-")
+
+
+def test_a_failed_reserve_tells_the_request_id_it_was_sent_with(fake: Fake) -> None:
+    fake.script("Reserve", unavailable())
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.UnavailableError) as caught:
+        client.reserve("acme", "rtc.audio", 1000, 60)
+    [sent] = fake.requests("Reserve")
+    assert sent.request_id.startswith("req-")
+    assert caught.value.request_id == sent.request_id
+
+
+def test_commit_sends_the_reservation_each_item_settles(fake: Fake, client: RatingClient) -> None:
+    items = [
+        usage.rtc_audio(
+            timedelta(minutes=1), usage_id="room-1", reservation_id="rsv-1", **WHO_AT_NOON
+        ),
+        call("u-2"),
+    ]
+    client.commit(items)
+    [sent] = fake.requests("CommitCharges")
+    assert [item.reservation_id for item in sent.items] == ["rsv-1", ""]
+
+
+def test_a_quote_reads_the_points_reservations_hold(fake: Fake, client: RatingClient) -> None:
+    fake.script(
+        "Quote",
+        reply(
+            rating_service_pb2.QuoteResponse(
+                funding=rating_service_pb2.QuoteFunding(account_id="acme", held_points="12.5")
+            )
+        ),
+    )
+    quote = client.quote([ITEM], account_id="acme")
+    assert quote.funding is not None
+    assert quote.funding.held_points == Decimal("12.5")
+
+
+def test_get_balance_reads_what_reservations_hold(fake: Fake, client: RatingClient) -> None:
+    fake.script(
+        "GetBalance",
+        reply(
+            account_service_pb2.GetBalanceResponse(
+                free_points_left="400",
+                free_points_held="40",
+                pay_as_you_go_held_points="7.25",
+                packs=[account_service_pb2.ResourcePack(pack_id="p-1", held_points="6.5")],
+                reservations=[reservation_message(), reservation_message(reservation_id="rsv-2")],
+            )
+        ),
+    )
+    balance = client.get_balance("acme")
+    assert (balance.free_points_held, balance.pay_as_you_go_held_points) == (
+        Decimal(40),
+        Decimal("7.25"),
+    )
+    assert balance.packs[0].held_points == Decimal("6.5")
+    assert [r.reservation_id for r in balance.reservations] == ["rsv-1", "rsv-2"]
+    assert balance.reservations[0].state == "held"
+
+
+def test_a_balance_without_holds_reads_zero_held() -> None:
+    balance = Balance.of(account_service_pb2.GetBalanceResponse(packs=[{}]))
+    assert (balance.free_points_held, balance.pay_as_you_go_held_points) == (0, 0)
+    assert (balance.packs[0].held_points, balance.reservations) == (0, ())
+
+
+def open_session(client: RatingClient, **changes: Any) -> Session:
+    fields: dict[str, Any] = {
+        "account_id": "acme",
+        "sku": "rtc.audio",
+        "quantity": 600_000,
+        "ttl": 300,
+        **changes,
+    }
+    return client.session(**fields)
+
+
+def test_a_session_reserves_on_entering_and_settles_with_one_item_naming_its_reservation(
+    fake: Fake, client: RatingClient
+) -> None:
+    with open_session(client, request_id="call-1") as session:
+        assert fake.requests("Reserve") == [
+            rating_service_pb2.ReserveRequest(
+                request_id="call-1", account_id="acme", sku="rtc.audio", quantity=600_000, ttl=TTL
+            )
+        ]
+        assert (session.reservation_id, session.granted_quantity) == ("rsv-call-1", 600_000)
+        assert session.held_points == Decimal(600_000)
+        assert session.started_at == NOON
+        receipt = session.settle(412_000, usage_id="room-9:alice", attributes={"room": "9"})
+
+    [commit] = fake.requests("CommitCharges")
+    assert commit.request_id.startswith("req-")
+    assert list(commit.items) == [
+        usage_pb2.UsageItem(
+            usage_id="room-9:alice",
+            account_id="acme",
+            # The SKU the reservation resolved, as it was rated.
+            sku="rtc.audio.voice",
+            quantity=412_000,
+            # The session's start: the usage is rated as the reservation was.
+            occurred_at=stamp(NOON),
+            attributes={"room": "9"},
+            reservation_id="rsv-call-1",
+        )
+    ]
+    assert (receipt.request_id, receipt.charge_id) == (commit.request_id, f"ch-{commit.request_id}")
+    assert session.receipt == receipt
+    assert session.settled
+    # Settled: leaving releases nothing.
+    assert fake.requests("Release") == []
+
+
+def test_a_session_settles_at_the_occurred_at_given(fake: Fake, client: RatingClient) -> None:
+    later = NOON + timedelta(minutes=2)
+    with open_session(client) as session:
+        session.settle(1000, usage_id="u", occurred_at=later, request_id="settle-1")
+    [commit] = fake.requests("CommitCharges")
+    assert (commit.request_id, commit.items[0].occurred_at) == ("settle-1", stamp(later))
+
+
+def test_a_session_left_without_settling_releases_its_reservation(
+    fake: Fake, client: RatingClient
+) -> None:
+    with open_session(client, request_id="call-2") as session:
+        pass
+    assert fake.requests("Release") == [
+        rating_service_pb2.ReleaseRequest(reservation_id="rsv-call-2")
+    ]
+    assert fake.requests("CommitCharges") == []
+    assert session.reservation.state == "released"
+    assert not session.settled
+
+
+def test_a_session_granted_nothing_releases_its_reservation_too(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "Reserve",
+        reply(
+            rating_service_pb2.ReserveResponse(
+                reservation=reservation_message(granted_quantity=0, held_points="0")
+            )
+        ),
+    )
+    with open_session(client) as session:
+        refused = session.granted_quantity == 0
+    assert refused
+    assert [r.reservation_id for r in fake.requests("Release")] == ["rsv-1"]
+
+
+def test_a_session_left_by_an_exception_releases_and_the_exception_propagates(
+    fake: Fake, client: RatingClient
+) -> None:
+    with pytest.raises(KeyError, match="hang-up"), open_session(client, request_id="call-3"):
+        raise KeyError("hang-up")
+    assert [r.reservation_id for r in fake.requests("Release")] == ["rsv-call-3"]
+
+
+def test_a_second_settle_and_an_extend_after_settle_raise_before_any_call(
+    fake: Fake, client: RatingClient
+) -> None:
+    with open_session(client) as session:
+        session.settle(1000, usage_id="u-1")
+        with pytest.raises(SessionEndedError, match="settled"):
+            session.settle(1000, usage_id="u-1")
+        with pytest.raises(SessionEndedError, match="settled"):
+            session.extend(quantity=1000)
+    assert len(fake.requests("CommitCharges")) == 1
+    assert fake.requests("Extend") == []
+    assert fake.requests("Release") == []
+
+
+def test_a_session_refuses_to_settle_or_extend_outside_its_block(
+    fake: Fake, client: RatingClient
+) -> None:
+    session = open_session(client)
+    with pytest.raises(SessionEndedError):
+        session.settle(1000, usage_id="u-1")
+    with session:
+        pass
+    with pytest.raises(SessionEndedError):
+        session.settle(1000, usage_id="u-1")
+    with pytest.raises(SessionEndedError):
+        session.extend(ttl=60)
+    assert (fake.requests("CommitCharges"), fake.requests("Extend")) == ([], [])
+    with pytest.raises(RuntimeError, match="once"), session:
+        pass
+
+
+def test_a_session_extends_its_reservation_and_reads_the_new_grant(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "Extend",
+        reply(
+            rating_service_pb2.ExtendResponse(
+                reservation=reservation_message(reservation_id="rsv-x", granted_quantity=900_000)
+            )
+        ),
+    )
+    with open_session(client, request_id="x") as session:
+        extended = session.extend(quantity=300_000, ttl=600)
+        assert session.granted_quantity == 900_000
+        assert session.reservation == extended
+    [sent] = fake.requests("Extend")
+    assert (sent.reservation_id, sent.quantity, sent.ttl) == (
+        "rsv-x",
+        300_000,
+        duration_pb2.Duration(seconds=600),
+    )
+    assert sent.request_id.startswith("req-")
+
+
+def test_a_settle_that_failed_is_resent_with_the_same_request_id(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script("CommitCharges", fail(grpc.StatusCode.DEADLINE_EXCEEDED, "lost"))
+    with open_session(client) as session:
+        with pytest.raises(errors.DeadlineExceededError) as caught:
+            session.settle(1000, usage_id="u-1")
+        assert not session.settled
+        receipt = session.settle(1000, usage_id="u-1")
+    first, second = fake.requests("CommitCharges")
+    assert first == second
+    assert caught.value.request_id == receipt.request_id == first.request_id
+    assert fake.requests("Release") == []
+
+
+def test_leaving_after_a_settle_whose_answer_was_lost_takes_settled_for_released(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script("CommitCharges", fail(grpc.StatusCode.DEADLINE_EXCEEDED, "lost"))
+    fake.script(
+        "Release",
+        fail_with(
+            rich_status(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "reservation rsv-1 was settled",
+                error_details_pb2.ErrorInfo(reason="RESERVATION_SETTLED", domain="rating"),
+            )
+        ),
+    )
+    with open_session(client) as session, pytest.raises(errors.DeadlineExceededError):
+        session.settle(1000, usage_id="u-1")
+    assert len(fake.requests("Release")) == 1
+
+
+def test_a_release_that_fails_on_leaving_by_an_exception_is_noted_on_it(fake: Fake) -> None:
+    fake.script("Release", unavailable())
+    with (
+        connect(fake, max_attempts=1) as client,
+        pytest.raises(KeyError) as caught,
+        open_session(client),
+    ):
+        raise KeyError("hang-up")
+    [note] = caught.value.__notes__
+    assert "releasing reservation rsv-" in note
+    assert "UNAVAILABLE" in note
+
+
+def test_a_release_that_fails_on_a_normal_exit_is_raised(fake: Fake) -> None:
+    fake.script("Release", fail(grpc.StatusCode.FAILED_PRECONDITION, "no"))
+    with (
+        connect(fake, max_attempts=1) as client,
+        pytest.raises(errors.FailedPreconditionError),
+        open_session(client),
+    ):
+        pass
+
+
+def test_a_session_whose_reserve_fails_raises_and_releases_nothing(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script("Reserve", fail(grpc.StatusCode.INVALID_ARGUMENT, "bad ttl"))
+    entered = False
+    with pytest.raises(errors.InvalidArgumentError), open_session(client, ttl=10**6):
+        entered = True
+    assert not entered
+    assert fake.requests("Release") == []
 
 
 # Argument mapping and results: AccountService.
@@ -864,6 +1385,9 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("Quote", lambda c: c.quote([ITEM])),
     ("CommitCharges", lambda c: c.commit([ITEM])),
     ("VoidCharge", lambda c: c.void_charge("ch-1")),
+    ("Reserve", lambda c: c.reserve("acme", "rtc.audio", 60_000, 60)),
+    ("Extend", lambda c: c.extend("rsv-1", ttl=60)),
+    ("Release", lambda c: c.release("rsv-1")),
     ("CreateAccount", lambda c: c.create_account("acme")),
     ("GetAccount", lambda c: c.get_account("acme")),
     ("UpdateAccount", lambda c: c.update_account("acme", plan="pro")),
@@ -1421,6 +1945,80 @@ def test_async_iter_charges_follows_the_page_tokens(fake: Fake) -> None:
     assert [r.page_token for r in fake.requests("ListCharges")] == ["", "p2"]
 
 
+def test_async_client_reserves_extends_and_releases(fake: Fake) -> None:
+    async def run() -> tuple[Reservation, Reservation, Reservation]:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            held = await client.reserve("acme", "rtc.audio", 1000, timedelta(minutes=5))
+            extended = await client.extend(held.reservation_id, ttl=300, request_id="e-1")
+            ended = await client.release(held.reservation_id)
+            return held, extended, ended
+
+    held, extended, ended = asyncio.run(run())
+    [reserve] = fake.requests("Reserve")
+    assert reserve.request_id.startswith("req-")
+    assert (reserve.sku, reserve.quantity, reserve.ttl) == ("rtc.audio", 1000, TTL)
+    assert (held.reservation_id, held.state, held.held_points) == (
+        f"rsv-{reserve.request_id}",
+        "held",
+        Decimal(1000),
+    )
+    assert fake.requests("Extend") == [
+        rating_service_pb2.ExtendRequest(
+            request_id="e-1", reservation_id=held.reservation_id, ttl=TTL
+        )
+    ]
+    assert (extended.reservation_id, extended.state) == (held.reservation_id, "held")
+    assert (ended.state, ended.already_ended) == ("released", False)
+
+
+def test_async_client_retries_reserve_with_the_same_request_id(fake: Fake) -> None:
+    fake.script("Reserve", unavailable(), unavailable())
+
+    async def run() -> Reservation:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            return await client.reserve("acme", "rtc.audio", 1000, 60)
+
+    held = asyncio.run(run())
+    sent = [r.request_id for r in fake.requests("Reserve")]
+    assert len(sent) == 3
+    assert len(set(sent)) == 1
+    assert held.reservation_id == f"rsv-{sent[0]}"
+
+
+def test_async_session_settles_once_and_leaving_then_releases_nothing(fake: Fake) -> None:
+    async def run() -> tuple[AsyncSession, Receipt]:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            async with client.session("acme", "rtc.audio", 600_000, 300) as session:
+                await session.extend(quantity=1000)
+                receipt = await session.settle(5000, usage_id="room-1")
+                with pytest.raises(SessionEndedError):
+                    await session.settle(5000, usage_id="room-1")
+            return session, receipt
+
+    session, receipt = asyncio.run(run())
+    [commit] = fake.requests("CommitCharges")
+    assert [(i.reservation_id, i.quantity, i.occurred_at) for i in commit.items] == [
+        (session.reservation_id, 5000, stamp(NOON))
+    ]
+    assert session.receipt == receipt
+    assert [r.reservation_id for r in fake.requests("Extend")] == [session.reservation_id]
+    assert fake.requests("Release") == []
+
+
+def test_async_session_left_without_settling_or_by_an_exception_releases(fake: Fake) -> None:
+    async def run() -> None:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            async with client.session("acme", "rtc.audio", 1000, 60, request_id="a-1"):
+                pass
+            with pytest.raises(KeyError, match="hang-up"):
+                async with client.session("acme", "rtc.audio", 1000, 60, request_id="a-2"):
+                    raise KeyError("hang-up")
+
+    asyncio.run(run())
+    assert [r.reservation_id for r in fake.requests("Release")] == ["rsv-a-1", "rsv-a-2"]
+    assert fake.requests("CommitCharges") == []
+
+
 # Usage builders.
 
 WHO: dict[str, Any] = {"account_id": "acme", "occurred_at": NOON}
@@ -1572,6 +2170,14 @@ def test_a_builder_keeps_the_attributes_and_refuses_negative_quantities() -> Non
     assert dict(made.attributes) == {"agent": "a-1", "k": "v"}
     with pytest.raises(ValueError, match="negative"):
         usage.item("agent.call", -1, usage_id="c", **WHO)
+
+
+def test_a_builder_names_the_reservation_its_item_settles() -> None:
+    assert usage.item("agent.call", 1, usage_id="u", **WHO).reservation_id == ""
+    voice = usage.rtc_audio(timedelta(seconds=1), usage_id="u", reservation_id="rsv-1", **WHO)
+    assert voice.reservation_id == "rsv-1"
+    settled = usage.item("rtc.audio", 1000, usage_id="u", reservation_id="rsv-2", **WHO)
+    assert settled.reservation_id == "rsv-2"
 
 
 def test_every_builder_sku_resolves_in_the_seed_catalog(

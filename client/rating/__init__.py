@@ -5,6 +5,7 @@
 - ``rating.usage``: builders for usage items.
 - ``rating.errors``: one exception per family of status codes, with the rich details.
 - ``BatchCommitter``: buffers usage and commits it in batches, exactly once.
+- ``rating.session``: ``client.session(...)``, funding held for a live call, settled once.
 """
 
 from rating import errors, usage

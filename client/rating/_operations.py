@@ -3,14 +3,15 @@ request message from Python values and knows how to read the response."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from rating.options import ClientOptions
@@ -22,6 +23,7 @@ from rating.types import (
     Page,
     Quote,
     Receipt,
+    Reservation,
     Sku,
     Statement,
     VoidResult,
@@ -42,6 +44,7 @@ T = TypeVar("T")
 #: The service of each method, as the stub attribute of a client.
 SERVICE_OF = {
     **dict.fromkeys(("Quote", "CommitCharges", "VoidCharge"), "rating_stub"),
+    **dict.fromkeys(("Reserve", "Extend", "Release"), "rating_stub"),
     **dict.fromkeys(
         (
             "CreateAccount",
@@ -153,6 +156,58 @@ def commit(values: Iterable[usage_pb2.UsageItem], request_id: str | None) -> Ope
 def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:
     request = rating_service_pb2.VoidChargeRequest(charge_id=charge_id, reason=reason)
     return Operation("VoidCharge", request, VoidResult.of)
+
+
+def duration(ttl: timedelta | float) -> duration_pb2.Duration:
+    """A time to live, as a ``timedelta`` or a number of seconds."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (timedelta, int, float)):
+        raise TypeError(f"a ttl is a timedelta or a number of seconds, not {type(ttl)}")
+    if not isinstance(ttl, timedelta):
+        if not math.isfinite(ttl):
+            raise ValueError(f"not a finite number of seconds: {ttl!r}")
+        ttl = timedelta(seconds=ttl)
+    message = duration_pb2.Duration()
+    message.FromTimedelta(ttl)
+    return message
+
+
+def reservation(
+    raw: rating_service_pb2.ReserveResponse | rating_service_pb2.ExtendResponse,
+) -> Reservation:
+    return Reservation.of(raw.reservation)
+
+
+def reserve(
+    account_id: str, sku: str, quantity: int, ttl: timedelta | float, request_id: str | None
+) -> Operation[Reservation]:
+    request = rating_service_pb2.ReserveRequest(
+        request_id=request_id or new_request_id(),
+        account_id=account_id,
+        sku=sku,
+        quantity=quantity,
+        ttl=duration(ttl),
+    )
+    return Operation("Reserve", request, reservation)
+
+
+def extend(
+    reservation_id: str, quantity: int, ttl: timedelta | float | None, request_id: str | None
+) -> Operation[Reservation]:
+    request = rating_service_pb2.ExtendRequest(
+        request_id=request_id or new_request_id(),
+        reservation_id=reservation_id,
+        quantity=quantity,
+    )
+    if ttl is not None:
+        request.ttl.CopyFrom(duration(ttl))
+    return Operation("Extend", request, reservation)
+
+
+def release(reservation_id: str) -> Operation[Reservation]:
+    request = rating_service_pb2.ReleaseRequest(reservation_id=reservation_id)
+    return Operation(
+        "Release", request, lambda raw: Reservation.of(raw.reservation, raw.already_ended)
+    )
 
 
 def create_account(

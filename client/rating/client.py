@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import TypeVar
@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 from rating import _operations as ops
 from rating.errors import RatingError, from_rpc_error
 from rating.options import ClientOptions
+from rating.session import Session
 from rating.types import (
     Account,
     Balance,
@@ -37,6 +38,7 @@ from rating.types import (
     Page,
     Quote,
     Receipt,
+    Reservation,
     Sku,
     Statement,
     VoidResult,
@@ -98,6 +100,14 @@ class RatingClient(ops.Connected):
     def _run(self, operation: ops.Operation[T], timeout: float | None) -> T:
         return operation.parse(self.invoke(operation.method, operation.request, timeout))
 
+    def _run_keeping_request_id(self, operation: ops.Operation[T], timeout: float | None) -> T:
+        """``_run``, and a failure tells the request_id it was sent with, to resend it."""
+        try:
+            return self._run(operation, timeout)
+        except RatingError as error:
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            raise
+
     # RatingService
 
     def quote(
@@ -131,6 +141,64 @@ class RatingClient(ops.Connected):
         self, charge_id: str, *, reason: str = "", timeout: float | None = None
     ) -> VoidResult:
         return self._run(ops.void_charge(charge_id, reason), timeout)
+
+    # RatingService: reservations for live sessions
+
+    def reserve(
+        self,
+        account_id: str,
+        sku: str,
+        quantity: int,
+        ttl: timedelta | float,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Hold funding for a live session before it runs: ``quantity`` base units of
+        ``sku`` (an id, alias or pattern) rated at the price in force now, for ``ttl``
+        (a ``timedelta`` or seconds; 1 s to 24 h). An account that cannot cover it all
+        is granted what it can (``granted_quantity``, down to 0). A ``request_id`` is
+        generated when none is given and kept through retries, so a retried Reserve
+        holds once; a failure tells it (``error.request_id``) to resend with."""
+        operation = ops.reserve(account_id, sku, quantity, ttl, request_id)
+        return self._run_keeping_request_id(operation, timeout)
+
+    def extend(
+        self,
+        reservation_id: str,
+        *,
+        quantity: int = 0,
+        ttl: timedelta | float | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Hold more for a held reservation (``quantity`` more base units, granted in
+        part when the account cannot cover it) or keep it longer (a new ``ttl`` from
+        now), or both. Idempotent by ``request_id`` as ``reserve`` is."""
+        operation = ops.extend(reservation_id, quantity, ttl, request_id)
+        return self._run_keeping_request_id(operation, timeout)
+
+    def release(self, reservation_id: str, *, timeout: float | None = None) -> Reservation:
+        """End a reservation without usage: its points are free again. Releasing one
+        that had ended (released or expired) answers it as it is, ``already_ended``
+        true; a settled one is refused (FailedPreconditionError, RESERVATION_SETTLED)."""
+        return self._run(ops.release(reservation_id), timeout)
+
+    def session(
+        self,
+        account_id: str,
+        sku: str,
+        quantity: int,
+        ttl: timedelta | float,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Session:
+        """A live session's reservation, as a context manager (``with``): it reserves
+        (as ``reserve``) on entering, ``settle`` commits the usage naming it, and leaving
+        the block without settling releases it (see ``rating.session.Session``).
+        ``timeout`` is the deadline of the Reserve and of that release."""
+        return Session(self, account_id, sku, quantity, ttl, request_id, timeout)
 
     # AccountService
 

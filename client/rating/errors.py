@@ -52,7 +52,7 @@ class RatingError(Exception):
     resource_name: str = ""
     #: For a failed commit: the request_id it was sent with (generated if you gave
     #: none). Resend the same items with it and a commit the server did make is not
-    #: made again.
+    #: made again. The same for a failed reserve or extend.
     request_id: str = ""
 
     #: Whether sending the same request again may succeed.

@@ -28,7 +28,8 @@ def service_config(max_attempts: int) -> str:
 
     Every call is safe to resend: commits and pack grants always carry a request_id,
     voids and updates are idempotent, reads change nothing (a resent CreateAccount
-    may find the account made and say ALREADY_EXISTS).
+    may find the account made and say ALREADY_EXISTS). Reservations too: Reserve and
+    Extend always carry a request_id, and a resent Release answers the released one.
     """
     policy = {
         "maxAttempts": max_attempts,

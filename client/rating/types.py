@@ -10,7 +10,13 @@ from typing import Generic, TypeVar
 
 from google.protobuf import timestamp_pb2
 
-from rating.v1 import account_service_pb2, catalog_service_pb2, rating_service_pb2, usage_pb2
+from rating.v1 import (
+    account_service_pb2,
+    catalog_service_pb2,
+    rating_service_pb2,
+    reservation_pb2,
+    usage_pb2,
+)
 
 T = TypeVar("T")
 
@@ -109,6 +115,9 @@ class QuoteFunding:
     covered: bool
     pay_as_you_go_enabled: bool
     shortfall_points: Decimal
+    #: Points the account's live reservations hold now, which the quote could not use
+    #: (but for the holds of the reservations its items name).
+    held_points: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +142,7 @@ class Quote:
                 covered=f.covered,
                 pay_as_you_go_enabled=f.pay_as_you_go_enabled,
                 shortfall_points=_points(f.shortfall_points),
+                held_points=_points(f.held_points),
             )
         return cls(
             lines=tuple(Line.of(line) for line in raw.lines),
@@ -231,6 +241,9 @@ class Pack:
     expire_time: datetime | None
     priority: int
     create_time: datetime
+    #: Points of ``remaining_points`` held now by live reservations: only the rest
+    #: funds other usage.
+    held_points: Decimal
     raw: account_service_pb2.ResourcePack = field(repr=False)
 
     @classmethod
@@ -245,6 +258,7 @@ class Pack:
             expire_time=_when(raw.expire_time) if raw.HasField("expire_time") else None,
             priority=raw.priority,
             create_time=_when(raw.create_time),
+            held_points=_points(raw.held_points),
             raw=raw,
         )
 
@@ -260,6 +274,13 @@ class Balance:
     month: str
     pay_as_you_go_points: Decimal
     pay_as_you_go_yuan: Decimal
+    #: Points of ``free_points_left`` held now by live reservations.
+    free_points_held: Decimal
+    #: Points live reservations hold on the month's pay-as-you-go bill (not on it yet:
+    #: a hold accrues nothing until it is settled).
+    pay_as_you_go_held_points: Decimal
+    #: The billing account's live reservations (held, not expired), oldest first.
+    reservations: tuple[Reservation, ...]
     raw: account_service_pb2.GetBalanceResponse = field(repr=False)
 
     @classmethod
@@ -274,6 +295,61 @@ class Balance:
             month=raw.month,
             pay_as_you_go_points=_points(raw.pay_as_you_go_points),
             pay_as_you_go_yuan=_points(raw.pay_as_you_go_yuan),
+            free_points_held=_points(raw.free_points_held),
+            pay_as_you_go_held_points=_points(raw.pay_as_you_go_held_points),
+            reservations=tuple(Reservation.of(r) for r in raw.reservations),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Funding held for a live session (``RatingClient.reserve``).
+
+    ``state`` is "held", "settled", "released" or "expired". ``granted_quantity`` is
+    what ``held_points`` pay for, up to ``requested_quantity`` (both in the SKU's base
+    unit; 0 when the account could cover none of it), and ``holds`` says where the
+    points are held, in draw-down order. ``end_time`` is None until it is settled or
+    released; ``settle_charge_id`` names the charge that settled it. ``already_ended``
+    is for ``release``: true when it had ended before (released or expired) and
+    nothing changed now.
+    """
+
+    reservation_id: str
+    account_id: str
+    billing_account_id: str
+    sku: str
+    requested_sku: str
+    requested_quantity: int
+    granted_quantity: int
+    held_points: Decimal
+    holds: tuple[Funding, ...]
+    state: str
+    create_time: datetime
+    expire_time: datetime
+    end_time: datetime | None
+    settle_charge_id: str
+    already_ended: bool
+    raw: reservation_pb2.Reservation = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: reservation_pb2.Reservation, already_ended: bool = False) -> Reservation:
+        return cls(
+            reservation_id=raw.reservation_id,
+            account_id=raw.account_id,
+            billing_account_id=raw.billing_account_id,
+            sku=raw.sku,
+            requested_sku=raw.requested_sku,
+            requested_quantity=raw.requested_quantity,
+            granted_quantity=raw.granted_quantity,
+            held_points=_points(raw.held_points),
+            holds=tuple(Funding.of(f) for f in raw.holds),
+            state=_enum(raw.state, reservation_pb2.ReservationState, "RESERVATION_STATE_"),
+            create_time=_when(raw.create_time),
+            expire_time=_when(raw.expire_time),
+            end_time=_when(raw.end_time) if raw.HasField("end_time") else None,
+            settle_charge_id=raw.settle_charge_id,
+            already_ended=already_ended,
             raw=raw,
         )
 

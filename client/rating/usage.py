@@ -68,8 +68,13 @@ def item(
     occurred_at: datetime | None = None,
     duration: timedelta | None = None,
     attributes: Mapping[str, str] | None = None,
+    reservation_id: str = "",
 ) -> UsageItem:
-    """Any usage item: ``quantity`` base units of ``sku`` (an id, alias or pattern)."""
+    """Any usage item: ``quantity`` base units of ``sku`` (an id, alias or pattern).
+
+    ``reservation_id`` names the reservation (``RatingClient.reserve``) the item
+    settles: committed, the usage is charged, the hold released and its points pay
+    first. The single-item builders below take it too; one item per reservation."""
     if quantity < 0:
         raise ValueError(f"a quantity cannot be negative: {quantity}")
     message = UsageItem(
@@ -79,6 +84,7 @@ def item(
         quantity=quantity,
         occurred_at=_timestamp(occurred_at),
         attributes=dict(attributes or {}),
+        reservation_id=reservation_id,
     )
     if duration is not None:
         message.duration.CopyFrom(duration_pb2.Duration())
