@@ -910,3 +910,93 @@ def test_the_batch_committer_commits_every_item_exactly_once_across_a_sigkill_an
         f"\n{stats.batches} batches, {stats.retries} retried commits, "
         f"{len(receipts)} receipts across the restart"
     )
+
+
+# Reservations
+
+
+def test_a_session_holds_its_points_settles_with_its_usage_and_frees_the_rest(
+    client: RatingClient, acme: str
+) -> None:
+    with client.session(acme, "agent.call", 200, ttl=60) as session:  # 400 of 500 free
+        assert session.granted_quantity == 200
+        balance = client.get_balance(acme)
+        assert (balance.free_points_held, balance.free_points_left) == (
+            Decimal("400"),
+            Decimal("500"),
+        )
+        now = datetime.now(UTC)  # the hold is on today's free points
+        quote = client.quote([calls(100, "other", when=now)], account_id=acme)
+        assert quote.funding is not None and quote.funding.held_points == Decimal("400")
+        assert quote.funding.free_points == Decimal("100")
+        receipt = session.settle(150, usage_id="call-1")  # 300 points: from the hold
+    assert funding(receipt.lines[0].funding)[0][:2] == ("free_points", Decimal("300"))
+    balance = client.get_balance(acme)
+    assert (balance.free_points_used, balance.free_points_held) == (Decimal("300"), Decimal("0"))
+    assert balance.reservations == ()
+
+
+def test_a_session_left_without_usage_releases_and_a_short_balance_grants_in_part(
+    client: RatingClient, acme: str
+) -> None:
+    with client.session(acme, "agent.call", 100, ttl=60):
+        pass
+    assert client.get_balance(acme).free_points_held == Decimal("0")
+    first = client.reserve(acme, "agent.call", 400, ttl=60, request_id="big")
+    assert (first.granted_quantity, first.held_points) == (250, Decimal("500"))
+    assert client.reserve(acme, "agent.call", 400, ttl=60, request_id="big") == first
+    none_left = client.reserve(acme, "agent.call", 1, ttl=60)
+    assert (none_left.granted_quantity, none_left.holds) == (0, ())
+    released = client.release(first.reservation_id)
+    assert (released.state, released.already_ended) == ("released", False)
+    with pytest.raises(FailedPreconditionError) as settled_after_release:
+        client.commit(
+            [
+                usage.agent_calls(
+                    1,
+                    usage_id="late",
+                    account_id=acme,
+                    occurred_at=NOON,
+                    reservation_id=first.reservation_id,
+                )
+            ]
+        )
+    assert settled_after_release.value.reason == "RESERVATION_RELEASED"
+
+
+def test_bad_reservations_raise_invalid_argument_naming_each_field(
+    client: RatingClient, acme: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as bad:
+        client.reserve(acme, "knowledge.storage", 0, ttl=timedelta(days=2))
+    assert {(v.field, v.reason) for v in bad.value.violations} == {
+        ("quantity", "QUANTITY_INVALID"),
+        ("ttl", "TTL_INVALID"),
+        ("sku", "SKU_NOT_RESERVABLE"),
+    }
+    with pytest.raises(NotFoundError) as missing:
+        client.extend("rsv_none", quantity=1)
+    assert missing.value.reason == "RESERVATION_NOT_FOUND"
+    with pytest.raises(InvalidArgumentError) as unknown:
+        client.commit(
+            [
+                usage.agent_calls(
+                    1, usage_id="u", account_id=acme, occurred_at=NOON, reservation_id="rsv_none"
+                )
+            ]
+        )
+    assert [(v.field, v.reason) for v in unknown.value.violations] == [
+        ("items[0].reservation_id", "RESERVATION_UNKNOWN")
+    ]
+
+
+def test_the_async_client_runs_a_session_and_extends_it(acme: str, server: RatingServer) -> None:
+    async def run() -> tuple[int, Decimal]:
+        async with AsyncRatingClient(server.address) as client:
+            async with client.session(acme, "agent.call", 100, ttl=60) as session:
+                await session.extend(quantity=50, ttl=120)
+                receipt = await session.settle(120, usage_id="async-call")
+            balance = await client.get_balance(acme)
+            return receipt.lines[0].quantity, balance.free_points_used
+
+    assert asyncio.run(run()) == (120, Decimal("240"))

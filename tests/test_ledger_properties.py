@@ -1,4 +1,4 @@
-"""Random sequences of grants, commits, retries and voids keep the ledger exact (SPEC §2, §4, §5).
+"""Random sequences of grants, commits, retries, voids and reservations keep the ledger exact.
 
 A hypothesis state machine drives the ledger API (no gRPC) against a fresh database per run,
 on each engine (SQLite, PostgreSQL), and keeps its own model of what must be true: which
@@ -7,13 +7,19 @@ the seed's prices, exactly), and where each line's points must come from (the fr
 of the day in the billing account's zone, packs by priority, expiry and creation, then the
 month's pay-as-you-go bill). After every step the balances and statements must equal the
 model, and every balance must equal what its ledger entries sum to (``invariants.check``).
+
+Reservations are made, extended, released and settled at the machine's clock (every
+rule's ``time.time_ns``), which only moves forward, across the instants usage happens
+at: the model holds their points apart from every draw until they end or expire.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +46,7 @@ from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.stores import open_catalog
 from rating_server.engine import InvalidUsageError, Limits, Usage
 from rating_server.errors import FailedPreconditionError
-from rating_server.ledger import accounts, commits, invariants, reports, voids
+from rating_server.ledger import accounts, commits, invariants, reports, reservations, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
@@ -199,9 +205,42 @@ class CommittedCharge:
     receipt: Receipt
     expected_micros: tuple[int, ...]  # per line, as this test rates it
     voided: bool = False
+    named: dict[int, str] = field(default_factory=dict)  # item index -> reservation settled
 
 
 Part = tuple[str, int, str, str, str]  # source, micros, pack_id, day, month
+
+
+@dataclass
+class ModelReservation:
+    account_id: str
+    billing_account_id: str
+    sku: str
+    requested: int
+    granted: int
+    parts: list[Part]
+    expire_ns: int
+    state: str = "held"  # or "settled", "released"
+
+    def live(self, now_ns: int) -> bool:
+        return self.state == "held" and now_ns < self.expire_ns
+
+    def state_at(self, now_ns: int) -> str:
+        return "expired" if self.state == "held" and now_ns >= self.expire_ns else self.state
+
+    @property
+    def held(self) -> int:
+        return sum(part[1] for part in self.parts)
+
+
+#: The machine's clock, which every rule reads as ``time.time_ns`` (the test patches it).
+CLOCK = [0]
+#: Where a run's clock starts: ten seconds before the first instant usage happens at.
+CLOCK_START = INSTANTS[0] - 10 * NANOS
+TTLS_NS = [NANOS, 60 * NANOS, 3600 * NANOS]
+# Steps of the clock: a nanosecond, a second, a minute, an hour, or to the next instant
+# of usage (0).
+CLOCK_STEPS = [1, NANOS, 60 * NANOS, 3600 * NANOS, 0]
 
 
 @dataclass(frozen=True)
@@ -220,6 +259,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self, fresh_ledger: FreshLedger) -> None:
         super().__init__()
+        CLOCK[0] = CLOCK_START
         self.opened = fresh_ledger()
         self.catalog: CatalogSnapshot = self.opened.catalog
         self.db = self.opened.store
@@ -239,6 +279,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.charges: dict[str, CommittedCharge] = {}
         self.usage_ids_sent: list[str] = []
         self.next_id = 0
+        self.reservations: dict[str, ModelReservation] = {}
 
     def teardown(self) -> None:
         self.opened.close()
@@ -296,17 +337,50 @@ class LedgerMachine(RuleBasedStateMachine):
             payg={(a, month): self.payg[(a, month)] for a in MAIN_ACCOUNTS for month in MONTHS[a]},
         )
 
-    def draw(self, billing_account_id: str, micros: int, at_ns: int) -> list[Part]:
-        """SPEC §4's draw-down, on the model: free points, packs, then the month's bill."""
+    @property
+    def now(self) -> int:
+        return CLOCK[0]
+
+    def held(self, billing_account_id: str, source: str, key: str) -> int:
+        """What live reservations hold of a day's free points, a pack, or a month's bill."""
+        index = {FREE: 3, PACK: 2, PAYG: 4}[source]
+        return sum(
+            part[1]
+            for reservation in self.reservations.values()
+            if reservation.billing_account_id == billing_account_id and reservation.live(self.now)
+            for part in reservation.parts
+            if part[0] == source and part[index] == key
+        )
+
+    def available(self, billing_account_id: str, at_ns: int) -> int:
+        """What free points and packs could fund at ``at_ns`` beyond the holds."""
+        day = local_day(at_ns, billing_account_id)
+        free = DAILY_FREE_MICROS - self.free_used[(billing_account_id, day)]
+        total = max(0, free - self.held(billing_account_id, FREE, day))
+        for pack in self.packs.values():
+            if pack.account_id == billing_account_id and pack.funds(at_ns):
+                total += max(0, pack.remaining - self.held(billing_account_id, PACK, pack.pack_id))
+        return total
+
+    def draw(
+        self, billing_account_id: str, micros: int, at_ns: int, hold: bool = False
+    ) -> list[Part]:
+        """SPEC §4's draw-down, on the model: free points, packs, then the month's bill,
+        each beyond what live reservations hold. A ``hold`` changes no balance."""
         if micros == 0:
             return []
         day = local_day(at_ns, billing_account_id)
         parts: list[Part] = []
         rest = micros
-        free_left = DAILY_FREE_MICROS - self.free_used[(billing_account_id, day)]
+        free_left = (
+            DAILY_FREE_MICROS
+            - self.free_used[(billing_account_id, day)]
+            - self.held(billing_account_id, FREE, day)
+        )
         if free_left > 0:
             take = min(rest, free_left)
-            self.free_used[(billing_account_id, day)] += take
+            if not hold:
+                self.free_used[(billing_account_id, day)] += take
             parts.append((FREE, take, "", day, ""))
             rest -= take
         usable = sorted(
@@ -320,17 +394,46 @@ class LedgerMachine(RuleBasedStateMachine):
         for pack in usable:
             if not rest:
                 break
-            take = min(rest, pack.remaining)
-            pack.remaining -= take
+            left = pack.remaining - self.held(billing_account_id, PACK, pack.pack_id)
+            if left <= 0:
+                continue
+            take = min(rest, left)
+            if not hold:
+                pack.remaining -= take
             parts.append((PACK, take, pack.pack_id, "", ""))
             rest -= take
         if rest:
-            self.payg[(billing_account_id, day[:7])] += rest
+            if not hold:
+                self.payg[(billing_account_id, day[:7])] += rest
             parts.append((PAYG, rest, "", "", day[:7]))
         return parts
 
-    def attempt_commit(self, request_id: str, usages: tuple[Usage, ...]) -> Receipt | None:
-        """Commit as the model predicts: a receipt, or None when the batch must be refused."""
+    def grant(self, reservation: ModelReservation, wanted: int) -> tuple[int, list[Part]]:
+        """The model's grant: up to ``wanted`` in all, what its price costs beyond what
+        is held, held from the funding now; within what is free with pay-as-you-go off
+        (OTHER's)."""
+        billing, held = reservation.billing_account_id, reservation.held
+
+        def more(quantity: int) -> int:
+            return max(0, line_micros(reservation.sku, quantity) - held)
+
+        granted = wanted
+        if billing == OTHER:
+            free = self.available(billing, self.now)
+            low = reservation.granted
+            # The last quantity in [low, wanted] whose price beyond the hold is free.
+            granted = low - 1 + bisect.bisect_right(range(low, wanted + 1), free, key=more)
+        return granted, self.draw(billing, more(granted), self.now, hold=True)
+
+    def ended_reason(self, reservation: ModelReservation) -> str:
+        return f"RESERVATION_{reservation.state_at(self.now).upper()}"
+
+    def attempt_commit(
+        self, request_id: str, usages: tuple[Usage, ...], named: dict[int, str] | None = None
+    ) -> Receipt | None:
+        """Commit as the model predicts: a receipt, or None when the batch must be refused.
+        ``named``: the reservation an item settles, by index (each live, its own)."""
+        named = named or {}
         keys = [(BILLING_ACCOUNT[u.account_id], u.usage_id) for u in usages]
         refusals = {
             (f"items[{index}].sku", "SKU_UNPRICED")
@@ -349,11 +452,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert {(v.field, v.reason) for v in refused.value.violations} == refusals
             assert self.read_ledger() == before
             return None
-        receipt = commits.commit(self.db, self.catalog, request_id, usages, limits=ANY_TIME)
+        receipt = commits.commit(
+            self.db, self.catalog, request_id, usages, limits=ANY_TIME, named=named
+        )
         assert receipt.charge_id not in self.charges
         assert len(receipt.lines) == len(usages)
         expected_micros = []
-        for line, usage, key in zip(receipt.lines, usages, keys, strict=True):
+        for index, (line, usage, key) in enumerate(zip(receipt.lines, usages, keys, strict=True)):
             micros = line_micros(usage.sku, usage.quantity)
             expected_micros.append(micros)
             assert (line.usage_id, line.account_id, line.requested_sku, line.quantity) == (
@@ -371,6 +476,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert line.funding == ()
                 continue
             assert not line.duplicate, f"{key} was never committed, yet is a duplicate"
+            if index in named:  # its hold freed just before its own draw
+                self.reservations[named[index]].state = "settled"
             expected = self.draw(key[0], micros, usage.occurred_at_ns)
             got = [(p.source, p.micros, p.pack_id, p.day, p.month) for p in line.funding]
             assert got == expected, f"line {usage.usage_id} funded {got}, expected {expected}"
@@ -381,7 +488,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if usage.usage_id not in self.usage_ids_sent:
                 self.usage_ids_sent.append(usage.usage_id)
         self.charges[receipt.charge_id] = CommittedCharge(
-            request_id, usages, receipt, tuple(expected_micros)
+            request_id, usages, receipt, tuple(expected_micros), named=dict(named)
         )
         return receipt
 
@@ -435,7 +542,12 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.read_ledger()
         for _ in range(times):
             again = commits.commit(
-                self.db, self.catalog, original.request_id, original.usages, limits=ANY_TIME
+                self.db,
+                self.catalog,
+                original.request_id,
+                original.usages,
+                limits=ANY_TIME,
+                named=original.named,
             )
             assert again.replayed
             assert dataclasses.replace(again, replayed=False) == original.receipt
@@ -457,7 +569,7 @@ class LedgerMachine(RuleBasedStateMachine):
         original = self.charges[charge_id]
         usages = self.usages_of(specs)
         before = self.read_ledger()
-        if usages == original.usages:  # the same items after all: a retry
+        if usages == original.usages and not original.named:  # the same items: a retry
             again = commits.commit(
                 self.db, self.catalog, original.request_id, usages, limits=ANY_TIME
             )
@@ -529,7 +641,131 @@ class LedgerMachine(RuleBasedStateMachine):
         receipt = self.attempt_commit(self.fresh("req"), (usage,))
         assert receipt is not None and receipt.lines[0].duplicate
 
+    # -- reservations ----------------------------------------------------------------------
+
+    @rule(step=st.sampled_from(CLOCK_STEPS))
+    def the_clock_moves_on(self, step: int) -> None:
+        if step == 0:  # to the next instant usage happens at, if any is left
+            later = [at for at in INSTANTS if at > self.now]
+            step = later[0] - self.now if later else NANOS
+        CLOCK[0] += step
+
+    @rule(
+        account_id=USAGE_ACCOUNTS,
+        sku=st.sampled_from(SKUS),
+        data=st.data(),
+        ttl=st.sampled_from(TTLS_NS),
+    )
+    def reserve(self, account_id: str, sku: str, data: st.DataObject, ttl: int) -> None:
+        quantity = data.draw(QUANTITIES[sku].filter(bool))
+        billing = BILLING_ACCOUNT[account_id]
+        model = ModelReservation(account_id, billing, sku, quantity, 0, [], self.now + ttl)
+        model.granted, model.parts = self.grant(model, quantity)
+        request_id = self.fresh("rsv-req")
+        made = reservations.reserve(
+            self.db, self.catalog, request_id, account_id, sku, quantity, ttl
+        )
+        got = [(p.source, p.micros, p.pack_id, p.day, p.month) for p in made.holds]
+        assert (made.granted_quantity, got) == (model.granted, model.parts)
+        assert (made.requested_quantity, made.expire_time_ns) == (quantity, model.expire_ns)
+        assert made.billing_account_id == billing
+        self.reservations[made.reservation_id] = model
+        again = reservations.reserve(
+            self.db, self.catalog, request_id, account_id, sku, quantity, ttl
+        )
+        assert again == made
+
+    @precondition(lambda self: self.reservations)
+    @rule(data=st.data(), more=st.booleans(), ttl=st.one_of(st.none(), st.sampled_from(TTLS_NS)))
+    def extend(self, data: st.DataObject, more: bool, ttl: int | None) -> None:
+        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        model = self.reservations[reservation_id]
+        quantity = data.draw(QUANTITIES[model.sku].filter(bool)) if more or ttl is None else 0
+        request_id = self.fresh("ext-req")
+        if not model.live(self.now):
+            with pytest.raises(FailedPreconditionError) as refused:
+                reservations.extend(
+                    self.db, self.catalog, request_id, reservation_id, quantity, ttl
+                )
+            assert refused.value.reason == self.ended_reason(model)
+            return
+        if quantity:
+            granted, parts = self.grant(model, model.granted + quantity)
+            model.granted, model.requested = granted, model.requested + quantity
+            model.parts += parts
+        if ttl is not None:
+            model.expire_ns = max(model.expire_ns, self.now + ttl)
+        extended = reservations.extend(
+            self.db, self.catalog, request_id, reservation_id, quantity, ttl
+        )
+        got = [(p.source, p.micros, p.pack_id, p.day, p.month) for p in extended.holds]
+        assert (extended.granted_quantity, extended.requested_quantity) == (
+            model.granted,
+            model.requested,
+        )
+        assert (got, extended.expire_time_ns) == (model.parts, model.expire_ns)
+
+    @precondition(lambda self: self.reservations)
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        model = self.reservations[reservation_id]
+        if model.state == "settled":
+            with pytest.raises(FailedPreconditionError) as refused:
+                reservations.release(self.db, reservation_id)
+            assert refused.value.reason == "RESERVATION_SETTLED"
+            return
+        released, before = reservations.release(self.db, reservation_id)
+        assert before == (not model.live(self.now))
+        assert released.state == ("released" if model.live(self.now) else model.state_at(self.now))
+        if model.live(self.now):
+            model.state = "released"
+
+    @precondition(lambda self: self.reservations)
+    @rule(data=st.data())
+    def settle(self, data: st.DataObject) -> None:
+        """One item of the reservation's account and SKU, now, naming it; an ended one is
+        refused and nothing is written."""
+        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        model = self.reservations[reservation_id]
+        quantity = data.draw(QUANTITIES[model.sku])
+        usage = Usage(self.fresh("u"), model.account_id, model.sku, quantity, self.now)
+        if not model.live(self.now):
+            before = self.read_ledger()
+            with pytest.raises(FailedPreconditionError) as refused:
+                commits.commit(
+                    self.db,
+                    self.catalog,
+                    self.fresh("req"),
+                    (usage,),
+                    limits=ANY_TIME,
+                    named={0: reservation_id},
+                )
+            assert refused.value.reason == self.ended_reason(model)
+            assert self.read_ledger() == before
+            return
+        receipt = self.attempt_commit(self.fresh("req"), (usage,), {0: reservation_id})
+        assert receipt is not None
+
     # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def what_reservations_hold_is_what_the_model_holds(self) -> None:
+        for account_id in MAIN_ACCOUNTS:
+            today = local_day(self.now, account_id)
+            balance = reports.balance(self.db, self.catalog, account_id, today)
+            live = {
+                reservation_id
+                for reservation_id, model in self.reservations.items()
+                if model.billing_account_id == account_id and model.live(self.now)
+            }
+            assert {r.reservation_id for r in balance.reservations} == live
+            assert balance.free_held_micros == self.held(account_id, FREE, today)
+            assert balance.payg_held_micros == self.held(account_id, PAYG, today[:7])
+            for pack in balance.packs:
+                held = self.held(account_id, PACK, pack.pack_id)
+                assert balance.pack_held_micros(pack.pack_id) == held
+                assert held <= pack.remaining_micros
 
     @invariant()
     def every_balance_equals_its_ledger_entries(self) -> None:
@@ -670,9 +906,10 @@ def fresh_sqlite_ledger() -> OpenedLedger:
 EXAMPLES = {"sqlite": 100, "postgres": 16}
 
 
-def test_random_grants_commits_retries_and_voids_keep_the_ledger_exact(
-    engine: str, request: pytest.FixtureRequest
+def test_random_grants_commits_retries_voids_and_reservations_keep_the_ledger_exact(
+    engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: CLOCK[0])
     if engine == "sqlite":
         fresh: FreshLedger = fresh_sqlite_ledger
     else:
