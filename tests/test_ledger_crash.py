@@ -8,6 +8,11 @@ every request that was sent is retried with its request_id. Nothing acknowledged
 lost, nothing may be charged twice, and every balance must still equal its ledger
 entries.
 
+Beside them a client runs live sessions: it reserves, then commits the session's usage
+naming the reservation; after the restart every Reserve and every settling commit is
+retried by its request_id, and each reservation must end settled exactly once, by the
+charge its commit's retry returns.
+
 Nothing here depends on timing for its verdict: the kill lands wherever it lands, and
 the assertions hold for every place it can land.
 """
@@ -28,6 +33,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import grpc
+from google.protobuf import duration_pb2
 from processes import Launch, ServerProcess, ledger_check
 from support import LedgerReader, item, query, timestamp
 
@@ -68,6 +74,11 @@ BILLING_ACCOUNT = {
 }
 
 
+SESSION_ACCOUNT = "crash-session"  # basic, pay-as-you-go off, a large pack
+SESSION_SKU = "rtc.audio.voice"
+MIN_SESSIONS = 2
+
+
 def serve(launch: Launch, database: str) -> ServerProcess:
     """The server on ``database``, on a free port, started."""
     server = launch("--db", database, "serve", "--listen", "127.0.0.1:0")
@@ -97,6 +108,62 @@ class Client:
         return sum(1 for sent in self.sent if sent.acknowledged is not None)
 
 
+@dataclass
+class Session:
+    """A live session's two requests, and their answers if they came back."""
+
+    reserve: rating_service_pb2.ReserveRequest
+    reserved: rating_service_pb2.ReserveResponse | None = None
+    settle: rating_service_pb2.CommitChargesRequest | None = None
+    settled: rating_service_pb2.CommitChargesResponse | None = None
+
+
+def settle_request(
+    session: Session, reservation: rating_service_pb2.Reservation, rng: random.Random
+) -> rating_service_pb2.CommitChargesRequest:
+    """The session's usage (more or less than it reserved), naming its reservation."""
+    usage = item(
+        SESSION_SKU,
+        rng.randint(1_000, 120_000),
+        usage_id=f"{session.reserve.request_id}.call",
+        account_id=SESSION_ACCOUNT,
+        occurred_at=datetime.now(UTC),
+    )
+    usage.reservation_id = reservation.reservation_id
+    return rating_service_pb2.CommitChargesRequest(
+        request_id=f"{session.reserve.request_id}.settle", items=[usage]
+    )
+
+
+def run_sessions(sessions: list[Session], address: str, killing: threading.Event) -> str:
+    """Reserve, then settle, session after session, until the server is gone; a failure
+    before the kill, in words."""
+    rng = random.Random(99)
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(address) as channel:
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+        while time.monotonic() < deadline:
+            session = Session(
+                rating_service_pb2.ReserveRequest(
+                    request_id=f"session-{len(sessions)}",
+                    account_id=SESSION_ACCOUNT,
+                    sku=SESSION_SKU,
+                    quantity=60_000,
+                    ttl=duration_pb2.Duration(seconds=3600),
+                )
+            )
+            sessions.append(session)
+            try:
+                session.reserved = rating.Reserve(session.reserve, timeout=RPC_TIMEOUT)
+                session.settle = settle_request(session, session.reserved.reservation, rng)
+                session.settled = rating.CommitCharges(session.settle, timeout=RPC_TIMEOUT)
+            except grpc.RpcError as error:
+                if not killing.is_set():
+                    return f"{session.reserve.request_id} failed before the kill: {error}"
+                return ""
+    return "the server was never killed"
+
+
 def create_accounts(channel: grpc.Channel, *, with_packs: bool) -> None:
     accounts = account_service_pb2_grpc.AccountServiceStub(channel)
     for request in (
@@ -107,10 +174,17 @@ def create_accounts(channel: grpc.Channel, *, with_packs: bool) -> None:
         account_service_pb2.CreateAccountRequest(
             account_id="crash-pack-sub", parent_account_id="crash-pack"
         ),
+        account_service_pb2.CreateAccountRequest(account_id=SESSION_ACCOUNT, plan="basic"),
     ):
         accounts.CreateAccount(request, timeout=RPC_TIMEOUT)
     if not with_packs:
         return
+    accounts.GrantResourcePack(
+        account_service_pb2.GrantResourcePackRequest(
+            account_id=SESSION_ACCOUNT, points="1000000", request_id="crash-session-pack"
+        ),
+        timeout=RPC_TIMEOUT,
+    )
     # A small pack that expires at the first day boundary (exclusive) and is drawn
     # first, and a larger one without expiry behind it.
     accounts.GrantResourcePack(
@@ -180,6 +254,39 @@ def run_client(client: Client, address: str, killing: threading.Event) -> None:
                     client.failure = f"{request_id} failed before the kill: {sent.error}"
                 return
         client.failure = "the server was never killed"
+
+
+def retry_sessions(address: str, sessions: list[Session]) -> dict[str, str]:
+    """Retry every session's Reserve, then its settling commit (made now for one whose
+    Reserve was never answered), and check that each reservation ended settled exactly
+    once, by the charge its commit's retry returned, and that nothing stays held. Each
+    reservation's id, with the charge that settled it."""
+    rng = random.Random(7)
+    with grpc.insecure_channel(address) as channel:
+        rating = rating_service_pb2_grpc.RatingServiceStub(channel)
+        accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+        settled: dict[str, str] = {}
+        for session in sessions:
+            reserved = rating.Reserve(session.reserve, timeout=RPC_TIMEOUT)
+            if session.reserved is not None:
+                assert reserved == session.reserved, session.reserve.request_id
+            reservation = reserved.reservation
+            assert reservation.granted_quantity == session.reserve.quantity
+            settle = session.settle or settle_request(session, reservation, rng)
+            receipt = rating.CommitCharges(settle, timeout=RPC_TIMEOUT)
+            if session.settled is not None:
+                assert receipt == session.settled, settle.request_id
+            assert not receipt.lines[0].duplicate
+            settled[reservation.reservation_id] = receipt.charge_id
+        assert len(settled) == len(sessions), "each session has its own reservation"
+        balance = accounts.GetBalance(
+            account_service_pb2.GetBalanceRequest(account_id=SESSION_ACCOUNT), timeout=RPC_TIMEOUT
+        )
+        assert list(balance.reservations) == [], "a reservation is still held"
+        assert balance.free_points_held == "0"
+        lines = list_lines(channel, SESSION_ACCOUNT)
+        assert sorted(line.charge_id for line in lines) == sorted(settled.values())
+    return settled
 
 
 def retry(
@@ -265,14 +372,26 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
         )
         for client in clients
     ]
+    sessions: list[Session] = []
+    session_failure: list[str] = []
+    threads.append(
+        threading.Thread(
+            target=lambda: session_failure.append(run_sessions(sessions, first.address, killing)),
+            name="sessions",
+        )
+    )
     for thread in threads:
         thread.start()
     time.sleep(LOAD_SECONDS)
     # However slow the machine, the kill comes only once every client is under way.
     deadline = time.monotonic() + 60
     while (
-        any(client.acknowledged < MIN_ACKED_PER_CLIENT for client in clients)
+        (
+            any(client.acknowledged < MIN_ACKED_PER_CLIENT for client in clients)
+            or sum(1 for one in sessions if one.settled) < MIN_SESSIONS
+        )
         and not any(client.failure for client in clients)
+        and not session_failure
         and time.monotonic() < deadline
     ):
         time.sleep(0.05)
@@ -282,6 +401,8 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
         thread.join(RPC_TIMEOUT + 10)
     assert not any(thread.is_alive() for thread in threads), "a client never returned"
     assert [client.failure for client in clients] == [""] * CLIENTS, first.stderr
+    assert session_failure == [""], first.stderr
+    assert sum(1 for one in sessions if one.settled) >= MIN_SESSIONS
     for client in clients:
         assert client.acknowledged >= MIN_ACKED_PER_CLIENT
         # Each client stops at its first error, the kill's: every request before it was
@@ -302,6 +423,7 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
         if isinstance(answer, str)
     ]
     assert errors == [], errors[:5]
+    settled = retry_sessions(second.address, sessions)
     receipts = [
         answer for answer in retried if isinstance(answer, rating_service_pb2.CommitChargesResponse)
     ]
@@ -369,10 +491,19 @@ def test_sigkill_under_concurrent_commits_loses_no_acknowledged_charge_and_charg
     assert "every balance equals its ledger entries" in check.stdout
 
     with LedgerReader(database) as ledger:
+        kept = ledger.rows("SELECT reservation_id, state, settle_charge_id FROM reservations")
+        assert {row[0]: (row[1], row[2]) for row in kept} == {
+            reservation_id: ("settled", charge_id) for reservation_id, charge_id in settled.items()
+        }
+        charge_ids |= set(settled.values())
         ledger_ids = {row[0] for row in ledger.rows("SELECT charge_id FROM charges")}
-        [(line_count, line_micros)] = ledger.rows("SELECT count(*), sum(micros) FROM charge_lines")
+        others = f"WHERE billing_account_id <> '{SESSION_ACCOUNT}'"  # the sessions' checked above
+        [(line_count, line_micros)] = ledger.rows(
+            f"SELECT count(*), sum(micros) FROM charge_lines {others}"
+        )
         usage_keys = ledger.value(
-            "SELECT count(DISTINCT billing_account_id || '/' || usage_id) FROM charge_lines"
+            "SELECT count(DISTINCT billing_account_id || '/' || usage_id) FROM charge_lines "
+            + others
         )
     assert ledger_ids == charge_ids, "a charge in the ledger that no retry returned"
     assert line_count == usage_keys == len(usage_ids)
