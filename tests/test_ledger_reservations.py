@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import Usage
+from rating_server.engine import InvalidUsageError, Usage
 from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ledger import accounts, commits, invariants, reports, reservations, voids
 from rating_server.ledger.funding import local_day
@@ -324,12 +324,12 @@ def test_a_commit_naming_a_reservation_it_may_not_settle_names_the_item_and_writ
         2: ours.reservation_id,
         3: ours.reservation_id,
     }
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(InvalidUsageError) as refused:
         commits.commit(desk.ledger, desk.catalog, "bad", usages, named=named)
-    found = {(v.field, v.reason) for v in refused.value.violations}  # type: ignore[attr-defined]
+    found = {(v.field, v.reason) for v in refused.value.violations}
     assert found == {("items[3].reservation_id", "RESERVATION_REPEATED")}
     del named[3]
-    with pytest.raises(InvalidRequestError) as unknown:
+    with pytest.raises(InvalidUsageError) as unknown:
         commits.commit(desk.ledger, desk.catalog, "bad", usages, named=named)
     assert {(v.field, v.reason) for v in unknown.value.violations} == {
         ("items[0].reservation_id", "RESERVATION_UNKNOWN"),

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from rating_server.catalog.model import CatalogSnapshot, Sku
-from rating_server.engine import DEFAULT_LIMITS, Limits, Usage, plain_rater
+from rating_server.engine import DEFAULT_LIMITS, InvalidUsageError, Limits, Usage, plain_rater
 from rating_server.errors import (
     FailedPreconditionError,
     InvalidRequestError,
@@ -289,7 +289,7 @@ def settlements(
             if state != HELD:
                 ended.append((index, reservation, state))
     if problems:
-        raise InvalidRequestError(problems)
+        raise InvalidUsageError(problems)
     if ended:
         index, reservation, state = ended[0]
         said = {
