@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from rating.v1 import usage_pb2 as rating_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frating/v1/account_service.proto\x12\trating.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15rating/v1/usage.proto\"\xa1\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x19\n\x11parent_account_id\x18\x04 \x01(\t\x12\x15\n\rpay_as_you_go\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x19\n\x11parent_account_id\x18\x04 \x01(\t\x12\x15\n\rpay_as_you_go\x18\x05 \x01(\x08\"<\n\x15\x43reateAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"R\n\x12GetAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\x12\x17\n\x0fsub_account_ids\x18\x02 \x03(\t\"t\n\x14UpdateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\x04plan\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rpay_as_you_go\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05_planB\x10\n\x0e_pay_as_you_go\"<\n\x15UpdateAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\"\x95\x02\n\x0cResourcePack\x12\x0f\n\x07pack_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\t\x12\x18\n\x10remaining_points\x18\x04 \x01(\t\x12\x12\n\nprice_yuan\x18\x05 \x01(\t\x12.\n\nvalid_from\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x01\n\x18GrantResourcePackRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\x19GrantResourcePackResponse\x12%\n\x04pack\x18\x01 \x01(\x0b\x32\x17.rating.v1.ResourcePack\"4\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\"\xff\x01\n\x12GetBalanceResponse\x12\x1a\n\x12\x62illing_account_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x1b\n\x13\x66ree_points_granted\x18\x03 \x01(\t\x12\x18\n\x10\x66ree_points_used\x18\x04 \x01(\t\x12\x18\n\x10\x66ree_points_left\x18\x05 \x01(\t\x12&\n\x05packs\x18\x06 \x03(\x0b\x32\x17.rating.v1.ResourcePack\x12\r\n\x05month\x18\x07 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x08 \x01(\t\x12\x1a\n\x12pay_as_you_go_yuan\x18\t \x01(\t\"\xad\x01\n\x12ListChargesRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\xfb\x03\n\x0b\x43hargeEntry\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12\x13\n\x0bline_number\x18\x02 \x01(\x05\x12\x10\n\x08usage_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x1a\n\x12\x62illing_account_id\x18\x05 \x01(\t\x12\x0b\n\x03sku\x18\x06 \x01(\t\x12%\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32\x13.rating.v1.Category\x12\x10\n\x08quantity\x18\x08 \x01(\x03\x12\x0e\n\x06points\x18\t \x01(\t\x12&\n\tbilled_by\x18\n \x01(\x0e\x32\x13.rating.v1.BilledBy\x12/\n\x0boccurred_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63ommit_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x07\x66unding\x18\r \x03(\x0b\x32\x12.rating.v1.Funding\x12\x0e\n\x06voided\x18\x0e \x01(\x08\x12:\n\nattributes\x18\x0f \x03(\x0b\x32&.rating.v1.ChargeEntry.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x13ListChargesResponse\x12\'\n\x07\x63harges\x18\x01 \x03(\x0b\x32\x16.rating.v1.ChargeEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x13GetStatementRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\"\x94\x01\n\x0cStatementRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\t\x12\x13\n\x0b\x66ree_points\x18\x04 \x01(\t\x12\x13\n\x0bpack_points\x18\x05 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x06 \x01(\t\x12\r\n\x05lines\x18\x07 \x01(\x03\"\xb0\x02\n\x14GetStatementResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\'\n\x06\x62y_sku\x18\x04 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12,\n\x0b\x62y_category\x18\x05 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12+\n\nby_account\x18\x06 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12&\n\x05total\x18\x07 \x01(\x0b\x32\x17.rating.v1.StatementRow\x12\x1d\n\x15\x61mount_due_yuan_exact\x18\x08 \x01(\t\x12\x17\n\x0f\x61mount_due_yuan\x18\t \x01(\t2\xcd\x04\n\x0e\x41\x63\x63ountService\x12R\n\rCreateAccount\x12\x1f.rating.v1.CreateAccountRequest\x1a .rating.v1.CreateAccountResponse\x12I\n\nGetAccount\x12\x1c.rating.v1.GetAccountRequest\x1a\x1d.rating.v1.GetAccountResponse\x12R\n\rUpdateAccount\x12\x1f.rating.v1.UpdateAccountRequest\x1a .rating.v1.UpdateAccountResponse\x12^\n\x11GrantResourcePack\x12#.rating.v1.GrantResourcePackRequest\x1a$.rating.v1.GrantResourcePackResponse\x12I\n\nGetBalance\x12\x1c.rating.v1.GetBalanceRequest\x1a\x1d.rating.v1.GetBalanceResponse\x12L\n\x0bListCharges\x12\x1d.rating.v1.ListChargesRequest\x1a\x1e.rating.v1.ListChargesResponse\x12O\n\x0cGetStatement\x12\x1e.rating.v1.GetStatementRequest\x1a\x1f.rating.v1.GetStatementResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frating/v1/account_service.proto\x12\trating.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15rating/v1/usage.proto\"\xa1\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x19\n\x11parent_account_id\x18\x04 \x01(\t\x12\x15\n\rpay_as_you_go\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x19\n\x11parent_account_id\x18\x04 \x01(\t\x12\x15\n\rpay_as_you_go\x18\x05 \x01(\x08\"<\n\x15\x43reateAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"\x8b\x01\n\x12GetAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\x12\x17\n\x0fsub_account_ids\x18\x02 \x03(\t\x12\x37\n\x12\x63\x61pacity_purchases\x18\x03 \x03(\x0b\x32\x1b.rating.v1.CapacityPurchase\"t\n\x14UpdateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\x04plan\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rpay_as_you_go\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05_planB\x10\n\x0e_pay_as_you_go\"<\n\x15UpdateAccountResponse\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.rating.v1.Account\"\x95\x02\n\x0cResourcePack\x12\x0f\n\x07pack_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\t\x12\x18\n\x10remaining_points\x18\x04 \x01(\t\x12\x12\n\nprice_yuan\x18\x05 \x01(\t\x12.\n\nvalid_from\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x01\n\x18GrantResourcePackRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\t\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\x19GrantResourcePackResponse\x12%\n\x04pack\x18\x01 \x01(\x0b\x32\x17.rating.v1.ResourcePack\"\xab\x02\n\x10\x43\x61pacityPurchase\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03gib\x18\x03 \x01(\x03\x12%\n\x04term\x18\x04 \x01(\x0e\x32\x17.rating.v1.CapacityTerm\x12.\n\nvalid_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprice_points\x18\x07 \x01(\t\x12\x12\n\nprice_yuan\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x02\n\x14GrantCapacityRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0b\n\x03gib\x18\x02 \x01(\x03\x12%\n\x04term\x18\x03 \x01(\x0e\x32\x17.rating.v1.CapacityTerm\x12.\n\nvalid_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0cprice_points\x18\x06 \x01(\tH\x00\x12\x14\n\nprice_yuan\x18\x07 \x01(\tH\x00\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x07\n\x05price\"F\n\x15GrantCapacityResponse\x12-\n\x08purchase\x18\x01 \x01(\x0b\x32\x1b.rating.v1.CapacityPurchase\"4\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\"\xd5\x02\n\x12GetBalanceResponse\x12\x1a\n\x12\x62illing_account_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x1b\n\x13\x66ree_points_granted\x18\x03 \x01(\t\x12\x18\n\x10\x66ree_points_used\x18\x04 \x01(\t\x12\x18\n\x10\x66ree_points_left\x18\x05 \x01(\t\x12&\n\x05packs\x18\x06 \x03(\x0b\x32\x17.rating.v1.ResourcePack\x12\r\n\x05month\x18\x07 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x08 \x01(\t\x12\x1a\n\x12pay_as_you_go_yuan\x18\t \x01(\t\x12\x37\n\x12\x63\x61pacity_purchases\x18\n \x03(\x0b\x32\x1b.rating.v1.CapacityPurchase\x12\x1b\n\x13storage_quota_bytes\x18\x0b \x01(\x03\"\xad\x01\n\x12ListChargesRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\xfb\x03\n\x0b\x43hargeEntry\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12\x13\n\x0bline_number\x18\x02 \x01(\x05\x12\x10\n\x08usage_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x1a\n\x12\x62illing_account_id\x18\x05 \x01(\t\x12\x0b\n\x03sku\x18\x06 \x01(\t\x12%\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32\x13.rating.v1.Category\x12\x10\n\x08quantity\x18\x08 \x01(\x03\x12\x0e\n\x06points\x18\t \x01(\t\x12&\n\tbilled_by\x18\n \x01(\x0e\x32\x13.rating.v1.BilledBy\x12/\n\x0boccurred_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63ommit_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x07\x66unding\x18\r \x03(\x0b\x32\x12.rating.v1.Funding\x12\x0e\n\x06voided\x18\x0e \x01(\x08\x12:\n\nattributes\x18\x0f \x03(\x0b\x32&.rating.v1.ChargeEntry.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x13ListChargesResponse\x12\'\n\x07\x63harges\x18\x01 \x03(\x0b\x32\x16.rating.v1.ChargeEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x13GetStatementRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\"\x94\x01\n\x0cStatementRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\t\x12\x13\n\x0b\x66ree_points\x18\x04 \x01(\t\x12\x13\n\x0bpack_points\x18\x05 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x06 \x01(\t\x12\r\n\x05lines\x18\x07 \x01(\x03\"\x87\x03\n\x14GetStatementResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\'\n\x06\x62y_sku\x18\x04 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12,\n\x0b\x62y_category\x18\x05 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12+\n\nby_account\x18\x06 \x03(\x0b\x32\x17.rating.v1.StatementRow\x12&\n\x05total\x18\x07 \x01(\x0b\x32\x17.rating.v1.StatementRow\x12\x1d\n\x15\x61mount_due_yuan_exact\x18\x08 \x01(\t\x12\x17\n\x0f\x61mount_due_yuan\x18\t \x01(\t\x12\x37\n\x12\x63\x61pacity_purchases\x18\n \x03(\x0b\x32\x1b.rating.v1.CapacityPurchase\x12\x1c\n\x14\x63\x61pacity_paid_points\x18\x0b \x01(\t*^\n\x0c\x43\x61pacityTerm\x12\x1d\n\x19\x43\x41PACITY_TERM_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41PACITY_TERM_MONTH\x10\x01\x12\x16\n\x12\x43\x41PACITY_TERM_YEAR\x10\x02\x32\xa1\x05\n\x0e\x41\x63\x63ountService\x12R\n\rCreateAccount\x12\x1f.rating.v1.CreateAccountRequest\x1a .rating.v1.CreateAccountResponse\x12I\n\nGetAccount\x12\x1c.rating.v1.GetAccountRequest\x1a\x1d.rating.v1.GetAccountResponse\x12R\n\rUpdateAccount\x12\x1f.rating.v1.UpdateAccountRequest\x1a .rating.v1.UpdateAccountResponse\x12^\n\x11GrantResourcePack\x12#.rating.v1.GrantResourcePackRequest\x1a$.rating.v1.GrantResourcePackResponse\x12R\n\rGrantCapacity\x12\x1f.rating.v1.GrantCapacityRequest\x1a .rating.v1.GrantCapacityResponse\x12I\n\nGetBalance\x12\x1c.rating.v1.GetBalanceRequest\x1a\x1d.rating.v1.GetBalanceResponse\x12L\n\x0bListCharges\x12\x1d.rating.v1.ListChargesRequest\x1a\x1e.rating.v1.ListChargesResponse\x12O\n\x0cGetStatement\x12\x1e.rating.v1.GetStatementRequest\x1a\x1f.rating.v1.GetStatementResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._serialized_options = b'8\001'
+  _globals['_CAPACITYTERM']._serialized_start=3785
+  _globals['_CAPACITYTERM']._serialized_end=3879
   _globals['_ACCOUNT']._serialized_start=103
   _globals['_ACCOUNT']._serialized_end=264
   _globals['_CREATEACCOUNTREQUEST']._serialized_start=266
@@ -43,36 +45,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEACCOUNTRESPONSE']._serialized_end=453
   _globals['_GETACCOUNTREQUEST']._serialized_start=455
   _globals['_GETACCOUNTREQUEST']._serialized_end=494
-  _globals['_GETACCOUNTRESPONSE']._serialized_start=496
-  _globals['_GETACCOUNTRESPONSE']._serialized_end=578
-  _globals['_UPDATEACCOUNTREQUEST']._serialized_start=580
-  _globals['_UPDATEACCOUNTREQUEST']._serialized_end=696
-  _globals['_UPDATEACCOUNTRESPONSE']._serialized_start=698
-  _globals['_UPDATEACCOUNTRESPONSE']._serialized_end=758
-  _globals['_RESOURCEPACK']._serialized_start=761
-  _globals['_RESOURCEPACK']._serialized_end=1038
-  _globals['_GRANTRESOURCEPACKREQUEST']._serialized_start=1041
-  _globals['_GRANTRESOURCEPACKREQUEST']._serialized_end=1238
-  _globals['_GRANTRESOURCEPACKRESPONSE']._serialized_start=1240
-  _globals['_GRANTRESOURCEPACKRESPONSE']._serialized_end=1306
-  _globals['_GETBALANCEREQUEST']._serialized_start=1308
-  _globals['_GETBALANCEREQUEST']._serialized_end=1360
-  _globals['_GETBALANCERESPONSE']._serialized_start=1363
-  _globals['_GETBALANCERESPONSE']._serialized_end=1618
-  _globals['_LISTCHARGESREQUEST']._serialized_start=1621
-  _globals['_LISTCHARGESREQUEST']._serialized_end=1794
-  _globals['_CHARGEENTRY']._serialized_start=1797
-  _globals['_CHARGEENTRY']._serialized_end=2304
-  _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._serialized_start=2255
-  _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._serialized_end=2304
-  _globals['_LISTCHARGESRESPONSE']._serialized_start=2306
-  _globals['_LISTCHARGESRESPONSE']._serialized_end=2393
-  _globals['_GETSTATEMENTREQUEST']._serialized_start=2395
-  _globals['_GETSTATEMENTREQUEST']._serialized_end=2451
-  _globals['_STATEMENTROW']._serialized_start=2454
-  _globals['_STATEMENTROW']._serialized_end=2602
-  _globals['_GETSTATEMENTRESPONSE']._serialized_start=2605
-  _globals['_GETSTATEMENTRESPONSE']._serialized_end=2909
-  _globals['_ACCOUNTSERVICE']._serialized_start=2912
-  _globals['_ACCOUNTSERVICE']._serialized_end=3501
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=497
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=636
+  _globals['_UPDATEACCOUNTREQUEST']._serialized_start=638
+  _globals['_UPDATEACCOUNTREQUEST']._serialized_end=754
+  _globals['_UPDATEACCOUNTRESPONSE']._serialized_start=756
+  _globals['_UPDATEACCOUNTRESPONSE']._serialized_end=816
+  _globals['_RESOURCEPACK']._serialized_start=819
+  _globals['_RESOURCEPACK']._serialized_end=1096
+  _globals['_GRANTRESOURCEPACKREQUEST']._serialized_start=1099
+  _globals['_GRANTRESOURCEPACKREQUEST']._serialized_end=1296
+  _globals['_GRANTRESOURCEPACKRESPONSE']._serialized_start=1298
+  _globals['_GRANTRESOURCEPACKRESPONSE']._serialized_end=1364
+  _globals['_CAPACITYPURCHASE']._serialized_start=1367
+  _globals['_CAPACITYPURCHASE']._serialized_end=1666
+  _globals['_GRANTCAPACITYREQUEST']._serialized_start=1669
+  _globals['_GRANTCAPACITYREQUEST']._serialized_end=1935
+  _globals['_GRANTCAPACITYRESPONSE']._serialized_start=1937
+  _globals['_GRANTCAPACITYRESPONSE']._serialized_end=2007
+  _globals['_GETBALANCEREQUEST']._serialized_start=2009
+  _globals['_GETBALANCEREQUEST']._serialized_end=2061
+  _globals['_GETBALANCERESPONSE']._serialized_start=2064
+  _globals['_GETBALANCERESPONSE']._serialized_end=2405
+  _globals['_LISTCHARGESREQUEST']._serialized_start=2408
+  _globals['_LISTCHARGESREQUEST']._serialized_end=2581
+  _globals['_CHARGEENTRY']._serialized_start=2584
+  _globals['_CHARGEENTRY']._serialized_end=3091
+  _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._serialized_start=3042
+  _globals['_CHARGEENTRY_ATTRIBUTESENTRY']._serialized_end=3091
+  _globals['_LISTCHARGESRESPONSE']._serialized_start=3093
+  _globals['_LISTCHARGESRESPONSE']._serialized_end=3180
+  _globals['_GETSTATEMENTREQUEST']._serialized_start=3182
+  _globals['_GETSTATEMENTREQUEST']._serialized_end=3238
+  _globals['_STATEMENTROW']._serialized_start=3241
+  _globals['_STATEMENTROW']._serialized_end=3389
+  _globals['_GETSTATEMENTRESPONSE']._serialized_start=3392
+  _globals['_GETSTATEMENTRESPONSE']._serialized_end=3783
+  _globals['_ACCOUNTSERVICE']._serialized_start=3882
+  _globals['_ACCOUNTSERVICE']._serialized_end=4555
 # @@protoc_insertion_point(module_scope)
