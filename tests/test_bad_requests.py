@@ -57,6 +57,7 @@ CREATE = "/rating.v1.AccountService/CreateAccount"
 GET_ACCOUNT = "/rating.v1.AccountService/GetAccount"
 UPDATE = "/rating.v1.AccountService/UpdateAccount"
 GRANT = "/rating.v1.AccountService/GrantResourcePack"
+GRANT_CAPACITY = "/rating.v1.AccountService/GrantCapacity"
 BALANCE = "/rating.v1.AccountService/GetBalance"
 LIST_CHARGES = "/rating.v1.AccountService/ListCharges"
 STATEMENT = "/rating.v1.AccountService/GetStatement"
@@ -74,10 +75,11 @@ REQUEST_TYPES: dict[str, type[Message]] = {
     for service in (module.DESCRIPTOR.services_by_name[name],)
     for method in service.methods
 }
-WRITERS = frozenset({COMMIT, VOID, CREATE, UPDATE, GRANT})
+WRITERS = frozenset({COMMIT, VOID, CREATE, UPDATE, GRANT, GRANT_CAPACITY})
 
 BASELINE_REQUEST_ID = "commit-acme-1"
 BASELINE_PACK_REQUEST_ID = "grant-acme-1"
+BASELINE_CAPACITY_REQUEST_ID = "capacity-acme-1"
 UNKNOWN_CHARGE = "ch_000000000000000000000000"
 HUGE = "x" * 20_000  # past gRPC's 16 KiB hard limit on a trailer when echoed back
 ANY = None  # a violation whose reason the table does not fix
@@ -122,6 +124,17 @@ def build_baseline(channel: grpc.Channel) -> Baseline:
             points="100",
             valid_from=at(datetime(2026, 11, 1, tzinfo=UTC)),
             request_id=BASELINE_PACK_REQUEST_ID,
+        ),
+        timeout=TIMEOUT,
+    )
+    accounts.GrantCapacity(
+        acc.GrantCapacityRequest(
+            account_id="acme",
+            gib=5,
+            term=acc.CAPACITY_TERM_MONTH,
+            valid_from=at(datetime(2026, 11, 1, tzinfo=UTC)),
+            price_yuan="30",
+            request_id=BASELINE_CAPACITY_REQUEST_ID,
         ),
         timeout=TIMEOUT,
     )
@@ -248,6 +261,13 @@ def grant(**fields: Any) -> Build:
     fields.setdefault("account_id", "acme")
     fields.setdefault("points", "10")
     return lambda _b: acc.GrantResourcePackRequest(**fields)
+
+
+def grant_capacity(**fields: Any) -> Build:
+    fields = {"account_id": "acme", "gib": 5, "term": acc.CAPACITY_TERM_MONTH} | fields
+    if "price_points" not in fields:
+        fields.setdefault("price_yuan", "30")
+    return lambda _b: acc.GrantCapacityRequest(**fields)
 
 
 def list_charges(**fields: Any) -> Build:
@@ -510,6 +530,46 @@ TABLE: tuple[Bad, ...] = (
         "ACCOUNT_NOT_FOUND"),
     Bad("grant-account-id-missing", GRANT, grant(account_id=""), Code.INVALID_ARGUMENT,
         "INVALID_REQUEST", (("account_id", "ACCOUNT_ID_INVALID"),)),
+    # AccountService/GrantCapacity.
+    Bad("capacity-gib-zero", GRANT_CAPACITY, grant_capacity(gib=0), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("gib", "GIB_INVALID"),)),
+    Bad("capacity-gib-past-a-million", GRANT_CAPACITY, grant_capacity(gib=1_000_001),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("gib", "GIB_INVALID"),)),
+    Bad("capacity-neither-term-nor-expiry", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_UNSPECIFIED), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("term", "TERM_MISSING"),)),
+    Bad("capacity-term-and-expiry", GRANT_CAPACITY, grant_capacity(expire_time=at(NOV_10)),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("expire_time", "EXPIRY_WITH_TERM"),)),
+    Bad("capacity-term-unknown", GRANT_CAPACITY, grant_capacity(term=7), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("term", "TERM_INVALID"),)),
+    Bad("capacity-expire-before-valid-from", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_UNSPECIFIED, valid_from=at(NOV_10),
+                       expire_time=at(NOV_1)),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("expire_time", "EXPIRY_NOT_AFTER_START"),)),
+    Bad("capacity-price-missing", GRANT_CAPACITY,
+        lambda _b: acc.GrantCapacityRequest(account_id="acme", gib=5,
+                                            term=acc.CAPACITY_TERM_YEAR),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("price", "PRICE_MISSING"),)),
+    Bad("capacity-price-negative", GRANT_CAPACITY, grant_capacity(price_points="-1"),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("price_points", "PRICE_INVALID"),)),
+    Bad("capacity-price-points-7-decimals", GRANT_CAPACITY,
+        grant_capacity(price_points="1.0000001"), Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("price_points", "PRICE_INVALID"),)),
+    Bad("capacity-price-yuan-10-decimals", GRANT_CAPACITY,
+        grant_capacity(price_yuan="0.0000000001"), Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("price_yuan", "PRICE_INVALID"),)),
+    Bad("capacity-term-past-2262", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_YEAR,
+                       valid_from=at(datetime(2262, 1, 1, tzinfo=UTC))),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("valid_from", "VALID_FROM_INVALID"),)),
+    Bad("capacity-request-id-reused-with-other-gib", GRANT_CAPACITY,
+        grant_capacity(gib=6, valid_from=at(datetime(2026, 11, 1, tzinfo=UTC)),
+                       request_id=BASELINE_CAPACITY_REQUEST_ID),
+        Code.FAILED_PRECONDITION, "REQUEST_ID_REUSED"),
+    Bad("capacity-to-sub-account", GRANT_CAPACITY, grant_capacity(account_id="acme-dev"),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    Bad("capacity-to-unknown-account", GRANT_CAPACITY, grant_capacity(account_id="nobody"),
+        Code.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
     # AccountService/GetBalance.
     Bad("balance-day-not-a-date", BALANCE,
         lambda _b: acc.GetBalanceRequest(account_id="acme", day="2026-02-30"),
@@ -649,7 +709,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 12
+    assert len(REQUEST_TYPES) == 13
 
 
 @pytest.mark.parametrize("bad", table_params())
