@@ -57,11 +57,15 @@ CREATE = "/rating.v1.AccountService/CreateAccount"
 GET_ACCOUNT = "/rating.v1.AccountService/GetAccount"
 UPDATE = "/rating.v1.AccountService/UpdateAccount"
 GRANT = "/rating.v1.AccountService/GrantResourcePack"
+GRANT_CAPACITY = "/rating.v1.AccountService/GrantCapacity"
 BALANCE = "/rating.v1.AccountService/GetBalance"
 LIST_CHARGES = "/rating.v1.AccountService/ListCharges"
 STATEMENT = "/rating.v1.AccountService/GetStatement"
 LIST_SKUS = "/rating.v1.CatalogService/ListSkus"
 GET_SKU = "/rating.v1.CatalogService/GetSku"
+RESERVE = "/rating.v1.RatingService/Reserve"
+EXTEND = "/rating.v1.RatingService/Extend"
+RELEASE = "/rating.v1.RatingService/Release"
 
 # Every RPC of the three services, with its request message class.
 REQUEST_TYPES: dict[str, type[Message]] = {
@@ -74,10 +78,12 @@ REQUEST_TYPES: dict[str, type[Message]] = {
     for service in (module.DESCRIPTOR.services_by_name[name],)
     for method in service.methods
 }
-WRITERS = frozenset({COMMIT, VOID, CREATE, UPDATE, GRANT})
+WRITERS = frozenset({COMMIT, VOID, CREATE, UPDATE, GRANT, GRANT_CAPACITY, RESERVE, EXTEND, RELEASE})
 
 BASELINE_REQUEST_ID = "commit-acme-1"
 BASELINE_PACK_REQUEST_ID = "grant-acme-1"
+BASELINE_CAPACITY_REQUEST_ID = "capacity-acme-1"
+BASELINE_RESERVE_REQUEST_ID = "reserve-acme-1"
 UNKNOWN_CHARGE = "ch_000000000000000000000000"
 HUGE = "x" * 20_000  # past gRPC's 16 KiB hard limit on a trailer when echoed back
 ANY = None  # a violation whose reason the table does not fix
@@ -97,6 +103,7 @@ class Baseline:
     charge_id: str
     charges_page_token: str  # ListCharges of acme, page_size 1, no time range
     skus_page_token: str  # ListSkus of CATEGORY_MODEL, page_size 1
+    released: str  # a reservation of acme's, released
 
 
 def at(when: datetime) -> timestamp_pb2.Timestamp:
@@ -125,6 +132,17 @@ def build_baseline(channel: grpc.Channel) -> Baseline:
         ),
         timeout=TIMEOUT,
     )
+    accounts.GrantCapacity(
+        acc.GrantCapacityRequest(
+            account_id="acme",
+            gib=5,
+            term=acc.CAPACITY_TERM_MONTH,
+            valid_from=at(datetime(2026, 11, 1, tzinfo=UTC)),
+            price_yuan="30",
+            request_id=BASELINE_CAPACITY_REQUEST_ID,
+        ),
+        timeout=TIMEOUT,
+    )
     charge = rating.CommitCharges(
         rat.CommitChargesRequest(
             request_id=BASELINE_REQUEST_ID,
@@ -144,7 +162,15 @@ def build_baseline(channel: grpc.Channel) -> Baseline:
         .next_page_token
     )
     assert charges_token and skus_token
-    return Baseline(charge.charge_id, charges_token, skus_token)
+    released = rating.Reserve(
+        reserve(request_id=BASELINE_RESERVE_REQUEST_ID)(None), timeout=TIMEOUT
+    )
+    rating.Release(
+        rat.ReleaseRequest(reservation_id=released.reservation.reservation_id), timeout=TIMEOUT
+    )
+    return Baseline(
+        charge.charge_id, charges_token, skus_token, released.reservation.reservation_id
+    )
 
 
 def ledger_state(database: str) -> LedgerState:
@@ -215,6 +241,27 @@ def commit(*items: usage_pb2.UsageItem, request_id: str = "commit-new") -> Build
     return lambda _b: rat.CommitChargesRequest(request_id=request_id, items=items)
 
 
+def reserve(**fields: Any) -> Build:
+    fields = {
+        "request_id": "reserve-new",
+        "account_id": "acme",
+        "sku": "agent.call",
+        "quantity": 10,
+        "ttl": duration_pb2.Duration(seconds=60),
+    } | fields
+    return lambda _b: rat.ReserveRequest(**fields)
+
+
+def settling(reservation_id: str, usage_id: str = "settle-1") -> usage_pb2.UsageItem:
+    settle = calls(1, usage_id)
+    settle.reservation_id = reservation_id
+    return settle
+
+
+def commit_settling_released(b: Baseline) -> Message:
+    return rat.CommitChargesRequest(request_id="commit-new", items=[settling(b.released)])
+
+
 def attributed(attributes: dict[str, str]) -> usage_pb2.UsageItem:
     message = calls(1, "u-attrs")
     message.attributes.update(attributes)
@@ -248,6 +295,13 @@ def grant(**fields: Any) -> Build:
     fields.setdefault("account_id", "acme")
     fields.setdefault("points", "10")
     return lambda _b: acc.GrantResourcePackRequest(**fields)
+
+
+def grant_capacity(**fields: Any) -> Build:
+    fields = {"account_id": "acme", "gib": 5, "term": acc.CAPACITY_TERM_MONTH} | fields
+    if "price_points" not in fields:
+        fields.setdefault("price_yuan", "30")
+    return lambda _b: acc.GrantCapacityRequest(**fields)
 
 
 def list_charges(**fields: Any) -> Build:
@@ -510,6 +564,88 @@ TABLE: tuple[Bad, ...] = (
         "ACCOUNT_NOT_FOUND"),
     Bad("grant-account-id-missing", GRANT, grant(account_id=""), Code.INVALID_ARGUMENT,
         "INVALID_REQUEST", (("account_id", "ACCOUNT_ID_INVALID"),)),
+    # AccountService/GrantCapacity.
+    Bad("capacity-gib-zero", GRANT_CAPACITY, grant_capacity(gib=0), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("gib", "GIB_INVALID"),)),
+    Bad("capacity-gib-past-a-million", GRANT_CAPACITY, grant_capacity(gib=1_000_001),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("gib", "GIB_INVALID"),)),
+    Bad("capacity-neither-term-nor-expiry", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_UNSPECIFIED), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("term", "TERM_MISSING"),)),
+    Bad("capacity-term-and-expiry", GRANT_CAPACITY, grant_capacity(expire_time=at(NOV_10)),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("expire_time", "EXPIRY_WITH_TERM"),)),
+    Bad("capacity-term-unknown", GRANT_CAPACITY, grant_capacity(term=7), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("term", "TERM_INVALID"),)),
+    Bad("capacity-expire-before-valid-from", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_UNSPECIFIED, valid_from=at(NOV_10),
+                       expire_time=at(NOV_1)),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("expire_time", "EXPIRY_NOT_AFTER_START"),)),
+    Bad("capacity-price-missing", GRANT_CAPACITY,
+        lambda _b: acc.GrantCapacityRequest(account_id="acme", gib=5,
+                                            term=acc.CAPACITY_TERM_YEAR),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("price", "PRICE_MISSING"),)),
+    Bad("capacity-price-negative", GRANT_CAPACITY, grant_capacity(price_points="-1"),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("price_points", "PRICE_INVALID"),)),
+    Bad("capacity-price-points-7-decimals", GRANT_CAPACITY,
+        grant_capacity(price_points="1.0000001"), Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("price_points", "PRICE_INVALID"),)),
+    Bad("capacity-price-yuan-10-decimals", GRANT_CAPACITY,
+        grant_capacity(price_yuan="0.0000000001"), Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("price_yuan", "PRICE_INVALID"),)),
+    Bad("capacity-term-past-2262", GRANT_CAPACITY,
+        grant_capacity(term=acc.CAPACITY_TERM_YEAR,
+                       valid_from=at(datetime(2262, 1, 1, tzinfo=UTC))),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("valid_from", "VALID_FROM_INVALID"),)),
+    Bad("capacity-request-id-reused-with-other-gib", GRANT_CAPACITY,
+        grant_capacity(gib=6, valid_from=at(datetime(2026, 11, 1, tzinfo=UTC)),
+                       request_id=BASELINE_CAPACITY_REQUEST_ID),
+        Code.FAILED_PRECONDITION, "REQUEST_ID_REUSED"),
+    Bad("capacity-to-sub-account", GRANT_CAPACITY, grant_capacity(account_id="acme-dev"),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    Bad("capacity-to-unknown-account", GRANT_CAPACITY, grant_capacity(account_id="nobody"),
+        Code.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
+    # RatingService/Reserve, Extend, Release, and commits naming a reservation.
+    Bad("reserve-every-bad-field-named", RESERVE,
+        reserve(request_id="", quantity=0, ttl=duration_pb2.Duration(seconds=90_000),
+                sku="knowledge.storage"),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("request_id", "REQUEST_ID_INVALID"), ("quantity", "QUANTITY_INVALID"),
+         ("ttl", "TTL_INVALID"), ("sku", "SKU_NOT_RESERVABLE"))),
+    Bad("reserve-ttl-missing", RESERVE, lambda _b: rat.ReserveRequest(
+        request_id="r", account_id="acme", sku="agent.call", quantity=1),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("ttl", "TTL_MISSING"),)),
+    Bad("reserve-ttl-not-a-duration", RESERVE,
+        reserve(ttl=duration_pb2.Duration(seconds=1, nanos=-5)), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("ttl", "TTL_INVALID"),)),
+    Bad("reserve-sku-unknown", RESERVE, reserve(sku="no.such.sku"), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("sku", "SKU_UNKNOWN"),)),
+    Bad("reserve-unknown-account", RESERVE, reserve(account_id="nobody"), Code.NOT_FOUND,
+        "ACCOUNT_NOT_FOUND"),
+    Bad("reserve-request-id-reused-with-other-quantity", RESERVE,
+        reserve(request_id=BASELINE_RESERVE_REQUEST_ID, quantity=11), Code.FAILED_PRECONDITION,
+        "REQUEST_ID_REUSED"),
+    Bad("extend-nothing-to-extend", EXTEND,
+        lambda b: rat.ExtendRequest(request_id="e", reservation_id=b.released),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("quantity", "NOTHING_TO_EXTEND"),)),
+    Bad("extend-unknown-reservation", EXTEND,
+        lambda _b: rat.ExtendRequest(request_id="e", reservation_id="rsv_none", quantity=1),
+        Code.NOT_FOUND, "RESERVATION_NOT_FOUND"),
+    Bad("extend-released-reservation", EXTEND,
+        lambda b: rat.ExtendRequest(request_id="e", reservation_id=b.released, quantity=1),
+        Code.FAILED_PRECONDITION, "RESERVATION_RELEASED"),
+    Bad("release-reservation-id-missing", RELEASE, lambda _b: rat.ReleaseRequest(),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("reservation_id", "RESERVATION_ID_INVALID"),)),
+    Bad("release-unknown-reservation", RELEASE,
+        lambda _b: rat.ReleaseRequest(reservation_id="rsv_none"), Code.NOT_FOUND,
+        "RESERVATION_NOT_FOUND"),
+    Bad("commit-settling-an-unknown-reservation", COMMIT, commit(settling("rsv_none")),
+        Code.INVALID_ARGUMENT, "INVALID_USAGE",
+        (("items[0].reservation_id", "RESERVATION_UNKNOWN"),)),
+    Bad("commit-settling-one-reservation-twice", COMMIT,
+        commit(settling("rsv_1", "a"), settling("rsv_1", "b")), Code.INVALID_ARGUMENT,
+        "INVALID_USAGE", (("items[1].reservation_id", "RESERVATION_REPEATED"),)),
+    Bad("commit-settling-a-released-reservation", COMMIT, commit_settling_released,
+        Code.FAILED_PRECONDITION, "RESERVATION_RELEASED"),
     # AccountService/GetBalance.
     Bad("balance-day-not-a-date", BALANCE,
         lambda _b: acc.GetBalanceRequest(account_id="acme", day="2026-02-30"),
@@ -649,7 +785,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 12
+    assert len(REQUEST_TYPES) == 16
 
 
 @pytest.mark.parametrize("bad", table_params())

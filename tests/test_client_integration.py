@@ -293,6 +293,46 @@ def test_a_pack_is_granted_once_per_request_id_and_funds_usage_after_the_free_po
     ]
 
 
+def test_capacity_is_granted_once_per_request_id_and_raises_the_quota_a_sample_is_rated_at(
+    client: RatingClient, acme: str
+) -> None:
+    november = datetime(2026, 11, 1, tzinfo=UTC)
+    purchase = client.grant_capacity(
+        acme, 5, term="month", valid_from=november, price_yuan="30", request_id="cap-1"
+    )
+    again = client.grant_capacity(
+        acme, 5, term="month", valid_from=november, price_points=30_000, request_id="cap-1"
+    )
+    assert again == purchase
+    assert (purchase.gib, purchase.term, purchase.price_points, purchase.price_yuan) == (
+        5,
+        "month",
+        Decimal(30000),
+        Decimal(30),
+    )
+    assert (purchase.valid_from, purchase.expire_time) == (
+        november,
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    with pytest.raises(FailedPreconditionError) as reused:
+        client.grant_capacity(acme, 6, term="month", price_yuan="30", request_id="cap-1")
+    assert reused.value.reason == "REQUEST_ID_REUSED"
+    with pytest.raises(InvalidArgumentError) as bad:
+        client.grant_capacity(acme, 0, term="month", price_yuan="30")
+    assert [(v.field, v.reason) for v in bad.value.violations] == [("gib", "GIB_INVALID")]
+
+    assert client.get_account(acme).capacity_purchases == (purchase,)
+    balance = client.get_balance(acme, day=DAY)
+    assert (balance.capacity_purchases, balance.storage_quota_bytes) == ((purchase,), 15 * 2**30)
+    statement = client.get_statement(acme, "2026-11")
+    assert statement.capacity_purchases == (purchase,)
+    # 16 GiB for an hour: 1 GiB beyond the 15 GiB quota, 1.5 points.
+    sample = usage.storage(
+        16 * 2**30, timedelta(hours=1), usage_id="s-1", account_id=acme, occurred_at=NOON
+    )
+    assert client.commit([sample]).lines[0].points == Decimal("1.5")
+
+
 def test_list_charges_pages_and_filters_and_iter_charges_reads_every_page(
     client: RatingClient, acme: str
 ) -> None:

@@ -32,7 +32,7 @@ from grpc_status import rpc_status
 from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, errors, usage
 from rating.committer import BufferFullError, CommitterClosedError, Failure
 from rating.session import AsyncSession, Session, SessionEndedError
-from rating.types import Balance, Receipt, Reservation
+from rating.types import Balance, CapacityPurchase, Receipt, Reservation
 from rating.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -116,6 +116,7 @@ RESPONSES: dict[str, type[Message]] = {
     "GetAccount": account_service_pb2.GetAccountResponse,
     "UpdateAccount": account_service_pb2.UpdateAccountResponse,
     "GrantResourcePack": account_service_pb2.GrantResourcePackResponse,
+    "GrantCapacity": account_service_pb2.GrantCapacityResponse,
     "GetBalance": account_service_pb2.GetBalanceResponse,
     "ListCharges": account_service_pb2.ListChargesResponse,
     "GetStatement": account_service_pb2.GetStatementResponse,
@@ -271,6 +272,9 @@ class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
 
     def GrantResourcePack(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("GrantResourcePack", request, context)
+
+    def GrantCapacity(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GrantCapacity", request, context)
 
     def GetBalance(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("GetBalance", request, context)
@@ -1149,6 +1153,143 @@ def test_grant_pack_reads_the_pack(fake: Fake, client: RatingClient) -> None:
     assert pack.raw == raw
 
 
+def capacity_purchase(**fields: Any) -> account_service_pb2.CapacityPurchase:
+    return account_service_pb2.CapacityPurchase(
+        **{
+            "purchase_id": "cap-1",
+            "account_id": "acme",
+            "gib": 5,
+            "term": account_service_pb2.CAPACITY_TERM_MONTH,
+            "valid_from": stamp(NOON),
+            "expire_time": stamp(NOON + timedelta(days=30)),
+            "price_points": "30500",
+            "price_yuan": "30.5",
+            "create_time": stamp(NOON),
+        }
+        | fields
+    )
+
+
+def test_grant_capacity_sends_the_term_the_dates_and_the_price_as_plain_decimals(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.grant_capacity("acme", 5, term="month", price_yuan=Decimal("30.5"))
+    client.grant_capacity(
+        "acme",
+        1,
+        valid_from=datetime(2026, 11, 1, 8, tzinfo=BEIJING),
+        expire_time=datetime(2026, 12, 1, 8, tzinfo=BEIJING),
+        price_points="0",
+        request_id="cap-7",
+    )
+    client.grant_capacity("acme", 2, term="year", price_points=1000)
+    monthly, dated, yearly = fake.requests("GrantCapacity")
+    assert monthly.request_id.startswith("req-")
+    assert monthly == account_service_pb2.GrantCapacityRequest(
+        account_id="acme",
+        gib=5,
+        term=account_service_pb2.CAPACITY_TERM_MONTH,
+        price_yuan="30.5",
+        request_id=monthly.request_id,
+    )
+    assert dated == account_service_pb2.GrantCapacityRequest(
+        account_id="acme",
+        gib=1,
+        valid_from=stamp(datetime(2026, 11, 1, tzinfo=UTC)),
+        expire_time=stamp(datetime(2026, 12, 1, tzinfo=UTC)),
+        price_points="0",
+        request_id="cap-7",
+    )
+    assert (yearly.term, yearly.WhichOneof("price"), yearly.price_points) == (
+        account_service_pb2.CAPACITY_TERM_YEAR,
+        "price_points",
+        "1000",
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"term": "month"},  # no price
+        {"term": "month", "price_points": 1, "price_yuan": 1},  # two prices
+        {"term": "month", "price_points": 1.5},  # a float
+        {"term": "week", "price_points": 1},
+        {"term": "month", "price_points": 1, "gib": 1.5},
+        {"term": "month", "price_points": 1, "valid_from": datetime(2026, 11, 1)},  # naive
+    ],
+    ids=["no-price", "two-prices", "float-price", "unknown-term", "float-gib", "naive-datetime"],
+)
+def test_grant_capacity_refuses_what_it_cannot_send_exactly_before_calling(
+    fake: Fake, client: RatingClient, arguments: dict[str, Any]
+) -> None:
+    gib = arguments.pop("gib", 5)
+    with pytest.raises((TypeError, ValueError)):
+        client.grant_capacity("acme", gib, **arguments)
+    assert fake.calls == []
+
+
+def test_grant_capacity_reads_the_purchase_and_a_retry_keeps_its_request_id(
+    fake: Fake, client: RatingClient
+) -> None:
+    raw = capacity_purchase()
+    fake.script(
+        "GrantCapacity",
+        unavailable(),
+        reply(account_service_pb2.GrantCapacityResponse(purchase=raw)),
+    )
+    purchase = client.grant_capacity("acme", 5, term="month", price_yuan="30.5")
+    sent = [r.request_id for r in fake.requests("GrantCapacity")]
+    assert len(sent) == 2 and len(set(sent)) == 1
+    assert (purchase.purchase_id, purchase.account_id, purchase.gib, purchase.term) == (
+        "cap-1",
+        "acme",
+        5,
+        "month",
+    )
+    assert (purchase.price_points, purchase.price_yuan) == (Decimal(30500), Decimal("30.5"))
+    assert (purchase.valid_from, purchase.expire_time) == (NOON, NOON + timedelta(days=30))
+    assert purchase.raw == raw
+    dated = capacity_purchase(term=account_service_pb2.CAPACITY_TERM_UNSPECIFIED)
+    assert CapacityPurchase.of(dated).term == ""
+
+
+def test_the_account_balance_and_statement_carry_their_capacity_purchases(
+    fake: Fake, client: RatingClient
+) -> None:
+    bought = capacity_purchase()
+    fake.script(
+        "GetAccount",
+        reply(
+            account_service_pb2.GetAccountResponse(account=account(), capacity_purchases=[bought])
+        ),
+    )
+    fake.script(
+        "GetBalance",
+        reply(
+            account_service_pb2.GetBalanceResponse(
+                capacity_purchases=[bought], storage_quota_bytes=15 * 2**30
+            )
+        ),
+    )
+    fake.script(
+        "GetStatement",
+        reply(
+            account_service_pb2.GetStatementResponse(
+                capacity_purchases=[bought], capacity_paid_points="30500"
+            )
+        ),
+    )
+    assert [p.purchase_id for p in client.get_account("acme").capacity_purchases] == ["cap-1"]
+    balance = client.get_balance("acme")
+    assert ([p.gib for p in balance.capacity_purchases], balance.storage_quota_bytes) == (
+        [5],
+        15 * 2**30,
+    )
+    statement = client.get_statement("acme", "2026-11")
+    assert [p.term for p in statement.capacity_purchases] == ["month"]
+    assert statement.capacity_paid_points == Decimal(30500)
+
+
 @pytest.mark.parametrize(
     ("day", "sent"),
     [(date(2026, 11, 7), "2026-11-07"), ("2026-11-07", "2026-11-07"), (None, "")],
@@ -1392,6 +1533,7 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("GetAccount", lambda c: c.get_account("acme")),
     ("UpdateAccount", lambda c: c.update_account("acme", plan="pro")),
     ("GrantResourcePack", lambda c: c.grant_pack("acme", 1)),
+    ("GrantCapacity", lambda c: c.grant_capacity("acme", 5, term="month", price_points=0)),
     ("GetBalance", lambda c: c.get_balance("acme")),
     ("ListCharges", lambda c: c.list_charges("acme")),
     ("GetStatement", lambda c: c.get_statement("acme", "2026-11")),
@@ -1837,6 +1979,29 @@ def test_async_client_maps_arguments_and_results(fake: Fake) -> None:
         assert received.metadata["authorization"] == "Bearer t"
         expected = COMMIT_TIMEOUT if received.method == "CommitCharges" else TIMEOUT
         assert_deadline(received, expected)
+
+
+def test_async_client_grants_capacity_as_the_sync_one_does(fake: Fake) -> None:
+    raw = capacity_purchase()
+    fake.script("GrantCapacity", reply(account_service_pb2.GrantCapacityResponse(purchase=raw)))
+
+    async def run() -> CapacityPurchase:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            return await client.grant_capacity(
+                "acme", 5, term="year", price_points="30500", request_id="cap-async"
+            )
+
+    purchase = asyncio.run(run())
+    assert fake.requests("GrantCapacity") == [
+        account_service_pb2.GrantCapacityRequest(
+            account_id="acme",
+            gib=5,
+            term=account_service_pb2.CAPACITY_TERM_YEAR,
+            price_points="30500",
+            request_id="cap-async",
+        )
+    ]
+    assert (purchase.purchase_id, purchase.raw) == ("cap-1", raw)
 
 
 def test_async_client_retries_unavailable_with_the_same_request_id(fake: Fake) -> None:

@@ -118,7 +118,7 @@ def test_storage_uses_the_accounts_own_free_quota(seed: CatalogSnapshot) -> None
             usage("knowledge.storage", 12 * GIB, HOUR_MS, account_id="big"),
             usage("knowledge.storage", 2 * GIB, HOUR_MS, account_id="none"),
         ],
-        free_storage_bytes=quotas.__getitem__,
+        free_storage_bytes=lambda account, _at_ns: quotas[account],
     ).lines
     assert [line.points for line in lines] == [Decimal(0), Decimal(3)]
 
@@ -364,7 +364,7 @@ def rated_one_by_one(
     """Every item through the rule-by-rule path (``_rate_item``), none inline."""
     lines: list[RatedLine] = []
     violations: list[Violation] = []
-    quota = lambda _account: catalog.default_plan.free_storage_bytes  # noqa: E731
+    quota = lambda _account, _at_ns: catalog.default_plan.free_storage_bytes  # noqa: E731
     for index, item in enumerate(usages):
         line = _rate_item(
             catalog, index, item, quota, limits, now_ns + limits.max_future_ns, violations

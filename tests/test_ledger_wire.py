@@ -109,6 +109,123 @@ def test_a_pack_is_granted_once_per_request_id_and_priced_at_a_yuan_per_1000_poi
     assert [v.reason for v in rich_error(bad.value).violations] == ["POINTS_INVALID"]
 
 
+def test_capacity_is_granted_once_per_request_id_and_listed_and_raises_the_storage_quota(
+    account_service, rating, acme
+) -> None:
+    account_service.CreateAccount(
+        acc.CreateAccountRequest(account_id="acme-dev", parent_account_id="acme"), timeout=30
+    )
+    request = acc.GrantCapacityRequest(
+        account_id="acme",
+        gib=5,
+        term=acc.CAPACITY_TERM_MONTH,
+        valid_from=timestamp(datetime(2026, 11, 1, tzinfo=UTC)),
+        price_yuan="30.5",
+        request_id="cap-1",
+    )
+    first = account_service.GrantCapacity(request, timeout=30).purchase
+    assert account_service.GrantCapacity(request, timeout=30).purchase == first
+    assert (first.account_id, first.gib, first.term) == ("acme", 5, acc.CAPACITY_TERM_MONTH)
+    assert (first.price_points, first.price_yuan) == ("30500", "30.5")
+    # A month in Shanghai: November 1st 08:00 there to December 1st 08:00.
+    assert first.valid_from.ToDatetime(tzinfo=UTC) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert first.expire_time.ToDatetime(tzinfo=UTC) == datetime(2026, 12, 1, tzinfo=UTC)
+    dated = account_service.GrantCapacity(
+        acc.GrantCapacityRequest(
+            account_id="acme",
+            gib=1,
+            valid_from=timestamp(datetime(2026, 11, 27, tzinfo=UTC)),
+            expire_time=timestamp(datetime(2026, 11, 28, tzinfo=UTC)),
+            price_points="0",
+        ),
+        timeout=30,
+    ).purchase
+    assert (dated.term, dated.price_points, dated.price_yuan) == (
+        acc.CAPACITY_TERM_UNSPECIFIED,
+        "0",
+        "0",
+    )
+
+    read = account_service.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=30)
+    assert list(read.capacity_purchases) == [first, dated]
+    sub = account_service.GetAccount(acc.GetAccountRequest(account_id="acme-dev"), timeout=30)
+    assert list(sub.capacity_purchases) == []
+    balance = account_service.GetBalance(
+        acc.GetBalanceRequest(account_id="acme-dev", day="2026-11-27"), timeout=30
+    )
+    assert list(balance.capacity_purchases) == [first, dated]  # the main account's
+    assert balance.storage_quota_bytes == 15 * 2**30  # pro's 10 GiB and 5 at the day's start
+    statement = account_service.GetStatement(
+        acc.GetStatementRequest(account_id="acme", month="2026-11"), timeout=30
+    )
+    assert list(statement.capacity_purchases) == [first, dated]
+    october = account_service.GetStatement(
+        acc.GetStatementRequest(account_id="acme", month="2026-10"), timeout=30
+    )
+    assert (list(october.capacity_purchases), october.capacity_paid_points) == ([], "0")
+
+    # 17 GiB for an hour at DAY: 1 GiB beyond the 10 + 5 + 1 then, 1.5 points.
+    sample = storage_sample(duration=duration_pb2.Duration(seconds=3600))
+    sample.quantity = 17 * 2**30
+    assert commit(rating, "store-1", sample).lines[0].points == "1.5"
+
+    request.gib = 6
+    with pytest.raises(grpc.RpcError) as reused:
+        account_service.GrantCapacity(request, timeout=30)
+    assert rich_error(reused.value).info.reason == "REQUEST_ID_REUSED"
+    for bad, field, reason in [
+        (acc.GrantCapacityRequest(account_id="acme", gib=0), "gib", "GIB_INVALID"),
+        (
+            acc.GrantCapacityRequest(account_id="acme", gib=1, price_points="1"),
+            "term",
+            "TERM_MISSING",
+        ),
+        (
+            acc.GrantCapacityRequest(account_id="acme", gib=1, term=9, price_points="1"),
+            "term",
+            "TERM_INVALID",
+        ),
+        (
+            acc.GrantCapacityRequest(
+                account_id="acme",
+                gib=1,
+                term=acc.CAPACITY_TERM_YEAR,
+                expire_time=timestamp(DAY),
+                price_points="1",
+            ),
+            "expire_time",
+            "EXPIRY_WITH_TERM",
+        ),
+        (
+            acc.GrantCapacityRequest(account_id="acme", gib=1, term=acc.CAPACITY_TERM_YEAR),
+            "price",
+            "PRICE_MISSING",
+        ),
+        (
+            acc.GrantCapacityRequest(
+                account_id="acme", gib=1, term=acc.CAPACITY_TERM_YEAR, price_yuan="0.0000000001"
+            ),
+            "price_yuan",
+            "PRICE_INVALID",
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as refused:
+            account_service.GrantCapacity(bad, timeout=30)
+        error = rich_error(refused.value)
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert [(v.field, v.reason) for v in error.violations][:1] == [(field, reason)]
+    with pytest.raises(grpc.RpcError) as sub_grant:
+        account_service.GrantCapacity(
+            acc.GrantCapacityRequest(
+                account_id="acme-dev", gib=1, term=acc.CAPACITY_TERM_YEAR, price_points="1"
+            ),
+            timeout=30,
+        )
+    assert rich_error(sub_grant.value).info.reason == "SUB_ACCOUNT"
+    read = account_service.GetAccount(acc.GetAccountRequest(account_id="acme"), timeout=30)
+    assert list(read.capacity_purchases) == [first, dated]  # nothing more written
+
+
 def test_a_commit_retried_ten_times_charges_once(rating, account_service, acme) -> None:
     receipts = [commit(rating, "req-1", calls(100, "u-1")) for _ in range(10)]
     assert len({r.charge_id for r in receipts}) == 1
@@ -311,6 +428,16 @@ def test_writes_the_database_refuses_are_unavailable_and_write_nothing_and_healt
             "CommitCharges": lambda: commit(rating, "r-1", calls(2, "u-1")),
             "GrantResourcePack": lambda: accounts.GrantResourcePack(
                 acc.GrantResourcePackRequest(account_id="acme", points="5", request_id="g-1"),
+                timeout=30,
+            ),
+            "GrantCapacity": lambda: accounts.GrantCapacity(
+                acc.GrantCapacityRequest(
+                    account_id="acme",
+                    gib=5,
+                    term=acc.CAPACITY_TERM_MONTH,
+                    price_yuan="30",
+                    request_id="c-1",
+                ),
                 timeout=30,
             ),
         }

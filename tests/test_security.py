@@ -263,6 +263,18 @@ RPCS = (
         rating_service_pb2.ReleaseRequest(reservation_id="rsv_none"),
         NOT_FOUND,
     ),
+    Rpc(
+        ACCOUNT + "GrantCapacity",
+        "admin",
+        account_service_pb2.GrantCapacityRequest(
+            account_id=NO_ACCOUNT,
+            gib=5,
+            term=account_service_pb2.CAPACITY_TERM_MONTH,
+            price_yuan="30",
+            request_id="req-matrix-capacity",
+        ),
+        NOT_FOUND,
+    ),
 )
 ALLOWED = [
     pytest.param(rpc, caller, id=f"{rpc.name}-by-{caller.name}")
@@ -644,8 +656,16 @@ def test_callers_without_the_role_cannot_create_grant_commit_or_void_and_nothing
     commit = rating_service_pb2.CommitChargesRequest(
         request_id="req-roles-commit", items=[usage_item(account_id=account)]
     )
+    capacity = account_service_pb2.GrantCapacityRequest(
+        account_id=account,
+        gib=5,
+        term=account_service_pb2.CAPACITY_TERM_MONTH,
+        price_points="0",
+        request_id="req-roles-capacity",
+    )
     for caller in (QUOTER, READER, CHARGER):
         refused(accounts.GrantResourcePack, grant, caller)
+        refused(accounts.GrantCapacity, capacity, caller)
     for caller in (QUOTER, READER, ADMIN):
         refused(rating.CommitCharges, commit, caller)
     balance = accounts.GetBalance(
@@ -654,6 +674,7 @@ def test_callers_without_the_role_cannot_create_grant_commit_or_void_and_nothing
         metadata=READER.metadata,
     )
     assert list(balance.packs) == []
+    assert list(balance.capacity_purchases) == []
     assert charges() == 0
 
     charge_id = rating.CommitCharges(

@@ -18,6 +18,7 @@ from rating.options import ClientOptions
 from rating.types import (
     Account,
     Balance,
+    CapacityPurchase,
     ChargeEntry,
     Pack,
     Page,
@@ -51,6 +52,7 @@ SERVICE_OF = {
             "GetAccount",
             "UpdateAccount",
             "GrantResourcePack",
+            "GrantCapacity",
             "GetBalance",
             "ListCharges",
             "GetStatement",
@@ -226,7 +228,13 @@ def create_account(
 def get_account(account_id: str) -> Operation[Account]:
     request = account_service_pb2.GetAccountRequest(account_id=account_id)
     return Operation(
-        "GetAccount", request, lambda raw: Account.of(raw.account, tuple(raw.sub_account_ids))
+        "GetAccount",
+        request,
+        lambda raw: Account.of(
+            raw.account,
+            tuple(raw.sub_account_ids),
+            tuple(CapacityPurchase.of(p) for p in raw.capacity_purchases),
+        ),
     )
 
 
@@ -249,6 +257,46 @@ def grant_pack(
     if expire_time is not None:
         request.expire_time.CopyFrom(timestamp(expire_time))
     return Operation("GrantResourcePack", request, lambda raw: Pack.of(raw.pack))
+
+
+#: Capacity terms by name: a calendar month or year from valid_from.
+CAPACITY_TERMS = {
+    "month": account_service_pb2.CAPACITY_TERM_MONTH,
+    "year": account_service_pb2.CAPACITY_TERM_YEAR,
+}
+
+
+def grant_capacity(
+    account_id: str,
+    gib: int,
+    term: str | None,
+    valid_from: datetime | None,
+    expire_time: datetime | None,
+    price_points: Decimal | int | str | None,
+    price_yuan: Decimal | int | str | None,
+    request_id: str | None,
+) -> Operation[CapacityPurchase]:
+    if (price_points is None) == (price_yuan is None):
+        raise ValueError("state the price paid in price_points or price_yuan (one of them)")
+    if isinstance(gib, bool) or not isinstance(gib, int):
+        raise TypeError(f"gib is a whole number of GiB, not {gib!r}")
+    request = account_service_pb2.GrantCapacityRequest(
+        account_id=account_id, gib=gib, request_id=request_id or new_request_id()
+    )
+    if term is not None:
+        if term not in CAPACITY_TERMS:
+            raise ValueError(f"term must be one of {tuple(CAPACITY_TERMS)}, not {term!r}")
+        request.term = CAPACITY_TERMS[term]
+    if price_points is not None:
+        request.price_points = points(price_points)
+    else:
+        assert price_yuan is not None
+        request.price_yuan = points(price_yuan)  # the same exact decimal, in yuan
+    if valid_from is not None:
+        request.valid_from.CopyFrom(timestamp(valid_from))
+    if expire_time is not None:
+        request.expire_time.CopyFrom(timestamp(expire_time))
+    return Operation("GrantCapacity", request, lambda raw: CapacityPurchase.of(raw.purchase))
 
 
 def update_account(

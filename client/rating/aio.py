@@ -27,6 +27,7 @@ from rating.session import AsyncSession
 from rating.types import (
     Account,
     Balance,
+    CapacityPurchase,
     ChargeEntry,
     Pack,
     Page,
@@ -244,6 +245,27 @@ class AsyncRatingClient(ops.Connected):
         """Grant a resource pack; a retried grant with the same request_id grants once."""
         operation = ops.grant_pack(
             account_id, points, valid_from, expire_time, priority, request_id
+        )
+        return await self._run(operation, timeout)
+
+    async def grant_capacity(
+        self,
+        account_id: str,
+        gib: int,
+        *,
+        term: str | None = None,
+        valid_from: datetime | None = None,
+        expire_time: datetime | None = None,
+        price_points: Decimal | int | str | None = None,
+        price_yuan: Decimal | int | str | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> CapacityPurchase:
+        """Grant knowledge-base capacity: ``gib`` GiB for a ``term`` ("month" or "year")
+        or to ``expire_time``, from ``valid_from`` (default now), at the price paid in
+        points or yuan (exactly one); a retry with the same request_id grants once."""
+        operation = ops.grant_capacity(
+            account_id, gib, term, valid_from, expire_time, price_points, price_yuan, request_id
         )
         return await self._run(operation, timeout)
 

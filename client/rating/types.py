@@ -205,6 +205,45 @@ class VoidResult:
         )
 
 
+_TERM_NAMES = {
+    account_service_pb2.CAPACITY_TERM_MONTH: "month",
+    account_service_pb2.CAPACITY_TERM_YEAR: "year",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityPurchase:
+    """Knowledge-base capacity bought: ``gib`` GiB more free storage for the account
+    from ``valid_from`` (inclusive) to ``expire_time`` (exclusive). ``term`` is "month",
+    "year", or "" when the grant gave explicit dates."""
+
+    purchase_id: str
+    account_id: str
+    gib: int
+    term: str
+    valid_from: datetime
+    expire_time: datetime
+    price_points: Decimal
+    price_yuan: Decimal
+    create_time: datetime
+    raw: account_service_pb2.CapacityPurchase = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.CapacityPurchase) -> CapacityPurchase:
+        return cls(
+            purchase_id=raw.purchase_id,
+            account_id=raw.account_id,
+            gib=raw.gib,
+            term=_TERM_NAMES.get(raw.term, ""),
+            valid_from=_when(raw.valid_from),
+            expire_time=_when(raw.expire_time),
+            price_points=_points(raw.price_points),
+            price_yuan=_points(raw.price_yuan),
+            create_time=_when(raw.create_time),
+            raw=raw,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     account_id: str
@@ -214,10 +253,18 @@ class Account:
     pay_as_you_go: bool
     create_time: datetime
     sub_account_ids: tuple[str, ...]
+    #: A main account's capacity purchases, by valid_from (GetAccount only; none for a
+    #: sub-account, whose main account holds them).
+    capacity_purchases: tuple[CapacityPurchase, ...]
     raw: account_service_pb2.Account = field(repr=False)
 
     @classmethod
-    def of(cls, raw: account_service_pb2.Account, subs: tuple[str, ...] = ()) -> Account:
+    def of(
+        cls,
+        raw: account_service_pb2.Account,
+        subs: tuple[str, ...] = (),
+        capacity_purchases: tuple[CapacityPurchase, ...] = (),
+    ) -> Account:
         return cls(
             account_id=raw.account_id,
             plan=raw.plan,
@@ -226,6 +273,7 @@ class Account:
             pay_as_you_go=raw.pay_as_you_go,
             create_time=_when(raw.create_time),
             sub_account_ids=subs,
+            capacity_purchases=capacity_purchases,
             raw=raw,
         )
 
@@ -274,6 +322,10 @@ class Balance:
     month: str
     pay_as_you_go_points: Decimal
     pay_as_you_go_yuan: Decimal
+    #: The capacity purchases valid at some instant of the day, and the free storage
+    #: quota in bytes (now if the day is today, else at the day's start).
+    capacity_purchases: tuple[CapacityPurchase, ...]
+    storage_quota_bytes: int
     #: Points of ``free_points_left`` held now by live reservations.
     free_points_held: Decimal
     #: Points live reservations hold on the month's pay-as-you-go bill (not on it yet:
@@ -298,6 +350,8 @@ class Balance:
             free_points_held=_points(raw.free_points_held),
             pay_as_you_go_held_points=_points(raw.pay_as_you_go_held_points),
             reservations=tuple(Reservation.of(r) for r in raw.reservations),
+            capacity_purchases=tuple(CapacityPurchase.of(p) for p in raw.capacity_purchases),
+            storage_quota_bytes=raw.storage_quota_bytes,
             raw=raw,
         )
 
@@ -437,6 +491,10 @@ class Statement:
     total: StatementRow
     amount_due_yuan: Decimal
     amount_due_yuan_exact: Decimal
+    #: The capacity purchases valid for some part of the month, and what the purchases
+    #: granted in the month cost, in points.
+    capacity_purchases: tuple[CapacityPurchase, ...]
+    capacity_paid_points: Decimal
     raw: account_service_pb2.GetStatementResponse = field(repr=False)
 
     @classmethod
@@ -451,6 +509,8 @@ class Statement:
             total=StatementRow.of(raw.total),
             amount_due_yuan=_points(raw.amount_due_yuan),
             amount_due_yuan_exact=_points(raw.amount_due_yuan_exact),
+            capacity_purchases=tuple(CapacityPurchase.of(p) for p in raw.capacity_purchases),
+            capacity_paid_points=_points(raw.capacity_paid_points),
             raw=raw,
         )
 

@@ -46,6 +46,7 @@ ROLE_OF_METHOD = {
     "/rating.v1.AccountService/CreateAccount": "admin",
     "/rating.v1.AccountService/UpdateAccount": "admin",
     "/rating.v1.AccountService/GrantResourcePack": "admin",
+    "/rating.v1.AccountService/GrantCapacity": "admin",
 }
 # Health and reflection are open to every caller: the server registers them outside
 # the guard.

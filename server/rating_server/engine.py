@@ -7,7 +7,8 @@ Rules (SPEC §2, §3):
 - The price is the one in force at the item's ``occurred_at``.
 - ``rated_quantity`` is the quantity in base units, rounded up to a multiple of the
   SKU's increment when it declares one. For storage SKUs it is the stored bytes
-  beyond the account's free quota times the interval in milliseconds.
+  beyond the account's free quota in force at ``occurred_at`` times the interval in
+  milliseconds.
 - Ark SKUs carry a price of 0 and come back marked as billed by Ark.
 
 A batch is rated all or nothing: every problem in it is collected and raised
@@ -144,14 +145,15 @@ class RatedBatch:
 def rate_batch(
     catalog: CatalogSnapshot,
     usages: Sequence[Usage],
-    free_storage_bytes: Callable[[str], int] | None = None,
+    free_storage_bytes: Callable[[str, int], int] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     now_ns: int | None = None,
 ) -> RatedBatch:
     """Rate every item against ``catalog``, or raise InvalidUsageError naming every problem.
 
-    ``free_storage_bytes(account_id)`` gives an account's free storage quota; by
-    default every account has the default plan's. ``limits`` bound each item; ``now_ns``
+    ``free_storage_bytes(account_id, occurred_at_ns)`` gives an account's free storage
+    quota in force at a storage item's instant; by default every account has the
+    default plan's, at every instant. ``limits`` bound each item; ``now_ns``
     (default: the clock) is what "in the future" is measured from.
     """
     if not usages:
@@ -161,7 +163,7 @@ def rate_batch(
     if len(usages) > MAX_BATCH_ITEMS:
         raise InvalidUsageError([too_many_items(len(usages))])
     default_free = catalog.default_plan.free_storage_bytes
-    quota = free_storage_bytes or (lambda _account: default_free)
+    quota = free_storage_bytes or (lambda _account, _at_ns: default_free)
     latest_ns = (time.time_ns() if now_ns is None else now_ns) + limits.max_future_ns
     lines: list[RatedLine] = []
     violations: list[Violation] = []
@@ -274,7 +276,7 @@ def _rate_item(
     catalog: CatalogSnapshot,
     index: int,
     usage: Usage,
-    quota: Callable[[str], int],
+    quota: Callable[[str, int], int],
     limits: Limits,
     latest_ns: int,
     violations: list[Violation],
@@ -306,7 +308,7 @@ def _rate_item(
     quantity = usage.quantity
     if sku.metering == "storage":
         assert usage.duration_ns is not None
-        excess = max(0, quantity - quota(usage.account_id))
+        excess = max(0, quantity - quota(usage.account_id, usage.occurred_at_ns))
         quantity = excess * (usage.duration_ns // NANOS_PER_MILLI)
     if sku.increment > 1:
         quantity = -(-quantity // sku.increment) * sku.increment

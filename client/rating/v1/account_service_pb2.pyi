@@ -4,12 +4,22 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from rating.v1 import reservation_pb2 as _reservation_pb2
 from rating.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CapacityTerm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAPACITY_TERM_UNSPECIFIED: _ClassVar[CapacityTerm]
+    CAPACITY_TERM_MONTH: _ClassVar[CapacityTerm]
+    CAPACITY_TERM_YEAR: _ClassVar[CapacityTerm]
+CAPACITY_TERM_UNSPECIFIED: CapacityTerm
+CAPACITY_TERM_MONTH: CapacityTerm
+CAPACITY_TERM_YEAR: CapacityTerm
 
 class Account(_message.Message):
     __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go", "create_time")
@@ -54,12 +64,14 @@ class GetAccountRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class GetAccountResponse(_message.Message):
-    __slots__ = ("account", "sub_account_ids")
+    __slots__ = ("account", "sub_account_ids", "capacity_purchases")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     SUB_ACCOUNT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_PURCHASES_FIELD_NUMBER: _ClassVar[int]
     account: Account
     sub_account_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., sub_account_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    capacity_purchases: _containers.RepeatedCompositeFieldContainer[CapacityPurchase]
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., sub_account_ids: _Optional[_Iterable[str]] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ...) -> None: ...
 
 class UpdateAccountRequest(_message.Message):
     __slots__ = ("account_id", "plan", "pay_as_you_go")
@@ -123,6 +135,54 @@ class GrantResourcePackResponse(_message.Message):
     pack: ResourcePack
     def __init__(self, pack: _Optional[_Union[ResourcePack, _Mapping]] = ...) -> None: ...
 
+class CapacityPurchase(_message.Message):
+    __slots__ = ("purchase_id", "account_id", "gib", "term", "valid_from", "expire_time", "price_points", "price_yuan", "create_time")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    GIB_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRICE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PRICE_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    account_id: str
+    gib: int
+    term: CapacityTerm
+    valid_from: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    price_points: str
+    price_yuan: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, purchase_id: _Optional[str] = ..., account_id: _Optional[str] = ..., gib: _Optional[int] = ..., term: _Optional[_Union[CapacityTerm, str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., price_points: _Optional[str] = ..., price_yuan: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GrantCapacityRequest(_message.Message):
+    __slots__ = ("account_id", "gib", "term", "valid_from", "expire_time", "price_points", "price_yuan", "request_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    GIB_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRICE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PRICE_YUAN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    gib: int
+    term: CapacityTerm
+    valid_from: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    price_points: str
+    price_yuan: str
+    request_id: str
+    def __init__(self, account_id: _Optional[str] = ..., gib: _Optional[int] = ..., term: _Optional[_Union[CapacityTerm, str]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., price_points: _Optional[str] = ..., price_yuan: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GrantCapacityResponse(_message.Message):
+    __slots__ = ("purchase",)
+    PURCHASE_FIELD_NUMBER: _ClassVar[int]
+    purchase: CapacityPurchase
+    def __init__(self, purchase: _Optional[_Union[CapacityPurchase, _Mapping]] = ...) -> None: ...
+
 class GetBalanceRequest(_message.Message):
     __slots__ = ("account_id", "day")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -132,7 +192,7 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., day: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan", "free_points_held", "pay_as_you_go_held_points", "reservations")
+    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan", "capacity_purchases", "storage_quota_bytes", "free_points_held", "pay_as_you_go_held_points", "reservations")
     BILLING_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     FREE_POINTS_GRANTED_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +202,8 @@ class GetBalanceResponse(_message.Message):
     MONTH_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_POINTS_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_QUOTA_BYTES_FIELD_NUMBER: _ClassVar[int]
     FREE_POINTS_HELD_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -154,10 +216,12 @@ class GetBalanceResponse(_message.Message):
     month: str
     pay_as_you_go_points: str
     pay_as_you_go_yuan: str
+    capacity_purchases: _containers.RepeatedCompositeFieldContainer[CapacityPurchase]
+    storage_quota_bytes: int
     free_points_held: str
     pay_as_you_go_held_points: str
     reservations: _containers.RepeatedCompositeFieldContainer[_reservation_pb2.Reservation]
-    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ..., free_points_held: _Optional[str] = ..., pay_as_you_go_held_points: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_reservation_pb2.Reservation, _Mapping]]] = ...) -> None: ...
+    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ..., storage_quota_bytes: _Optional[int] = ..., free_points_held: _Optional[str] = ..., pay_as_you_go_held_points: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_reservation_pb2.Reservation, _Mapping]]] = ...) -> None: ...
 
 class ListChargesRequest(_message.Message):
     __slots__ = ("account_id", "start_time", "end_time", "page_size", "page_token")
@@ -249,7 +313,7 @@ class StatementRow(_message.Message):
     def __init__(self, key: _Optional[str] = ..., quantity: _Optional[str] = ..., points: _Optional[str] = ..., free_points: _Optional[str] = ..., pack_points: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., lines: _Optional[int] = ...) -> None: ...
 
 class GetStatementResponse(_message.Message):
-    __slots__ = ("account_id", "month", "time_zone", "by_sku", "by_category", "by_account", "total", "amount_due_yuan_exact", "amount_due_yuan")
+    __slots__ = ("account_id", "month", "time_zone", "by_sku", "by_category", "by_account", "total", "amount_due_yuan_exact", "amount_due_yuan", "capacity_purchases", "capacity_paid_points")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +323,8 @@ class GetStatementResponse(_message.Message):
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_DUE_YUAN_EXACT_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_DUE_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_PAID_POINTS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     month: str
     time_zone: str
@@ -268,4 +334,6 @@ class GetStatementResponse(_message.Message):
     total: StatementRow
     amount_due_yuan_exact: str
     amount_due_yuan: str
-    def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., time_zone: _Optional[str] = ..., by_sku: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_category: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_account: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., total: _Optional[_Union[StatementRow, _Mapping]] = ..., amount_due_yuan_exact: _Optional[str] = ..., amount_due_yuan: _Optional[str] = ...) -> None: ...
+    capacity_purchases: _containers.RepeatedCompositeFieldContainer[CapacityPurchase]
+    capacity_paid_points: str
+    def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., time_zone: _Optional[str] = ..., by_sku: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_category: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_account: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., total: _Optional[_Union[StatementRow, _Mapping]] = ..., amount_due_yuan_exact: _Optional[str] = ..., amount_due_yuan: _Optional[str] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ..., capacity_paid_points: _Optional[str] = ...) -> None: ...

@@ -56,6 +56,11 @@ class AccountServiceStub:
                 request_serializer=rating_dot_v1_dot_account__service__pb2.GrantResourcePackRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_account__service__pb2.GrantResourcePackResponse.FromString,
                 _registered_method=True)
+        self.GrantCapacity = channel.unary_unary(
+                '/rating.v1.AccountService/GrantCapacity',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.GrantCapacityRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.GrantCapacityResponse.FromString,
+                _registered_method=True)
         self.GetBalance = channel.unary_unary(
                 '/rating.v1.AccountService/GetBalance',
                 request_serializer=rating_dot_v1_dot_account__service__pb2.GetBalanceRequest.SerializeToString,
@@ -106,6 +111,14 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantCapacity(self, request, context):
+        """GrantCapacity adds knowledge-base capacity, bought by the month or year, to a
+        main account: its free storage quota grows while the purchase is valid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetBalance(self, request, context):
         """GetBalance reads a day's free points, the packs and the month's bill.
         """
@@ -149,6 +162,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GrantResourcePack,
                     request_deserializer=rating_dot_v1_dot_account__service__pb2.GrantResourcePackRequest.FromString,
                     response_serializer=rating_dot_v1_dot_account__service__pb2.GrantResourcePackResponse.SerializeToString,
+            ),
+            'GrantCapacity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantCapacity,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.GrantCapacityRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.GrantCapacityResponse.SerializeToString,
             ),
             'GetBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalance,
@@ -276,6 +294,33 @@ class AccountService:
             '/rating.v1.AccountService/GrantResourcePack',
             rating_dot_v1_dot_account__service__pb2.GrantResourcePackRequest.SerializeToString,
             rating_dot_v1_dot_account__service__pb2.GrantResourcePackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantCapacity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.AccountService/GrantCapacity',
+            rating_dot_v1_dot_account__service__pb2.GrantCapacityRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.GrantCapacityResponse.FromString,
             options,
             channel_credentials,
             insecure,

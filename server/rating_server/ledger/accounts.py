@@ -1,4 +1,4 @@
-"""Accounts and resource packs: create, read, change, grant."""
+"""Accounts and resource packs: create, read, change, grant (capacity: ``capacity``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rating_server.errors import (
     require_ids,
 )
 from rating_server.ids import shown
-from rating_server.ledger.model import Account, Pack
+from rating_server.ledger.model import Account, CapacityPurchase, Pack
 from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 
@@ -41,12 +41,17 @@ def find_accounts(tx: LedgerTx, ids: Iterable[str]) -> dict[str, Account]:
     return found
 
 
-def get_account(store: LedgerStore, account_id: str) -> tuple[Account, list[str]]:
-    """An account and the ids of its sub-accounts."""
+def get_account(
+    store: LedgerStore, account_id: str
+) -> tuple[Account, list[str], list[CapacityPurchase]]:
+    """An account, the ids of its sub-accounts and, for a main account, every capacity
+    purchase of it, in listing order (a sub-account holds none: its main account does)."""
     require_ids(account_id=account_id)
     with store.read() as tx:
         account = load_account(tx, account_id)
-        return account, tx.sub_account_ids(account_id)
+        bought = [] if account.parent_account_id else tx.capacity_purchases([account_id])
+        bought.sort(key=CapacityPurchase.list_key)
+        return account, tx.sub_account_ids(account_id), bought
 
 
 def load_account(tx: LedgerTx, account_id: str) -> Account:

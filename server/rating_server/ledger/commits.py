@@ -25,7 +25,7 @@ from rating_server.engine import (
 )
 from rating_server.errors import CatalogChangedError, FailedPreconditionError, check_id
 from rating_server.ids import id_problem
-from rating_server.ledger import reservations
+from rating_server.ledger import capacity, reservations
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.funding import Drawdown, LocalDays
 from rating_server.ledger.model import (
@@ -34,6 +34,7 @@ from rating_server.ledger.model import (
     PAYG,
     SETTLED,
     Account,
+    CapacityPurchase,
     ChargedLine,
     FundingPart,
     FundingSummary,
@@ -43,21 +44,71 @@ from rating_server.ledger.receipts import AsSent, request_hash, same_request, se
 from rating_server.ledger.store import LedgerStore, LedgerTx, NewCharge
 
 
+class _Quotas:
+    """The free storage quota of an account at an instant (``rate_batch``'s
+    ``free_storage_bytes``): its main account's plan's, plus the capacity purchases valid
+    then (``ledger.capacity``); an account that does not exist, the default plan's.
+
+    The purchases are read in ``tx`` (the transaction that read ``accounts``) when the
+    engine asks the first quota, for every main account with storage in the batch at
+    once: a batch without storage reads none."""
+
+    def __init__(
+        self,
+        tx: LedgerTx,
+        catalog: CatalogSnapshot,
+        usages: Sequence[Usage],
+        accounts: dict[str, Account],
+    ) -> None:
+        self._tx, self._catalog, self._usages, self._accounts = tx, catalog, usages, accounts
+        #: The purchases read, by main account (each with storage in the batch); None
+        #: while no quota was asked.
+        self.capacity: dict[str, tuple[CapacityPurchase, ...]] | None = None
+
+    def __call__(self, account_id: str, at_ns: int) -> int:
+        account = self._accounts.get(account_id)
+        if account is None:
+            return self._catalog.default_plan.free_storage_bytes
+        main = self._accounts[account.billing_account_id]
+        free = self._catalog.plans[main.plan].free_storage_bytes
+        if self.capacity is None:
+            self.capacity = self.read(self._tx)
+        return free + capacity.extra_bytes(self.capacity.get(main.account_id, ()), at_ns)
+
+    def read(self, tx: LedgerTx) -> dict[str, tuple[CapacityPurchase, ...]]:
+        """The purchases of the main accounts with storage in the batch, valid at some
+        instant from its first storage item's to its last's, by main account."""
+        resolve, accounts = self._catalog.resolve, self._accounts
+        spans: dict[str, tuple[int, int]] = {}
+        for usage in self._usages:
+            account = accounts.get(usage.account_id)
+            at_ns = usage.occurred_at_ns
+            if account is None or at_ns is None or not usage.sku:
+                continue
+            sku = resolve(usage.sku)
+            if sku is None or sku.metering != "storage":
+                continue
+            main_id = account.billing_account_id
+            first, last = spans.get(main_id, (at_ns, at_ns))
+            spans[main_id] = (min(first, at_ns), max(last, at_ns))
+        if not spans:
+            return {}
+        start = min(first for first, _ in spans.values())
+        end = max(last for _, last in spans.values()) + 1
+        found: dict[str, list[CapacityPurchase]] = {main_id: [] for main_id in spans}
+        for purchase in tx.capacity_purchases(sorted(spans), start, end):
+            found[purchase.account_id].append(purchase)
+        return {main_id: tuple(capacity.listed(bought)) for main_id, bought in found.items()}
+
+
 def _rate_for_accounts(
     catalog: CatalogSnapshot,
     usages: Sequence[Usage],
-    accounts: dict[str, Account],
     violations: list[Violation],
     limits: Limits,
+    quota: _Quotas,
 ) -> RatedBatch | None:
     """Rate with each account's own storage quota; collect violations instead of raising."""
-
-    def quota(account_id: str) -> int:
-        account = accounts.get(account_id)
-        if account is None:
-            return catalog.default_plan.free_storage_bytes
-        return catalog.plans[accounts[account.billing_account_id].plan].free_storage_bytes
-
     try:
         return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
     except InvalidUsageError as error:
@@ -122,10 +173,12 @@ def _check_and_rate(
     accounts: dict[str, Account],
     problems: list[Violation],
     limits: Limits,
+    quota: _Quotas,
 ) -> tuple[RatedBatch, list[tuple[str, str]]]:
     """Rate a batch for commit (or its preview): every account known, each usage_id once
-    per billing account, storage sampled on main accounts; the (billing account,
-    usage_id) key of each line. InvalidUsageError names every problem."""
+    per billing account, storage sampled on main accounts, each against the quota in
+    force at its instant; the (billing account, usage_id) key of each line.
+    InvalidUsageError names every problem."""
     _check_accounts(usages, accounts, problems)
     first_seen: dict[tuple[str, str], int] = {}
     for index, usage in enumerate(usages):
@@ -153,7 +206,7 @@ def _check_and_rate(
                     f"account {account.parent_account_id!r}",
                 )
             )
-    batch = _rate_for_accounts(catalog, usages, accounts, problems, limits)
+    batch = _rate_for_accounts(catalog, usages, problems, limits, quota)
     if problems or batch is None:
         raise InvalidUsageError(in_item_order(problems))
     return batch, list(first_seen)
@@ -245,7 +298,8 @@ def commit(
     imported: rate the batch again with it (reload the cache first).
 
     A batch of ``RATE_AHEAD_ITEMS`` or more is rated before its write transaction, and
-    again in it only if its accounts changed in between.
+    again in it only if its accounts, or the capacity purchases its storage was rated
+    with, changed in between.
 
     The work may run more than once (``LedgerStore.grouped``): it changes nothing but
     its transaction.
@@ -279,10 +333,11 @@ def commit(
                     )
                 return dataclasses.replace(stored.receipt, replayed=True)
         accounts = find_accounts(tx, account_ids)
-        if ahead is not None and ahead.accounts == accounts:
+        quota = _Quotas(tx, catalog, usages, accounts)
+        if ahead is not None and ahead.holds(tx, accounts, quota):
             batch, keys = ahead.result()
-        else:  # rated with accounts that have changed since, or not rated yet
-            batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        else:  # rated with accounts or capacity that changed since, or not rated yet
+            batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota)
         tx.lock_balances(sorted({billing_id for billing_id, _ in keys}))
         newest = tx.catalog_version()
         if newest > catalog.version:  # another node may have committed with it already
@@ -308,12 +363,24 @@ RATE_AHEAD_ITEMS = 64
 
 @dataclass(frozen=True, slots=True)
 class _Ahead:
-    """A batch rated before its write transaction, with the accounts it was rated
-    with: its rating, or the InvalidUsageError that named its problems."""
+    """A batch rated before its write transaction, with the accounts and the capacity
+    purchases it was rated with (None: no storage quota was asked): its rating, or the
+    InvalidUsageError that named its problems."""
 
     accounts: dict[str, Account]
+    capacity: dict[str, tuple[CapacityPurchase, ...]] | None
     rated: tuple[RatedBatch, list[tuple[str, str]]] | None
     error: InvalidUsageError | None
+
+    def holds(self, tx: LedgerTx, accounts: dict[str, Account], quota: _Quotas) -> bool:
+        """Whether the rating still holds in ``tx``: the same accounts, and the same
+        purchases for the storage it rated (read again, into ``quota``)."""
+        if self.accounts != accounts:
+            return False
+        if self.capacity is None:
+            return True
+        quota.capacity = quota.read(tx)
+        return quota.capacity == self.capacity
 
     def result(self) -> tuple[RatedBatch, list[tuple[str, str]]]:
         if self.error is not None:
@@ -336,13 +403,14 @@ def _rate_ahead(
     the read)."""
     if len(usages) < RATE_AHEAD_ITEMS:
         return None
-    with store.read() as tx:
+    with store.read() as tx:  # the storage's purchases are read in it, as it is rated
         accounts = find_accounts(tx, account_ids)
-    try:
-        rated = _check_and_rate(catalog, usages, accounts, list(before), limits)
-    except InvalidUsageError as error:
-        return _Ahead(accounts, None, error)
-    return _Ahead(accounts, rated, None)
+        quota = _Quotas(tx, catalog, usages, accounts)
+        try:
+            rated = _check_and_rate(catalog, usages, accounts, list(before), limits, quota)
+        except InvalidUsageError as error:
+            return _Ahead(accounts, quota.capacity, None, error)
+    return _Ahead(accounts, quota.capacity, rated, None)
 
 
 # A month's pay-as-you-go bill may not pass 2^62 micro-points (4.6 billion yuan), so
@@ -401,7 +469,8 @@ def preview(
                         f"{usage.account_id!r} is not {main_id!r} or one of its sub-accounts",
                     )
                 )
-        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits)
+        quota = _Quotas(tx, catalog, usages, accounts)
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota)
         lines, _months, drawdown, _settled = _funded_lines(
             tx, catalog, accounts, batch, keys, named, time.time_ns()
         )

@@ -13,7 +13,7 @@ settling line releases its reservation's holds just before it draws.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Hold, Pack
 from rating_server.time_zones import zone
@@ -26,6 +26,15 @@ def local_day(at_ns: int, time_zone: str) -> str:
     return datetime.fromtimestamp(at_ns // NANOS, zone(time_zone)).strftime("%Y-%m-%d")
 
 
+def local_start(day: date, time_zone: str) -> int:
+    """The first instant (ns) of a calendar day in a time zone: its midnight; where a
+    change of offset skips midnight, the change's instant (fold=0 reads a skipped time
+    at the offset before the change); where one repeats it, the first."""
+    midnight = datetime.combine(day, time(), zone(time_zone))
+    return (midnight.astimezone(UTC) - _EPOCH) // timedelta(seconds=1) * NANOS
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_NS = 60 * NANOS
 
 

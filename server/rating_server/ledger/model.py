@@ -59,6 +59,28 @@ class Pack:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CapacityPurchase:
+    """Knowledge-base capacity bought for a main account (``ledger.capacity``): ``gib``
+    GiB more free storage while valid, [valid_from, expire_time). ``term`` is "month"
+    or "year", or "" for explicit dates; the price paid is in micro-points; ``seq``
+    orders purchases as they were granted."""
+
+    purchase_id: str
+    account_id: str
+    gib: int
+    term: str
+    valid_from_ns: int
+    expire_time_ns: int
+    price_micros: int
+    create_time_ns: int
+    seq: int
+
+    def list_key(self) -> tuple[int, int]:
+        """Listing order: by valid_from, then in the order granted."""
+        return (self.valid_from_ns, self.seq)
+
+
 class FundingPart(NamedTuple):
     """Points of one line drawn from one source (negative in a reversal). A named
     tuple, as ``ChargedLine``: one is made for nearly every line."""
@@ -259,6 +281,10 @@ class Balance:
     packs: tuple[Pack, ...]
     month: str
     payg_micros: int
+    #: The capacity purchases valid at some instant of the day, and the free storage
+    #: quota in bytes (now if the day is today, else at the day's start).
+    capacity: tuple[CapacityPurchase, ...] = ()
+    storage_quota_bytes: int = 0
     #: The billing account's live reservations, oldest first.
     reservations: tuple[Reservation, ...] = ()
 
@@ -327,3 +353,7 @@ class Statement:
     by_category: tuple[StatementRow, ...]
     by_account: tuple[StatementRow, ...]
     total: StatementRow
+    #: The capacity purchases valid for some part of the month, and what those granted
+    #: in the month (by create_time, in the account's zone) cost, in micro-points.
+    capacity: tuple[CapacityPurchase, ...] = ()
+    capacity_paid_micros: int = 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.errors import InvalidRequestError, Violation, check_id, require_ids
 from rating_server.ids import shown
+from rating_server.ledger import capacity
 from rating_server.ledger.accounts import load_account, load_main_account, packs_of
-from rating_server.ledger.funding import local_day
+from rating_server.ledger.funding import local_day, local_start
 from rating_server.ledger.model import (
     FREE,
     PACK,
@@ -53,6 +54,19 @@ def _month_problem(month: str) -> str | None:
     return f"{shown(month)} is not a month, YYYY-MM"
 
 
+def day_span(day: str, time_zone: str) -> tuple[int, int]:
+    """A local day (YYYY-MM-DD) as [its first instant, the next day's), in nanoseconds."""
+    first = date.fromisoformat(day)
+    return local_start(first, time_zone), local_start(first + timedelta(days=1), time_zone)
+
+
+def month_span(month: str, time_zone: str) -> tuple[int, int]:
+    """A local month (YYYY-MM) as [its first instant, the next month's), in nanoseconds."""
+    year, number = map(int, month.split("-"))
+    after = date(year + number // 12, number % 12 + 1, 1)
+    return local_start(date(year, number, 1), time_zone), local_start(after, time_zone)
+
+
 def balance(
     store: LedgerStore, catalog: CatalogSnapshot, account_id: str, day: str = ""
 ) -> Balance:
@@ -65,15 +79,21 @@ def balance(
         violations.append(Violation("day", "DAY_INVALID", problem))
     if violations:
         raise InvalidRequestError(violations)
+    now = time.time_ns()
     with store.read() as tx:
         account = load_account(tx, account_id)
         main = load_account(tx, account.billing_account_id)
-        now = time.time_ns()
-        day = day or local_day(now, main.time_zone)
+        today = local_day(now, main.time_zone)
+        day = day or today
         free_used = tx.free_used(main.account_id, day)
         payg = tx.payg(main.account_id, day[:7])
         packs = packs_of(tx, [main.account_id])
+        start, end = day_span(day, main.time_zone)
         held = live_reservations(tx, main.account_id, now)
+        bought = capacity.listed(tx.capacity_purchases([main.account_id], start, end))
+    # The quota in force now on today, else at the day's first instant.
+    at_ns = now if day == today else start
+    quota = catalog.plans[main.plan].free_storage_bytes + capacity.extra_bytes(bought, at_ns)
     return Balance(
         billing_account_id=main.account_id,
         day=day,
@@ -83,6 +103,8 @@ def balance(
         month=day[:7],
         payg_micros=payg,
         reservations=tuple(held),
+        capacity=tuple(bought),
+        storage_quota_bytes=quota,
     )
 
 
@@ -148,6 +170,9 @@ def statement(store: LedgerStore, account_id: str, month: str) -> Statement:
     with store.read() as tx:
         account = load_main_account(tx, account_id, "gets a statement")
         lines = tx.statement_lines(account_id, month)
+        bought = capacity.purchases_of(tx, account_id)
+    start, end = month_span(month, account.time_zone)
+    paid = sum(p.price_micros for p in bought if start <= p.create_time_ns < end)
     groups: dict[str, dict[str, list[int]]] = {"sku": {}, "category": {}, "account": {}}
     total = [0, 0, 0, 0, 0, 0]
     for line in lines:
@@ -182,4 +207,6 @@ def statement(store: LedgerStore, account_id: str, month: str) -> Statement:
         by_category=rows("category"),
         by_account=rows("account"),
         total=StatementRow("total", *total),
+        capacity=tuple(capacity.valid_during(bought, start, end)),
+        capacity_paid_micros=paid,
     )

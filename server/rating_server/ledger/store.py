@@ -12,9 +12,9 @@ Rules for an engine, so that the ledger can be spread over many nodes and databa
 - Every operation that can name the billing account (the main account that funds the
   usage; a pack's account is one) takes it, so that each statement can filter by it
   and the ledger's tables can lead with it. Those that cannot find one row by a unique
-  id: an account by its id, a pack by its request_id, a charge by its request_id, and
-  a void's first question, which billing accounts a charge has; the invariant check
-  reads everything.
+  id: an account by its id, a pack or a capacity purchase by its request_id, a charge
+  by its request_id, and a void's first question, which billing accounts a charge has;
+  the invariant check reads everything.
 - The rules call ``LedgerTx.lock_balances`` with the billing accounts' ids, sorted,
   before they read any balance in a write (a commit, a void). An engine whose
   transactions do not exclude each other locks those accounts there, in that order,
@@ -39,6 +39,7 @@ from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.model import (
     Account,
     BalanceChanges,
+    CapacityPurchase,
     ChargeEntry,
     FundingEntry,
     FundingPart,
@@ -148,6 +149,34 @@ class LedgerTx(Protocol):
     def packs(self, account_ids: Collection[str], only_left: bool = False) -> list[Pack]:
         """The packs of these main accounts (with something left, if ``only_left``),
         in no order."""
+        ...
+
+    # -- knowledge-base capacity -----------------------------------------------------------
+
+    def capacity_by_request(self, request_id: str) -> CapacityPurchase | None:
+        """The capacity purchase granted by the request with this (non-empty) request_id."""
+        ...
+
+    def insert_capacity(
+        self,
+        account_id: str,
+        gib: int,
+        term: str,
+        valid_from_ns: int,
+        expire_time_ns: int,
+        price_micros: int,
+        create_time_ns: int,
+        request_id: str,
+    ) -> CapacityPurchase:
+        """A new capacity purchase of a main account; the store gives it its id (unique)
+        and ``seq`` (after every earlier purchase's). An empty ``request_id`` is none."""
+        ...
+
+    def capacity_purchases(
+        self, account_ids: Collection[str], start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[CapacityPurchase]:
+        """The capacity purchases of these main accounts (any number), in no order; with
+        ``start_ns`` and ``end_ns``, only those valid at some instant of [start, end)."""
         ...
 
     # -- balances ------------------------------------------------------------------------

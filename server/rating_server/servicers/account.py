@@ -6,7 +6,7 @@ import grpc
 
 from rating.v1 import account_service_pb2, account_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
-from rating_server.ledger import accounts, reports
+from rating_server.ledger import accounts, capacity, reports
 from rating_server.ledger.store import LedgerStore
 from rating_server.servicers import account_convert
 from rating_server.servicers.convert import optional_ns
@@ -37,9 +37,11 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
     def GetAccount(
         self, request: account_service_pb2.GetAccountRequest, context: grpc.ServicerContext
     ) -> account_service_pb2.GetAccountResponse:
-        found, subs = accounts.get_account(self._ledger, request.account_id)
+        found, subs, bought = accounts.get_account(self._ledger, request.account_id)
         return account_service_pb2.GetAccountResponse(
-            account=account_convert.account(found), sub_account_ids=subs
+            account=account_convert.account(found),
+            sub_account_ids=subs,
+            capacity_purchases=[account_convert.capacity_purchase(p) for p in bought],
         )
 
     @domain_errors
@@ -75,6 +77,32 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             request_id=request.request_id,
         )
         return account_service_pb2.GrantResourcePackResponse(pack=account_convert.pack(pack))
+
+    @domain_errors
+    def GrantCapacity(
+        self,
+        request: account_service_pb2.GrantCapacityRequest,
+        context: grpc.ServicerContext,
+    ) -> account_service_pb2.GrantCapacityResponse:
+        price = request.WhichOneof("price")
+        purchase = capacity.grant(
+            self._ledger,
+            request.account_id,
+            request.gib,
+            term=account_convert.capacity_term_name(request.term),
+            valid_from_ns=optional_ns(
+                request.valid_from, request.HasField("valid_from"), "valid_from"
+            ),
+            expire_time_ns=optional_ns(
+                request.expire_time, request.HasField("expire_time"), "expire_time"
+            ),
+            price_points=request.price_points if price == "price_points" else None,
+            price_yuan=request.price_yuan if price == "price_yuan" else None,
+            request_id=request.request_id,
+        )
+        return account_service_pb2.GrantCapacityResponse(
+            purchase=account_convert.capacity_purchase(purchase)
+        )
 
     @domain_errors
     def GetBalance(

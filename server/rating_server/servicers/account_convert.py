@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 from rating.v1 import account_service_pb2
-from rating_server.ledger.model import Account, Balance, ChargeEntry, Pack, Statement, StatementRow
+from rating_server.ledger.capacity import MONTH, YEAR
+from rating_server.ledger.model import (
+    Account,
+    Balance,
+    CapacityPurchase,
+    ChargeEntry,
+    Pack,
+    Statement,
+    StatementRow,
+)
 from rating_server.money import format_points, format_scaled, format_yuan
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, funding, timestamp
 from rating_server.servicers.reservation_convert import reservation
 
 MICROS_PER_FEN = 10_000_000  # 1 fen = 0.01 yuan = 10 points
+
+#: Capacity terms by their domain name ("" for explicit dates).
+CAPACITY_TERM = {
+    "": account_service_pb2.CAPACITY_TERM_UNSPECIFIED,
+    MONTH: account_service_pb2.CAPACITY_TERM_MONTH,
+    YEAR: account_service_pb2.CAPACITY_TERM_YEAR,
+}
+_TERM_NAME = {number: name for name, number in CAPACITY_TERM.items()}
+
+
+def capacity_term_name(number: int) -> str:
+    """A request's CapacityTerm as the domain's term; a number this server does not
+    know as itself, which the rules refuse (``TERM_INVALID``)."""
+    return _TERM_NAME.get(number, str(number))
 
 
 def account(value: Account) -> account_service_pb2.Account:
@@ -38,6 +61,20 @@ def pack(value: Pack) -> account_service_pb2.ResourcePack:
     return message
 
 
+def capacity_purchase(value: CapacityPurchase) -> account_service_pb2.CapacityPurchase:
+    return account_service_pb2.CapacityPurchase(
+        purchase_id=value.purchase_id,
+        account_id=value.account_id,
+        gib=value.gib,
+        term=CAPACITY_TERM[value.term],
+        valid_from=timestamp(value.valid_from_ns),
+        expire_time=timestamp(value.expire_time_ns),
+        price_points=format_points(value.price_micros),
+        price_yuan=format_yuan(value.price_micros),
+        create_time=timestamp(value.create_time_ns),
+    )
+
+
 def balance(value: Balance) -> account_service_pb2.GetBalanceResponse:
     packs = []
     for held_pack in value.packs:
@@ -54,6 +91,8 @@ def balance(value: Balance) -> account_service_pb2.GetBalanceResponse:
         month=value.month,
         pay_as_you_go_points=format_points(value.payg_micros),
         pay_as_you_go_yuan=format_yuan(value.payg_micros),
+        capacity_purchases=[capacity_purchase(p) for p in value.capacity],
+        storage_quota_bytes=value.storage_quota_bytes,
         free_points_held=format_points(value.free_held_micros),
         pay_as_you_go_held_points=format_points(value.payg_held_micros),
         reservations=[reservation(r) for r in value.reservations],
@@ -111,4 +150,6 @@ def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
         total=statement_row(value.total),
         amount_due_yuan_exact=format_yuan(due),
         amount_due_yuan=format_scaled(fen_half_up(due), 2),
+        capacity_purchases=[capacity_purchase(p) for p in value.capacity],
+        capacity_paid_points=format_points(value.capacity_paid_micros),
     )

@@ -20,6 +20,7 @@ import psycopg
 from rating_server.ledger.model import (
     Account,
     BalanceChanges,
+    CapacityPurchase,
     ChargeEntry,
     FundingEntry,
     FundingPart,
@@ -60,6 +61,10 @@ _PACK_COLUMNS = (
 _PACKS = (
     f"SELECT {_PACK_COLUMNS} FROM packs p JOIN pack_balances b "
     "ON b.billing_account_id = p.billing_account_id AND b.pack_id = p.pack_id"
+)
+_CAPACITY_COLUMNS = (
+    "purchase_id, billing_account_id, gib, term, valid_from_ns, expire_time_ns, price_micros, "
+    "create_time_ns, number"
 )
 _ENTRY = ", ".join(f"l.{column}" for column in ENTRY_COLUMNS)
 # A line's attributes are JSON (jsonb), its last column; its seq (line_numbers) and a
@@ -310,6 +315,80 @@ class PostgresLedgerTx(PostgresReservationsTx):
             f"{_PACKS} WHERE p.billing_account_id = ANY(%s){left}", [list(account_ids)]
         )
         return list(map(_pack, rows))
+
+    # -- knowledge-base capacity -----------------------------------------------------------
+
+    def capacity_by_request(self, request_id: str) -> CapacityPurchase | None:
+        row = self._one(
+            f"SELECT {_CAPACITY_COLUMNS} FROM capacity_purchases p JOIN capacity_requests r "
+            "USING (billing_account_id, purchase_id) WHERE r.request_id = %s",
+            [request_id],
+        )
+        return None if row is None else CapacityPurchase(*row)
+
+    def insert_capacity(
+        self,
+        account_id: str,
+        gib: int,
+        term: str,
+        valid_from_ns: int,
+        expire_time_ns: int,
+        price_micros: int,
+        create_time_ns: int,
+        request_id: str,
+    ) -> CapacityPurchase:
+        row = self._one("SELECT nextval('capacity_numbers')")
+        assert row is not None
+        number = int(row[0])
+        purchase = CapacityPurchase(
+            f"cap-{number}",
+            account_id,
+            gib,
+            term,
+            valid_from_ns,
+            expire_time_ns,
+            price_micros,
+            create_time_ns,
+            number,
+        )
+        self.conn.execute(
+            f"INSERT INTO capacity_purchases ({_CAPACITY_COLUMNS}, request_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                purchase.purchase_id,
+                account_id,
+                gib,
+                term,
+                valid_from_ns,
+                expire_time_ns,
+                price_micros,
+                create_time_ns,
+                number,
+                request_id or None,
+            ],
+        )
+        if request_id:
+            self.conn.execute(
+                "INSERT INTO capacity_requests (request_id, billing_account_id, purchase_id) "
+                "VALUES (%s, %s, %s)",
+                [request_id, account_id, purchase.purchase_id],
+            )
+        return purchase
+
+    def capacity_purchases(
+        self, account_ids: Collection[str], start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[CapacityPurchase]:
+        if not account_ids:
+            return []
+        window, bounds = "", []
+        if start_ns is not None and end_ns is not None:
+            window, bounds = " AND expire_time_ns > %s AND valid_from_ns < %s", [start_ns, end_ns]
+        rows = self._rows(
+            f"SELECT {_CAPACITY_COLUMNS} FROM capacity_purchases "
+            f"WHERE billing_account_id = ANY(%s){window}",
+            [list(account_ids), *bounds],
+        )
+        return [CapacityPurchase(*row) for row in rows]
 
     # -- balances ------------------------------------------------------------------------
 

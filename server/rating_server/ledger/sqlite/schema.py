@@ -1,9 +1,9 @@
 """The ledger's SQLite tables.
 
-The ledger tables (``charges``, ``charge_lines``, ``funding_entries``, ``voids``) are
-append-only: triggers refuse UPDATE and DELETE. ``free_days``, ``pack_balances`` and
-``payg_months`` are balances kept beside them in the same transactions; the invariant
-check recomputes them from the entries.
+The ledger tables (``charges``, ``charge_lines``, ``funding_entries``, ``voids``) and
+``capacity_purchases`` are append-only: triggers refuse UPDATE and DELETE.
+``free_days``, ``pack_balances`` and ``payg_months`` are balances kept beside them in
+the same transactions; the invariant check recomputes them from the entries.
 """
 
 from __future__ import annotations
@@ -35,6 +35,24 @@ CREATE TABLE IF NOT EXISTS pack_balances (
     pack_id TEXT PRIMARY KEY REFERENCES packs(pack_id),
     remaining_micros INTEGER NOT NULL CHECK (remaining_micros >= 0)
 );
+
+-- Knowledge-base capacity bought (ledger/capacity.py): never changed once granted.
+-- term: 'month', 'year', or '' for explicit dates; the price paid in micro-points.
+CREATE TABLE IF NOT EXISTS capacity_purchases (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    billing_account_id TEXT NOT NULL REFERENCES accounts(account_id),
+    purchase_id TEXT NOT NULL UNIQUE,
+    gib INTEGER NOT NULL CHECK (gib > 0),
+    term TEXT NOT NULL CHECK (term IN ('', 'month', 'year')),
+    valid_from_ns INTEGER NOT NULL,
+    expire_time_ns INTEGER NOT NULL,
+    price_micros INTEGER NOT NULL CHECK (price_micros >= 0),
+    create_time_ns INTEGER NOT NULL,
+    request_id TEXT UNIQUE,
+    CHECK (expire_time_ns > valid_from_ns)
+);
+CREATE INDEX IF NOT EXISTS capacity_by_account
+    ON capacity_purchases(billing_account_id, expire_time_ns);
 
 CREATE TABLE IF NOT EXISTS charges (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -169,7 +187,7 @@ ADDED_COLUMNS = (
     ("charge_lines", "day", "TEXT"),
 )
 
-_APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids")
+_APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids", "capacity_purchases")
 
 
 def append_only_triggers() -> str:

@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from rating_server.ledger.model import (
     Account,
     BalanceChanges,
+    CapacityPurchase,
     ChargeEntry,
     FundingEntry,
     FundingPart,
@@ -65,6 +66,10 @@ _PARTS = (
     "SELECT {columns} FROM funding_entries WHERE source = '{source}' UNION ALL "
     "SELECT {columns} FROM charge_lines WHERE source = '{source}'"
 )
+_CAPACITY_COLUMNS = (
+    "purchase_id, billing_account_id, gib, term, valid_from_ns, expire_time_ns, price_micros, "
+    "create_time_ns, seq"
+)
 
 
 def _account(row: tuple) -> Account:
@@ -73,6 +78,21 @@ def _account(row: tuple) -> Account:
 
 def _pack(row: tuple) -> Pack:
     return Pack(*row)
+
+
+def _fields(purchase: CapacityPurchase) -> list[object]:
+    """A purchase's values in ``_CAPACITY_COLUMNS``' order."""
+    return [
+        purchase.purchase_id,
+        purchase.account_id,
+        purchase.gib,
+        purchase.term,
+        purchase.valid_from_ns,
+        purchase.expire_time_ns,
+        purchase.price_micros,
+        purchase.create_time_ns,
+        purchase.seq,
+    ]
 
 
 def _marks(count: int) -> str:
@@ -206,6 +226,64 @@ class SqliteLedgerTx(SqliteReservationsTx):
             ids,
         ).fetchall()
         return list(map(_pack, rows))
+
+    # -- knowledge-base capacity -----------------------------------------------------------
+
+    def capacity_by_request(self, request_id: str) -> CapacityPurchase | None:
+        row = self.conn.execute(
+            f"SELECT {_CAPACITY_COLUMNS} FROM capacity_purchases WHERE request_id = ?",
+            [request_id],
+        ).fetchone()
+        return None if row is None else CapacityPurchase(*row)
+
+    def insert_capacity(
+        self,
+        account_id: str,
+        gib: int,
+        term: str,
+        valid_from_ns: int,
+        expire_time_ns: int,
+        price_micros: int,
+        create_time_ns: int,
+        request_id: str,
+    ) -> CapacityPurchase:
+        conn = self.conn
+        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM capacity_purchases").fetchone()[0]
+        purchase = CapacityPurchase(
+            f"cap-{seq}",
+            account_id,
+            gib,
+            term,
+            valid_from_ns,
+            expire_time_ns,
+            price_micros,
+            create_time_ns,
+            seq,
+        )
+        conn.execute(
+            f"INSERT INTO capacity_purchases ({_CAPACITY_COLUMNS}, request_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [*_fields(purchase), request_id or None],
+        )
+        return purchase
+
+    def capacity_purchases(
+        self, account_ids: Collection[str], start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[CapacityPurchase]:
+        ids = list(account_ids)
+        window, bounds = "", []
+        if start_ns is not None and end_ns is not None:
+            window, bounds = " AND expire_time_ns > ? AND valid_from_ns < ?", [start_ns, end_ns]
+        found = []
+        for start in range(0, len(ids), _CHUNK):
+            batch = ids[start : start + _CHUNK]
+            rows = self.conn.execute(
+                f"SELECT {_CAPACITY_COLUMNS} FROM capacity_purchases "
+                f"WHERE billing_account_id IN ({_marks(len(batch))}){window}",
+                [*batch, *bounds],
+            ).fetchall()
+            found.extend(CapacityPurchase(*row) for row in rows)
+        return found
 
     # -- balances ------------------------------------------------------------------------
 
