@@ -279,6 +279,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.charges: dict[str, CommittedCharge] = {}
         self.usage_ids_sent: list[str] = []
         self.next_id = 0
+        #: In the order made: rules draw from it in that order (the ids are random).
         self.reservations: dict[str, ModelReservation] = {}
 
     def teardown(self) -> None:
@@ -678,7 +679,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.reservations)
     @rule(data=st.data(), more=st.booleans(), ttl=st.one_of(st.none(), st.sampled_from(TTLS_NS)))
     def extend(self, data: st.DataObject, more: bool, ttl: int | None) -> None:
-        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        reservation_id = data.draw(st.sampled_from(list(self.reservations)))
         model = self.reservations[reservation_id]
         quantity = data.draw(QUANTITIES[model.sku].filter(bool)) if more or ttl is None else 0
         request_id = self.fresh("ext-req")
@@ -708,7 +709,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.reservations)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        reservation_id = data.draw(st.sampled_from(list(self.reservations)))
         model = self.reservations[reservation_id]
         if model.state == "settled":
             with pytest.raises(FailedPreconditionError) as refused:
@@ -726,7 +727,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def settle(self, data: st.DataObject) -> None:
         """One item of the reservation's account and SKU, now, naming it; an ended one is
         refused and nothing is written."""
-        reservation_id = data.draw(st.sampled_from(sorted(self.reservations)))
+        reservation_id = data.draw(st.sampled_from(list(self.reservations)))
         model = self.reservations[reservation_id]
         quantity = data.draw(QUANTITIES[model.sku])
         usage = Usage(self.fresh("u"), model.account_id, model.sku, quantity, self.now)

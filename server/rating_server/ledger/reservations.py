@@ -357,13 +357,23 @@ def _most(cost: Callable[[int], int], low: int, high: int, budget: int) -> int:
 
 def _coster(catalog: CatalogSnapshot, sku: Sku, limits: Limits, now: int) -> Callable[[int], int]:
     """Micro-points of a quantity of ``sku`` at the price in force at ``now``, by the
-    engine's rule for an item (the SKU's increment, one rounding)."""
+    engine's rule for an item (the SKU's increment, one rounding); InvalidRequestError
+    for one that would cost more than a line may."""
     rate = plain_rater(catalog, limits, now)
 
     def cost(quantity: int) -> int:
         rated = rate(sku.id, quantity, now, {})
-        if rated is None:  # past the line's limit: the caller checked the whole quantity
-            raise AssertionError(f"{quantity} of {sku.id} cannot be rated")
+        if rated is None:  # the quantity is in range, the SKU priced: the amount is not
+            raise InvalidRequestError(
+                [
+                    Violation(
+                        "quantity",
+                        "AMOUNT_TOO_LARGE",
+                        f"the reservation would cost more than "
+                        f"{limits.max_line_micros // 10**6:,} points",
+                    )
+                ]
+            )
         return rated[3]
 
     return cost
