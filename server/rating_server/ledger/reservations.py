@@ -292,11 +292,7 @@ def settlements(
         raise InvalidUsageError(problems)
     if ended:
         index, reservation, state = ended[0]
-        said = {
-            SETTLED: f"was settled by {reservation.settle_charge_id!r}",
-            RELEASED: "was released",
-            EXPIRED: "expired",
-        }[state]
+        said = _how_it_ended(reservation, state)
         others = f" (and {len(ended) - 1} more items' reservations ended)" if len(ended) > 1 else ""
         raise FailedPreconditionError(
             f"RESERVATION_{state.upper()}",
@@ -443,15 +439,18 @@ def _check_live(reservation: Reservation, now: int, done: str) -> None:
     state = reservation.state_at(now)
     if state == HELD:
         return
-    said = {
-        SETTLED: f"was settled by {reservation.settle_charge_id!r}",
-        RELEASED: "was released",
-        EXPIRED: "expired",
-    }[state]
     raise FailedPreconditionError(
         f"RESERVATION_{state.upper()}",
-        f"reservation {reservation.reservation_id!r} {said}; it cannot be {done}",
+        f"reservation {reservation.reservation_id!r} {_how_it_ended(reservation, state)}; "
+        f"it cannot be {done}",
     )
+
+
+def _how_it_ended(reservation: Reservation, state: str) -> str:
+    """The end of "reservation R ..." for one in ``state`` (SETTLED, RELEASED, EXPIRED)."""
+    if state == SETTLED:
+        return f"was settled by {reservation.settle_charge_id!r}"
+    return "was released" if state == RELEASED else "expired"
 
 
 # -- idempotency ---------------------------------------------------------------------------
