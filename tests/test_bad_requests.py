@@ -66,6 +66,10 @@ GET_SKU = "/rating.v1.CatalogService/GetSku"
 RESERVE = "/rating.v1.RatingService/Reserve"
 EXTEND = "/rating.v1.RatingService/Extend"
 RELEASE = "/rating.v1.RatingService/Release"
+WATCH_CHARGES = "/rating.v1.AccountService/WatchCharges"
+#: The server-streaming methods, and how long a call of one is let run.
+STREAMS = frozenset({WATCH_CHARGES})
+STREAM_SECONDS = 3.0
 
 # Every RPC of the three services, with its request message class.
 REQUEST_TYPES: dict[str, type[Message]] = {
@@ -186,7 +190,18 @@ def assert_unchanged(before: LedgerState, after: LedgerState) -> None:
 
 
 def raw_call(channel: grpc.Channel, method: str, data: bytes) -> bytes:
-    """Send ``data`` as the request of ``method``, unchanged, and return the raw response."""
+    """Send ``data`` as the request of ``method``, unchanged, and return the raw response
+    (of a stream, what it sent before it ended or ``STREAM_SECONDS`` passed: a stream
+    whose request is good keeps running)."""
+    if method in STREAMS:
+        stream = channel.unary_stream(method, request_serializer=None, response_deserializer=None)
+        responses = stream(data, timeout=STREAM_SECONDS)
+        try:
+            return b"".join(responses)
+        except grpc.RpcError as error:
+            if error.code() == Code.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+                return b""  # it was refused by nothing: it waits for events
+            raise
     call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
     return call(data, timeout=TIMEOUT)
 
@@ -649,6 +664,19 @@ TABLE: tuple[Bad, ...] = (
         "INVALID_USAGE", (("items[1].reservation_id", "RESERVATION_REPEATED"),)),
     Bad("commit-settling-a-released-reservation", COMMIT, commit_settling_released,
         Code.FAILED_PRECONDITION, "RESERVATION_RELEASED"),
+    # AccountService/WatchCharges.
+    Bad("watch-unknown-account", WATCH_CHARGES,
+        lambda _b: acc.WatchChargesRequest(account_id="nobody"), Code.NOT_FOUND,
+        "ACCOUNT_NOT_FOUND"),
+    Bad("watch-sub-account", WATCH_CHARGES,
+        lambda _b: acc.WatchChargesRequest(account_id="acme-dev"), Code.FAILED_PRECONDITION,
+        "SUB_ACCOUNT"),
+    Bad("watch-account-id-with-space", WATCH_CHARGES,
+        lambda _b: acc.WatchChargesRequest(account_id="ac me"), Code.INVALID_ARGUMENT,
+        "INVALID_REQUEST", (("account_id", "ACCOUNT_ID_INVALID"),)),
+    Bad("watch-cursor-forged", WATCH_CHARGES,
+        lambda _b: acc.WatchChargesRequest(account_id="acme", cursor="forged"),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("cursor", "CURSOR_INVALID"),)),
     # AccountService/GetBalance.
     Bad("balance-day-not-a-date", BALANCE,
         lambda _b: acc.GetBalanceRequest(account_id="acme", day="2026-02-30"),
@@ -788,7 +816,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 16
+    assert len(REQUEST_TYPES) == 17
 
 
 @pytest.mark.parametrize("bad", table_params())

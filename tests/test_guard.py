@@ -17,6 +17,7 @@ from rating_server.guard import Guard
 from rating_server.metrics import Metrics
 
 QUOTE = "/rating.v1.RatingService/Quote"
+WATCH = "/rating.v1.AccountService/WatchCharges"
 # Generous: a loaded 2-core machine may be slow, but never this slow.
 WAIT = 60.0
 
@@ -64,12 +65,62 @@ def test_in_flight_counts_the_calls_inside_a_method_and_none_after() -> None:
     assert in_flight(metrics) == 0.0
 
 
-def test_a_method_that_streams_is_refused_rather_than_left_unguarded() -> None:
+def test_a_method_that_takes_a_stream_is_refused_rather_than_left_unguarded() -> None:
     guard = Guard(None, Metrics(), 4, AccessLog())
-    stream = grpc.unary_stream_rpc_method_handler(lambda request, context: iter(()))
+    stream = grpc.stream_stream_rpc_method_handler(lambda requests, context: iter(()))
 
-    with pytest.raises(TypeError, match="not a unary method"):
+    with pytest.raises(TypeError, match="neither unary nor server-streaming"):
         guard.wrap("/rating.v1.RatingService/Watch", stream)
+
+
+class AbortedError(Exception):
+    """What the fake context's abort raises."""
+
+
+class StreamContext(Context):
+    def __init__(self) -> None:
+        self.status: tuple[grpc.StatusCode, str] | None = None
+
+    def abort_with_status(self, status: Any) -> None:
+        self.status = (status.code, status.details)
+        raise AbortedError
+
+    def code(self) -> Any:
+        return self.status[0] if self.status else None
+
+
+def test_a_stream_takes_one_of_the_streams_own_slots_and_none_of_the_calls() -> None:
+    """Streams past their limit are refused with details; a unary call still gets in
+    while the streams are all open, and a stream's slot is given back when it ends."""
+    metrics = Metrics()
+    guard = Guard(None, metrics, 1, AccessLog(), max_streams=1)
+    release = threading.Event()
+
+    def watch(request: Any, context: Any) -> Any:
+        yield b"first"
+        release.wait(WAIT)
+        yield b"last"
+
+    stream = guard.wrap(WATCH, grpc.unary_stream_rpc_method_handler(watch))
+    call = guard.wrap(QUOTE, grpc.unary_unary_rpc_method_handler(lambda r, c: b"quoted"))
+    first = stream.unary_stream(b"", StreamContext())
+    assert next(first) == b"first"
+    refused_context = StreamContext()
+    with pytest.raises(AbortedError):
+        next(stream.unary_stream(b"", refused_context))
+    assert refused_context.status is not None
+    assert refused_context.status[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "streams at once" in refused_context.status[1]
+    assert call.unary_unary(b"", Context()) == b"quoted"
+    release.set()
+    assert list(first) == [b"last"]
+    again = stream.unary_stream(b"", StreamContext())
+    assert next(again) == b"first"
+    again.close()
+    done = metrics.registry.get_sample_value(
+        "rating_rpcs_total", {"method": "WatchCharges", "code": "OK"}
+    )
+    assert done == 2.0
 
 
 def test_adding_a_service_that_registers_no_handlers_fails_at_start() -> None:

@@ -264,6 +264,12 @@ RPCS = (
         NOT_FOUND,
     ),
     Rpc(
+        ACCOUNT + "WatchCharges",
+        "read",
+        account_service_pb2.WatchChargesRequest(account_id=NO_ACCOUNT),
+        NOT_FOUND,
+    ),
+    Rpc(
         ACCOUNT + "GrantCapacity",
         "admin",
         account_service_pb2.GrantCapacityRequest(

@@ -49,6 +49,7 @@ _NAMES = {
     "listen": "RATING_LISTEN (--listen)",
     "db_path": "RATING_DB (--db)",
     "max_concurrent_rpcs": "RATING_MAX_CONCURRENT_RPCS",
+    "max_streams": "RATING_MAX_STREAMS",
     "max_future_seconds": "RATING_MAX_FUTURE_SECONDS",
     "insecure": "RATING_INSECURE (--insecure)",
     "metrics_listen": "RATING_METRICS_LISTEN",
@@ -57,6 +58,7 @@ _NAMES = {
 #: The whole-number settings and their ranges, bounds included.
 _RANGES = {
     "max_concurrent_rpcs": (1, 10_000),
+    "max_streams": (1, 10_000),
     "max_future_seconds": (0, 366 * 24 * 3600),
     "workers": (1, MAX_WORKERS),
 }
@@ -100,6 +102,9 @@ class Settings:
     grace_seconds: float = 10.0
     # Calls handled at once; more get RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = 64
+    # Streams (WatchCharges) open at once, apart from the calls; more get
+    # RESOURCE_EXHAUSTED. Each holds a thread while it is open.
+    max_streams: int = 64
     # Largest message, in bytes: the client package's limit, which a full batch of
     # 10,000 items fits easily.
     max_message_bytes: int = MAX_MESSAGE_BYTES
@@ -145,6 +150,7 @@ class Settings:
             listen=env.get("RATING_LISTEN") or DEFAULT_LISTEN,
             db_path=env.get("RATING_DB") or DEFAULT_DB,
             max_concurrent_rpcs=whole_number("max_concurrent_rpcs", env, 64),
+            max_streams=whole_number("max_streams", env, 64),
             max_future_seconds=whole_number("max_future_seconds", env, 300),
             auth_file=env.get("RATING_AUTH") or None,
             tls_cert=env.get("RATING_TLS_CERT") or None,

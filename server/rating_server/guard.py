@@ -8,6 +8,11 @@ and logs every call (one JSON line with the request_id; never a token). What the
 method raises and did not turn into a status is a storage fault (UNAVAILABLE,
 STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of ours (INTERNAL).
 
+A server-streaming method goes through the same steps, with its own limit on the
+streams open at once (a stream holds a thread for as long as it runs, so streams must
+not take the calls' slots); its call is counted, timed and logged when it ends. The
+caller it runs for is ``CALLER``'s value while it runs.
+
 It wraps each method's handler once, when the service is registered (``Guard.add``),
 rather than as a gRPC server interceptor: an interceptor builds a new handler, and its
 closures, on every call, on the thread that polls for calls. What a call needs that
@@ -17,10 +22,11 @@ when the handler is wrapped.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -38,6 +44,9 @@ ANONYMOUS = Principal("anonymous", frozenset(ROLE_OF_METHOD.values()))
 
 _OK = grpc.StatusCode.OK
 
+#: The caller a streaming method runs for, set by the guard while it runs.
+CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ANONYMOUS)
+
 
 class _Malformed:
     """Stands for request bytes that did not parse."""
@@ -53,6 +62,7 @@ class Guard:
         metrics: Metrics,
         max_concurrent: int,
         access_log: AccessLog,
+        max_streams: int = 64,
     ) -> None:
         self._policy = policy
         self._access_log = access_log
@@ -62,6 +72,10 @@ class Guard:
         self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
         for _ in range(max_concurrent):
             self._slots.put(None)
+        self.max_streams = max_streams
+        self._streams: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(max_streams):
+            self._streams.put(None)
         metrics.in_flight.set_function(lambda: max_concurrent - self._slots.qsize())
 
     def add(
@@ -80,8 +94,9 @@ class Guard:
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` of ``method`` ("/package.Service/Method"), guarded."""
         run = handler.unary_unary
-        if run is None:  # every rating method is unary; a stream must not pass unguarded
-            raise TypeError(f"{method} is not a unary method; the guard cannot wrap it")
+        streams = handler.unary_stream
+        if run is None and streams is None:  # no other kind may pass unguarded
+            raise TypeError(f"{method} is neither unary nor server-streaming; it cannot be wrapped")
         parse = handler.request_deserializer
         serialize = handler.response_serializer
         call = _Call(self, method, _has_request_id(parse))
@@ -98,6 +113,13 @@ class Guard:
                 return response
             return serialize(response)
 
+        if streams is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                lambda request, context: call.stream(streams, request, context),
+                request_deserializer=deserialize,
+                response_serializer=respond,
+            )
+        assert run is not None
         return grpc.unary_unary_rpc_method_handler(
             lambda request, context: call.run(run, request, context),
             request_deserializer=deserialize,
@@ -174,20 +196,78 @@ class _Call:
                 metadata={"limit": str(limit)},
             )
         try:
-            principal = self.guard.authenticate(metadata, context)
-            if self.role is None or self.role not in principal.roles:
-                self.refuse(principal, context)
-            if type(request) is _Malformed:
-                abort(
-                    context,
-                    code_pb2.INVALID_ARGUMENT,
-                    f"the request is not a valid {self.name} request message",
-                    "MALFORMED_REQUEST",
-                )
+            principal = self.admit(metadata, request, context)
             return run(request, context)
-        except ConcurrentUpdateError as error:
-            # Other calls' writes to the same balances won, again and again: retryable.
+        except Exception as error:
             failed = True
+            self.fail(error, context)
+            raise
+        finally:
+            self.slots.put(None)
+            self.record(started, _code_of(context, failed), principal, request, metadata, context)
+
+    def stream(
+        self,
+        run: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        request: Any,
+        context: grpc.ServicerContext,
+    ) -> Iterator[Any]:
+        """``run``'s stream, guarded as a call is, with the streams' own limit."""
+        started = time.perf_counter()
+        metadata = context.invocation_metadata() or ()
+        principal: Principal | None = None
+        failed = False
+        streams = self.guard._streams
+        try:
+            streams.get_nowait()
+        except queue.Empty:
+            exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+            self.record(started, exhausted, None, request, metadata, context)
+            limit = self.guard.max_streams
+            abort(
+                context,
+                code_pb2.RESOURCE_EXHAUSTED,
+                f"more than {limit} streams at once; retry with backoff",
+                "TOO_MANY_STREAMS",
+                metadata={"limit": str(limit)},
+            )
+        try:
+            principal = self.admit(metadata, request, context)
+            token = CALLER.set(principal)
+            try:
+                yield from run(request, context)
+            finally:
+                CALLER.reset(token)
+        except Exception as error:
+            failed = True
+            self.fail(error, context)
+            raise
+        finally:
+            streams.put(None)
+            self.record(started, _code_of(context, failed), principal, request, metadata, context)
+
+    def admit(
+        self, metadata: Sequence[tuple[str, Any]], request: Any, context: grpc.ServicerContext
+    ) -> Principal:
+        """The caller, once authenticated, allowed the method, and its request parsed."""
+        principal = self.guard.authenticate(metadata, context)
+        if self.role is None or self.role not in principal.roles:
+            self.refuse(principal, context)
+        if type(request) is _Malformed:
+            abort(
+                context,
+                code_pb2.INVALID_ARGUMENT,
+                f"the request is not a valid {self.name} request message",
+                "MALFORMED_REQUEST",
+            )
+        return principal
+
+    def fail(self, error: Exception, context: grpc.ServicerContext) -> None:
+        """Turn what a method raised and did not turn into a status into one: a conflict
+        (ABORTED) or a storage fault (UNAVAILABLE), both retryable, or a fault of ours
+        (INTERNAL, logged). An abort's own exception passes as it is."""
+        if isinstance(error, ConcurrentUpdateError):
+            # Other calls' writes to the same balances won, again and again: retryable.
             log.warning("%s: %s", self.method, error)
             abort(
                 context,
@@ -195,9 +275,8 @@ class _Call:
                 f"{error}; nothing was changed: retry",
                 "CONCURRENT_UPDATE",
             )
-        except StorageUnavailableError as error:
+        if isinstance(error, StorageUnavailableError):
             # The database's fault, not the caller's nor ours: retryable, nothing written.
-            failed = True
             log.warning("%s: %s", self.method, error)
             abort(
                 context,
@@ -206,21 +285,15 @@ class _Call:
                 "STORAGE_UNAVAILABLE",
                 metadata={"cause": error.cause},
             )
-        except Exception:
-            failed = True
-            if context.code() is None:  # type: ignore[attr-defined]
-                # A fault of ours, not an abort: log it, and tell the caller no internals.
-                log.exception("unexpected error in %s", self.method)
-                abort(
-                    context,
-                    code_pb2.INTERNAL,
-                    "internal error; the server's log has the details",
-                    "INTERNAL",
-                )
-            raise
-        finally:
-            self.slots.put(None)
-            self.record(started, _code_of(context, failed), principal, request, metadata, context)
+        if context.code() is None:  # type: ignore[attr-defined]
+            # A fault of ours, not an abort: log it, and tell the caller no internals.
+            log.exception("unexpected error in %s", self.method, exc_info=error)
+            abort(
+                context,
+                code_pb2.INTERNAL,
+                "internal error; the server's log has the details",
+                "INTERNAL",
+            )
 
     def refuse(self, principal: Principal, context: grpc.ServicerContext) -> None:
         role = self.role

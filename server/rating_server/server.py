@@ -32,6 +32,7 @@ from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings, is_postgres_url
 from rating_server.errors import SchemaError, StorageUnavailableError
+from rating_server.feed_bell import FeedBell
 from rating_server.guard import Guard
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
@@ -110,15 +111,16 @@ class RatingServer:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
         ]
-        limit = settings.max_concurrent_rpcs
+        limit, streams = settings.max_concurrent_rpcs, settings.max_streams
         self._server = grpc.server(
-            # A few more threads than the limit, so calls past it are refused (by the
+            # A few more threads than the limits, so calls past them are refused (by the
             # guard, with details) rather than queued; gRPC's own cap is a backstop.
-            futures.ThreadPoolExecutor(max_workers=limit + 4, thread_name_prefix="rpc"),
+            futures.ThreadPoolExecutor(max_workers=limit + streams + 4, thread_name_prefix="rpc"),
             options=options,
-            maximum_concurrent_rpcs=limit * 4,
+            maximum_concurrent_rpcs=(limit + streams) * 4,
         )
-        guard = Guard(policy, self.metrics, limit, self.access_log)
+        guard = Guard(policy, self.metrics, limit, self.access_log, streams)
+        self.feed_bell = FeedBell(self.ledger)
         guard.add(
             rating_service_pb2_grpc.add_RatingServiceServicer_to_server,
             RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics),
@@ -126,7 +128,7 @@ class RatingServer:
         )
         guard.add(
             account_service_pb2_grpc.add_AccountServiceServicer_to_server,
-            AccountServicer(self.catalog, self.ledger),
+            AccountServicer(self.catalog, self.ledger, self.feed_bell),
             self._server,
         )
         guard.add(
@@ -178,11 +180,14 @@ class RatingServer:
                 ) from None
         self.catalog.start()
         self.ledger.start_probing()
+        self.feed_bell.start()
         self._server.start()
 
     def stop(self, grace: float | None = None) -> None:
-        """Turn health NOT_SERVING, let in-flight calls finish, then close the database."""
+        """Turn health NOT_SERVING, end the streams (their callers resume from their
+        cursors elsewhere), let in-flight calls finish, then close the database."""
         self.health.enter_graceful_shutdown()
+        self.feed_bell.close()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         self.metrics.close()
         self._close_databases()

@@ -337,3 +337,43 @@ class GetStatementResponse(_message.Message):
     capacity_purchases: _containers.RepeatedCompositeFieldContainer[CapacityPurchase]
     capacity_paid_points: str
     def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., time_zone: _Optional[str] = ..., by_sku: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_category: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., by_account: _Optional[_Iterable[_Union[StatementRow, _Mapping]]] = ..., total: _Optional[_Union[StatementRow, _Mapping]] = ..., amount_due_yuan_exact: _Optional[str] = ..., amount_due_yuan: _Optional[str] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ..., capacity_paid_points: _Optional[str] = ...) -> None: ...
+
+class WatchChargesRequest(_message.Message):
+    __slots__ = ("account_id", "cursor")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    cursor: str
+    def __init__(self, account_id: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class WatchChargesResponse(_message.Message):
+    __slots__ = ("cursor", "billing_account_id", "event_time", "line", "settlement", "void")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    BILLING_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    VOID_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    billing_account_id: str
+    event_time: _timestamp_pb2.Timestamp
+    line: ChargeEntry
+    settlement: ReservationSettled
+    void: ChargeVoided
+    def __init__(self, cursor: _Optional[str] = ..., billing_account_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., line: _Optional[_Union[ChargeEntry, _Mapping]] = ..., settlement: _Optional[_Union[ReservationSettled, _Mapping]] = ..., void: _Optional[_Union[ChargeVoided, _Mapping]] = ...) -> None: ...
+
+class ReservationSettled(_message.Message):
+    __slots__ = ("reservation_id", "charge_id")
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    charge_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., charge_id: _Optional[str] = ...) -> None: ...
+
+class ChargeVoided(_message.Message):
+    __slots__ = ("charge_id", "reversals")
+    CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REVERSALS_FIELD_NUMBER: _ClassVar[int]
+    charge_id: str
+    reversals: _containers.RepeatedCompositeFieldContainer[_usage_pb2.Funding]
+    def __init__(self, charge_id: _Optional[str] = ..., reversals: _Optional[_Iterable[_Union[_usage_pb2.Funding, _Mapping]]] = ...) -> None: ...

@@ -76,6 +76,11 @@ class AccountServiceStub:
                 request_serializer=rating_dot_v1_dot_account__service__pb2.GetStatementRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_account__service__pb2.GetStatementResponse.FromString,
                 _registered_method=True)
+        self.WatchCharges = channel.unary_stream(
+                '/rating.v1.AccountService/WatchCharges',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -140,6 +145,19 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCharges(self, request, context):
+        """WatchCharges streams the charges feed: every committed line, reservation
+        settlement and void, of one main account (its sub-accounts' lines too) or,
+        for the admin role, of every account. It starts after the cursor given, or
+        now, and never ends while the server runs: a caller that reconnects with
+        the cursor of the last event it took gets everything after it, nothing
+        skipped and nothing twice. Events come in feed order: a charge's lines in
+        line order, then the reservations it settled; a void after the charge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +200,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetStatement,
                     request_deserializer=rating_dot_v1_dot_account__service__pb2.GetStatementRequest.FromString,
                     response_serializer=rating_dot_v1_dot_account__service__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'WatchCharges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCharges,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +425,33 @@ class AccountService:
             '/rating.v1.AccountService/GetStatement',
             rating_dot_v1_dot_account__service__pb2.GetStatementRequest.SerializeToString,
             rating_dot_v1_dot_account__service__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCharges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rating.v1.AccountService/WatchCharges',
+            rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
             options,
             channel_credentials,
             insecure,

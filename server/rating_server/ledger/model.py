@@ -272,6 +272,25 @@ class Reservation:
         return self.state == HELD and now_ns < self.expire_time_ns
 
 
+#: Kinds of event in the charges feed.
+CHARGED = "charge"
+VOIDED = "void"
+SETTLED_EVENT = "settle"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """An event of the charges feed, as kept: a charge's lines, a void or a settlement,
+    for one billing account. ``position`` orders the feed; only its engine reads it."""
+
+    position: tuple[int, int]
+    billing_account_id: str
+    kind: str  # CHARGED, VOIDED or SETTLED_EVENT
+    charge_id: str
+    reservation_id: str
+    time_ns: int
+
+
 @dataclass(frozen=True, slots=True)
 class Balance:
     billing_account_id: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from datetime import date, timedelta
@@ -23,6 +22,7 @@ from rating_server.ledger.model import (
     StatementRow,
 )
 from rating_server.ledger.reservations import live_reservations
+from rating_server.ledger.rows import with_funding
 from rating_server.ledger.store import LedgerStore
 from rating_server.pages import make_token, read_token
 
@@ -147,12 +147,7 @@ def list_charges(
         )
         page = rows[:size]
         funding = tx.line_funding(billing_id, [(e.charge_id, e.line_number) for _, e in page])
-    entries = [
-        dataclasses.replace(entry, funding=parts)
-        if (parts := funding.get((entry.charge_id, entry.line_number)))
-        else entry
-        for _, entry in page
-    ]
+    entries = with_funding([entry for _, entry in page], funding)
     next_token = make_token(page[-1][0], filters) if len(rows) > size else ""
     return entries, next_token
 

@@ -16,10 +16,11 @@ line's columns back into its part.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 
-from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart, Reservation
+from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart, Receipt, Reservation
 from rating_server.ledger.store import NewCharge
 
 #: A charged line's columns, in the order of ``charge_rows``' line tuples. ``source``,
@@ -119,6 +120,25 @@ def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
             )
         )
     return line_rows, funding_rows
+
+
+def fed_accounts(receipt: Receipt) -> list[str]:
+    """The billing accounts a charge feeds an event to: those with a line charged (not a
+    duplicate), sorted."""
+    return sorted({line.billing_account_id for line in receipt.lines if not line.duplicate})
+
+
+def with_funding(
+    entries: list[ChargeEntry], split: Mapping[tuple[str, int], tuple[FundingPart, ...]]
+) -> list[ChargeEntry]:
+    """Lines read with their inline funding, given the parts of those split over
+    sources (``LedgerTx.line_funding``)."""
+    return [
+        dataclasses.replace(entry, funding=parts)
+        if (parts := split.get((entry.charge_id, entry.line_number)))
+        else entry
+        for entry in entries
+    ]
 
 
 def _inlines(part: FundingPart, micros: int, month: str) -> bool:

@@ -41,6 +41,7 @@ from rating_server.ledger.model import (
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
+    FeedEvent,
     FundingEntry,
     FundingPart,
     Hold,
@@ -290,6 +291,28 @@ class LedgerTx(Protocol):
         self, reservation_ids: Collection[str], state: str, end_time_ns: int, charge_id: str
     ) -> None:
         """Settle (``charge_id``: the charge that did) or release these reservations."""
+        ...
+
+    # -- the charges feed ------------------------------------------------------------------
+
+    def feed_events(
+        self, after: tuple[int, int], billing_account_id: str | None, limit: int
+    ) -> list[FeedEvent]:
+        """Up to ``limit`` events of the feed after the position ``after`` ((0, 0): from
+        the first), of one billing account or (None) of all, in feed order. Never one
+        that a later call could find before an event returned: an engine whose commits
+        can become visible out of position order returns only the events of commits
+        that no running transaction can precede."""
+        ...
+
+    def feed_end(self, billing_account_id: str | None) -> tuple[int, int]:
+        """The position of the last event ``feed_events`` can return now ((0, 0) when
+        none): a feed that starts now starts after it."""
+        ...
+
+    def charge_entries(self, billing_account_id: str, charge_id: str) -> list[ChargeEntry]:
+        """A charge's lines of a billing account, by line number, each with its funding
+        (reversals left out)."""
         ...
 
     # -- reports -------------------------------------------------------------------------

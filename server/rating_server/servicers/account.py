@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
+from google.rpc import code_pb2
 
 from rating.v1 import account_service_pb2, account_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
-from rating_server.ledger import accounts, capacity, reports
+from rating_server.feed_bell import FeedBell
+from rating_server.guard import CALLER
+from rating_server.ledger import accounts, capacity, feed, reports
 from rating_server.ledger.store import LedgerStore
 from rating_server.servicers import account_convert
 from rating_server.servicers.convert import optional_ns
-from rating_server.servicers.errors import domain_errors
+from rating_server.servicers.errors import abort, domain_errors, domain_errors_of
+
+#: Seconds a caught-up stream waits for the bell before it looks again anyway.
+WAIT_SECONDS = 1.0
 
 
 class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
-    def __init__(self, catalog: CatalogCache, ledger: LedgerStore) -> None:
+    def __init__(self, catalog: CatalogCache, ledger: LedgerStore, bell: FeedBell) -> None:
         self._catalog = catalog
         self._ledger = ledger
+        self._bell = bell
 
     @domain_errors
     def CreateAccount(
@@ -135,3 +144,39 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         return account_convert.statement(
             reports.statement(self._ledger, request.account_id, request.month)
         )
+
+    def WatchCharges(
+        self, request: account_service_pb2.WatchChargesRequest, context: grpc.ServicerContext
+    ) -> Iterator[account_service_pb2.WatchChargesResponse]:
+        """The feed after the request's cursor, then each event as it comes, until the
+        caller goes or the server stops (UNAVAILABLE: resume from the last cursor)."""
+        if not request.account_id and "admin" not in CALLER.get().roles:
+            abort(
+                context,
+                code_pb2.PERMISSION_DENIED,
+                "the feed of every account needs the admin role: name an account_id",
+                "ROLE_MISSING",
+                metadata={"role": "admin"},
+            )
+        with domain_errors_of(context):
+            billing, cursor = feed.start(self._ledger, request.account_id, request.cursor)
+        if not request.cursor:  # where it starts, for the caller to keep
+            yield account_service_pb2.WatchChargesResponse(
+                cursor=feed.token_of(cursor, request.account_id)
+            )
+        while context.is_active():
+            seen = self._bell.rung
+            with domain_errors_of(context):
+                items = feed.read(self._ledger, billing, cursor)
+            for item in items:
+                yield account_convert.feed_item(item, request.account_id)
+            if items:
+                cursor = items[-1].cursor
+                continue
+            if not self._bell.wait(seen, timeout=WAIT_SECONDS):
+                abort(
+                    context,
+                    code_pb2.UNAVAILABLE,
+                    "the server is stopping: reconnect with the cursor of the last event",
+                    "SERVER_STOPPING",
+                )

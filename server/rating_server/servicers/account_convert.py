@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rating.v1 import account_service_pb2
+from rating_server.ledger import feed
 from rating_server.ledger.capacity import MONTH, YEAR
+from rating_server.ledger.feed import FeedItem
 from rating_server.ledger.model import (
     Account,
     Balance,
@@ -153,3 +155,21 @@ def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
         capacity_purchases=[capacity_purchase(p) for p in value.capacity],
         capacity_paid_points=format_points(value.capacity_paid_micros),
     )
+
+
+def feed_item(item: FeedItem, account_id: str) -> account_service_pb2.WatchChargesResponse:
+    """An item of the charges feed, with its cursor for the feed of ``account_id``."""
+    message = account_service_pb2.WatchChargesResponse(
+        cursor=feed.token_of(item.cursor, account_id),
+        billing_account_id=item.billing_account_id,
+        event_time=timestamp(item.time_ns),
+    )
+    if item.line is not None:
+        message.line.CopyFrom(charge_entry(item.line))
+    elif item.settled is not None:
+        message.settlement.reservation_id, message.settlement.charge_id = item.settled
+    elif item.voided is not None:
+        charge_id, reversals = item.voided
+        message.void.charge_id = charge_id
+        message.void.reversals.extend(funding(part) for part in reversals)
+    return message

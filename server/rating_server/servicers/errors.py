@@ -7,8 +7,9 @@ one field violation per bad field.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NoReturn, TypeVar
 
 import grpc
@@ -226,17 +227,25 @@ def domain_errors(method: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(method)
     def wrapper(self: object, request: object, context: grpc.ServicerContext) -> Response:
-        try:
+        with domain_errors_of(context):
             return method(self, request, context)
-        except InvalidUsageError as error:
-            abort_invalid(context, error.violations, "INVALID_USAGE")
-        except InvalidRequestError as error:
-            abort_invalid(context, error.violations, "INVALID_REQUEST")
-        except NotFoundError as error:
-            abort_not_found(context, error.kind, error.name, error.reason)
-        except ConflictError as error:
-            abort(context, code_pb2.ALREADY_EXISTS, str(error), error.reason)
-        except FailedPreconditionError as error:
-            abort(context, code_pb2.FAILED_PRECONDITION, str(error), error.reason)
+        raise AssertionError("unreachable")  # pragma: no cover (the block returns or aborts)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def domain_errors_of(context: grpc.ServicerContext) -> Iterator[None]:
+    """``domain_errors`` for a block: in a streaming method, around each read."""
+    try:
+        yield
+    except InvalidUsageError as error:
+        abort_invalid(context, error.violations, "INVALID_USAGE")
+    except InvalidRequestError as error:
+        abort_invalid(context, error.violations, "INVALID_REQUEST")
+    except NotFoundError as error:
+        abort_not_found(context, error.kind, error.name, error.reason)
+    except ConflictError as error:
+        abort(context, code_pb2.ALREADY_EXISTS, str(error), error.reason)
+    except FailedPreconditionError as error:
+        abort(context, code_pb2.FAILED_PRECONDITION, str(error), error.reason)

@@ -8,7 +8,7 @@ from itertools import groupby
 
 import psycopg
 
-from rating_server.ledger.model import HELD, FundingPart, Hold, Reservation
+from rating_server.ledger.model import HELD, SETTLED, SETTLED_EVENT, FundingPart, Hold, Reservation
 from rating_server.ledger.rows import (
     HOLD_COLUMNS,
     RESERVATION_COLUMNS,
@@ -146,6 +146,13 @@ class PostgresReservationsTx:
             "WHERE reservation_id = ANY(%s)",
             [state, end_time_ns, charge_id or None, list(reservation_ids)],
         )
+        if state == SETTLED:
+            self.conn.execute(
+                "INSERT INTO feed_events (billing_account_id, kind, charge_id, reservation_id, "
+                f"time_ns) SELECT billing_account_id, '{SETTLED_EVENT}', %s, reservation_id, %s "
+                "FROM reservations WHERE reservation_id = ANY(%s) ORDER BY reservation_id",
+                [charge_id, end_time_ns, list(reservation_ids)],
+            )
 
     def overheld_packs(self, now_ns: int) -> list[tuple[str, int, int]]:
         rows = self.conn.execute(

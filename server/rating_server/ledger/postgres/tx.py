@@ -18,10 +18,13 @@ from collections.abc import Collection, Mapping, Sequence
 import psycopg
 
 from rating_server.ledger.model import (
+    CHARGED,
+    VOIDED,
     Account,
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
+    FeedEvent,
     FundingEntry,
     FundingPart,
     Hold,
@@ -36,7 +39,9 @@ from rating_server.ledger.rows import (
     LINE_COLUMNS,
     charge_entry,
     charge_rows,
+    fed_accounts,
     inline_funding,
+    with_funding,
 )
 from rating_server.ledger.store import (
     BalanceSums,
@@ -92,6 +97,18 @@ RECENT_DAYS = 2
 _PARTS = (
     "SELECT {columns} FROM funding_entries WHERE source = '{source}' UNION ALL "
     "SELECT {columns} FROM charge_lines WHERE source = '{source}'"
+)
+#: The feed events a reader may take (migration 0006): those of transactions older than
+#: every one of this database still running at the snapshot, which can no longer be
+#: joined by an event before them. The running transactions are the snapshot's; those
+#: that the server's activity shows in another database (xids are the cluster's) are
+#: left out, so that a long one there does not hold the feed back. One that ended before
+#: the activity was read is kept: the bound is then lower, never past a running one.
+_READABLE = (
+    "xid < coalesce((SELECT min(running) FROM pg_snapshot_xip(pg_current_snapshot()) running "
+    "WHERE running::xid NOT IN (SELECT backend_xid FROM pg_stat_activity "
+    "WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())), "
+    "pg_snapshot_xmax(pg_current_snapshot()))"
 )
 _VOIDED = (
     "EXISTS (SELECT 1 FROM voids v WHERE v.billing_account_id = l.billing_account_id "
@@ -540,6 +557,11 @@ class PostgresLedgerTx(PostgresReservationsTx):
                 "SELECT unnest(%s::text[]), %s",
                 [accounts, charge_id],
             )
+            self.conn.execute(
+                "INSERT INTO feed_events (billing_account_id, kind, charge_id, time_ns) "
+                f"SELECT unnest(%s::text[]), '{CHARGED}', %s, %s",
+                [fed_accounts(receipt), charge_id, receipt.commit_time_ns],
+            )
             if len(line_rows) < COPY_ROWS:
                 self._many(_INSERT_LINES, line_rows)
             if len(funding_rows) < COPY_ROWS:
@@ -659,6 +681,59 @@ class PostgresLedgerTx(PostgresReservationsTx):
             "SELECT unnest(billing_account_ids), charge_id, %s, %s FROM charges "
             "WHERE charge_id = %s",
             [void_time_ns, reason, charge_id],
+        )
+        # An event for each billing account the charge's lines were fed to.
+        self.conn.execute(
+            "INSERT INTO feed_events (billing_account_id, kind, charge_id, time_ns) "
+            f"SELECT billing_account_id, '{VOIDED}', charge_id, %s FROM feed_events "
+            f"WHERE charge_id = %s AND kind = '{CHARGED}' ORDER BY xid, number",
+            [void_time_ns, charge_id],
+        )
+
+    # -- the charges feed ------------------------------------------------------------------
+
+    def feed_events(
+        self, after: tuple[int, int], billing_account_id: str | None, limit: int
+    ) -> list[FeedEvent]:
+        """Only the events of transactions older than every one running (``_READABLE``):
+        those are final, and no later call can find one before them."""
+        account = "billing_account_id = %s AND " if billing_account_id is not None else ""
+        rows = self._rows(
+            f"SELECT xid::text::bigint, number, billing_account_id, kind, charge_id, "
+            f"reservation_id, time_ns FROM feed_events WHERE {account}"
+            f"(xid, number) > (%s::text::xid8, %s) AND {_READABLE} ORDER BY xid, number LIMIT %s",
+            [
+                *([billing_account_id] if billing_account_id is not None else []),
+                str(after[0]),
+                after[1],
+                limit,
+            ],
+        )
+        return [
+            FeedEvent((int(r[0]), int(r[1])), r[2], r[3], r[4], r[5] or "", int(r[6])) for r in rows
+        ]
+
+    def feed_end(self, billing_account_id: str | None) -> tuple[int, int]:
+        account = "billing_account_id = %s AND " if billing_account_id is not None else ""
+        row = self._one(
+            f"SELECT xid::text::bigint, number FROM feed_events WHERE {account}{_READABLE} "
+            "ORDER BY xid DESC, number DESC LIMIT 1",
+            [billing_account_id] if billing_account_id is not None else [],
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def charge_entries(self, billing_account_id: str, charge_id: str) -> list[ChargeEntry]:
+        rows = self._rows(
+            f"SELECT {_ENTRY}, {_VOIDED} FROM charge_lines l "
+            "WHERE l.billing_account_id = %s AND l.charge_id = %s ORDER BY l.line_number",
+            [billing_account_id, charge_id],
+        )
+        entries = [charge_entry(row, row[ATTRIBUTES]) for row in rows]
+        return with_funding(
+            entries,
+            self.line_funding(
+                billing_account_id, [(e.charge_id, e.line_number) for e in entries if not e.funding]
+            ),
         )
 
     # -- reports -------------------------------------------------------------------------

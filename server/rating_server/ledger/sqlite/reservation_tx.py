@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from itertools import groupby
 
-from rating_server.ledger.model import HELD, FundingPart, Hold, Reservation
+from rating_server.ledger.model import HELD, SETTLED, SETTLED_EVENT, FundingPart, Hold, Reservation
 from rating_server.ledger.rows import (
     HOLD_COLUMNS,
     RESERVATION_COLUMNS,
@@ -140,6 +140,13 @@ class SqliteReservationsTx:
             "WHERE reservation_id = ?",
             [(state, end_time_ns, charge_id or None, rid) for rid in reservation_ids],
         )
+        if state == SETTLED:
+            self.conn.executemany(
+                "INSERT INTO feed_events (billing_account_id, kind, charge_id, reservation_id, "
+                f"time_ns) SELECT billing_account_id, '{SETTLED_EVENT}', ?, reservation_id, ? "
+                "FROM reservations WHERE reservation_id = ?",
+                [(charge_id, end_time_ns, rid) for rid in sorted(reservation_ids)],
+            )
 
     def overheld_packs(self, now_ns: int) -> list[tuple[str, int, int]]:
         return self.conn.execute(

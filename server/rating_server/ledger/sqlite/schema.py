@@ -168,6 +168,20 @@ CREATE TABLE IF NOT EXISTS reservation_holds (
     month TEXT,
     PRIMARY KEY (reservation_id, number)
 ) WITHOUT ROWID;
+-- The charges feed (ledger/feed.py): an event per charge, void and settlement, for each
+-- billing account it concerns, written in the transaction that made it. One writer at
+-- a time takes the next position, so positions follow commit order: a reader after a
+-- position never misses a later commit's events.
+CREATE TABLE IF NOT EXISTS feed_events (
+    position INTEGER PRIMARY KEY,
+    billing_account_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('charge', 'void', 'settle')),
+    charge_id TEXT NOT NULL,
+    reservation_id TEXT,
+    time_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feed_by_account ON feed_events(billing_account_id, position);
+CREATE INDEX IF NOT EXISTS feed_by_charge ON feed_events(charge_id) WHERE kind = 'charge';
 CREATE TABLE IF NOT EXISTS reservation_requests (
     request_id TEXT PRIMARY KEY,
     reservation_id TEXT NOT NULL,

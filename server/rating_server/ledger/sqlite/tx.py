@@ -14,10 +14,13 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 
 from rating_server.ledger.model import (
+    CHARGED,
+    VOIDED,
     Account,
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
+    FeedEvent,
     FundingEntry,
     FundingPart,
     Pack,
@@ -30,7 +33,9 @@ from rating_server.ledger.rows import (
     LINE_COLUMNS,
     charge_entry,
     charge_rows,
+    fed_accounts,
     inline_funding,
+    with_funding,
 )
 from rating_server.ledger.sqlite.reservation_tx import SqliteReservationsTx
 from rating_server.ledger.store import (
@@ -367,6 +372,11 @@ class SqliteLedgerTx(SqliteReservationsTx):
                 )
         if funding_rows:
             conn.executemany(_INSERT_FUNDING, funding_rows)
+        conn.executemany(
+            "INSERT INTO feed_events (billing_account_id, kind, charge_id, time_ns) "
+            f"VALUES (?, '{CHARGED}', ?, ?)",
+            [(account, charge_id, receipt.commit_time_ns) for account in fed_accounts(receipt)],
+        )
         changes = charge.changes
         if changes.free_used:
             conn.executemany(
@@ -488,6 +498,65 @@ class SqliteLedgerTx(SqliteReservationsTx):
         self.conn.execute(
             "INSERT INTO voids (charge_id, void_time_ns, reason) VALUES (?, ?, ?)",
             [charge_id, void_time_ns, reason],
+        )
+        # An event for each billing account the charge's lines were fed to.
+        self.conn.execute(
+            "INSERT INTO feed_events (billing_account_id, kind, charge_id, time_ns) "
+            f"SELECT billing_account_id, '{VOIDED}', charge_id, ? FROM feed_events "
+            f"WHERE charge_id = ? AND kind = '{CHARGED}' ORDER BY position",
+            [void_time_ns, charge_id],
+        )
+
+    # -- the charges feed ------------------------------------------------------------------
+
+    def feed_events(
+        self, after: tuple[int, int], billing_account_id: str | None, limit: int
+    ) -> list[FeedEvent]:
+        """Positions follow commit order here (one writer at a time takes the next)."""
+        where, args = "position > ?", [after[1]]
+        if billing_account_id is not None:
+            where, args = "billing_account_id = ? AND position > ?", [billing_account_id, after[1]]
+        rows = self.conn.execute(
+            "SELECT position, billing_account_id, kind, charge_id, reservation_id, time_ns "
+            f"FROM feed_events WHERE {where} ORDER BY position LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        return [
+            FeedEvent((0, row[0]), row[1], row[2], row[3], row[4] or "", row[5]) for row in rows
+        ]
+
+    def feed_end(self, billing_account_id: str | None) -> tuple[int, int]:
+        if billing_account_id is None:
+            row = self.conn.execute("SELECT max(position) FROM feed_events").fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT max(position) FROM feed_events WHERE billing_account_id = ?",
+                [billing_account_id],
+            ).fetchone()
+        return (0, row[0] or 0)
+
+    def charge_entries(self, billing_account_id: str, charge_id: str) -> list[ChargeEntry]:
+        span = self._charge_lines_range(charge_id)
+        if span is None:
+            return []
+        where, args = "l.seq BETWEEN ? AND ?", [span[0], span[1]]
+        if span == (0, -1):  # written before charges kept their lines' seqs
+            where, args = "l.charge_id = ?", [charge_id]
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY}, v.charge_id IS NOT NULL "
+            "FROM charge_lines l LEFT JOIN voids v ON v.charge_id = l.charge_id "
+            f"WHERE {where} AND l.billing_account_id = ? ORDER BY l.line_number",
+            [*args, billing_account_id],
+        ).fetchall()
+        entries = [
+            charge_entry(row, json.loads(row[ATTRIBUTES]) if row[ATTRIBUTES] else None)
+            for row in rows
+        ]
+        return with_funding(
+            entries,
+            self.line_funding(
+                billing_account_id, [(e.charge_id, e.line_number) for e in entries if not e.funding]
+            ),
         )
 
     # -- reports -------------------------------------------------------------------------
