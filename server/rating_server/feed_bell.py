@@ -3,7 +3,9 @@
 One thread per process asks the ledger for the feed's end a few times a second (a
 single indexed read, whatever the number of streams) and rings when it moved: every
 stream waiting then reads its own events. A commit on another process or another node
-is seen within ``INTERVAL`` seconds; nothing on the commit path waits for it. ``close``
+is seen within ``INTERVAL`` seconds; nothing on the commit path waits for it. Where the
+engine announces commits (PostgreSQL's LISTEN, ``LedgerStore.listen_feed``), each
+announcement rings at once too. ``close``
 rings a last time and makes every wait return False, so the streams end at once when
 the server stops.
 """
@@ -14,7 +16,7 @@ import logging
 import threading
 
 from rating_server.errors import StorageUnavailableError
-from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.store import Closeable, LedgerStore
 
 log = logging.getLogger("rating_server")
 
@@ -30,8 +32,10 @@ class FeedBell:
         self._rung = 0
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: Closeable | None = None
 
     def start(self) -> None:
+        self._listener = self._store.listen_feed(self.ring)
         self._thread = threading.Thread(target=self._follow, name="feed-bell", daemon=True)
         self._thread.start()
 
@@ -73,5 +77,7 @@ class FeedBell:
     def close(self) -> None:
         self._closed.set()
         self.ring()
+        if self._listener is not None:
+            self._listener.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

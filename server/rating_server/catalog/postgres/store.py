@@ -12,9 +12,6 @@ that one is lost.
 from __future__ import annotations
 
 import logging
-import select
-import socket
-import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
@@ -22,7 +19,8 @@ import psycopg
 from psycopg import sql
 
 from rating_server.catalog.store import ALIASES, PATTERNS, PLANS, PRICES, SKUS, UNITS, Record
-from rating_server.ledger.postgres.database import CONNECT_TIMEOUT, PostgresDatabase
+from rating_server.ledger.postgres.announcements import Announcements
+from rating_server.ledger.postgres.database import PostgresDatabase
 from rating_server.ledger.postgres.tx import CATALOG_VERSION_LOCK
 
 #: Each table's fields, as the records carry them.
@@ -39,13 +37,6 @@ _IMPORT_LOCK = 0x6361746C
 
 #: The channel the migration's trigger announces each new catalog version on.
 CHANNEL = "catalog_version"
-#: Seconds before the first new try at listening after the connection is lost, doubled
-#: at each failed try up to ``LISTEN_RETRY_MOST``.
-LISTEN_RETRY_FIRST = 0.1
-LISTEN_RETRY_MOST = 5.0
-#: Seconds of silence after which the listening connection is asked whether it stands
-#: (a connection the network dropped says nothing by itself).
-LISTEN_CHECK_SECONDS = 10.0
 #: The listening connection's name in ``pg_stat_activity``.
 LISTENER_NAME = "rating-catalog-listener"
 
@@ -153,7 +144,7 @@ class PostgresCatalogStore:
         return self.database.read()
 
     def watch(self, heard: Callable[[], object]) -> Announcements:
-        return Announcements(self.url, heard)
+        return Announcements(self.url, heard, CHANNEL, LISTENER_NAME)
 
     @contextmanager
     def importing(self) -> Iterator[PostgresCatalogTx]:
@@ -163,89 +154,3 @@ class PostgresCatalogStore:
 
     def close(self) -> None:
         self.database.close()
-
-
-class Announcements:
-    """``LISTEN catalog_version`` on a connection of its own, in a thread of its own:
-    ``heard()`` at each notification, and each time it listens (again). A lost
-    connection (the server restarting, failing over, a network fault) is replaced,
-    after 0.1 s, then twice as long each failed try, up to 5 s; no error leaves the
-    thread. ``close`` wakes it at once (a socket pair it waits on beside the
-    connection)."""
-
-    def __init__(self, url: str, heard: Callable[[], object]) -> None:
-        self._url = url
-        self._heard = heard
-        self._stopping = threading.Event()
-        #: Set while a connection listens (for tests and health's curious).
-        self.listening = threading.Event()
-        self._wake_lock = threading.Lock()
-        self._waker, self._woken = socket.socketpair()
-        self._woken.setblocking(False)
-        self._thread = threading.Thread(target=self._run, name="catalog-listen", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stopping.set()
-        with self._wake_lock:
-            if self._waker.fileno() != -1:
-                self._waker.send(b"!")
-        # A connection being opened to an unreachable host gives up by itself.
-        self._thread.join(CONNECT_TIMEOUT + 1)
-
-    def _run(self) -> None:
-        delay = LISTEN_RETRY_FIRST
-        lost = False
-        try:
-            while not self._stopping.is_set():
-                try:
-                    with psycopg.connect(
-                        self._url,
-                        autocommit=True,
-                        connect_timeout=CONNECT_TIMEOUT,
-                        application_name=LISTENER_NAME,
-                    ) as conn:
-                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-                        self.listening.set()
-                        if lost:
-                            log.warning("listening for catalog announcements again")
-                        lost, delay = False, LISTEN_RETRY_FIRST
-                        self._heard()  # what was announced while nobody listened
-                        self._listen(conn)
-                except Exception as error:  # never out of the thread: polling goes on
-                    if self._stopping.is_set():
-                        break
-                    if not lost:
-                        log.warning(
-                            "not listening for catalog announcements (%s): polling only, "
-                            "and trying again",
-                            str(error).strip().splitlines()[0] if str(error).strip() else error,
-                            exc_info=not isinstance(error, psycopg.Error),
-                        )
-                    lost = True
-                finally:
-                    self.listening.clear()
-                self._sleep(delay)
-                delay = min(delay * 2, LISTEN_RETRY_MOST)
-        finally:
-            with self._wake_lock:
-                self._waker.close()
-                self._woken.close()
-
-    def _listen(self, conn: psycopg.Connection) -> None:
-        """Until stopped (returns) or the connection fails (raises)."""
-        while not self._stopping.is_set():
-            ready, _, _ = select.select([conn.fileno(), self._woken], [], [], LISTEN_CHECK_SECONDS)
-            if self._stopping.is_set():
-                return
-            if not ready:
-                conn.execute("SELECT 1")  # raises when the connection is gone
-            if any(True for _ in conn.notifies(timeout=0)):  # reads what came; raises at EOF
-                self._heard()
-            if conn.broken or conn.closed:
-                raise psycopg.OperationalError("the listening connection was lost")
-
-    def _sleep(self, seconds: float) -> None:
-        """``seconds``, or less when closed."""
-        if not self._stopping.is_set():
-            select.select([self._woken], [], [], seconds)
