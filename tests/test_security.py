@@ -588,6 +588,25 @@ def test_a_token_whose_principal_lacks_the_methods_role_gets_permission_denied_r
     assert rpc.name in details.message
 
 
+def test_the_feed_of_every_account_needs_the_admin_role_beside_read(
+    authed_channel: grpc.Channel,
+) -> None:
+    watch = authed_channel.unary_stream(
+        ACCOUNT + "WatchCharges",
+        request_serializer=account_service_pb2.WatchChargesRequest.SerializeToString,
+        response_deserializer=account_service_pb2.WatchChargesResponse.FromString,
+    )
+    every = account_service_pb2.WatchChargesRequest(account_id="")
+    with pytest.raises(grpc.RpcError) as refused:
+        next(watch(every, timeout=CALL_TIMEOUT, metadata=READER.metadata))
+    details = rich_error(refused.value)
+    assert (details.code, details.info.reason) == (PERMISSION_DENIED, "ROLE_MISSING")
+    assert dict(details.info.metadata) == {"principal": READER.name, "role": "admin"}
+    admitted = watch(every, timeout=CALL_TIMEOUT, metadata=CALLERS[5].metadata)
+    assert next(admitted).cursor  # read-and-admin: the stream starts
+    admitted.cancel()
+
+
 @pytest.mark.parametrize("rpc", EVERY_RPC)
 def test_a_call_without_credentials_gets_unauthenticated_credentials_missing(
     authed_channel: grpc.Channel, rpc: Rpc

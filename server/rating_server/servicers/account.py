@@ -150,13 +150,15 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
     ) -> Iterator[account_service_pb2.WatchChargesResponse]:
         """The feed after the request's cursor, then each event as it comes, until the
         caller goes or the server stops (UNAVAILABLE: resume from the last cursor)."""
-        if not request.account_id and "admin" not in CALLER.get().roles:
+        caller = CALLER.get()
+        if not request.account_id and "admin" not in caller.roles:
             abort(
                 context,
                 code_pb2.PERMISSION_DENIED,
-                "the feed of every account needs the admin role: name an account_id",
+                f"{caller.name!r} may not watch every account's charges: it needs the "
+                "'admin' role (or name an account_id)",
                 "ROLE_MISSING",
-                metadata={"role": "admin"},
+                metadata={"principal": caller.name, "role": "admin"},
             )
         with domain_errors_of(context):
             billing, cursor = feed.start(self._ledger, request.account_id, request.cursor)
