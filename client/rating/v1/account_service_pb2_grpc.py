@@ -76,6 +76,16 @@ class AccountServiceStub:
                 request_serializer=rating_dot_v1_dot_account__service__pb2.GetStatementRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_account__service__pb2.GetStatementResponse.FromString,
                 _registered_method=True)
+        self.SetAlertThresholds = channel.unary_unary(
+                '/rating.v1.AccountService/SetAlertThresholds',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.AlertThresholds.FromString,
+                _registered_method=True)
+        self.GetAlertThresholds = channel.unary_unary(
+                '/rating.v1.AccountService/GetAlertThresholds',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.AlertThresholds.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -140,6 +150,25 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAlertThresholds(self, request, context):
+        """SetAlertThresholds replaces all of a main account's alert thresholds.
+        It answers the resource itself, as GetAlertThresholds does (AIP-133/131).
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlertThresholds(self, request, context):
+        """GetAlertThresholds reads a main account's alert thresholds.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +211,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetStatement,
                     request_deserializer=rating_dot_v1_dot_account__service__pb2.GetStatementRequest.FromString,
                     response_serializer=rating_dot_v1_dot_account__service__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'SetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlertThresholds,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.AlertThresholds.SerializeToString,
+            ),
+            'GetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertThresholds,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.AlertThresholds.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +441,60 @@ class AccountService:
             '/rating.v1.AccountService/GetStatement',
             rating_dot_v1_dot_account__service__pb2.GetStatementRequest.SerializeToString,
             rating_dot_v1_dot_account__service__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.AccountService/SetAlertThresholds',
+            rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.AlertThresholds.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.AccountService/GetAlertThresholds',
+            rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.AlertThresholds.FromString,
             options,
             channel_credentials,
             insecure,
