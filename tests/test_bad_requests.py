@@ -70,6 +70,8 @@ WATCH_CHARGES = "/rating.v1.AccountService/WatchCharges"
 #: The server-streaming methods, and how long a call of one is let run.
 STREAMS = frozenset({WATCH_CHARGES})
 STREAM_SECONDS = 3.0
+SET_THRESHOLDS = "/rating.v1.AccountService/SetAlertThresholds"
+GET_THRESHOLDS = "/rating.v1.AccountService/GetAlertThresholds"
 
 # Every RPC of the three services, with its request message class.
 REQUEST_TYPES: dict[str, type[Message]] = {
@@ -82,7 +84,9 @@ REQUEST_TYPES: dict[str, type[Message]] = {
     for service in (module.DESCRIPTOR.services_by_name[name],)
     for method in service.methods
 }
-WRITERS = frozenset({COMMIT, VOID, CREATE, UPDATE, GRANT, GRANT_CAPACITY, RESERVE, EXTEND, RELEASE})
+WRITERS = frozenset(
+    {COMMIT, VOID, CREATE, UPDATE, GRANT, GRANT_CAPACITY, RESERVE, EXTEND, RELEASE, SET_THRESHOLDS}
+)
 
 BASELINE_REQUEST_ID = "commit-acme-1"
 BASELINE_PACK_REQUEST_ID = "grant-acme-1"
@@ -803,6 +807,72 @@ TABLE: tuple[Bad, ...] = (
         "INVALID_REQUEST", (("day", "DAY_INVALID"),)),
     Bad("commit-item-account-id-20000-chars", COMMIT, commit(calls(1, "c-1", account_id=HUGE)),
         Code.INVALID_ARGUMENT, "INVALID_USAGE", (("items[0].account_id", ANY),)),
+    # Monthly budgets, on CreateAccount and UpdateAccount.
+    *(Bad(f"create-budget-{name}", CREATE,
+          lambda _b, points=points: acc.CreateAccountRequest(
+              account_id="initech", monthly_budget_points=points),
+          Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("monthly_budget_points", "POINTS_INVALID"),))
+      for name, points in (("zero", "0"), ("negative", "-5"), ("7-decimals", "1.0000001"),
+                           ("abc", "abc"), ("exponent", "1e3"), ("too-large", "9" * 40))),
+    Bad("create-sub-account-with-budget", CREATE,
+        lambda _b: acc.CreateAccountRequest(
+            account_id="acme-ops", parent_account_id="acme", monthly_budget_points="100"),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("monthly_budget_points", "SET_ON_MAIN_ACCOUNT"),)),
+    *(Bad(f"update-budget-{name}", UPDATE,
+          lambda _b, points=points: acc.UpdateAccountRequest(
+              account_id="acme", monthly_budget_points=points),
+          Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("monthly_budget_points", "POINTS_INVALID"),))
+      for name, points in (("zero", "0.000000"), ("negative", "-1"), ("7-decimals", "0.0000001"),
+                           ("space", " 5"))),
+    Bad("update-budget-of-sub-account", UPDATE,
+        lambda _b: acc.UpdateAccountRequest(account_id="acme-dev", monthly_budget_points="100"),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    Bad("update-budget-removed-from-sub-account", UPDATE,
+        lambda _b: acc.UpdateAccountRequest(account_id="acme-dev", monthly_budget_points=""),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    # AccountService/SetAlertThresholds and GetAlertThresholds.
+    *(Bad(f"thresholds-{field.replace('_', '-')}-{name}", SET_THRESHOLDS,
+          lambda _b, field=field, points=points: acc.SetAlertThresholdsRequest(
+              account_id="acme", **{field: points}),
+          Code.INVALID_ARGUMENT, "INVALID_REQUEST", ((field, "POINTS_INVALID"),))
+      for field in ("free_points_below", "pack_points_below", "pay_as_you_go_points_above")
+      for name, points in (("zero", "0"), ("negative", "-1"), ("7-decimals", "1.0000001"))),
+    *(Bad(f"thresholds-{field.replace('_', '-')}-{percent}", SET_THRESHOLDS,
+          lambda _b, field=field, percent=percent: acc.SetAlertThresholdsRequest(
+              account_id="acme", **{field: percent}),
+          Code.INVALID_ARGUMENT, "INVALID_REQUEST", ((field, "PERCENT_INVALID"),))
+      for field in ("pack_percent_below", "pay_as_you_go_budget_percent_above")
+      for percent in (-1, 101)),
+    Bad("thresholds-every-bad-field-named", SET_THRESHOLDS,
+        lambda _b: acc.SetAlertThresholdsRequest(
+            account_id="", free_points_below="x", pack_points_below="0", pack_percent_below=200,
+            pay_as_you_go_points_above="-3", pay_as_you_go_budget_percent_above=-5),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("account_id", "ACCOUNT_ID_INVALID"), ("free_points_below", "POINTS_INVALID"),
+         ("pack_points_below", "POINTS_INVALID"),
+         ("pay_as_you_go_points_above", "POINTS_INVALID"),
+         ("pack_percent_below", "PERCENT_INVALID"),
+         ("pay_as_you_go_budget_percent_above", "PERCENT_INVALID"))),
+    Bad("thresholds-budget-percent-without-a-budget", SET_THRESHOLDS,
+        lambda _b: acc.SetAlertThresholdsRequest(
+            account_id="acme", free_points_below="100", pay_as_you_go_budget_percent_above=80),
+        Code.FAILED_PRECONDITION, "BUDGET_MISSING"),
+    Bad("thresholds-of-sub-account", SET_THRESHOLDS,
+        lambda _b: acc.SetAlertThresholdsRequest(account_id="acme-dev", free_points_below="1"),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    Bad("thresholds-of-unknown-account", SET_THRESHOLDS,
+        lambda _b: acc.SetAlertThresholdsRequest(account_id="nobody", free_points_below="1"),
+        Code.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
+    Bad("get-thresholds-of-sub-account", GET_THRESHOLDS,
+        lambda _b: acc.GetAlertThresholdsRequest(account_id="acme-dev"),
+        Code.FAILED_PRECONDITION, "SUB_ACCOUNT"),
+    Bad("get-thresholds-of-unknown-account", GET_THRESHOLDS,
+        lambda _b: acc.GetAlertThresholdsRequest(account_id="nobody"),
+        Code.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
+    Bad("get-thresholds-account-id-missing", GET_THRESHOLDS,
+        lambda _b: acc.GetAlertThresholdsRequest(),
+        Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("account_id", "ACCOUNT_ID_INVALID"),)),
 )
 # fmt: on
 
@@ -816,7 +886,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 17
+    assert len(REQUEST_TYPES) == 19
 
 
 @pytest.mark.parametrize("bad", table_params())

@@ -1040,3 +1040,49 @@ def test_the_async_client_runs_a_session_and_extends_it(acme: str, server: Ratin
             return receipt.lines[0].quantity, balance.free_points_used
 
     assert asyncio.run(run()) == (120, Decimal("240"))
+
+
+def test_a_budget_ends_what_quotes_and_sessions_may_count_on_and_the_balance_shows_it(
+    client: RatingClient, acme: str
+) -> None:
+    account = client.update_account(acme, pay_as_you_go=True, monthly_budget_points="99.999999")
+    assert account.monthly_budget_points == Decimal("99.999999")
+    quote = client.quote([calls(300, "u-1")], account_id=acme)  # 100 points to the bill
+    assert quote.funding is not None
+    assert (quote.funding.shortfall_points, quote.funding.covered) == (Decimal("0.000001"), False)
+    client.update_account(acme, monthly_budget_points=100)
+    quote = client.quote([calls(300, "u-1")], account_id=acme)
+    assert quote.funding is not None
+    assert (quote.funding.shortfall_points, quote.funding.covered) == (Decimal("0"), True)
+    first = client.reserve(acme, "agent.call", 400, ttl=60)  # 500 free + 100 of the budget
+    assert first.granted_quantity == 300
+    balance = client.get_balance(acme)
+    assert (balance.budget_points, balance.budget_left_points) == (Decimal(100), Decimal(0))
+    assert client.reserve(acme, "agent.call", 1, ttl=60).granted_quantity == 0
+    removed = client.update_account(acme, monthly_budget_points=None)
+    assert removed.monthly_budget_points is None
+    assert client.get_balance(acme).budget_left_points is None
+    assert client.reserve(acme, "agent.call", 1, ttl=60).granted_quantity == 1
+
+
+def test_alert_thresholds_are_set_whole_read_back_and_refused_with_reasons(
+    client: RatingClient, acme: str
+) -> None:
+    set_ = client.set_alert_thresholds(acme, free_points_below=100, pack_percent_below=10)
+    assert client.get_alert_thresholds(acme) == set_
+    assert (set_.free_points_below, set_.pack_percent_below) == (Decimal(100), 10)
+    replaced = client.set_alert_thresholds(acme, pay_as_you_go_points_above="2000.5")
+    assert (replaced.free_points_below, replaced.pay_as_you_go_points_above) == (
+        None,
+        Decimal("2000.5"),
+    )
+    with pytest.raises(FailedPreconditionError) as no_budget:
+        client.set_alert_thresholds(acme, pay_as_you_go_budget_percent_above=80)
+    assert no_budget.value.reason == "BUDGET_MISSING"
+    with pytest.raises(InvalidArgumentError) as bad:
+        client.set_alert_thresholds(acme, free_points_below=0, pack_percent_below=101)
+    assert [(v.field, v.reason) for v in bad.value.violations] == [
+        ("free_points_below", "POINTS_INVALID"),
+        ("pack_percent_below", "PERCENT_INVALID"),
+    ]
+    assert client.get_alert_thresholds(acme) == replaced

@@ -120,6 +120,8 @@ RESPONSES: dict[str, type[Message]] = {
     "GetBalance": account_service_pb2.GetBalanceResponse,
     "ListCharges": account_service_pb2.ListChargesResponse,
     "GetStatement": account_service_pb2.GetStatementResponse,
+    "SetAlertThresholds": account_service_pb2.SetAlertThresholdsResponse,
+    "GetAlertThresholds": account_service_pb2.GetAlertThresholdsResponse,
     "ListSkus": catalog_service_pb2.ListSkusResponse,
     "GetSku": catalog_service_pb2.GetSkuResponse,
 }
@@ -284,6 +286,12 @@ class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
 
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("GetStatement", request, context)
+
+    def SetAlertThresholds(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("SetAlertThresholds", request, context)
+
+    def GetAlertThresholds(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetAlertThresholds", request, context)
 
 
 class FakeCatalogService(catalog_service_pb2_grpc.CatalogServiceServicer):
@@ -1059,6 +1067,102 @@ def test_update_account_sends_only_pay_as_you_go_even_when_false(
     assert not request.HasField("plan")
 
 
+def test_update_account_sends_the_budget_only_when_given_and_empty_to_remove_it(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.update_account("acme", plan="pro")
+    client.update_account("acme", monthly_budget_points=Decimal("1500.25"))
+    client.update_account("acme", monthly_budget_points=None)
+    kept, changed, removed = fake.requests("UpdateAccount")
+    assert not kept.HasField("monthly_budget_points")
+    assert (changed.HasField("monthly_budget_points"), changed.monthly_budget_points) == (
+        True,
+        "1500.25",
+    )
+    assert (removed.HasField("monthly_budget_points"), removed.monthly_budget_points) == (True, "")
+    with pytest.raises(TypeError):
+        client.update_account("acme", monthly_budget_points=1.5)  # type: ignore[arg-type]
+
+
+def test_create_account_sends_the_budget_and_the_account_reads_it(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "CreateAccount",
+        reply(
+            account_service_pb2.CreateAccountResponse(
+                account=account_service_pb2.Account(account_id="acme", monthly_budget_points="100")
+            )
+        ),
+    )
+    created = client.create_account("acme", pay_as_you_go=True, monthly_budget_points=100)
+    assert fake.requests("CreateAccount")[0].monthly_budget_points == "100"
+    assert created.monthly_budget_points == Decimal(100)
+    assert client.create_account("globex").monthly_budget_points is None
+    assert fake.requests("CreateAccount")[1].monthly_budget_points == ""
+
+
+def test_a_balance_reads_its_budget_and_what_is_left_and_none_without_one() -> None:
+    balance = Balance.of(
+        account_service_pb2.GetBalanceResponse(budget_points="100", budget_left_points="0")
+    )
+    assert (balance.budget_points, balance.budget_left_points) == (Decimal(100), Decimal(0))
+    none = Balance.of(account_service_pb2.GetBalanceResponse())
+    assert (none.budget_points, none.budget_left_points) == (None, None)
+
+
+def test_alert_thresholds_are_sent_whole_and_read_back_none_where_not_set(
+    fake: Fake, client: RatingClient
+) -> None:
+    fake.script(
+        "SetAlertThresholds",
+        reply(
+            account_service_pb2.SetAlertThresholdsResponse(
+                thresholds=account_service_pb2.AlertThresholds(
+                    account_id="acme",
+                    free_points_below="100",
+                    pay_as_you_go_budget_percent_above=80,
+                )
+            )
+        ),
+    )
+    thresholds = client.set_alert_thresholds(
+        "acme", free_points_below=100, pay_as_you_go_budget_percent_above=80
+    )
+    assert fake.requests("SetAlertThresholds") == [
+        account_service_pb2.SetAlertThresholdsRequest(
+            account_id="acme", free_points_below="100", pay_as_you_go_budget_percent_above=80
+        )
+    ]
+    assert (thresholds.free_points_below, thresholds.pack_points_below) == (Decimal(100), None)
+    assert (thresholds.pack_percent_below, thresholds.pay_as_you_go_budget_percent_above) == (0, 80)
+    assert thresholds.pay_as_you_go_points_above is None
+    got = client.get_alert_thresholds("acme")
+    assert fake.requests("GetAlertThresholds") == [
+        account_service_pb2.GetAlertThresholdsRequest(account_id="acme")
+    ]
+    assert (got.free_points_below, got.pack_percent_below) == (None, 0)
+    with pytest.raises(TypeError):
+        client.set_alert_thresholds("acme", pack_percent_below=True)
+
+
+def test_async_client_sets_and_reads_thresholds_and_budgets_as_the_sync_one_does(
+    fake: Fake,
+) -> None:
+    async def run() -> None:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            await client.create_account("acme", monthly_budget_points="10")
+            await client.update_account("acme", monthly_budget_points=None)
+            await client.set_alert_thresholds("acme", pack_points_below="5.5")
+            await client.get_alert_thresholds("acme")
+
+    asyncio.run(run())
+    assert fake.requests("CreateAccount")[0].monthly_budget_points == "10"
+    assert fake.requests("UpdateAccount")[0].HasField("monthly_budget_points")
+    assert fake.requests("SetAlertThresholds")[0].pack_points_below == "5.5"
+    assert fake.requests("GetAlertThresholds")[0].account_id == "acme"
+
+
 @pytest.mark.parametrize(
     ("points", "sent"),
     [
@@ -1537,6 +1641,8 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("GetBalance", lambda c: c.get_balance("acme")),
     ("ListCharges", lambda c: c.list_charges("acme")),
     ("GetStatement", lambda c: c.get_statement("acme", "2026-11")),
+    ("SetAlertThresholds", lambda c: c.set_alert_thresholds("acme", pack_percent_below=10)),
+    ("GetAlertThresholds", lambda c: c.get_alert_thresholds("acme")),
     ("ListSkus", lambda c: c.list_skus()),
     ("GetSku", lambda c: c.get_sku("agent.call")),
 ]

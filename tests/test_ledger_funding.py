@@ -321,6 +321,94 @@ def test_accounts_refuse_bad_fields_nested_sub_accounts_and_packs_on_sub_account
     assert accounts.get_account(book.ledger, "acme-dev")[0].plan == "pro"
 
 
+def test_a_budget_is_set_at_creation_changed_and_removed_on_a_main_account_only(
+    book: Book,
+) -> None:
+    book.account("acme", monthly_budget_points="1500.5")
+    assert accounts.get_account(book.ledger, "acme")[0].monthly_budget_micros == 1_500_500_000
+    changed = accounts.update_account(book.ledger, book.catalog, "acme", plan="pro")
+    assert changed.monthly_budget_micros == 1_500_500_000  # not given: kept
+    changed = accounts.update_account(
+        book.ledger, book.catalog, "acme", monthly_budget_points="0.000001"
+    )
+    assert changed.monthly_budget_micros == 1
+    removed = accounts.update_account(book.ledger, book.catalog, "acme", monthly_budget_points="")
+    assert removed.monthly_budget_micros is None
+    with pytest.raises(InvalidRequestError) as bad:
+        book.account("acme-dev", parent_account_id="acme", monthly_budget_points="10")
+    assert [(v.field, v.reason) for v in bad.value.violations] == [
+        ("monthly_budget_points", "SET_ON_MAIN_ACCOUNT")
+    ]
+    book.account("acme-dev", parent_account_id="acme")
+    with pytest.raises(FailedPreconditionError) as sub:
+        accounts.update_account(book.ledger, book.catalog, "acme-dev", monthly_budget_points="1")
+    assert sub.value.reason == "SUB_ACCOUNT"
+
+
+def test_alert_thresholds_are_set_read_and_replaced_whole(book: Book) -> None:
+    book.account("acme", monthly_budget_points="1000")
+    assert accounts.get_alert_thresholds(book.ledger, "acme").empty  # none set yet
+    first = accounts.set_alert_thresholds(
+        book.ledger,
+        "acme",
+        free_points_below="100",
+        pack_points_below="50.5",
+        pack_percent_below=10,
+        pay_as_you_go_points_above="200",
+        pay_as_you_go_budget_percent_above=80,
+    )
+    assert accounts.get_alert_thresholds(book.ledger, "acme") == first
+    assert (first.free_below_micros, first.pack_below_micros) == (100 * POINT, 50_500_000)
+    assert (first.pack_percent_below, first.payg_above_micros) == (10, 200 * POINT)
+    assert first.payg_budget_percent_above == 80
+    # Set replaces every threshold: those not given are gone.
+    second = accounts.set_alert_thresholds(book.ledger, "acme", pack_percent_below=5)
+    assert accounts.get_alert_thresholds(book.ledger, "acme") == second
+    assert (second.free_below_micros, second.pack_percent_below) == (None, 5)
+    # The same again changes nothing; none at all clears them.
+    assert accounts.set_alert_thresholds(book.ledger, "acme", pack_percent_below=5) == second
+    accounts.set_alert_thresholds(book.ledger, "acme")
+    assert accounts.get_alert_thresholds(book.ledger, "acme").empty
+
+
+def test_bad_thresholds_name_each_field_and_write_nothing(book: Book) -> None:
+    book.account("acme")
+    kept = accounts.set_alert_thresholds(book.ledger, "acme", free_points_below="7")
+    with pytest.raises(InvalidRequestError) as bad:
+        accounts.set_alert_thresholds(
+            book.ledger,
+            "acme",
+            free_points_below="0",
+            pack_points_below="1.0000001",
+            pack_percent_below=101,
+            pay_as_you_go_points_above="-1",
+            pay_as_you_go_budget_percent_above=-1,
+        )
+    assert [(v.field, v.reason) for v in bad.value.violations] == [
+        ("free_points_below", "POINTS_INVALID"),
+        ("pack_points_below", "POINTS_INVALID"),
+        ("pay_as_you_go_points_above", "POINTS_INVALID"),
+        ("pack_percent_below", "PERCENT_INVALID"),
+        ("pay_as_you_go_budget_percent_above", "PERCENT_INVALID"),
+    ]
+    with pytest.raises(FailedPreconditionError) as no_budget:  # the percent needs a budget
+        accounts.set_alert_thresholds(
+            book.ledger, "acme", free_points_below="1", pay_as_you_go_budget_percent_above=50
+        )
+    assert no_budget.value.reason == "BUDGET_MISSING"
+    book.account("acme-dev", parent_account_id="acme")
+    for call in (
+        lambda: accounts.set_alert_thresholds(book.ledger, "acme-dev", free_points_below="1"),
+        lambda: accounts.get_alert_thresholds(book.ledger, "acme-dev"),
+    ):
+        with pytest.raises(FailedPreconditionError) as sub:
+            call()
+        assert sub.value.reason == "SUB_ACCOUNT"
+    with pytest.raises(NotFoundError):
+        accounts.set_alert_thresholds(book.ledger, "nobody", free_points_below="1")
+    assert accounts.get_alert_thresholds(book.ledger, "acme") == kept
+
+
 def test_statement_sums_a_month_by_sku_category_and_account_without_voided_charges(
     book: Book,
 ) -> None:

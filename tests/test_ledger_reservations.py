@@ -22,6 +22,7 @@ from rating_server.ledger.model import (
     PAYG,
     RELEASED,
     SETTLED,
+    FundingSummary,
     Receipt,
     Reservation,
 )
@@ -392,3 +393,105 @@ def test_twenty_reservations_at_once_on_two_nodes_hold_exactly_what_is_free(
     assert sorted(r.granted_quantity for r in granted if r.granted_quantity) == [10, 80, 80, 80]
     assert sum(r.held_micros for r in granted) == 500 * POINT
     assert desk.balance().free_held_micros == 500 * POINT
+
+
+# -- monthly budgets: the end of funding for quotes and reservations, not for commits --------
+
+
+def budgeted(desk: Desk, points: str | None) -> None:
+    accounts.update_account(
+        desk.ledger, desk.catalog, "acme", pay_as_you_go=True, monthly_budget_points=points or ""
+    )
+
+
+def quote(desk: Desk, calls: int, named: dict[int, str] | None = None) -> FundingSummary:
+    usage = Usage(f"q-{calls}", "acme", CALL, calls, desk.clock.now)
+    return commits.preview(desk.ledger, desk.catalog, "acme", [usage], named=named)[2]
+
+
+@pytest.mark.parametrize(
+    ("budget", "shortfall", "covered"),
+    [("100", 0, True), ("99.999999", 1, False)],
+    ids=["exactly-at-the-budget", "one-micro-point-past"],
+)
+def test_a_quote_with_a_budget_reports_what_would_pass_it_as_the_shortfall(
+    desk: Desk, budget: str, shortfall: int, covered: bool
+) -> None:
+    budgeted(desk, budget)
+    summary = quote(desk, 300)  # 600 points: 500 free, 100 to the bill
+    assert (summary.free_micros, summary.payg_micros) == (500 * POINT, 100 * POINT)
+    assert (summary.shortfall_micros, summary.covered) == (shortfall, covered)
+
+
+def test_a_quotes_budget_counts_the_months_bill_and_the_holds_on_it(desk: Desk) -> None:
+    budgeted(desk, "100")
+    desk.commit(260)  # 520 points: 20 on the bill
+    held = desk.reserve(20)  # 40 held on the bill: 40 of the budget left
+    assert holds(held) == [(PAYG, 40)]
+    summary = quote(desk, 25)  # 50 points on the bill, 10 beyond what is left
+    assert (summary.shortfall_micros, summary.covered) == (10 * POINT, False)
+    # A quote settling that reservation has its hold to spend: 80 left for 50.
+    assert quote(desk, 25, named={0: held.reservation_id}).shortfall_micros == 0
+
+
+def test_without_pay_as_you_go_the_shortfall_is_all_the_bill_budget_or_not(desk: Desk) -> None:
+    accounts.update_account(desk.ledger, desk.catalog, "acme", monthly_budget_points="1000")
+    summary = quote(desk, 300)
+    assert (summary.shortfall_micros, summary.covered) == (100 * POINT, False)
+
+
+def test_a_reservation_is_granted_up_to_the_budget_other_holds_and_the_bill_counted(
+    desk: Desk,
+) -> None:
+    budgeted(desk, "100")
+    desk.commit(260)  # 20 points on the bill: 80 of the budget left
+    first = desk.reserve(20)  # 40 points on the bill
+    assert (first.granted_quantity, holds(first)) == (20, [(PAYG, 40)])
+    second = desk.reserve(50)  # 100 points asked, 40 left: 20 calls
+    assert (second.granted_quantity, holds(second)) == (20, [(PAYG, 40)])
+    assert desk.reserve(1).granted_quantity == 0  # nothing left
+    balance = desk.balance()
+    assert (balance.budget_micros, balance.budget_left_micros) == (100 * POINT, 0)
+    assert (balance.payg_micros, balance.payg_held_micros) == (20 * POINT, 80 * POINT)
+
+
+def test_exactly_the_budget_is_granted_and_one_micro_point_less_grants_one_call_fewer(
+    desk: Desk,
+) -> None:
+    budgeted(desk, "100")
+    assert desk.reserve(300).granted_quantity == 300  # 500 free + 100 on the bill
+    budgeted(desk, "101.999999")
+    assert desk.reserve(1).granted_quantity == 0  # 1.999999 left: not a call's 2
+    budgeted(desk, "102")
+    assert desk.reserve(1).granted_quantity == 1
+
+
+def test_extend_holds_more_only_within_what_is_left_of_the_budget(desk: Desk) -> None:
+    budgeted(desk, "100")
+    held = desk.reserve(250)  # the 500 free points
+    longer = reservations.extend(desk.ledger, desk.catalog, "more", held.reservation_id, 100)
+    assert (longer.granted_quantity, longer.requested_quantity) == (300, 350)
+    assert holds(longer) == [(FREE, 500), (PAYG, 100)]
+
+
+def test_commits_pass_the_budget_and_what_is_left_of_it_stays_at_zero(desk: Desk) -> None:
+    budgeted(desk, "100")
+    desk.reserve(300)  # all the budget held
+    receipt = desk.commit(100)  # 200 points, all to the bill: never refused for the budget
+    assert funded(receipt) == [(PAYG, 200)]
+    balance = desk.balance()
+    assert (balance.payg_micros, balance.budget_left_micros) == (200 * POINT, 0)
+    assert quote(desk, 1).shortfall_micros == 2 * POINT
+
+
+def test_removing_the_budget_lets_pay_as_you_go_fund_without_an_end_again(desk: Desk) -> None:
+    budgeted(desk, "10")
+    assert desk.reserve(300).granted_quantity == 255  # 500 free + 10 on the bill
+    budgeted(desk, None)
+    account = accounts.get_account(desk.ledger, "acme")[0]
+    assert account.monthly_budget_micros is None
+    assert desk.reserve(1000).granted_quantity == 1000
+    balance = desk.balance()
+    assert (balance.budget_micros, balance.budget_left_micros) == (None, None)
+    summary = quote(desk, 10)
+    assert (summary.shortfall_micros, summary.covered) == (0, False)

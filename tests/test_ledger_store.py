@@ -266,3 +266,29 @@ def test_the_dedup_question_finds_exactly_the_ids_committed_whatever_they_hold(
         assert tx.committed({"zeta": ["a,b"], "nobody": ["a,b"], "empty": []}) == {
             ("zeta", "a,b"): charge_id
         }
+
+
+def test_a_sqlite_ledger_made_before_budgets_gains_the_budget_column_as_it_opens(
+    tmp_path: Any, catalog_snapshot: CatalogSnapshot
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # accounts as the versions before budgets made it
+        conn.execute(
+            "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, plan TEXT NOT NULL, "
+            "time_zone TEXT NOT NULL, parent_account_id TEXT REFERENCES accounts(account_id), "
+            "pay_as_you_go INTEGER NOT NULL, create_time_ns INTEGER NOT NULL)"
+        )
+        conn.execute("INSERT INTO accounts VALUES ('old', 'basic', 'Asia/Shanghai', NULL, 1, 1)")
+    conn.close()
+    store = SqliteLedgerStore(str(path))
+    try:
+        old = accounts.get_account(store, "old")[0]
+        assert (old.pay_as_you_go, old.monthly_budget_micros) == (True, None)
+        changed = accounts.update_account(
+            store, catalog_snapshot, "old", monthly_budget_points="250"
+        )
+        assert changed.monthly_budget_micros == 250 * 10**6
+    finally:
+        store.close()

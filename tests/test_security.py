@@ -281,6 +281,20 @@ RPCS = (
         ),
         NOT_FOUND,
     ),
+    Rpc(
+        ACCOUNT + "SetAlertThresholds",
+        "admin",
+        account_service_pb2.SetAlertThresholdsRequest(
+            account_id=NO_ACCOUNT, free_points_below="100"
+        ),
+        NOT_FOUND,
+    ),
+    Rpc(
+        ACCOUNT + "GetAlertThresholds",
+        "read",
+        account_service_pb2.GetAlertThresholdsRequest(account_id=NO_ACCOUNT),
+        NOT_FOUND,
+    ),
 )
 ALLOWED = [
     pytest.param(rpc, caller, id=f"{rpc.name}-by-{caller.name}")

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from rating.options import ClientOptions
 from rating.types import (
     Account,
+    AlertThresholds,
     Balance,
     CapacityPurchase,
     ChargeEntry,
@@ -56,6 +57,8 @@ SERVICE_OF = {
             "GetBalance",
             "ListCharges",
             "GetStatement",
+            "SetAlertThresholds",
+            "GetAlertThresholds",
         ),
         "account_stub",
     ),
@@ -212,8 +215,18 @@ def release(reservation_id: str) -> Operation[Reservation]:
     )
 
 
+def optional_points(value: Decimal | int | str | None) -> str:
+    """Points as ``points`` does, or "" for None (not set)."""
+    return "" if value is None else points(value)
+
+
 def create_account(
-    account_id: str, plan: str, time_zone: str, parent_account_id: str, pay_as_you_go: bool
+    account_id: str,
+    plan: str,
+    time_zone: str,
+    parent_account_id: str,
+    pay_as_you_go: bool,
+    monthly_budget_points: Decimal | int | str | None = None,
 ) -> Operation[Account]:
     request = account_service_pb2.CreateAccountRequest(
         account_id=account_id,
@@ -221,6 +234,7 @@ def create_account(
         time_zone=time_zone,
         parent_account_id=parent_account_id,
         pay_as_you_go=pay_as_you_go,
+        monthly_budget_points=optional_points(monthly_budget_points),
     )
     return Operation("CreateAccount", request, lambda raw: Account.of(raw.account))
 
@@ -299,15 +313,57 @@ def grant_capacity(
     return Operation("GrantCapacity", request, lambda raw: CapacityPurchase.of(raw.purchase))
 
 
+#: ``update_account``'s ``monthly_budget_points`` when the budget is to stay as it is.
+KEEP: Any = object()
+
+
 def update_account(
-    account_id: str, plan: str | None, pay_as_you_go: bool | None
+    account_id: str,
+    plan: str | None,
+    pay_as_you_go: bool | None,
+    monthly_budget_points: Decimal | int | str | None = KEEP,
 ) -> Operation[Account]:
+    """``monthly_budget_points``: KEEP leaves the budget, None removes it."""
     request = account_service_pb2.UpdateAccountRequest(account_id=account_id)
     if plan is not None:
         request.plan = plan
     if pay_as_you_go is not None:
         request.pay_as_you_go = pay_as_you_go
+    if monthly_budget_points is not KEEP:
+        request.monthly_budget_points = optional_points(monthly_budget_points)
     return Operation("UpdateAccount", request, lambda raw: Account.of(raw.account))
+
+
+def percent(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} is a whole percent, 1 to 100 (0: not set), not {value!r}")
+    return value
+
+
+def set_alert_thresholds(
+    account_id: str,
+    free_points_below: Decimal | int | str | None,
+    pack_points_below: Decimal | int | str | None,
+    pack_percent_below: int,
+    pay_as_you_go_points_above: Decimal | int | str | None,
+    pay_as_you_go_budget_percent_above: int,
+) -> Operation[AlertThresholds]:
+    request = account_service_pb2.SetAlertThresholdsRequest(
+        account_id=account_id,
+        free_points_below=optional_points(free_points_below),
+        pack_points_below=optional_points(pack_points_below),
+        pack_percent_below=percent("pack_percent_below", pack_percent_below),
+        pay_as_you_go_points_above=optional_points(pay_as_you_go_points_above),
+        pay_as_you_go_budget_percent_above=percent(
+            "pay_as_you_go_budget_percent_above", pay_as_you_go_budget_percent_above
+        ),
+    )
+    return Operation("SetAlertThresholds", request, lambda raw: AlertThresholds.of(raw.thresholds))
+
+
+def get_alert_thresholds(account_id: str) -> Operation[AlertThresholds]:
+    request = account_service_pb2.GetAlertThresholdsRequest(account_id=account_id)
+    return Operation("GetAlertThresholds", request, lambda raw: AlertThresholds.of(raw.thresholds))
 
 
 def get_balance(account_id: str, day: date | str | None) -> Operation[Balance]:

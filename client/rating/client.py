@@ -32,6 +32,7 @@ from rating.options import ClientOptions
 from rating.session import Session
 from rating.types import (
     Account,
+    AlertThresholds,
     Balance,
     CapacityPurchase,
     ChargeEntry,
@@ -211,10 +212,13 @@ class RatingClient(ops.Connected):
         time_zone: str = "",
         parent_account_id: str = "",
         pay_as_you_go: bool = False,
+        monthly_budget_points: Decimal | int | str | None = None,
         timeout: float | None = None,
     ) -> Account:
+        """Create an account; ``monthly_budget_points`` caps what pay-as-you-go may
+        spend a month, for quotes and reservations (a main account's only)."""
         operation = ops.create_account(
-            account_id, plan, time_zone, parent_account_id, pay_as_you_go
+            account_id, plan, time_zone, parent_account_id, pay_as_you_go, monthly_budget_points
         )
         return self._run(operation, timeout)
 
@@ -227,9 +231,40 @@ class RatingClient(ops.Connected):
         *,
         plan: str | None = None,
         pay_as_you_go: bool | None = None,
+        monthly_budget_points: Decimal | int | str | None = ops.KEEP,
         timeout: float | None = None,
     ) -> Account:
-        return self._run(ops.update_account(account_id, plan, pay_as_you_go), timeout)
+        """Change what is given; ``monthly_budget_points=None`` removes the budget."""
+        operation = ops.update_account(account_id, plan, pay_as_you_go, monthly_budget_points)
+        return self._run(operation, timeout)
+
+    def set_alert_thresholds(
+        self,
+        account_id: str,
+        *,
+        free_points_below: Decimal | int | str | None = None,
+        pack_points_below: Decimal | int | str | None = None,
+        pack_percent_below: int = 0,
+        pay_as_you_go_points_above: Decimal | int | str | None = None,
+        pay_as_you_go_budget_percent_above: int = 0,
+        timeout: float | None = None,
+    ) -> AlertThresholds:
+        """Replace all of a main account's alert thresholds with those given (the
+        others are removed)."""
+        operation = ops.set_alert_thresholds(
+            account_id,
+            free_points_below,
+            pack_points_below,
+            pack_percent_below,
+            pay_as_you_go_points_above,
+            pay_as_you_go_budget_percent_above,
+        )
+        return self._run(operation, timeout)
+
+    def get_alert_thresholds(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> AlertThresholds:
+        return self._run(ops.get_alert_thresholds(account_id), timeout)
 
     def grant_pack(
         self,

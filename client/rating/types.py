@@ -33,6 +33,11 @@ def _points(text: str) -> Decimal:
     return Decimal(text or "0")
 
 
+def _optional_points(text: str) -> Decimal | None:
+    """Points, or None for "" (not set)."""
+    return Decimal(text) if text else None
+
+
 @dataclass(frozen=True, slots=True)
 class Funding:
     """Points of a line drawn from one source: "free_points", "resource_pack" or
@@ -118,6 +123,8 @@ class QuoteFunding:
     #: Points the account's live reservations hold now, which the quote could not use
     #: (but for the holds of the reservations its items name).
     held_points: Decimal = Decimal(0)
+    # With pay-as-you-go on and a monthly budget, ``shortfall_points`` is what would
+    # pass what is left of the budget, and ``covered`` whether it is 0.
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +263,9 @@ class Account:
     #: A main account's capacity purchases, by valid_from (GetAccount only; none for a
     #: sub-account, whose main account holds them).
     capacity_purchases: tuple[CapacityPurchase, ...]
+    #: The monthly pay-as-you-go limit in points, or None: quotes and reservations
+    #: treat it as the end of funding; commits pass it.
+    monthly_budget_points: Decimal | None
     raw: account_service_pb2.Account = field(repr=False)
 
     @classmethod
@@ -274,6 +284,7 @@ class Account:
             create_time=_when(raw.create_time),
             sub_account_ids=subs,
             capacity_purchases=capacity_purchases,
+            monthly_budget_points=_optional_points(raw.monthly_budget_points),
             raw=raw,
         )
 
@@ -333,6 +344,10 @@ class Balance:
     pay_as_you_go_held_points: Decimal
     #: The billing account's live reservations (held, not expired), oldest first.
     reservations: tuple[Reservation, ...]
+    #: The monthly budget, and what is left of it for the month (the budget less the
+    #: bill and what is held on it, never below 0); both None without a budget.
+    budget_points: Decimal | None
+    budget_left_points: Decimal | None
     raw: account_service_pb2.GetBalanceResponse = field(repr=False)
 
     @classmethod
@@ -352,6 +367,35 @@ class Balance:
             reservations=tuple(Reservation.of(r) for r in raw.reservations),
             capacity_purchases=tuple(CapacityPurchase.of(p) for p in raw.capacity_purchases),
             storage_quota_bytes=raw.storage_quota_bytes,
+            budget_points=_optional_points(raw.budget_points),
+            budget_left_points=_optional_points(raw.budget_left_points),
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertThresholds:
+    """A main account's balance alert thresholds, None (points) or 0 (percents) where
+    not set: free points of the day below, a pack below (points, or percent of its
+    points), the month's pay-as-you-go bill above (points, or percent of the budget)."""
+
+    account_id: str
+    free_points_below: Decimal | None
+    pack_points_below: Decimal | None
+    pack_percent_below: int
+    pay_as_you_go_points_above: Decimal | None
+    pay_as_you_go_budget_percent_above: int
+    raw: account_service_pb2.AlertThresholds = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.AlertThresholds) -> AlertThresholds:
+        return cls(
+            account_id=raw.account_id,
+            free_points_below=_optional_points(raw.free_points_below),
+            pack_points_below=_optional_points(raw.pack_points_below),
+            pack_percent_below=raw.pack_percent_below,
+            pay_as_you_go_points_above=_optional_points(raw.pay_as_you_go_points_above),
+            pay_as_you_go_budget_percent_above=raw.pay_as_you_go_budget_percent_above,
             raw=raw,
         )
 

@@ -39,6 +39,7 @@ ROLE_OF_METHOD = {
     "/rating.v1.AccountService/ListCharges": "read",
     "/rating.v1.AccountService/GetStatement": "read",
     "/rating.v1.AccountService/WatchCharges": "read",
+    "/rating.v1.AccountService/GetAlertThresholds": "read",
     "/rating.v1.RatingService/CommitCharges": "charge",
     "/rating.v1.RatingService/VoidCharge": "charge",
     "/rating.v1.RatingService/Reserve": "charge",
@@ -48,6 +49,7 @@ ROLE_OF_METHOD = {
     "/rating.v1.AccountService/UpdateAccount": "admin",
     "/rating.v1.AccountService/GrantResourcePack": "admin",
     "/rating.v1.AccountService/GrantCapacity": "admin",
+    "/rating.v1.AccountService/SetAlertThresholds": "admin",
 }
 # Health and reflection are open to every caller: the server registers them outside
 # the guard.

@@ -22,34 +22,38 @@ CAPACITY_TERM_MONTH: CapacityTerm
 CAPACITY_TERM_YEAR: CapacityTerm
 
 class Account(_message.Message):
-    __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go", "create_time")
+    __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go", "create_time", "monthly_budget_points")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     PARENT_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     plan: str
     time_zone: str
     parent_account_id: str
     pay_as_you_go: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., time_zone: _Optional[str] = ..., parent_account_id: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    monthly_budget_points: str
+    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., time_zone: _Optional[str] = ..., parent_account_id: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., monthly_budget_points: _Optional[str] = ...) -> None: ...
 
 class CreateAccountRequest(_message.Message):
-    __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go")
+    __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go", "monthly_budget_points")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     PARENT_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     plan: str
     time_zone: str
     parent_account_id: str
     pay_as_you_go: bool
-    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., time_zone: _Optional[str] = ..., parent_account_id: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ...) -> None: ...
+    monthly_budget_points: str
+    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., time_zone: _Optional[str] = ..., parent_account_id: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ..., monthly_budget_points: _Optional[str] = ...) -> None: ...
 
 class CreateAccountResponse(_message.Message):
     __slots__ = ("account",)
@@ -74,14 +78,16 @@ class GetAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., sub_account_ids: _Optional[_Iterable[str]] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ...) -> None: ...
 
 class UpdateAccountRequest(_message.Message):
-    __slots__ = ("account_id", "plan", "pay_as_you_go")
+    __slots__ = ("account_id", "plan", "pay_as_you_go", "monthly_budget_points")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     plan: str
     pay_as_you_go: bool
-    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ...) -> None: ...
+    monthly_budget_points: str
+    def __init__(self, account_id: _Optional[str] = ..., plan: _Optional[str] = ..., pay_as_you_go: _Optional[bool] = ..., monthly_budget_points: _Optional[str] = ...) -> None: ...
 
 class UpdateAccountResponse(_message.Message):
     __slots__ = ("account",)
@@ -192,7 +198,7 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., day: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan", "capacity_purchases", "storage_quota_bytes", "free_points_held", "pay_as_you_go_held_points", "reservations")
+    __slots__ = ("billing_account_id", "day", "free_points_granted", "free_points_used", "free_points_left", "packs", "month", "pay_as_you_go_points", "pay_as_you_go_yuan", "capacity_purchases", "storage_quota_bytes", "free_points_held", "pay_as_you_go_held_points", "reservations", "budget_points", "budget_left_points")
     BILLING_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     FREE_POINTS_GRANTED_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +213,8 @@ class GetBalanceResponse(_message.Message):
     FREE_POINTS_HELD_FIELD_NUMBER: _ClassVar[int]
     PAY_AS_YOU_GO_HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_POINTS_FIELD_NUMBER: _ClassVar[int]
     billing_account_id: str
     day: str
     free_points_granted: str
@@ -221,7 +229,9 @@ class GetBalanceResponse(_message.Message):
     free_points_held: str
     pay_as_you_go_held_points: str
     reservations: _containers.RepeatedCompositeFieldContainer[_reservation_pb2.Reservation]
-    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ..., storage_quota_bytes: _Optional[int] = ..., free_points_held: _Optional[str] = ..., pay_as_you_go_held_points: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_reservation_pb2.Reservation, _Mapping]]] = ...) -> None: ...
+    budget_points: str
+    budget_left_points: str
+    def __init__(self, billing_account_id: _Optional[str] = ..., day: _Optional[str] = ..., free_points_granted: _Optional[str] = ..., free_points_used: _Optional[str] = ..., free_points_left: _Optional[str] = ..., packs: _Optional[_Iterable[_Union[ResourcePack, _Mapping]]] = ..., month: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., pay_as_you_go_yuan: _Optional[str] = ..., capacity_purchases: _Optional[_Iterable[_Union[CapacityPurchase, _Mapping]]] = ..., storage_quota_bytes: _Optional[int] = ..., free_points_held: _Optional[str] = ..., pay_as_you_go_held_points: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_reservation_pb2.Reservation, _Mapping]]] = ..., budget_points: _Optional[str] = ..., budget_left_points: _Optional[str] = ...) -> None: ...
 
 class ListChargesRequest(_message.Message):
     __slots__ = ("account_id", "start_time", "end_time", "page_size", "page_token")
@@ -377,3 +387,53 @@ class ChargeVoided(_message.Message):
     charge_id: str
     reversals: _containers.RepeatedCompositeFieldContainer[_usage_pb2.Funding]
     def __init__(self, charge_id: _Optional[str] = ..., reversals: _Optional[_Iterable[_Union[_usage_pb2.Funding, _Mapping]]] = ...) -> None: ...
+
+class SetAlertThresholdsRequest(_message.Message):
+    __slots__ = ("account_id", "free_points_below", "pack_points_below", "pack_percent_below", "pay_as_you_go_points_above", "pay_as_you_go_budget_percent_above")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    FREE_POINTS_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PACK_POINTS_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PACK_PERCENT_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_POINTS_ABOVE_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    free_points_below: str
+    pack_points_below: str
+    pack_percent_below: int
+    pay_as_you_go_points_above: str
+    pay_as_you_go_budget_percent_above: int
+    def __init__(self, account_id: _Optional[str] = ..., free_points_below: _Optional[str] = ..., pack_points_below: _Optional[str] = ..., pack_percent_below: _Optional[int] = ..., pay_as_you_go_points_above: _Optional[str] = ..., pay_as_you_go_budget_percent_above: _Optional[int] = ...) -> None: ...
+
+class SetAlertThresholdsResponse(_message.Message):
+    __slots__ = ("thresholds",)
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    thresholds: AlertThresholds
+    def __init__(self, thresholds: _Optional[_Union[AlertThresholds, _Mapping]] = ...) -> None: ...
+
+class GetAlertThresholdsRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class GetAlertThresholdsResponse(_message.Message):
+    __slots__ = ("thresholds",)
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    thresholds: AlertThresholds
+    def __init__(self, thresholds: _Optional[_Union[AlertThresholds, _Mapping]] = ...) -> None: ...
+
+class AlertThresholds(_message.Message):
+    __slots__ = ("account_id", "free_points_below", "pack_points_below", "pack_percent_below", "pay_as_you_go_points_above", "pay_as_you_go_budget_percent_above")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    FREE_POINTS_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PACK_POINTS_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PACK_PERCENT_BELOW_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_POINTS_ABOVE_FIELD_NUMBER: _ClassVar[int]
+    PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    free_points_below: str
+    pack_points_below: str
+    pack_percent_below: int
+    pay_as_you_go_points_above: str
+    pay_as_you_go_budget_percent_above: int
+    def __init__(self, account_id: _Optional[str] = ..., free_points_below: _Optional[str] = ..., pack_points_below: _Optional[str] = ..., pack_percent_below: _Optional[int] = ..., pay_as_you_go_points_above: _Optional[str] = ..., pay_as_you_go_budget_percent_above: _Optional[int] = ...) -> None: ...

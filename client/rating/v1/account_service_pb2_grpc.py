@@ -81,6 +81,16 @@ class AccountServiceStub:
                 request_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
                 _registered_method=True)
+        self.SetAlertThresholds = channel.unary_unary(
+                '/rating.v1.AccountService/SetAlertThresholds',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsResponse.FromString,
+                _registered_method=True)
+        self.GetAlertThresholds = channel.unary_unary(
+                '/rating.v1.AccountService/GetAlertThresholds',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -158,6 +168,20 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAlertThresholds(self, request, context):
+        """SetAlertThresholds replaces all of a main account's alert thresholds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlertThresholds(self, request, context):
+        """GetAlertThresholds reads a main account's alert thresholds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +229,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.WatchCharges,
                     request_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.FromString,
                     response_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.SerializeToString,
+            ),
+            'SetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlertThresholds,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsResponse.SerializeToString,
+            ),
+            'GetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertThresholds,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -452,6 +486,60 @@ class AccountService:
             '/rating.v1.AccountService/WatchCharges',
             rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
             rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.AccountService/SetAlertThresholds',
+            rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.AccountService/GetAlertThresholds',
+            rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.GetAlertThresholdsResponse.FromString,
             options,
             channel_credentials,
             insecure,

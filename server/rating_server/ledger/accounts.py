@@ -17,7 +17,7 @@ from rating_server.errors import (
     require_ids,
 )
 from rating_server.ids import shown
-from rating_server.ledger.model import Account, CapacityPurchase, Pack
+from rating_server.ledger.model import Account, AlertThresholds, CapacityPurchase, Pack
 from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 
@@ -84,9 +84,21 @@ def create_account(
     time_zone: str = "",
     parent_account_id: str = "",
     pay_as_you_go: bool = False,
+    monthly_budget_points: str = "",
 ) -> Account:
     violations: list[Violation] = []
     check_id("account_id", account_id, violations)
+    budget = None
+    if parent_account_id and monthly_budget_points:
+        violations.append(
+            Violation(
+                "monthly_budget_points",
+                "SET_ON_MAIN_ACCOUNT",
+                "a sub-account's usage counts against its main account's budget",
+            )
+        )
+    elif monthly_budget_points:
+        budget = parse_points("monthly_budget_points", monthly_budget_points, violations)
     if parent_account_id:
         check_id("parent_account_id", parent_account_id, violations)
         for name, value in (("plan", plan), ("time_zone", time_zone)):
@@ -132,6 +144,7 @@ def create_account(
             parent_account_id or None,
             pay_as_you_go,
             time.time_ns(),
+            budget,
         )
         tx.insert_account(account)
     return account
@@ -143,20 +156,86 @@ def update_account(
     account_id: str,
     plan: str | None = None,
     pay_as_you_go: bool | None = None,
+    monthly_budget_points: str | None = None,
 ) -> Account:
+    """Change what is given: the plan, pay-as-you-go, the monthly budget ("" removes
+    it)."""
     violations: list[Violation] = []
     check_id("account_id", account_id, violations)
     if plan is not None:
         _check_plan(catalog, plan, violations)
+    budget = None
+    if monthly_budget_points:
+        budget = parse_points("monthly_budget_points", monthly_budget_points, violations)
     if violations:
         raise InvalidRequestError(violations)
     with store.write() as tx:
-        load_main_account(tx, account_id, "has a plan and a pay-as-you-go setting")
+        load_main_account(
+            tx, account_id, "has a plan, a pay-as-you-go setting and a monthly budget"
+        )
         if plan is not None:
             tx.set_plan(account_id, plan)
         if pay_as_you_go is not None:
             tx.set_pay_as_you_go(account_id, pay_as_you_go)
+        if monthly_budget_points is not None:
+            tx.set_monthly_budget(account_id, budget)
         return load_account(tx, account_id)
+
+
+def set_alert_thresholds(
+    store: LedgerStore,
+    account_id: str,
+    free_points_below: str = "",
+    pack_points_below: str = "",
+    pack_percent_below: int = 0,
+    pay_as_you_go_points_above: str = "",
+    pay_as_you_go_budget_percent_above: int = 0,
+) -> AlertThresholds:
+    """Replace all of a main account's alert thresholds ("" and 0: not set); the
+    thresholds now. The budget percent needs a monthly budget (FAILED_PRECONDITION,
+    BUDGET_MISSING)."""
+    violations: list[Violation] = []
+    check_id("account_id", account_id, violations)
+
+    def points(field: str, text: str) -> int | None:
+        return parse_points(field, text, violations) if text else None
+
+    thresholds = AlertThresholds(
+        account_id,
+        free_below_micros=points("free_points_below", free_points_below),
+        pack_below_micros=points("pack_points_below", pack_points_below),
+        pack_percent_below=pack_percent_below,
+        payg_above_micros=points("pay_as_you_go_points_above", pay_as_you_go_points_above),
+        payg_budget_percent_above=pay_as_you_go_budget_percent_above,
+    )
+    for field, percent in (
+        ("pack_percent_below", pack_percent_below),
+        ("pay_as_you_go_budget_percent_above", pay_as_you_go_budget_percent_above),
+    ):
+        if not 0 <= percent <= 100:
+            violations.append(
+                Violation(field, "PERCENT_INVALID", f"{field} must be 1 to 100, or 0 for none")
+            )
+    if violations:
+        raise InvalidRequestError(violations)
+    with store.write() as tx:
+        account = load_main_account(tx, account_id, "has alert thresholds")
+        if pay_as_you_go_budget_percent_above and account.monthly_budget_micros is None:
+            raise FailedPreconditionError(
+                "BUDGET_MISSING",
+                f"{account_id!r} has no monthly budget for pay_as_you_go_budget_percent_above "
+                "to be a percent of; set monthly_budget_points first. Nothing was written",
+            )
+        tx.set_alert_thresholds(thresholds)
+    return thresholds
+
+
+def get_alert_thresholds(store: LedgerStore, account_id: str) -> AlertThresholds:
+    """A main account's alert thresholds (all unset when none was set)."""
+    require_ids(account_id=account_id)
+    with store.read() as tx:
+        load_main_account(tx, account_id, "has alert thresholds")
+        return tx.alert_thresholds(account_id) or AlertThresholds(account_id)
 
 
 def _check_plan(catalog: CatalogSnapshot, plan: str, violations: list[Violation]) -> None:

@@ -124,11 +124,14 @@ def _fund(
     skip: Sequence[bool],
     settling: Mapping[int, str],
     now_ns: int,
+    budgets: Mapping[str, int] | None = None,
 ) -> tuple[list[tuple[str, str, tuple[FundingPart, ...]]], Drawdown]:
     """Per line (billing account, local day, funding), drawn from the balances now,
     beyond what live reservations hold; a line whose ``skip`` is true is funded by
     nothing; a line of ``settling`` (by index: the reservation it settles) frees that
-    reservation's hold just before it draws."""
+    reservation's hold just before it draws. ``budgets`` (a quote's: by billing
+    account) are read with the bills of the lines' months, for
+    ``Drawdown.beyond_budget``; a commit gives none and reads no bill here."""
     billing_of = {
         account_id: accounts[account.billing_account_id] for account_id, account in accounts.items()
     }
@@ -146,11 +149,15 @@ def _fund(
     }
     free_used = {(account_id, day): tx.free_used(account_id, day) for account_id, day in keys}
     main_ids = {account.account_id for account in billing_of.values()}
+    budgets = budgets or {}
+    months = {(account_id, day[:7]) for account_id, day in keys if account_id in budgets}
     drawdown = Drawdown(
         daily_free={a: catalog.plans[accounts[a].plan].daily_free_micros for a in main_ids},
         free_used=free_used,
         packs=packs_of(tx, main_ids, only_left=True),
         holds=tx.holds(main_ids, now_ns) if main_ids else (),
+        budgets=budgets,
+        billed={key: tx.payg(*key) for key in sorted(months)},
     )
     draw = drawdown.draw
     funded = []
@@ -220,6 +227,7 @@ def _funded_lines(
     keys: list[tuple[str, str]],
     named: Mapping[int, str],
     now_ns: int,
+    budgets: Mapping[str, int] | None = None,
 ) -> tuple[list[ChargedLine], list[str], Drawdown, list[str]]:
     """The batch's lines funded from the balances now, each line's billing month, the
     draw-down, and the reservations the lines settle (``named``: by index, the one each
@@ -232,7 +240,9 @@ def _funded_lines(
         usages = [line.usage for line in batch.lines]
         skus = [line.sku.id for line in batch.lines]
         reservations.settlements(tx, settling, usages, skus, now_ns)
-    funded, drawdown = _fund(tx, catalog, accounts, batch.lines, duplicates, settling, now_ns)
+    funded, drawdown = _fund(
+        tx, catalog, accounts, batch.lines, duplicates, settling, now_ns, budgets
+    )
     of = ChargedLine.of
     lines = [
         of(line, billing_id, parts)
@@ -471,8 +481,16 @@ def preview(
                 )
         quota = _Quotas(tx, catalog, usages, accounts)
         batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota)
+        budget = accounts[main_id].monthly_budget_micros
         lines, _months, drawdown, _settled = _funded_lines(
-            tx, catalog, accounts, batch, keys, named, time.time_ns()
+            tx,
+            catalog,
+            accounts,
+            batch,
+            keys,
+            named,
+            time.time_ns(),
+            budgets={} if budget is None else {main_id: budget},
         )
     sums = {FREE: 0, PACK: 0, PAYG: 0}
     for line in lines:
@@ -486,5 +504,7 @@ def preview(
         sums[PAYG],
         main.pay_as_you_go,
         drawdown.held_micros(main_id),
+        budget_micros=main.monthly_budget_micros,
+        beyond_budget_micros=drawdown.beyond_budget(main_id),
     )
     return batch, lines, summary

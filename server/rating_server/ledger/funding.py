@@ -8,6 +8,13 @@ pay-as-you-go bill of the month the usage happened. One line may be split.
 Points that live reservations hold (``model.Hold``) fund nothing but the line that
 settles their reservation: a draw takes only what is left beyond the holds, and a
 settling line releases its reservation's holds just before it draws.
+
+A main account's monthly budget (``Account.monthly_budget_micros``) ends its funding
+for quotes and reservations, not for commits (a draw always funds the whole line): what
+may still go to a month's bill is the budget less the bill, what live reservations
+hold on it, and what the draws here put on it (``bill_left``); a quote reports what
+its draws put beyond that (``beyond_budget``), a reservation holds no more
+(``available``).
 """
 
 from __future__ import annotations
@@ -69,7 +76,10 @@ class Drawdown:
     """Balances held in memory while a batch draws on them; records what it changed.
 
     ``holds`` are the live reservations' holds on these balances: what they hold is
-    not drawn until ``release`` frees a reservation's."""
+    not drawn until ``release`` frees a reservation's. ``budgets`` are the monthly
+    budgets of the billing accounts that have one and whose budget matters here (a
+    quote's, a reservation's), and ``billed`` their months' bills before the draws, by
+    (billing account, month)."""
 
     def __init__(
         self,
@@ -77,7 +87,11 @@ class Drawdown:
         free_used: Mapping[tuple[str, str], int],
         packs: Iterable[Pack],
         holds: Iterable[Hold] = (),
+        budgets: Mapping[str, int] | None = None,
+        billed: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
+        self._budgets = budgets or {}
+        self._billed = billed or {}
         self._daily_free = daily_free
         self._free_used_before = free_used
         self.free_used = dict(free_used)
@@ -100,6 +114,8 @@ class Drawdown:
         #: Held, by (billing account, day) of free points and by pack.
         self._held_free: dict[tuple[str, str], int] = {}
         self._held_packs: dict[str, int] = {}
+        #: Held on the bill, by (billing account, month).
+        self._held_payg: dict[tuple[str, str], int] = {}
         self._holds: dict[str, list[Hold]] = {}
         for hold in holds:
             self._holds.setdefault(hold.reservation_id, []).append(hold)
@@ -114,6 +130,9 @@ class Drawdown:
             self._held_packs[part.pack_id] = (
                 self._held_packs.get(part.pack_id, 0) + sign * part.micros
             )
+        else:
+            key = (hold.billing_account_id, part.month)
+            self._held_payg[key] = self._held_payg.get(key, 0) + sign * part.micros
 
     def release(self, reservation_id: str) -> None:
         """Free what a reservation holds, for the lines drawn after."""
@@ -129,9 +148,48 @@ class Drawdown:
             if hold.billing_account_id == billing_account_id
         )
 
-    def available(self, billing_account_id: str, at_ns: int, day: str) -> int:
-        """What free points and packs could fund now for usage at ``at_ns`` (local
-        ``day``), beyond the holds: the most a draw takes before pay-as-you-go."""
+    def _budget_room(self, billing_account_id: str, month: str) -> int | None:
+        """What the budget left for the month's bill before the draws here: the budget
+        less the bill and the holds on it, never below 0; None without a budget."""
+        budget = self._budgets.get(billing_account_id)
+        if budget is None:
+            return None
+        key = (billing_account_id, month)
+        return max(0, budget - self._billed.get(key, 0) - self._held_payg.get(key, 0))
+
+    def bill_left(self, billing_account_id: str, month: str) -> int | None:
+        """What may still go to the month's bill within the budget, after the draws
+        here; None without a budget (nothing ends the bill)."""
+        room = self._budget_room(billing_account_id, month)
+        if room is None:
+            return None
+        return max(0, room - self.payg.get((billing_account_id, month), 0))
+
+    def beyond_budget(self, billing_account_id: str) -> int:
+        """Of what the draws here put on the account's bills, what passes what the
+        budget left of each month's (0 without a budget)."""
+        total = 0
+        for (account_id, month), micros in self.payg.items():
+            room = (
+                self._budget_room(account_id, month) if account_id == billing_account_id else None
+            )
+            if room is not None:
+                total += max(0, micros - room)
+        return total
+
+    def available(
+        self, billing_account_id: str, at_ns: int, day: str, pay_as_you_go: bool = False
+    ) -> int | None:
+        """What could fund now usage at ``at_ns`` (local ``day``), beyond the holds: free
+        points and packs, and with ``pay_as_you_go`` what may still go to the month's
+        bill (``bill_left``); None when that has no end (pay-as-you-go, no budget)."""
+        total = self._free_and_packs(billing_account_id, at_ns, day)
+        if not pay_as_you_go:
+            return total
+        left = self.bill_left(billing_account_id, day[:7])
+        return None if left is None else total + left
+
+    def _free_and_packs(self, billing_account_id: str, at_ns: int, day: str) -> int:
         free = self._daily_free[billing_account_id] - self.free_used.get(
             (billing_account_id, day), 0
         )

@@ -28,6 +28,9 @@ class Account:
     parent_account_id: str | None
     pay_as_you_go: bool
     create_time_ns: int
+    #: A main account's monthly pay-as-you-go limit in micro-points, or None: quotes
+    #: and reservations treat it as the end of funding; commits pass it.
+    monthly_budget_micros: int | None = None
 
     @property
     def billing_account_id(self) -> str:
@@ -219,14 +222,29 @@ class FundingSummary:
     pay_as_you_go_enabled: bool
     #: What the account's live reservations hold now, and the quote could not use.
     held_micros: int = 0
+    #: The monthly budget (None: none), and of ``payg_micros`` what would pass what is
+    #: left of it (each month's bill, less what live reservations hold on it).
+    budget_micros: int | None = None
+    beyond_budget_micros: int = 0
 
     @property
     def covered(self) -> bool:
-        return self.payg_micros == 0
+        """Whether free points and packs cover the batch, or with pay-as-you-go on and
+        a budget, they and what is left of the budget do."""
+        return self.shortfall_micros == 0 if self.budgeted else self.payg_micros == 0
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether a budget ends the funding: pay-as-you-go on, with a budget."""
+        return self.pay_as_you_go_enabled and self.budget_micros is not None
 
     @property
     def shortfall_micros(self) -> int:
-        return 0 if self.pay_as_you_go_enabled else self.payg_micros
+        """What nothing funds: with pay-as-you-go off, what would go to the bill; on,
+        what would pass the budget (0 without one)."""
+        if not self.pay_as_you_go_enabled:
+            return self.payg_micros
+        return self.beyond_budget_micros if self.budget_micros is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +324,16 @@ class Balance:
     storage_quota_bytes: int = 0
     #: The billing account's live reservations, oldest first.
     reservations: tuple[Reservation, ...] = ()
+    #: The monthly pay-as-you-go budget, or None.
+    budget_micros: int | None = None
+
+    @property
+    def budget_left_micros(self) -> int | None:
+        """What is left of the month's budget: the budget less the bill and what live
+        reservations hold on it, never below 0; None without a budget."""
+        if self.budget_micros is None:
+            return None
+        return max(0, self.budget_micros - self.payg_micros - self.payg_held_micros)
 
     @property
     def free_held_micros(self) -> int:
@@ -376,3 +404,28 @@ class Statement:
     #: in the month (by create_time, in the account's zone) cost, in micro-points.
     capacity: tuple[CapacityPurchase, ...] = ()
     capacity_paid_micros: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertThresholds:
+    """A main account's alert thresholds (``ledger.alerts``), None or 0 where not set:
+    free points of a day below, a pack's remaining below (points, or percent of its
+    points), the month's pay-as-you-go bill above (points, or percent of the budget).
+    Micro-points; percents 1 to 100."""
+
+    account_id: str
+    free_below_micros: int | None = None
+    pack_below_micros: int | None = None
+    pack_percent_below: int = 0
+    payg_above_micros: int | None = None
+    payg_budget_percent_above: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.free_below_micros is None
+            and self.pack_below_micros is None
+            and not self.pack_percent_below
+            and self.payg_above_micros is None
+            and not self.payg_budget_percent_above
+        )

@@ -105,6 +105,7 @@ def balance(
         reservations=tuple(held),
         capacity=tuple(bought),
         storage_quota_bytes=quota,
+        budget_micros=main.monthly_budget_micros,
     )
 
 

@@ -11,6 +11,9 @@ Rules:
   pay-as-you-go is on. Only what no other live reservation holds is held.
 - With pay-as-you-go off and too little free, the grant is partial: the largest
   quantity whose price the free points and packs cover (0 when nothing is free).
+  With pay-as-you-go on and a monthly budget, likewise within free points, packs and
+  what is left of the budget: the budget less this month's bill and what other live
+  reservations hold on it (``Drawdown.available``).
 - Extend adds quantity (the price of the new total, at the price in force now, less
   what is held already, held the same way, partially if need be) or time (the
   expiry moves to now + ttl, never earlier), on a reservation still held.
@@ -318,24 +321,28 @@ def _grant(
     """The quantity granted, from ``granted`` (held for already with ``held_micros``) up
     to ``wanted``, and the new holds that pay for it: what its price costs beyond what is
     held, drawn from the billing account's funding now, within what is free unless
-    pay-as-you-go is on. The balances are locked."""
+    pay-as-you-go is on, and then within what is left of the budget, if any
+    (``Drawdown.available``). The balances are locked."""
     day = local_day(now, main.time_zone)
+    budget = main.monthly_budget_micros
+    key = (main.account_id, day[:7])
     drawdown = Drawdown(
         daily_free={main.account_id: catalog.plans[main.plan].daily_free_micros},
         free_used={(main.account_id, day): tx.free_used(main.account_id, day)},
         packs=packs_of(tx, [main.account_id], only_left=True),
         holds=tx.holds([main.account_id], now),
+        budgets={} if budget is None else {main.account_id: budget},
+        billed={} if budget is None else {key: tx.payg(*key)},
     )
 
     def more(quantity: int) -> int:
         return max(0, cost(quantity) - held_micros)
 
-    if not main.pay_as_you_go:
-        free = drawdown.available(main.account_id, now, day)
-        if more(wanted) > free:
-            wanted = _most(more, granted, wanted, free)
-            if more(wanted) > free:  # the price rose since: what is held covers less
-                return granted, ()
+    funds = drawdown.available(main.account_id, now, day, main.pay_as_you_go)
+    if funds is not None and more(wanted) > funds:
+        wanted = _most(more, granted, wanted, funds)
+        if more(wanted) > funds:  # the price rose since: what is held covers less
+            return granted, ()
     return wanted, drawdown.draw(main.account_id, more(wanted), now, day)
 
 

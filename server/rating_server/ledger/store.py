@@ -38,6 +38,7 @@ from rating_server.engine import Usage
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.model import (
     Account,
+    AlertThresholds,
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
@@ -125,6 +126,21 @@ class LedgerTx(Protocol):
         ...
 
     def set_pay_as_you_go(self, main_account_id: str, pay_as_you_go: bool) -> None: ...
+
+    def set_monthly_budget(self, main_account_id: str, micros: int | None) -> None:
+        """A main account's monthly pay-as-you-go budget; None removes it."""
+        ...
+
+    # -- alert thresholds ------------------------------------------------------------------
+
+    def alert_thresholds(self, main_account_id: str) -> AlertThresholds | None:
+        """A main account's alert thresholds; None when none is set."""
+        ...
+
+    def set_alert_thresholds(self, thresholds: AlertThresholds) -> None:
+        """Replace all of a main account's thresholds with these (none kept when
+        ``thresholds.empty``)."""
+        ...
 
     # -- packs ---------------------------------------------------------------------------
 

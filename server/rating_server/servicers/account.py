@@ -39,6 +39,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             time_zone=request.time_zone,
             parent_account_id=request.parent_account_id,
             pay_as_you_go=request.pay_as_you_go,
+            monthly_budget_points=request.monthly_budget_points,
         )
         return account_service_pb2.CreateAccountResponse(account=account_convert.account(created))
 
@@ -63,6 +64,9 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             request.account_id,
             plan=request.plan if request.HasField("plan") else None,
             pay_as_you_go=request.pay_as_you_go if request.HasField("pay_as_you_go") else None,
+            monthly_budget_points=request.monthly_budget_points
+            if request.HasField("monthly_budget_points")
+            else None,
         )
         return account_service_pb2.UpdateAccountResponse(account=account_convert.account(updated))
 
@@ -182,3 +186,33 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
                     "the server is stopping: reconnect with the cursor of the last event",
                     "SERVER_STOPPING",
                 )
+
+    @domain_errors
+    def SetAlertThresholds(
+        self,
+        request: account_service_pb2.SetAlertThresholdsRequest,
+        context: grpc.ServicerContext,
+    ) -> account_service_pb2.SetAlertThresholdsResponse:
+        thresholds = account_convert.alert_thresholds(
+            accounts.set_alert_thresholds(
+                self._ledger,
+                request.account_id,
+                free_points_below=request.free_points_below,
+                pack_points_below=request.pack_points_below,
+                pack_percent_below=request.pack_percent_below,
+                pay_as_you_go_points_above=request.pay_as_you_go_points_above,
+                pay_as_you_go_budget_percent_above=request.pay_as_you_go_budget_percent_above,
+            )
+        )
+        return account_service_pb2.SetAlertThresholdsResponse(thresholds=thresholds)
+
+    @domain_errors
+    def GetAlertThresholds(
+        self,
+        request: account_service_pb2.GetAlertThresholdsRequest,
+        context: grpc.ServicerContext,
+    ) -> account_service_pb2.GetAlertThresholdsResponse:
+        thresholds = account_convert.alert_thresholds(
+            accounts.get_alert_thresholds(self._ledger, request.account_id)
+        )
+        return account_service_pb2.GetAlertThresholdsResponse(thresholds=thresholds)

@@ -8,6 +8,7 @@ from rating_server.ledger.capacity import MONTH, YEAR
 from rating_server.ledger.feed import FeedItem
 from rating_server.ledger.model import (
     Account,
+    AlertThresholds,
     Balance,
     CapacityPurchase,
     ChargeEntry,
@@ -44,6 +45,22 @@ def account(value: Account) -> account_service_pb2.Account:
         parent_account_id=value.parent_account_id or "",
         pay_as_you_go=value.pay_as_you_go,
         create_time=timestamp(value.create_time_ns),
+        monthly_budget_points=_optional_points(value.monthly_budget_micros),
+    )
+
+
+def _optional_points(micros: int | None) -> str:
+    return "" if micros is None else format_points(micros)
+
+
+def alert_thresholds(value: AlertThresholds) -> account_service_pb2.AlertThresholds:
+    return account_service_pb2.AlertThresholds(
+        account_id=value.account_id,
+        free_points_below=_optional_points(value.free_below_micros),
+        pack_points_below=_optional_points(value.pack_below_micros),
+        pack_percent_below=value.pack_percent_below,
+        pay_as_you_go_points_above=_optional_points(value.payg_above_micros),
+        pay_as_you_go_budget_percent_above=value.payg_budget_percent_above,
     )
 
 
@@ -98,6 +115,8 @@ def balance(value: Balance) -> account_service_pb2.GetBalanceResponse:
         free_points_held=format_points(value.free_held_micros),
         pay_as_you_go_held_points=format_points(value.payg_held_micros),
         reservations=[reservation(r) for r in value.reservations],
+        budget_points=_optional_points(value.budget_micros),
+        budget_left_points=_optional_points(value.budget_left_micros),
     )
 
 

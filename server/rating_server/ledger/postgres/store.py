@@ -73,7 +73,7 @@ class PostgresLedgerStore:
 
     def listen_feed(self, heard: Callable[[], object]) -> Announcements:
         """``heard`` each time a transaction that added feed events commits, on any node
-        (migration 0006's trigger, ``LISTEN rating_feed``)."""
+        (migration 0007's trigger, ``LISTEN rating_feed``)."""
         return Announcements(self.database.url, heard, FEED_CHANNEL, FEED_LISTENER_NAME)
 
     def close(self) -> None:

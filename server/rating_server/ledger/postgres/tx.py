@@ -21,6 +21,7 @@ from rating_server.ledger.model import (
     CHARGED,
     VOIDED,
     Account,
+    AlertThresholds,
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
@@ -58,7 +59,14 @@ from rating_server.ledger.store import (
 #: sees N + 1 ("catv").
 CATALOG_VERSION_LOCK = 0x63617476
 
-_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
+_ACCOUNT_COLUMNS = (
+    "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns, "
+    "monthly_budget_micros"
+)
+_THRESHOLD_COLUMNS = (
+    "free_below_micros, pack_below_micros, pack_percent_below, payg_above_micros, "
+    "payg_budget_percent_above"
+)
 _PACK_COLUMNS = (
     "p.pack_id, p.billing_account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
     "p.expire_time_ns, p.priority, p.create_time_ns, p.number"
@@ -98,7 +106,7 @@ _PARTS = (
     "SELECT {columns} FROM funding_entries WHERE source = '{source}' UNION ALL "
     "SELECT {columns} FROM charge_lines WHERE source = '{source}'"
 )
-#: The feed events a reader may take (migration 0006): those of transactions older than
+#: The feed events a reader may take (migration 0007): those of transactions older than
 #: every one of this database still running at the snapshot, which can no longer be
 #: joined by an event before them. The running transactions are the snapshot's; those
 #: that the server's activity shows in another database (xids are the cluster's) are
@@ -132,8 +140,20 @@ def _committed_query(account: str, usage_ids: Sequence[str]) -> tuple[str, list[
     return query, [account, ids]
 
 
+def _threshold_values(thresholds: AlertThresholds) -> list[object]:
+    """An account's id and thresholds, in ``_THRESHOLD_COLUMNS``' order."""
+    return [
+        thresholds.account_id,
+        thresholds.free_below_micros,
+        thresholds.pack_below_micros,
+        thresholds.pack_percent_below,
+        thresholds.payg_above_micros,
+        thresholds.payg_budget_percent_above,
+    ]
+
+
 def _account(row: tuple) -> Account:
-    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
 def _first(row: tuple | None) -> int:
@@ -229,7 +249,7 @@ class PostgresLedgerTx(PostgresReservationsTx):
     def insert_account(self, account: Account) -> None:
         self.conn.execute(
             f"INSERT INTO accounts (billing_account_id, {_ACCOUNT_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 account.billing_account_id,
                 account.account_id,
@@ -238,6 +258,7 @@ class PostgresLedgerTx(PostgresReservationsTx):
                 account.parent_account_id,
                 account.pay_as_you_go,
                 account.create_time_ns,
+                account.monthly_budget_micros,
             ],
         )
 
@@ -252,6 +273,31 @@ class PostgresLedgerTx(PostgresReservationsTx):
             "AND account_id = %s",
             [pay_as_you_go, main_account_id, main_account_id],
         )
+
+    def set_monthly_budget(self, main_account_id: str, micros: int | None) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET monthly_budget_micros = %s WHERE billing_account_id = %s "
+            "AND account_id = %s",
+            [micros, main_account_id, main_account_id],
+        )
+
+    def alert_thresholds(self, main_account_id: str) -> AlertThresholds | None:
+        row = self._one(
+            f"SELECT {_THRESHOLD_COLUMNS} FROM alert_thresholds WHERE account_id = %s",
+            [main_account_id],
+        )
+        return None if row is None else AlertThresholds(main_account_id, *row)
+
+    def set_alert_thresholds(self, thresholds: AlertThresholds) -> None:
+        self.conn.execute(
+            "DELETE FROM alert_thresholds WHERE account_id = %s", [thresholds.account_id]
+        )
+        if not thresholds.empty:
+            self.conn.execute(
+                f"INSERT INTO alert_thresholds (account_id, {_THRESHOLD_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                _threshold_values(thresholds),
+            )
 
     # -- packs ---------------------------------------------------------------------------
 

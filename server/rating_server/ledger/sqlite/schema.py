@@ -15,7 +15,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     time_zone TEXT NOT NULL,
     parent_account_id TEXT REFERENCES accounts(account_id),
     pay_as_you_go INTEGER NOT NULL,
-    create_time_ns INTEGER NOT NULL
+    create_time_ns INTEGER NOT NULL,
+    -- A main account's monthly pay-as-you-go budget (micro-points), NULL for none.
+    monthly_budget_micros INTEGER CHECK (monthly_budget_micros > 0)
 );
 CREATE INDEX IF NOT EXISTS accounts_by_parent ON accounts(parent_account_id);
 
@@ -182,6 +184,16 @@ CREATE TABLE IF NOT EXISTS feed_events (
 );
 CREATE INDEX IF NOT EXISTS feed_by_account ON feed_events(billing_account_id, position);
 CREATE INDEX IF NOT EXISTS feed_by_charge ON feed_events(charge_id) WHERE kind = 'charge';
+-- A main account's alert thresholds (ledger/alerts.py), NULL (percents 0) where
+-- not set; replaced whole by SetAlertThresholds, deleted when none is set.
+CREATE TABLE IF NOT EXISTS alert_thresholds (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(account_id),
+    free_below_micros INTEGER,
+    pack_below_micros INTEGER,
+    pack_percent_below INTEGER NOT NULL DEFAULT 0,
+    payg_above_micros INTEGER,
+    payg_budget_percent_above INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reservation_requests (
     request_id TEXT PRIMARY KEY,
     reservation_id TEXT NOT NULL,
@@ -199,6 +211,7 @@ ADDED_COLUMNS = (
     ("charge_lines", "source", "TEXT"),
     ("charge_lines", "pack_id", "TEXT"),
     ("charge_lines", "day", "TEXT"),
+    ("accounts", "monthly_budget_micros", "INTEGER CHECK (monthly_budget_micros > 0)"),
 )
 
 _APPEND_ONLY = ("charges", "charge_lines", "funding_entries", "voids", "capacity_purchases")

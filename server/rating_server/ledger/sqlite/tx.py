@@ -17,6 +17,7 @@ from rating_server.ledger.model import (
     CHARGED,
     VOIDED,
     Account,
+    AlertThresholds,
     BalanceChanges,
     CapacityPurchase,
     ChargeEntry,
@@ -47,7 +48,14 @@ from rating_server.ledger.store import (
 )
 
 _CHUNK = 500
-_ACCOUNT_COLUMNS = "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns"
+_ACCOUNT_COLUMNS = (
+    "account_id, plan, time_zone, parent_account_id, pay_as_you_go, create_time_ns, "
+    "monthly_budget_micros"
+)
+_THRESHOLD_COLUMNS = (
+    "free_below_micros, pack_below_micros, pack_percent_below, payg_above_micros, "
+    "payg_budget_percent_above"
+)
 _PACK_COLUMNS = (
     "p.pack_id, p.account_id, p.micros, b.remaining_micros, p.valid_from_ns, "
     "p.expire_time_ns, p.priority, p.create_time_ns, p.seq"
@@ -77,8 +85,20 @@ _CAPACITY_COLUMNS = (
 )
 
 
+def _threshold_values(thresholds: AlertThresholds) -> list[object]:
+    """An account's id and thresholds, in ``_THRESHOLD_COLUMNS``' order."""
+    return [
+        thresholds.account_id,
+        thresholds.free_below_micros,
+        thresholds.pack_below_micros,
+        thresholds.pack_percent_below,
+        thresholds.payg_above_micros,
+        thresholds.payg_budget_percent_above,
+    ]
+
+
 def _account(row: tuple) -> Account:
-    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+    return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
 def _pack(row: tuple) -> Pack:
@@ -144,7 +164,7 @@ class SqliteLedgerTx(SqliteReservationsTx):
 
     def insert_account(self, account: Account) -> None:
         self.conn.execute(
-            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 account.account_id,
                 account.plan,
@@ -152,6 +172,7 @@ class SqliteLedgerTx(SqliteReservationsTx):
                 account.parent_account_id,
                 int(account.pay_as_you_go),
                 account.create_time_ns,
+                account.monthly_budget_micros,
             ],
         )
 
@@ -166,6 +187,30 @@ class SqliteLedgerTx(SqliteReservationsTx):
             "UPDATE accounts SET pay_as_you_go = ? WHERE account_id = ?",
             [int(pay_as_you_go), main_account_id],
         )
+
+    def set_monthly_budget(self, main_account_id: str, micros: int | None) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET monthly_budget_micros = ? WHERE account_id = ?",
+            [micros, main_account_id],
+        )
+
+    def alert_thresholds(self, main_account_id: str) -> AlertThresholds | None:
+        row = self.conn.execute(
+            f"SELECT {_THRESHOLD_COLUMNS} FROM alert_thresholds WHERE account_id = ?",
+            [main_account_id],
+        ).fetchone()
+        return None if row is None else AlertThresholds(main_account_id, *row)
+
+    def set_alert_thresholds(self, thresholds: AlertThresholds) -> None:
+        self.conn.execute(
+            "DELETE FROM alert_thresholds WHERE account_id = ?", [thresholds.account_id]
+        )
+        if not thresholds.empty:
+            self.conn.execute(
+                f"INSERT INTO alert_thresholds (account_id, {_THRESHOLD_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                _threshold_values(thresholds),
+            )
 
     # -- packs ---------------------------------------------------------------------------
 
