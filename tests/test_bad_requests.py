@@ -68,7 +68,8 @@ EXTEND = "/rating.v1.RatingService/Extend"
 RELEASE = "/rating.v1.RatingService/Release"
 WATCH_CHARGES = "/rating.v1.AccountService/WatchCharges"
 #: The server-streaming methods, and how long a call of one is let run.
-STREAMS = frozenset({WATCH_CHARGES})
+WATCH_BALANCE = "/rating.v1.AccountService/WatchBalance"
+STREAMS = frozenset({WATCH_CHARGES, WATCH_BALANCE})
 STREAM_SECONDS = 3.0
 SET_THRESHOLDS = "/rating.v1.AccountService/SetAlertThresholds"
 GET_THRESHOLDS = "/rating.v1.AccountService/GetAlertThresholds"
@@ -681,6 +682,13 @@ TABLE: tuple[Bad, ...] = (
     Bad("watch-cursor-forged", WATCH_CHARGES,
         lambda _b: acc.WatchChargesRequest(account_id="acme", cursor="forged"),
         Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("cursor", "CURSOR_INVALID"),)),
+    # AccountService/WatchBalance.
+    Bad("watch-balance-unknown-account", WATCH_BALANCE,
+        lambda _b: acc.WatchBalanceRequest(account_id="nobody"), Code.NOT_FOUND,
+        "ACCOUNT_NOT_FOUND"),
+    Bad("watch-balance-account-id-missing", WATCH_BALANCE,
+        lambda _b: acc.WatchBalanceRequest(), Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        (("account_id", "ACCOUNT_ID_INVALID"),)),
     # AccountService/GetBalance.
     Bad("balance-day-not-a-date", BALANCE,
         lambda _b: acc.GetBalanceRequest(account_id="acme", day="2026-02-30"),
@@ -886,7 +894,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 19
+    assert len(REQUEST_TYPES) == 20
 
 
 @pytest.mark.parametrize("bad", table_params())

@@ -270,6 +270,12 @@ RPCS = (
         NOT_FOUND,
     ),
     Rpc(
+        ACCOUNT + "WatchBalance",
+        "read",
+        account_service_pb2.WatchBalanceRequest(account_id=NO_ACCOUNT),
+        NOT_FOUND,
+    ),
+    Rpc(
         ACCOUNT + "GrantCapacity",
         "admin",
         account_service_pb2.GrantCapacityRequest(

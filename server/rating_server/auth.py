@@ -39,6 +39,7 @@ ROLE_OF_METHOD = {
     "/rating.v1.AccountService/ListCharges": "read",
     "/rating.v1.AccountService/GetStatement": "read",
     "/rating.v1.AccountService/WatchCharges": "read",
+    "/rating.v1.AccountService/WatchBalance": "read",
     "/rating.v1.AccountService/GetAlertThresholds": "read",
     "/rating.v1.RatingService/CommitCharges": "charge",
     "/rating.v1.RatingService/VoidCharge": "charge",

@@ -17,9 +17,24 @@ class CapacityTerm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPACITY_TERM_UNSPECIFIED: _ClassVar[CapacityTerm]
     CAPACITY_TERM_MONTH: _ClassVar[CapacityTerm]
     CAPACITY_TERM_YEAR: _ClassVar[CapacityTerm]
+
+class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_KIND_UNSPECIFIED: _ClassVar[AlertKind]
+    ALERT_KIND_FREE_POINTS_BELOW: _ClassVar[AlertKind]
+    ALERT_KIND_PACK_POINTS_BELOW: _ClassVar[AlertKind]
+    ALERT_KIND_PACK_PERCENT_BELOW: _ClassVar[AlertKind]
+    ALERT_KIND_PAY_AS_YOU_GO_POINTS_ABOVE: _ClassVar[AlertKind]
+    ALERT_KIND_PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE: _ClassVar[AlertKind]
 CAPACITY_TERM_UNSPECIFIED: CapacityTerm
 CAPACITY_TERM_MONTH: CapacityTerm
 CAPACITY_TERM_YEAR: CapacityTerm
+ALERT_KIND_UNSPECIFIED: AlertKind
+ALERT_KIND_FREE_POINTS_BELOW: AlertKind
+ALERT_KIND_PACK_POINTS_BELOW: AlertKind
+ALERT_KIND_PACK_PERCENT_BELOW: AlertKind
+ALERT_KIND_PAY_AS_YOU_GO_POINTS_ABOVE: AlertKind
+ALERT_KIND_PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE: AlertKind
 
 class Account(_message.Message):
     __slots__ = ("account_id", "plan", "time_zone", "parent_account_id", "pay_as_you_go", "create_time", "monthly_budget_points")
@@ -437,3 +452,39 @@ class AlertThresholds(_message.Message):
     pay_as_you_go_points_above: str
     pay_as_you_go_budget_percent_above: int
     def __init__(self, account_id: _Optional[str] = ..., free_points_below: _Optional[str] = ..., pack_points_below: _Optional[str] = ..., pack_percent_below: _Optional[int] = ..., pay_as_you_go_points_above: _Optional[str] = ..., pay_as_you_go_budget_percent_above: _Optional[int] = ...) -> None: ...
+
+class WatchBalanceRequest(_message.Message):
+    __slots__ = ("account_id", "every_change")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVERY_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    every_change: bool
+    def __init__(self, account_id: _Optional[str] = ..., every_change: _Optional[bool] = ...) -> None: ...
+
+class WatchBalanceResponse(_message.Message):
+    __slots__ = ("balance", "alerts", "cursor")
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    balance: GetBalanceResponse
+    alerts: _containers.RepeatedCompositeFieldContainer[BalanceAlert]
+    cursor: str
+    def __init__(self, balance: _Optional[_Union[GetBalanceResponse, _Mapping]] = ..., alerts: _Optional[_Iterable[_Union[BalanceAlert, _Mapping]]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class BalanceAlert(_message.Message):
+    __slots__ = ("kind", "day", "pack_id", "month", "threshold_points", "threshold_percent", "value_points")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    PACK_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_POINTS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    kind: AlertKind
+    day: str
+    pack_id: str
+    month: str
+    threshold_points: str
+    threshold_percent: int
+    value_points: str
+    def __init__(self, kind: _Optional[_Union[AlertKind, str]] = ..., day: _Optional[str] = ..., pack_id: _Optional[str] = ..., month: _Optional[str] = ..., threshold_points: _Optional[str] = ..., threshold_percent: _Optional[int] = ..., value_points: _Optional[str] = ...) -> None: ...

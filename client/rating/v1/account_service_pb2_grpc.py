@@ -81,6 +81,11 @@ class AccountServiceStub:
                 request_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
                 _registered_method=True)
+        self.WatchBalance = channel.unary_stream(
+                '/rating.v1.AccountService/WatchBalance',
+                request_serializer=rating_dot_v1_dot_account__service__pb2.WatchBalanceRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_account__service__pb2.WatchBalanceResponse.FromString,
+                _registered_method=True)
         self.SetAlertThresholds = channel.unary_unary(
                 '/rating.v1.AccountService/SetAlertThresholds',
                 request_serializer=rating_dot_v1_dot_account__service__pb2.SetAlertThresholdsRequest.SerializeToString,
@@ -168,6 +173,17 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBalance(self, request, context):
+        """WatchBalance streams an account's balance: the balance now, at once, then
+        the balance after each change that crosses one of its alert thresholds
+        (SetAlertThresholds), with the alerts, or after every change with
+        every_change. A change is a commit, void or settlement on any node; it
+        comes within a second. The stream never ends while the server runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetAlertThresholds(self, request, context):
         """SetAlertThresholds replaces all of a main account's alert thresholds.
         """
@@ -229,6 +245,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.WatchCharges,
                     request_deserializer=rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.FromString,
                     response_serializer=rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.SerializeToString,
+            ),
+            'WatchBalance': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBalance,
+                    request_deserializer=rating_dot_v1_dot_account__service__pb2.WatchBalanceRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_account__service__pb2.WatchBalanceResponse.SerializeToString,
             ),
             'SetAlertThresholds': grpc.unary_unary_rpc_method_handler(
                     servicer.SetAlertThresholds,
@@ -486,6 +507,33 @@ class AccountService:
             '/rating.v1.AccountService/WatchCharges',
             rating_dot_v1_dot_account__service__pb2.WatchChargesRequest.SerializeToString,
             rating_dot_v1_dot_account__service__pb2.WatchChargesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rating.v1.AccountService/WatchBalance',
+            rating_dot_v1_dot_account__service__pb2.WatchBalanceRequest.SerializeToString,
+            rating_dot_v1_dot_account__service__pb2.WatchBalanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import grpc
 from google.rpc import code_pb2
@@ -12,10 +13,13 @@ from rating_server.catalog.cache import CatalogCache
 from rating_server.feed_bell import FeedBell
 from rating_server.guard import CALLER
 from rating_server.ledger import accounts, capacity, feed, reports
+from rating_server.ledger.balance_watch import BalanceWatch
 from rating_server.ledger.store import LedgerStore
 from rating_server.servicers import account_convert
 from rating_server.servicers.convert import optional_ns
 from rating_server.servicers.errors import abort, domain_errors, domain_errors_of
+
+Message = TypeVar("Message")
 
 #: Seconds a caught-up stream waits for the bell before it looks again anyway.
 WAIT_SECONDS = 1.0
@@ -165,25 +169,58 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
                 metadata={"principal": caller.name, "role": "admin"},
             )
         with domain_errors_of(context):
-            billing, cursor = feed.start(self._ledger, request.account_id, request.cursor)
+            billing, start = feed.start(self._ledger, request.account_id, request.cursor)
         if not request.cursor:  # where it starts, for the caller to keep
             yield account_service_pb2.WatchChargesResponse(
-                cursor=feed.token_of(cursor, request.account_id)
+                cursor=feed.token_of(start, request.account_id)
             )
+        cursor = [start]
+
+        def events() -> list[account_service_pb2.WatchChargesResponse]:
+            items = feed.read(self._ledger, billing, cursor[0])
+            if items:
+                cursor[0] = items[-1].cursor
+            return [account_convert.feed_item(item, request.account_id) for item in items]
+
+        yield from self._follow(context, events)
+
+    def WatchBalance(
+        self, request: account_service_pb2.WatchBalanceRequest, context: grpc.ServicerContext
+    ) -> Iterator[account_service_pb2.WatchBalanceResponse]:
+        """The balance now, then after each change that crosses a threshold (every
+        change, with ``every_change``), until the caller goes or the server stops."""
+        with domain_errors_of(context):
+            watch = BalanceWatch(self._ledger, lambda: self._catalog.snapshot, request.account_id)
+            first = watch.start()
+        billing = watch.billing_account_id
+        yield account_convert.balance_change(first, billing)
+
+        def changes() -> list[account_service_pb2.WatchBalanceResponse]:
+            sent = []
+            while (change := watch.next_change()) is not None:
+                if change.alerts or request.every_change:
+                    sent.append(account_convert.balance_change(change, billing))
+            return sent
+
+        yield from self._follow(context, changes)
+
+    def _follow(
+        self, context: grpc.ServicerContext, step: Callable[[], list[Message]]
+    ) -> Iterator[Message]:
+        """What ``step`` finds, each time the feed may have moved, until the caller goes
+        or the server stops (UNAVAILABLE: the caller resumes, from its cursor)."""
         while context.is_active():
             seen = self._bell.rung
             with domain_errors_of(context):
-                items = feed.read(self._ledger, billing, cursor)
-            for item in items:
-                yield account_convert.feed_item(item, request.account_id)
-            if items:
-                cursor = items[-1].cursor
+                found = step()
+            yield from found
+            if found:
                 continue
             if not self._bell.wait(seen, timeout=WAIT_SECONDS):
                 abort(
                     context,
                     code_pb2.UNAVAILABLE,
-                    "the server is stopping: reconnect with the cursor of the last event",
+                    "the server is stopping: reconnect (with the cursor of the last event)",
                     "SERVER_STOPPING",
                 )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rating.v1 import account_service_pb2
-from rating_server.ledger import feed
+from rating_server.ledger import alerts, feed
+from rating_server.ledger.balance_watch import BalanceChange
 from rating_server.ledger.capacity import MONTH, YEAR
 from rating_server.ledger.feed import FeedItem
 from rating_server.ledger.model import (
@@ -192,3 +193,38 @@ def feed_item(item: FeedItem, account_id: str) -> account_service_pb2.WatchCharg
         message.void.charge_id = charge_id
         message.void.reversals.extend(funding(part) for part in reversals)
     return message
+
+
+ALERT_KIND = {
+    alerts.FREE_POINTS_BELOW: account_service_pb2.ALERT_KIND_FREE_POINTS_BELOW,
+    alerts.PACK_POINTS_BELOW: account_service_pb2.ALERT_KIND_PACK_POINTS_BELOW,
+    alerts.PACK_PERCENT_BELOW: account_service_pb2.ALERT_KIND_PACK_PERCENT_BELOW,
+    alerts.PAY_AS_YOU_GO_POINTS_ABOVE: account_service_pb2.ALERT_KIND_PAY_AS_YOU_GO_POINTS_ABOVE,
+    alerts.PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE: (
+        account_service_pb2.ALERT_KIND_PAY_AS_YOU_GO_BUDGET_PERCENT_ABOVE
+    ),
+}
+
+
+def balance_change(
+    change: BalanceChange, billing_account_id: str
+) -> account_service_pb2.WatchBalanceResponse:
+    """A balance after a change, its alerts, and the billing account's feed cursor."""
+    return account_service_pb2.WatchBalanceResponse(
+        balance=balance(change.balance),
+        alerts=[
+            account_service_pb2.BalanceAlert(
+                kind=ALERT_KIND[alert.kind],
+                day=alert.day,
+                pack_id=alert.pack_id,
+                month=alert.month,
+                threshold_points=format_points(alert.threshold_micros)
+                if not alert.threshold_percent
+                else "",
+                threshold_percent=alert.threshold_percent,
+                value_points=format_points(alert.value_micros),
+            )
+            for alert in change.alerts
+        ],
+        cursor=feed.token_of(change.cursor, billing_account_id) if change.cursor else "",
+    )
