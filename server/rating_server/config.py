@@ -102,7 +102,7 @@ class Settings:
     grace_seconds: float = 10.0
     # Calls handled at once; more get RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = 64
-    # Streams (WatchCharges) open at once, apart from the calls; more get
+    # Streams (WatchCharges, WatchBalance) open at once, apart from the calls; more get
     # RESOURCE_EXHAUSTED. Each holds a thread while it is open.
     max_streams: int = 64
     # Largest message, in bytes: the client package's limit, which a full batch of
