@@ -10,7 +10,7 @@ PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
 PGDIR ?= .postgres
 CLUSTER = $(BIN)/python -m rating_server.ledger.postgres.cluster $(PGDIR)
 
-.PHONY: run run-postgres test bench bench-scale proto proto-check lint format venv clean
+.PHONY: run run-postgres test bench bench-watchers bench-scale proto proto-check lint format venv clean
 
 # RATING_DB=postgresql://... make run: on PostgreSQL, the schema is migrated first
 # (SQLite makes its tables as it opens them).
@@ -40,6 +40,12 @@ venv: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/run.py
+
+# Do idle watchers (WatchBalance, WatchCharges) slow commits? bench/results/watchers.md
+# (about 2 minutes, both engines).
+bench-watchers: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/watchers.py
 
 # Does the cost grow with millions of ledger lines (both engines) or 10,000 SKUs?
 # bench/results/scale.md (about 15 minutes: the lines are loaded through the ledger).

@@ -1,27 +1,31 @@
 """What wakes the streams of a server process when the ledger changes.
 
-One thread per process asks the ledger for the feed's end a few times a second (a
-single indexed read, whatever the number of streams) and rings when it moved: every
-stream waiting then reads its own events. A commit on another process or another node
-is seen within ``INTERVAL`` seconds; nothing on the commit path waits for it. Where the
-engine announces commits (PostgreSQL's LISTEN, ``LedgerStore.listen_feed``), each
-announcement rings at once too. ``close``
-rings a last time and makes every wait return False, so the streams end at once when
-the server stops.
+One thread per process follows the charges feed a few times a second: it reads the
+events after the last it saw (one indexed read, whatever the number of streams) and
+rings for the billing accounts they concern. A stream waits for its own account's ring
+(a stream of every account, for any), so streams on accounts nothing happens to stay
+asleep. A commit on another process or another node is heard within ``INTERVAL``
+seconds; where the engine announces commits (PostgreSQL's LISTEN,
+``LedgerStore.listen_feed``), the feed is followed at each announcement too. Nothing on
+the commit path waits for any of it. ``close`` wakes every stream, and every wait then
+returns False, so the streams end at once when the server stops.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 
 from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.store import Closeable, LedgerStore
 
 log = logging.getLogger("rating_server")
 
-#: Seconds between two looks at the feed's end.
+#: Seconds between two looks at the feed.
 INTERVAL = 0.2
+#: Events read at once by the look.
+EVENTS_PER_LOOK = 1000
 
 
 class FeedBell:
@@ -29,44 +33,58 @@ class FeedBell:
         self._store = store
         self._interval = interval
         self._changed = threading.Condition()
-        self._rung = 0
+        #: Rings by billing account; None's counts every ring.
+        self._rungs: Counter[str | None] = Counter()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: Closeable | None = None
+        self._looking = threading.Lock()
+        self._end: tuple[int, int] | None = None
 
     def start(self) -> None:
-        self._listener = self._store.listen_feed(self.ring)
+        self.look()  # where the feed ends now
+        self._listener = self._store.listen_feed(self.look)
         self._thread = threading.Thread(target=self._follow, name="feed-bell", daemon=True)
         self._thread.start()
 
     def _follow(self) -> None:
-        end = None
         while not self._closed.wait(self._interval):
+            self.look()
+
+    def look(self) -> None:
+        """Read the events after the last seen, and ring for their accounts."""
+        with self._looking:
             try:
                 with self._store.read() as tx:
-                    now = tx.feed_end(None)
+                    if self._end is None:
+                        self._end = tx.feed_end(None)
+                        return
+                    events = tx.feed_events(self._end, None, EVENTS_PER_LOOK)
             except StorageUnavailableError as error:
-                log.debug("the feed's end could not be read: %s", error)
-                continue
-            if now != end:
-                end = now
-                self.ring()
+                log.debug("the charges feed could not be read: %s", error)
+                return
+            if events:
+                self._end = events[-1].position
+                self.ring({event.billing_account_id for event in events})
 
-    def ring(self) -> None:
+    def ring(self, accounts: set[str]) -> None:
         with self._changed:
-            self._rung += 1
+            for account in accounts:
+                self._rungs[account] += 1
+            self._rungs[None] += 1
             self._changed.notify_all()
 
-    @property
-    def rung(self) -> int:
-        """How many times it has rung: a stream waits for a number past the one it saw."""
-        return self._rung
+    def rung(self, account: str | None) -> int:
+        """How many times it has rung for ``account`` (None: for any): a stream waits for
+        a number past the one it saw before it read."""
+        return self._rungs[account]
 
-    def wait(self, seen: int, timeout: float) -> bool:
-        """Wait until it rings past ``seen`` or ``timeout`` passes; False once closed."""
+    def wait(self, account: str | None, seen: int, timeout: float) -> bool:
+        """Wait until it rings for ``account`` past ``seen``, or ``timeout`` passes;
+        False once closed."""
         with self._changed:
             self._changed.wait_for(
-                lambda: self._rung != seen or self._closed.is_set(), timeout=timeout
+                lambda: self._rungs[account] != seen or self._closed.is_set(), timeout=timeout
             )
         return not self._closed.is_set()
 
@@ -76,7 +94,8 @@ class FeedBell:
 
     def close(self) -> None:
         self._closed.set()
-        self.ring()
+        with self._changed:
+            self._changed.notify_all()
         if self._listener is not None:
             self._listener.close()
         if self._thread is not None:

@@ -21,8 +21,9 @@ from rating_server.servicers.errors import abort, domain_errors, domain_errors_o
 
 Message = TypeVar("Message")
 
-#: Seconds a caught-up stream waits for the bell before it looks again anyway.
-WAIT_SECONDS = 1.0
+#: Seconds a caught-up stream waits for its account's ring before it looks again anyway
+#: (the bell follows the feed itself: this is only a backstop).
+WAIT_SECONDS = 10.0
 
 
 class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
@@ -182,7 +183,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
                 cursor[0] = items[-1].cursor
             return [account_convert.feed_item(item, request.account_id) for item in items]
 
-        yield from self._follow(context, events)
+        yield from self._follow(context, events, billing)
 
     def WatchBalance(
         self, request: account_service_pb2.WatchBalanceRequest, context: grpc.ServicerContext
@@ -202,21 +203,25 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
                     sent.append(account_convert.balance_change(change, billing))
             return sent
 
-        yield from self._follow(context, changes)
+        yield from self._follow(context, changes, billing)
 
     def _follow(
-        self, context: grpc.ServicerContext, step: Callable[[], list[Message]]
+        self,
+        context: grpc.ServicerContext,
+        step: Callable[[], list[Message]],
+        billing: str | None,
     ) -> Iterator[Message]:
-        """What ``step`` finds, each time the feed may have moved, until the caller goes
-        or the server stops (UNAVAILABLE: the caller resumes, from its cursor)."""
+        """What ``step`` finds, each time the feed may have moved for ``billing`` (None:
+        for any account), until the caller goes or the server stops (UNAVAILABLE: the
+        caller resumes, from its cursor)."""
         while context.is_active():
-            seen = self._bell.rung
+            seen = self._bell.rung(billing)
             with domain_errors_of(context):
                 found = step()
             yield from found
             if found:
                 continue
-            if not self._bell.wait(seen, timeout=WAIT_SECONDS):
+            if not self._bell.wait(billing, seen, timeout=WAIT_SECONDS):
                 abort(
                     context,
                     code_pb2.UNAVAILABLE,
