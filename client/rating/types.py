@@ -562,3 +562,65 @@ class Sku:
             else None,
             raw=raw,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationSettled:
+    """A reservation settled by an item of the charge ``charge_id``."""
+
+    reservation_id: str
+    charge_id: str
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ReservationSettled) -> ReservationSettled:
+        return cls(reservation_id=raw.reservation_id, charge_id=raw.charge_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeVoided:
+    """A charge voided: ``reversals`` are this account's funding of it given back
+    (negative points)."""
+
+    charge_id: str
+    reversals: tuple[Funding, ...]
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ChargeVoided) -> ChargeVoided:
+        return cls(charge_id=raw.charge_id, reversals=tuple(Funding.of(f) for f in raw.reversals))
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEvent:
+    """One event of the charges feed (``watch_charges``): exactly one of ``line`` (a
+    committed line, as ``list_charges`` has it), ``settlement`` and ``void`` is set;
+    ``kind`` names which. ``cursor`` is where it is in the feed: keep it, and a feed
+    started again with it resumes after this event."""
+
+    cursor: str
+    billing_account_id: str
+    event_time: datetime
+    line: ChargeEntry | None
+    settlement: ReservationSettled | None
+    void: ChargeVoided | None
+    raw: account_service_pb2.WatchChargesResponse = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        """ "line", "settlement" or "void"."""
+        return "line" if self.line else "settlement" if self.settlement else "void"
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.WatchChargesResponse) -> ChargeEvent:
+        """The event of a feed message that has one (``raw.WhichOneof("event")``)."""
+        which = raw.WhichOneof("event")
+        if which is None:
+            raise ValueError("a feed message without an event (the start marker) is no event")
+        return cls(
+            cursor=raw.cursor,
+            billing_account_id=raw.billing_account_id,
+            event_time=_when(raw.event_time),
+            line=ChargeEntry.of(raw.line) if which == "line" else None,
+            settlement=ReservationSettled.of(raw.settlement) if which == "settlement" else None,
+            void=ChargeVoided.of(raw.void) if which == "void" else None,
+            raw=raw,
+        )
