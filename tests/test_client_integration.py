@@ -36,8 +36,9 @@ from rating.errors import (
     RatingError,
     UnavailableError,
 )
-from rating.types import Receipt
+from rating.types import ChargeEvent, Receipt, ReservationSettled
 from rating.v1 import rating_service_pb2, usage_pb2
+from rating_server.config import Settings
 from rating_server.server import RatingServer
 
 DAY = "2026-11-27"  # NOON's day in Asia/Shanghai
@@ -1086,3 +1087,151 @@ def test_alert_thresholds_are_set_whole_read_back_and_refused_with_reasons(
         ("pack_percent_below", "PERCENT_INVALID"),
     ]
     assert client.get_alert_thresholds(acme) == replaced
+
+
+# The charges feed: watch_charges against the server, across a stop and a kill -9
+
+
+def usage_ids_of(events: list[ChargeEvent]) -> list[str]:
+    return [event.line.usage_id for event in events if event.line is not None]
+
+
+def test_a_watcher_sees_the_commits_in_order_then_the_settlement_and_the_void(
+    client: RatingClient, acme: str
+) -> None:
+    with client.watch_charges(acme) as feed:
+        start = feed.cursor
+        assert start  # where the feed starts, to keep before any event
+        morning = client.commit([calls(1, "u-1"), calls(2, "u-2")])
+        evening = client.commit([calls(3, "u-3")])
+        lines = [next(feed) for _ in range(3)]
+        held = client.reserve(acme, "agent.call", 5, 60)
+        settling = usage.agent_calls(
+            5,
+            usage_id="session",
+            account_id=acme,
+            occurred_at=NOON,
+            reservation_id=held.reservation_id,
+        )
+        charge = client.commit([settling])
+        client.void_charge(charge.charge_id)
+        line, settled, voided = next(feed), next(feed), next(feed)
+        assert feed.cursor == voided.cursor
+    # The lines as ListCharges has them, in its order.
+    listed = [(c.charge_id, c.line_number, c.usage_id, c.points) for c in client.iter_charges(acme)]
+    watched = [
+        (e.line.charge_id, e.line.line_number, e.line.usage_id, e.line.points) for e in lines
+    ]
+    assert watched == listed[:3]
+    assert [e.line.charge_id for e in lines] == [morning.charge_id] * 2 + [evening.charge_id]
+    assert {e.billing_account_id for e in lines} == {acme}
+    assert (line.kind, line.line.usage_id) == ("line", "session")  # type: ignore[union-attr]
+    assert settled.settlement == ReservationSettled(held.reservation_id, charge.charge_id)
+    assert voided.void is not None and voided.void.charge_id == charge.charge_id
+    assert [(f.source, f.points) for f in voided.void.reversals] == [("free_points", Decimal(-10))]
+    # Started again after the first line: the rest, nothing twice.
+    with client.watch_charges(acme, cursor=lines[0].cursor) as again:
+        assert usage_ids_of([next(again), next(again), next(again)]) == ["u-2", "u-3", "session"]
+
+
+def test_a_feed_given_a_cursor_it_did_not_give_raises_invalid_argument_naming_it(
+    client: RatingClient, acme: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        next(client.watch_charges(acme, cursor="not-a-cursor"))
+    assert [(v.field, v.reason) for v in caught.value.violations] == [("cursor", "CURSOR_INVALID")]
+
+
+def test_a_watcher_resumes_across_a_server_stop_and_restart_with_nothing_skipped_nor_twice(
+    database: str,
+) -> None:
+    first = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, grace_seconds=60))
+    first.start()
+    address = first.address
+    running = [first]  # stopped once each (a second stop would close its files again)
+    try:
+        with RatingClient(address) as client:
+            client.create_account("acme", plan="pro")
+            with client.watch_charges("acme") as feed:
+                client.commit([calls(1, "u-1"), calls(1, "u-2")])
+                assert usage_ids_of([next(feed)]) == ["u-1"]
+                running.remove(first)
+                first.stop()  # ends the stream (UNAVAILABLE, SERVER_STOPPING) at once
+                second = RatingServer(Settings(listen=address, db_path=database))
+                second.start()
+                running.append(second)
+                assert second.address == address
+                commit_until_up(client, [calls(1, "u-3")], "req-after")
+                # u-2 came in the first stream or the resumed one: once, either way.
+                assert usage_ids_of([next(feed), next(feed)]) == ["u-2", "u-3"]
+                assert feed.reconnects >= 1
+            assert [c.usage_id for c in client.iter_charges("acme")] == ["u-1", "u-2", "u-3"]
+    finally:
+        for server in running:
+            server.stop(grace=0)
+
+
+def test_a_feed_read_across_a_sigkill_and_restart_yields_every_line_once_in_order(
+    launch: Launch, database: str
+) -> None:
+    first = serve(launch, database)
+    address = first.address
+    with RatingClient(address) as client:
+        client.create_account("acme", plan="pro")
+        with client.watch_charges("acme") as feed:
+            client.commit([calls(1, f"u-{n}") for n in range(1, 6)], request_id="req-1")
+            read = [next(feed), next(feed)]
+            first.kill()  # the connection drops, wherever the stream was
+            restart(launch, database, address)
+            commit_until_up(client, [calls(1, "u-6")], "req-2")
+            read += [next(feed) for _ in range(4)]
+        listed = [(c.charge_id, c.line_number) for c in client.iter_charges("acme")]
+    assert usage_ids_of(read) == [f"u-{n}" for n in range(1, 7)]
+    assert [(e.line.charge_id, e.line.line_number) for e in read if e.line] == listed
+    assert feed.reconnects >= 1
+
+
+def test_the_async_client_watches_the_feed_and_starts_again_from_a_cursor(
+    acme: str, server: RatingServer
+) -> None:
+    async def run() -> tuple[list[str], list[str]]:
+        async with AsyncRatingClient(server.address) as client:
+            async with client.watch_charges(acme) as feed:
+                await client.commit([calls(1, "a-1"), calls(1, "a-2")])
+                taken = [await anext(feed), await anext(feed)]
+            async with client.watch_charges(acme, cursor=taken[0].cursor) as again:
+                resumed = [await anext(again)]
+            return usage_ids_of(taken), usage_ids_of(resumed)
+
+    assert asyncio.run(run()) == (["a-1", "a-2"], ["a-2"])
+
+
+def test_a_balance_watch_gives_the_balance_then_the_alert_a_commit_crosses(
+    client: RatingClient, acme: str, server: RatingServer
+) -> None:
+    client.set_alert_thresholds(acme, free_points_below=100)
+    now = datetime.now(UTC)
+    with client.watch_balance(acme) as watch:
+        first = next(watch)
+        assert (first.balance.free_points_left, first.alerts) == (Decimal(500), ())
+        client.commit([calls(210, "w-1", when=now)])  # 420 points: 80 left
+        update = next(watch)
+    assert update.balance.free_points_left == Decimal(80)
+    [alert] = update.alerts
+    assert (alert.kind, alert.threshold_points, alert.value_points) == (
+        "free_points_below",
+        Decimal(100),
+        Decimal(80),
+    )
+    assert watch.closed
+
+    async def watch_async() -> tuple[Decimal, Decimal]:
+        async with AsyncRatingClient(server.address) as aclient:
+            awatch = aclient.watch_balance(acme, every_change=True)
+            async with awatch:
+                start = await awatch.__anext__()
+                await aclient.commit([calls(5, "w-2", when=now)])
+                after = await awatch.__anext__()
+        return start.balance.free_points_used, after.balance.free_points_used
+
+    assert asyncio.run(watch_async()) == (Decimal(420), Decimal(430))

@@ -44,6 +44,7 @@ HAND_WRITTEN = [
     "client.py",
     "committer.py",
     "errors.py",
+    "feed.py",
     "options.py",
     "session.py",
     "types.py",

@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from rating import _operations as ops
 from rating.client import options_for
 from rating.errors import RatingError, from_call
+from rating.feed import BACKOFF, AsyncBalanceWatch, AsyncChargeFeed
 from rating.options import ClientOptions
 from rating.session import AsyncSession
 from rating.types import (
@@ -350,6 +351,47 @@ class AsyncRatingClient(ops.Connected):
         self, account_id: str, month: date | str, *, timeout: float | None = None
     ) -> Statement:
         return await self._run(ops.get_statement(account_id, month), timeout)
+
+    # AccountService: the charges feed
+
+    def watch_charges(
+        self,
+        account_id: str = "",
+        *,
+        cursor: str = "",
+        max_reconnects: int | None = None,
+        backoff: tuple[float, float] = BACKOFF,
+    ) -> AsyncChargeFeed:
+        """The charges feed of main account ``account_id`` (its sub-accounts' lines too;
+        empty: every account's, for the admin role): every committed line, reservation
+        settlement and void, as ``ChargeEvent`` values (an async iterator), after
+        ``cursor`` (empty: from when the feed starts). On UNAVAILABLE (the server
+        stopping, the connection dropped) it opens the stream again after the last cursor
+        it has (``feed.cursor``) with backoff (``backoff``: the first and the longest
+        wait, doubling), for ever or up to ``max_reconnects`` times in a row without a
+        message; other errors raise.
+        ``await close()`` it, or use it in an ``async with`` block (which starts it)."""
+        return AsyncChargeFeed(
+            self.account_stub, self._metadata, account_id, cursor, max_reconnects, backoff
+        )
+
+    def watch_balance(
+        self,
+        account_id: str,
+        *,
+        every_change: bool = False,
+        max_reconnects: int | None = None,
+        backoff: tuple[float, float] = BACKOFF,
+    ) -> AsyncBalanceWatch:
+        """The balance of ``account_id`` (a sub-account: its main account's) as
+        ``BalanceUpdate`` values: the balance now, then after each change that crosses
+        one of its alert thresholds, with the alerts (every change with
+        ``every_change``). It reconnects after UNAVAILABLE as ``watch_charges`` does;
+        the update after a reconnection is the balance again. ``await close()`` it, or use
+        it in an ``async with`` block."""
+        return AsyncBalanceWatch(
+            self.account_stub, self._metadata, account_id, every_change, max_reconnects, backoff
+        )
 
     # CatalogService
 

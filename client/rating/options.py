@@ -20,6 +20,11 @@ KEEPALIVE_TIME_MS = 30_000
 KEEPALIVE_TIMEOUT_MS = 10_000
 SERVER_MIN_PING_INTERVAL_MS = 10_000
 
+# The backoff of retries on UNAVAILABLE: the first wait, the longest, doubling between
+# (gRPC's retry policy for calls; the charges feed's reconnects use the same).
+RETRY_INITIAL_BACKOFF = 0.1
+RETRY_MAX_BACKOFF = 2.0
+
 SERVICES = ("rating.v1.RatingService", "rating.v1.AccountService", "rating.v1.CatalogService")
 
 
@@ -33,8 +38,8 @@ def service_config(max_attempts: int) -> str:
     """
     policy = {
         "maxAttempts": max_attempts,
-        "initialBackoff": "0.1s",
-        "maxBackoff": "2s",
+        "initialBackoff": f"{RETRY_INITIAL_BACKOFF}s",
+        "maxBackoff": f"{RETRY_MAX_BACKOFF}s",
         "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE", "ABORTED"],
     }

@@ -606,3 +606,113 @@ class Sku:
             else None,
             raw=raw,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationSettled:
+    """A reservation settled by an item of the charge ``charge_id``."""
+
+    reservation_id: str
+    charge_id: str
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ReservationSettled) -> ReservationSettled:
+        return cls(reservation_id=raw.reservation_id, charge_id=raw.charge_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeVoided:
+    """A charge voided: ``reversals`` are this account's funding of it given back
+    (negative points)."""
+
+    charge_id: str
+    reversals: tuple[Funding, ...]
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.ChargeVoided) -> ChargeVoided:
+        return cls(charge_id=raw.charge_id, reversals=tuple(Funding.of(f) for f in raw.reversals))
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEvent:
+    """One event of the charges feed (``watch_charges``): exactly one of ``line`` (a
+    committed line, as ``list_charges`` has it), ``settlement`` and ``void`` is set;
+    ``kind`` names which. ``cursor`` is where it is in the feed: keep it, and a feed
+    started again with it resumes after this event."""
+
+    cursor: str
+    billing_account_id: str
+    event_time: datetime
+    line: ChargeEntry | None
+    settlement: ReservationSettled | None
+    void: ChargeVoided | None
+    raw: account_service_pb2.WatchChargesResponse = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        """ "line", "settlement" or "void"."""
+        return "line" if self.line else "settlement" if self.settlement else "void"
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.WatchChargesResponse) -> ChargeEvent:
+        """The event of a feed message that has one (``raw.WhichOneof("event")``)."""
+        which = raw.WhichOneof("event")
+        if which is None:
+            raise ValueError("a feed message without an event (the start marker) is no event")
+        return cls(
+            cursor=raw.cursor,
+            billing_account_id=raw.billing_account_id,
+            event_time=_when(raw.event_time),
+            line=ChargeEntry.of(raw.line) if which == "line" else None,
+            settlement=ReservationSettled.of(raw.settlement) if which == "settlement" else None,
+            void=ChargeVoided.of(raw.void) if which == "void" else None,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceAlert:
+    """A threshold a balance change crossed: ``kind`` is "free_points_below",
+    "pack_points_below", "pack_percent_below", "pay_as_you_go_points_above" or
+    "pay_as_you_go_budget_percent_above"; the day, pack or month it is of; the threshold
+    (points, or a percent for the percent kinds) and the value now, in points."""
+
+    kind: str
+    day: str
+    pack_id: str
+    month: str
+    threshold_points: Decimal | None
+    threshold_percent: int
+    value_points: Decimal
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.BalanceAlert) -> BalanceAlert:
+        return cls(
+            kind=_enum(raw.kind, account_service_pb2.AlertKind, "ALERT_KIND_"),
+            day=raw.day,
+            pack_id=raw.pack_id,
+            month=raw.month,
+            threshold_points=_points(raw.threshold_points) if raw.threshold_points else None,
+            threshold_percent=raw.threshold_percent,
+            value_points=_points(raw.value_points),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceUpdate:
+    """A balance watch's message: the balance after a change (the first: when the watch
+    started), the alerts the change crossed, and the charges feed's cursor after it."""
+
+    balance: Balance
+    alerts: tuple[BalanceAlert, ...]
+    cursor: str
+    raw: account_service_pb2.WatchBalanceResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: account_service_pb2.WatchBalanceResponse) -> BalanceUpdate:
+        return cls(
+            balance=Balance.of(raw.balance),
+            alerts=tuple(BalanceAlert.of(alert) for alert in raw.alerts),
+            cursor=raw.cursor,
+            raw=raw,
+        )

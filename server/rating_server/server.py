@@ -112,10 +112,14 @@ class RatingServer:
             ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
         ]
         limit, streams = settings.max_concurrent_rpcs, settings.max_streams
+        # A few more threads than the limits, so calls past them are refused (by the
+        # guard, with details) rather than queued; gRPC's own cap is a backstop.
+        self._threads = futures.ThreadPoolExecutor(
+            max_workers=limit + streams + 4, thread_name_prefix="rpc"
+        )
+        self._stopped = False
         self._server = grpc.server(
-            # A few more threads than the limits, so calls past them are refused (by the
-            # guard, with details) rather than queued; gRPC's own cap is a backstop.
-            futures.ThreadPoolExecutor(max_workers=limit + streams + 4, thread_name_prefix="rpc"),
+            self._threads,
             options=options,
             maximum_concurrent_rpcs=(limit + streams) * 4,
         )
@@ -186,9 +190,15 @@ class RatingServer:
     def stop(self, grace: float | None = None) -> None:
         """Turn health NOT_SERVING, end the streams (their callers resume from their
         cursors elsewhere), let in-flight calls finish, then close the database."""
+        if self._stopped:  # once: its databases and its claim on the port are closed
+            return
+        self._stopped = True
         self.health.enter_graceful_shutdown()
         self.feed_bell.close()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        # A method's thread may still be running after its call was cancelled (a stream
+        # between two reads): the databases close once every one has returned.
+        self._threads.shutdown(wait=True)
         self.metrics.close()
         self._close_databases()
 
