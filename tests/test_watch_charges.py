@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import grpc
 import pytest
 from processes import Launch
 from support import NOON, item, rich_error, running
+from test_ledger_crash import list_lines
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import account_service_pb2_grpc, rating_service_pb2, rating_service_pb2_grpc
@@ -243,95 +243,3 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0)
     while not condition():
         assert time.monotonic() < deadline, f"no {what} within {timeout} s"
         time.sleep(0.01)
-
-
-def list_lines(channel: grpc.Channel, account_id: str) -> list[acc.ChargeEntry]:
-    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
-    lines: list[acc.ChargeEntry] = []
-    token = ""
-    while True:
-        page = accounts.ListCharges(
-            acc.ListChargesRequest(account_id=account_id, page_size=1000, page_token=token),
-            timeout=TIMEOUT,
-        )
-        lines += page.charges
-        token = page.next_page_token
-        if not token:
-            return lines
-
-
-# WatchBalance
-
-
-def balance_stream(node: Node, every_change: bool = False) -> Iterator[acc.WatchBalanceResponse]:
-    return node.accounts.WatchBalance(
-        acc.WatchBalanceRequest(account_id="acme", every_change=every_change), timeout=TIMEOUT
-    )
-
-
-def test_a_balance_watcher_on_one_server_gets_each_alert_once_when_another_crosses_it(
-    nodes: tuple[Node, Node],
-) -> None:
-    """Free points of the day below 100: the commit that crosses it alerts; the next one
-    (still below) does not; a void back above does not; a commit below again alerts
-    once more. Each change is made once the watcher has its balance (every_change), so
-    that each is seen alone."""
-    a, b = nodes
-    a.accounts.SetAlertThresholds(
-        acc.SetAlertThresholdsRequest(account_id="acme", free_points_below="100"),
-        timeout=TIMEOUT,
-    )
-    stream = balance_stream(b, every_change=True)
-    first = next(stream)  # the balance now, no alert
-    assert (first.balance.free_points_left, list(first.alerts)) == ("500", [])
-    now = datetime.now(UTC)
-
-    def change(*calls_of: tuple[str, int]) -> list[tuple[int, str]]:
-        for usage_id, count in calls_of:
-            a.commit(
-                usage_id,
-                item("agent.call", count, usage_id=usage_id, account_id="acme", occurred_at=now),
-            )
-        seen = next(stream)
-        return [(alert.kind, alert.value_points) for alert in seen.alerts]
-
-    assert change(("u1", 150)) == []  # 200 left
-    assert change(("u2", 60)) == [(acc.ALERT_KIND_FREE_POINTS_BELOW, "80")]
-    assert change(("u3", 10)) == []  # 60: still below
-    charges = a.accounts.ListCharges(acc.ListChargesRequest(account_id="acme"), timeout=TIMEOUT)
-    u2 = next(line.charge_id for line in charges.charges if line.usage_id == "u2")
-    a.rating.VoidCharge(rating_service_pb2.VoidChargeRequest(charge_id=u2))
-    assert [(x.kind, x.value_points) for x in next(stream).alerts] == []  # 180: above
-    assert change(("u4", 50)) == [(acc.ALERT_KIND_FREE_POINTS_BELOW, "80")]
-    stream.cancel()
-    quiet = balance_stream(b)  # alerts only: the balance now, then the next crossing
-    assert list(next(quiet).alerts) == []
-    a.accounts.SetAlertThresholds(
-        acc.SetAlertThresholdsRequest(account_id="acme", free_points_below="50"),
-        timeout=TIMEOUT,
-    )
-    a.commit("u5", item("agent.call", 10, usage_id="u5", account_id="acme", occurred_at=now))
-    a.commit("u6", item("agent.call", 10, usage_id="u6", account_id="acme", occurred_at=now))
-    crossed = next(quiet)  # 60 (not below 50), then 40: the one that crosses
-    assert [(x.kind, x.threshold_points, x.value_points) for x in crossed.alerts] == [
-        (acc.ALERT_KIND_FREE_POINTS_BELOW, "50", "40")
-    ]
-    quiet.cancel()
-
-
-def test_every_change_sends_each_balance_and_its_cursor_follows_the_charges_feed(
-    nodes: tuple[Node, Node],
-) -> None:
-    a, b = nodes
-    stream = balance_stream(b, every_change=True)
-    next(stream)
-    now = datetime.now(UTC)
-    a.commit("c1", item("agent.call", 1, usage_id="u1", account_id="acme", occurred_at=now))
-    change = next(stream)
-    assert (change.balance.free_points_used, list(change.alerts)) == ("2", [])
-    a.commit("c2", item("agent.call", 2, usage_id="u2", account_id="acme", occurred_at=now))
-    charges = a.watch(cursor=change.cursor)  # the feed after the change it was sent for
-    assert next(charges).line.usage_id == "u2"
-    assert next(stream).balance.free_points_used == "6"
-    charges.cancel()
-    stream.cancel()
