@@ -196,3 +196,19 @@ def test_postgresql_announces_each_commit_to_every_node_and_sqlite_is_looked_at(
         if listener is not None:
             listener.close()
         other.close()
+
+
+def test_a_read_takes_a_bounded_number_of_items_and_the_next_goes_on_inside_a_charge(
+    ledger_with_accounts: LedgerStore,
+    catalog: CatalogSnapshot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feed, "ITEMS_PER_READ", 3)
+    ledger = ledger_with_accounts
+    _, start = feed.start(ledger, "acme", "")
+    commit(ledger, catalog, "a", *[("acme", 1)] * 5)
+    commit(ledger, catalog, "b", ("acme", 1), ("acme", 1))
+    first = feed.read(ledger, "acme", start)
+    assert [item.line.usage_id for item in first] == ["a.0", "a.1", "a.2"]  # type: ignore[union-attr]
+    rest = read_all(ledger, "acme", first[-1].cursor)
+    assert [item.line.usage_id for item in rest] == ["a.3", "a.4", "b.0", "b.1"]  # type: ignore[union-attr]

@@ -23,8 +23,11 @@ from rating_server.pages import make_token, read_token
 
 #: A cursor's line number when the whole event was taken.
 WHOLE = -1
-#: Events read at once.
+#: Events read at once, and items taken from them at most (a charge's lines may stop
+#: midway: the last item's cursor names its line), so that a stream holds a bounded
+#: number of items whatever the batches were.
 EVENTS_PER_READ = 200
+ITEMS_PER_READ = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,8 @@ def _read_cursor(token: str, account_id: str) -> Cursor:
 
 def read(store: LedgerStore, billing: str | None, after: Cursor) -> list[FeedItem]:
     """The items after ``after``, from the next events the feed holds (none: caught
-    up), in feed order; the last one's cursor is where to read from next."""
+    up), in feed order, ``ITEMS_PER_READ`` at most; the last one's cursor is where to
+    read from next."""
     with store.read() as tx:
         if after.line == WHOLE:
             events = tx.feed_events(after.position, billing, EVENTS_PER_READ)
@@ -102,7 +106,13 @@ def read(store: LedgerStore, billing: str | None, after: Cursor) -> list[FeedIte
                 for event in tx.feed_events((first, second - 1), billing, EVENTS_PER_READ)
                 if event.position >= after.position
             ]
-        return [item for event in events for item in _items(tx, event, after)]
+        items: list[FeedItem] = []
+        for event in events:
+            for item in _items(tx, event, after):
+                items.append(item)
+                if len(items) >= ITEMS_PER_READ:  # the next read goes on from its cursor
+                    return items
+        return items
 
 
 def _items(tx: LedgerTx, event: FeedEvent, after: Cursor) -> Iterator[FeedItem]:
