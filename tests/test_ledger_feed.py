@@ -3,7 +3,6 @@ holds, in what order, how a cursor resumes, and that a late committer is never s
 
 from __future__ import annotations
 
-import threading
 import time
 
 import psycopg
@@ -15,7 +14,6 @@ from rating_server.errors import FailedPreconditionError, InvalidRequestError
 from rating_server.ledger import accounts, commits, feed, reservations, voids
 from rating_server.ledger.feed import Cursor, FeedItem
 from rating_server.ledger.store import LedgerStore
-from rating_server.ledger.stores import open_ledger
 
 CALL = "agent.call"
 SECOND = 10**9
@@ -175,27 +173,6 @@ def test_an_event_numbered_first_but_committed_last_is_never_skipped(
         ("acme", ("", "ch_slow")),
         ("globex", late),
     ]
-
-
-def test_postgresql_announces_each_commit_to_every_node_and_sqlite_is_looked_at(
-    ledger_with_accounts: LedgerStore, catalog: CatalogSnapshot, engine: str, database: str
-) -> None:
-    heard = threading.Event()
-    other = open_ledger(database)  # another node
-    listener = other.listen_feed(heard.set)
-    try:
-        if engine == "sqlite":
-            assert listener is None
-            return
-        assert listener is not None
-        assert listener.listening.wait(60)  # type: ignore[attr-defined]
-        heard.clear()  # it is heard once as it starts listening
-        commit(ledger_with_accounts, catalog, "told", ("acme", 1))
-        assert heard.wait(60)
-    finally:
-        if listener is not None:
-            listener.close()
-        other.close()
 
 
 def test_a_read_takes_a_bounded_number_of_items_and_the_next_goes_on_inside_a_charge(

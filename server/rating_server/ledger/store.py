@@ -449,14 +449,4 @@ class LedgerStore(Protocol):
         for a while, and more often while writes fail."""
         ...
 
-    def listen_feed(self, heard: Callable[[], object]) -> Closeable | None:
-        """Have ``heard`` called, on a thread of the store's, soon after each commit
-        that added feed events, on any node; None when the engine cannot (the caller
-        looks at ``LedgerTx.feed_end`` instead). ``close`` the result to stop."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class Closeable(Protocol):
     def close(self) -> None: ...

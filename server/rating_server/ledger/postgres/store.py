@@ -9,17 +9,11 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from rating_server.errors import StorageUnavailableError
-from rating_server.ledger.postgres.announcements import Announcements
 from rating_server.ledger.postgres.database import PostgresDatabase
 from rating_server.ledger.postgres.tx import PostgresLedgerTx
 from rating_server.ledger.store import LedgerTx
 
 T = TypeVar("T")
-
-
-#: The channel feed events are announced on, and the listening connection's name.
-FEED_CHANNEL = "rating_feed"
-FEED_LISTENER_NAME = "rating-feed-listener"
 
 
 class PostgresLedgerStore:
@@ -70,11 +64,6 @@ class PostgresLedgerStore:
 
     def start_probing(self) -> None:
         self.database.start_probing()
-
-    def listen_feed(self, heard: Callable[[], object]) -> Announcements:
-        """``heard`` each time a transaction that added feed events commits, on any node
-        (migration 0007's trigger, ``LISTEN rating_feed``)."""
-        return Announcements(self.database.url, heard, FEED_CHANNEL, FEED_LISTENER_NAME)
 
     def close(self) -> None:
         self.database.close()

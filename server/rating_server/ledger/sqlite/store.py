@@ -67,9 +67,5 @@ class SqliteLedgerStore:
     def start_probing(self) -> None:
         self.database.start_probing()
 
-    def listen_feed(self, heard: Callable[[], object]) -> None:
-        """None: SQLite tells nobody of a commit; the feed is looked at instead."""
-        return None
-
     def close(self) -> None:
         self.database.close()

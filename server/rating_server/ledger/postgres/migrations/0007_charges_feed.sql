@@ -17,12 +17,3 @@ CREATE TABLE feed_events (
 );
 CREATE INDEX feed_by_account ON feed_events (billing_account_id, xid, number);
 CREATE INDEX feed_by_charge ON feed_events (charge_id) WHERE kind = 'charge';
--- Each transaction that adds events tells every node at once, when it commits
--- (LISTEN rating_feed): their streams read the feed then, not at their next look.
-CREATE FUNCTION announce_feed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('rating_feed', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER feed_events_announced AFTER INSERT ON feed_events
-    FOR EACH STATEMENT EXECUTE FUNCTION announce_feed();
