@@ -52,12 +52,24 @@ def described(items: list[FeedItem]) -> list[tuple]:
     return out
 
 
-def read_all(ledger: LedgerStore, billing: str | None, cursor: Cursor) -> list[FeedItem]:
+def read_all(
+    ledger: LedgerStore, billing: str | None, cursor: Cursor, count: int = 0
+) -> list[FeedItem]:
+    """The feed's items after ``cursor``: ``count`` of them (waiting for them: on
+    PostgreSQL a transaction still running anywhere in the cluster when a read begins
+    may hold later events back until the next read), or, with 0, those one pass finds."""
     found: list[FeedItem] = []
-    while items := feed.read(ledger, billing, cursor):
+    deadline = time.monotonic() + 60
+    while True:
+        items = feed.read(ledger, billing, cursor)
         found += items
-        cursor = items[-1].cursor
-    return found
+        if items:
+            cursor = items[-1].cursor
+        if len(found) >= count and (count or not items):
+            return found
+        assert time.monotonic() < deadline, f"{len(found)} of {count} items in 60 s"
+        if not items:
+            time.sleep(0.01)
 
 
 @pytest.fixture
@@ -81,7 +93,7 @@ def test_the_feed_holds_every_line_settlement_and_void_in_order_per_account_and_
         named={0: held.reservation_id},
     ).charge_id
     voids.void(ledger, first)
-    everything = described(read_all(ledger, None, start))
+    everything = described(read_all(ledger, None, start, 7))
     assert everything == [
         ("acme", "line", "r1.0"),
         ("acme", "line", "r1.2"),
@@ -94,7 +106,7 @@ def test_the_feed_holds_every_line_settlement_and_void_in_order_per_account_and_
     _, acme_start = feed.start(ledger, "acme", "")
     assert read_all(ledger, "acme", acme_start) == []  # a feed that starts now
     acme = [entry for entry in everything if entry[0] == "acme"]
-    assert described(read_all(ledger, "acme", Cursor((0, 0)))) == acme
+    assert described(read_all(ledger, "acme", Cursor((0, 0)), len(acme))) == acme
 
 
 def test_a_void_gives_the_reversal_of_the_accounts_funding_and_lines_carry_theirs(
@@ -104,7 +116,7 @@ def test_a_void_gives_the_reversal_of_the_accounts_funding_and_lines_carry_their
     _, start = feed.start(ledger, "acme", "")
     charge = commit(ledger, catalog, "big", ("acme", 200), ("acme", 100))  # 400 + 200 points
     voids.void(ledger, charge)
-    first, second, void = read_all(ledger, "acme", start)
+    first, second, void = read_all(ledger, "acme", start, 3)
     assert [(p.source, p.micros) for p in first.line.funding] == [("free", 400 * 10**6)]  # type: ignore[union-attr]
     assert [(p.source, p.micros) for p in second.line.funding] == [  # type: ignore[union-attr]
         ("free", 100 * 10**6),
@@ -125,13 +137,13 @@ def test_a_cursor_resumes_after_the_line_it_names_even_inside_a_charge(
     _, start = feed.start(ledger, "acme", "")
     commit(ledger, catalog, "a", *[("acme", 1)] * 5)
     commit(ledger, catalog, "b", ("acme", 1))
-    items = read_all(ledger, "acme", start)
+    items = read_all(ledger, "acme", start, 6)
     ids = [item.line.usage_id for item in items]  # type: ignore[union-attr]
     assert ids == ["a.0", "a.1", "a.2", "a.3", "a.4", "b.0"]
     for taken in range(len(items)):
         token = feed.token_of(items[taken].cursor, "acme")
         _, cursor = feed.start(ledger, "acme", token)
-        rest = read_all(ledger, "acme", cursor)
+        rest = read_all(ledger, "acme", cursor, len(items) - taken - 1)
         assert [item.line.usage_id for item in rest] == ids[taken + 1 :]  # type: ignore[union-attr]
 
 
@@ -140,7 +152,7 @@ def test_a_cursor_of_another_feed_or_a_forged_one_is_refused(
 ) -> None:
     ledger = ledger_with_accounts
     commit(ledger, catalog, "a", ("acme", 1))
-    (item,) = read_all(ledger, "acme", Cursor((0, 0)))
+    (item,) = read_all(ledger, "acme", Cursor((0, 0)), 1)
     token = feed.token_of(item.cursor, "acme")
     for account, cursor in (("globex", token), ("acme", "not-a-cursor"), ("", token)):
         with pytest.raises(InvalidRequestError) as refused:
@@ -168,7 +180,7 @@ def test_an_event_numbered_first_but_committed_last_is_never_skipped(
         late = commit(ledger, catalog, "quick", ("globex", 1))
         assert read_all(ledger, None, start) == []  # the quick one waits behind it
         slow.commit()
-    seen = read_all(ledger, None, start)
+    seen = read_all(ledger, None, start, 2)
     assert [(item.billing_account_id, item.settled or item.line.charge_id) for item in seen] == [  # type: ignore[union-attr]
         ("acme", ("", "ch_slow")),
         ("globex", late),
@@ -187,5 +199,5 @@ def test_a_read_takes_a_bounded_number_of_items_and_the_next_goes_on_inside_a_ch
     commit(ledger, catalog, "b", ("acme", 1), ("acme", 1))
     first = feed.read(ledger, "acme", start)
     assert [item.line.usage_id for item in first] == ["a.0", "a.1", "a.2"]  # type: ignore[union-attr]
-    rest = read_all(ledger, "acme", first[-1].cursor)
+    rest = read_all(ledger, "acme", first[-1].cursor, 4)
     assert [item.line.usage_id for item in rest] == ["a.3", "a.4", "b.0", "b.1"]  # type: ignore[union-attr]
