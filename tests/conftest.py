@@ -62,16 +62,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: the test proves something of SQLite's engine alone"
     )
+    config.addinivalue_line(
+        "markers", "postgres_only: the test proves something of PostgreSQL's engine alone"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses the ``database`` fixture (also through ``server``,
     ``ledger``, ``new_database``, ``storage``, ...) runs once per engine, but those
-    marked ``sqlite_only``. The engine is a module-scoped parameter, so that a module's
-    own long-lived server (``new_database``) runs once per engine too."""
+    marked ``sqlite_only`` or ``postgres_only``. The engine is a module-scoped
+    parameter, so that a module's own long-lived server (``new_database``) runs once per
+    engine too."""
     if "engine" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES, scope="module")
+        engines = ENGINES
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            engines = ENGINES[:1]
+        elif metafunc.definition.get_closest_marker("postgres_only"):
+            engines = ENGINES[1:]
+        metafunc.parametrize("engine", engines, scope="module")
 
 
 @pytest.fixture

@@ -162,13 +162,12 @@ def test_a_cursor_of_another_feed_or_a_forged_one_is_refused(
         feed.start(ledger, "acme-dev", "")
 
 
+@pytest.mark.postgres_only  # SQLite has one writer at a time: positions follow commits
 def test_an_event_numbered_first_but_committed_last_is_never_skipped(
-    ledger_with_accounts: LedgerStore, catalog: CatalogSnapshot, engine: str, database: str
+    ledger_with_accounts: LedgerStore, catalog: CatalogSnapshot, database: str
 ) -> None:
     """The outbox trap: a transaction takes its feed number, a later one commits first.
     The reader must not pass the first one's number before it commits."""
-    if engine != "postgres":
-        pytest.skip("SQLite has one writer at a time: its positions follow commit order")
 
     ledger = ledger_with_accounts
     _, start = feed.start(ledger, "", "")

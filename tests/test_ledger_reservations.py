@@ -222,7 +222,7 @@ def test_a_reservation_is_live_until_the_instant_it_expires(desk: Desk) -> None:
     held = desk.reserve(100, ttl_s=60)
     desk.clock.now = held.expire_time_ns - 1
     assert desk.balance().free_held_micros == 200 * POINT
-    assert reservations.as_of(held, desk.clock.now).state == HELD
+    assert held.state_at(desk.clock.now) == HELD
     desk.clock.now = held.expire_time_ns
     assert desk.balance().free_held_micros == 0  # no job ran: the read knows
     assert desk.balance().reservations == ()

@@ -87,10 +87,6 @@ class FeedBell:
             )
         return not self._closed.is_set()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
     def close(self) -> None:
         self._closed.set()
         with self._changed:

@@ -19,6 +19,7 @@ from rating_server.errors import InvalidRequestError, Violation, check_id
 from rating_server.ledger.accounts import load_main_account
 from rating_server.ledger.model import CHARGED, VOIDED, ChargeEntry, FeedEvent, FundingPart
 from rating_server.ledger.store import LedgerStore, LedgerTx
+from rating_server.ledger.voids import reversal_entries
 from rating_server.pages import make_token, read_token
 
 #: A cursor's line number when the whole event was taken.
@@ -127,12 +128,7 @@ def _items(tx: LedgerTx, event: FeedEvent, after: Cursor) -> Iterator[FeedItem]:
             cursor = whole if last else Cursor(event.position, line.line_number)
             yield FeedItem(cursor, account, at, line=line)
     elif event.kind == VOIDED:
-        parts = tuple(
-            entry.part._replace(micros=-entry.part.micros)
-            for entry in sorted(
-                tx.charge_funding(event.charge_id, account), key=lambda e: e.line_number
-            )
-        )
+        parts = tuple(e.part for e in reversal_entries(tx, event.charge_id, [account]))
         yield FeedItem(whole, account, at, voided=(event.charge_id, parts))
     else:
         yield FeedItem(whole, account, at, settled=(event.reservation_id, event.charge_id))

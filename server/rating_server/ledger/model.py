@@ -285,10 +285,6 @@ class Reservation:
             return EXPIRED
         return self.state
 
-    def live(self, now_ns: int) -> bool:
-        """Whether it holds its points at ``now_ns``."""
-        return self.state == HELD and now_ns < self.expire_time_ns
-
 
 #: Kinds of event in the charges feed.
 CHARGED = "charge"

@@ -221,14 +221,6 @@ def live_reservations(tx: LedgerTx, billing_account_id: str, now_ns: int) -> lis
     return sorted(found, key=lambda r: (r.create_time_ns, r.reservation_id))
 
 
-def as_of(reservation: Reservation, now_ns: int) -> Reservation:
-    """The reservation with its state at ``now_ns`` (EXPIRED when its time ran out)."""
-    state = reservation.state_at(now_ns)
-    if state == reservation.state:
-        return reservation
-    return dataclasses.replace(reservation, state=state)
-
-
 # -- settling, for commits ---------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rating_server.errors import InvalidRequestError, NotFoundError, Violation, check_id
 from rating_server.ledger.model import FREE, PACK, BalanceChanges, FundingEntry, VoidResult
-from rating_server.ledger.store import LedgerStore
+from rating_server.ledger.store import LedgerStore, LedgerTx
 
 MAX_REASON_LENGTH = 512
 
@@ -31,20 +31,7 @@ def void(store: LedgerStore, charge_id: str, reason: str = "") -> VoidResult:
         if billing_ids is None:
             raise NotFoundError("charge", charge_id, "CHARGE_NOT_FOUND")
         tx.lock_balances(billing_ids)
-        entries = [
-            e for billing_id in billing_ids for e in tx.charge_funding(charge_id, billing_id)
-        ]
-        # In the order the charge's funding was written: line by line (each line has one
-        # billing account), each line's parts in order.
-        entries.sort(key=lambda entry: entry.line_number)
-        reversals = [
-            FundingEntry(
-                e.line_number,
-                e.billing_account_id,
-                e.part._replace(micros=-e.part.micros),
-            )
-            for e in entries
-        ]
+        reversals = reversal_entries(tx, charge_id, billing_ids)
         parts = tuple(reversal.part for reversal in reversals)
         voided = tx.void_time(charge_id)
         if voided is not None:
@@ -55,6 +42,20 @@ def void(store: LedgerStore, charge_id: str, reason: str = "") -> VoidResult:
             tx.write_reversals(charge_id, billing_id, own, _given_back(own))
         tx.write_void(charge_id, now, reason)
         return VoidResult(charge_id, parts, now, already_voided=False)
+
+
+def reversal_entries(
+    tx: LedgerTx, charge_id: str, billing_ids: Sequence[str]
+) -> list[FundingEntry]:
+    """The entries that reverse a charge's funding for these billing accounts (negative),
+    in the order the funding was written: line by line (each line has one billing
+    account), each line's parts in order."""
+    entries = [e for billing_id in billing_ids for e in tx.charge_funding(charge_id, billing_id)]
+    entries.sort(key=lambda entry: entry.line_number)
+    return [
+        FundingEntry(e.line_number, e.billing_account_id, e.part._replace(micros=-e.part.micros))
+        for e in entries
+    ]
 
 
 def _given_back(reversals: Sequence[FundingEntry]) -> BalanceChanges:
