@@ -24,43 +24,44 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from rating.v1 import columns_pb2 as rating_dot_v1_dot_columns__pb2
 from rating.v1 import reservation_pb2 as rating_dot_v1_dot_reservation__pb2
 from rating.v1 import usage_pb2 as rating_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erating/v1/rating_service.proto\x12\trating.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1brating/v1/reservation.proto\x1a\x15rating/v1/usage.proto\"G\n\x0cQuoteRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.rating.v1.UsageItem\x12\x12\n\naccount_id\x18\x02 \x01(\t\"\xa1\x01\n\rQuoteResponse\x12#\n\x05lines\x18\x01 \x03(\x0b\x32\x14.rating.v1.RatedLine\x12\x14\n\x0ctotal_points\x18\x02 \x01(\t\x12\x12\n\ntotal_yuan\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\x03\x12(\n\x07\x66unding\x18\x05 \x01(\x0b\x32\x17.rating.v1.QuoteFunding\"\xc9\x01\n\x0cQuoteFunding\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ree_points\x18\x02 \x01(\t\x12\x13\n\x0bpack_points\x18\x03 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x04 \x01(\t\x12\x0f\n\x07\x63overed\x18\x05 \x01(\x08\x12\x1d\n\x15pay_as_you_go_enabled\x18\x06 \x01(\x08\x12\x18\n\x10shortfall_points\x18\x07 \x01(\t\x12\x13\n\x0bheld_points\x18\x08 \x01(\t\"O\n\x14\x43ommitChargesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.rating.v1.UsageItem\"\xc3\x01\n\x15\x43ommitChargesResponse\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12#\n\x05lines\x18\x02 \x03(\x0b\x32\x14.rating.v1.RatedLine\x12\x14\n\x0ctotal_points\x18\x03 \x01(\t\x12\x12\n\ntotal_yuan\x18\x04 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x05 \x01(\x03\x12/\n\x0b\x63ommit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x11VoidChargeRequest\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x95\x01\n\x12VoidChargeResponse\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12%\n\treversals\x18\x02 \x03(\x0b\x32\x12.rating.v1.Funding\x12-\n\tvoid_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61lready_voided\x18\x04 \x01(\x08\"\x7f\n\x0eReserveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12&\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\">\n\x0fReserveResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\"u\n\rExtendRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"=\n\x0e\x45xtendResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"U\n\x0fReleaseResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\x12\x15\n\ralready_ended\x18\x02 \x01(\x08\x32\xad\x03\n\rRatingService\x12:\n\x05Quote\x12\x17.rating.v1.QuoteRequest\x1a\x18.rating.v1.QuoteResponse\x12R\n\rCommitCharges\x12\x1f.rating.v1.CommitChargesRequest\x1a .rating.v1.CommitChargesResponse\x12I\n\nVoidCharge\x12\x1c.rating.v1.VoidChargeRequest\x1a\x1d.rating.v1.VoidChargeResponse\x12@\n\x07Reserve\x12\x19.rating.v1.ReserveRequest\x1a\x1a.rating.v1.ReserveResponse\x12=\n\x06\x45xtend\x12\x18.rating.v1.ExtendRequest\x1a\x19.rating.v1.ExtendResponse\x12@\n\x07Release\x12\x19.rating.v1.ReleaseRequest\x1a\x1a.rating.v1.ReleaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erating/v1/rating_service.proto\x12\trating.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rating/v1/columns.proto\x1a\x1brating/v1/reservation.proto\x1a\x15rating/v1/usage.proto\"q\n\x0cQuoteRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.rating.v1.UsageItem\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x17.rating.v1.UsageColumns\"\xcb\x01\n\rQuoteResponse\x12#\n\x05lines\x18\x01 \x03(\x0b\x32\x14.rating.v1.RatedLine\x12\x14\n\x0ctotal_points\x18\x02 \x01(\t\x12\x12\n\ntotal_yuan\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\x03\x12(\n\x07\x66unding\x18\x05 \x01(\x0b\x32\x17.rating.v1.QuoteFunding\x12(\n\x07\x63olumns\x18\x06 \x01(\x0b\x32\x17.rating.v1.RatedColumns\"\xc9\x01\n\x0cQuoteFunding\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ree_points\x18\x02 \x01(\t\x12\x13\n\x0bpack_points\x18\x03 \x01(\t\x12\x1c\n\x14pay_as_you_go_points\x18\x04 \x01(\t\x12\x0f\n\x07\x63overed\x18\x05 \x01(\x08\x12\x1d\n\x15pay_as_you_go_enabled\x18\x06 \x01(\x08\x12\x18\n\x10shortfall_points\x18\x07 \x01(\t\x12\x13\n\x0bheld_points\x18\x08 \x01(\t\"y\n\x14\x43ommitChargesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.rating.v1.UsageItem\x12(\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x17.rating.v1.UsageColumns\"\xed\x01\n\x15\x43ommitChargesResponse\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12#\n\x05lines\x18\x02 \x03(\x0b\x32\x14.rating.v1.RatedLine\x12\x14\n\x0ctotal_points\x18\x03 \x01(\t\x12\x12\n\ntotal_yuan\x18\x04 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x05 \x01(\x03\x12/\n\x0b\x63ommit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07\x63olumns\x18\x07 \x01(\x0b\x32\x17.rating.v1.RatedColumns\"6\n\x11VoidChargeRequest\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x95\x01\n\x12VoidChargeResponse\x12\x11\n\tcharge_id\x18\x01 \x01(\t\x12%\n\treversals\x18\x02 \x03(\x0b\x32\x12.rating.v1.Funding\x12-\n\tvoid_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61lready_voided\x18\x04 \x01(\x08\"\x7f\n\x0eReserveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12&\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\">\n\x0fReserveResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\"u\n\rExtendRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"=\n\x0e\x45xtendResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"U\n\x0fReleaseResponse\x12+\n\x0breservation\x18\x01 \x01(\x0b\x32\x16.rating.v1.Reservation\x12\x15\n\ralready_ended\x18\x02 \x01(\x08\x32\xad\x03\n\rRatingService\x12:\n\x05Quote\x12\x17.rating.v1.QuoteRequest\x1a\x18.rating.v1.QuoteResponse\x12R\n\rCommitCharges\x12\x1f.rating.v1.CommitChargesRequest\x1a .rating.v1.CommitChargesResponse\x12I\n\nVoidCharge\x12\x1c.rating.v1.VoidChargeRequest\x1a\x1d.rating.v1.VoidChargeResponse\x12@\n\x07Reserve\x12\x19.rating.v1.ReserveRequest\x1a\x1a.rating.v1.ReserveResponse\x12=\n\x06\x45xtend\x12\x18.rating.v1.ExtendRequest\x1a\x19.rating.v1.ExtendResponse\x12@\n\x07Release\x12\x19.rating.v1.ReleaseRequest\x1a\x1a.rating.v1.ReleaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rating.v1.rating_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUOTEREQUEST']._serialized_start=162
-  _globals['_QUOTEREQUEST']._serialized_end=233
-  _globals['_QUOTERESPONSE']._serialized_start=236
-  _globals['_QUOTERESPONSE']._serialized_end=397
-  _globals['_QUOTEFUNDING']._serialized_start=400
-  _globals['_QUOTEFUNDING']._serialized_end=601
-  _globals['_COMMITCHARGESREQUEST']._serialized_start=603
-  _globals['_COMMITCHARGESREQUEST']._serialized_end=682
-  _globals['_COMMITCHARGESRESPONSE']._serialized_start=685
-  _globals['_COMMITCHARGESRESPONSE']._serialized_end=880
-  _globals['_VOIDCHARGEREQUEST']._serialized_start=882
-  _globals['_VOIDCHARGEREQUEST']._serialized_end=936
-  _globals['_VOIDCHARGERESPONSE']._serialized_start=939
-  _globals['_VOIDCHARGERESPONSE']._serialized_end=1088
-  _globals['_RESERVEREQUEST']._serialized_start=1090
-  _globals['_RESERVEREQUEST']._serialized_end=1217
-  _globals['_RESERVERESPONSE']._serialized_start=1219
-  _globals['_RESERVERESPONSE']._serialized_end=1281
-  _globals['_EXTENDREQUEST']._serialized_start=1283
-  _globals['_EXTENDREQUEST']._serialized_end=1400
-  _globals['_EXTENDRESPONSE']._serialized_start=1402
-  _globals['_EXTENDRESPONSE']._serialized_end=1463
-  _globals['_RELEASEREQUEST']._serialized_start=1465
-  _globals['_RELEASEREQUEST']._serialized_end=1505
-  _globals['_RELEASERESPONSE']._serialized_start=1507
-  _globals['_RELEASERESPONSE']._serialized_end=1592
-  _globals['_RATINGSERVICE']._serialized_start=1595
-  _globals['_RATINGSERVICE']._serialized_end=2024
+  _globals['_QUOTEREQUEST']._serialized_start=187
+  _globals['_QUOTEREQUEST']._serialized_end=300
+  _globals['_QUOTERESPONSE']._serialized_start=303
+  _globals['_QUOTERESPONSE']._serialized_end=506
+  _globals['_QUOTEFUNDING']._serialized_start=509
+  _globals['_QUOTEFUNDING']._serialized_end=710
+  _globals['_COMMITCHARGESREQUEST']._serialized_start=712
+  _globals['_COMMITCHARGESREQUEST']._serialized_end=833
+  _globals['_COMMITCHARGESRESPONSE']._serialized_start=836
+  _globals['_COMMITCHARGESRESPONSE']._serialized_end=1073
+  _globals['_VOIDCHARGEREQUEST']._serialized_start=1075
+  _globals['_VOIDCHARGEREQUEST']._serialized_end=1129
+  _globals['_VOIDCHARGERESPONSE']._serialized_start=1132
+  _globals['_VOIDCHARGERESPONSE']._serialized_end=1281
+  _globals['_RESERVEREQUEST']._serialized_start=1283
+  _globals['_RESERVEREQUEST']._serialized_end=1410
+  _globals['_RESERVERESPONSE']._serialized_start=1412
+  _globals['_RESERVERESPONSE']._serialized_end=1474
+  _globals['_EXTENDREQUEST']._serialized_start=1476
+  _globals['_EXTENDREQUEST']._serialized_end=1593
+  _globals['_EXTENDRESPONSE']._serialized_start=1595
+  _globals['_EXTENDRESPONSE']._serialized_end=1656
+  _globals['_RELEASEREQUEST']._serialized_start=1658
+  _globals['_RELEASEREQUEST']._serialized_end=1698
+  _globals['_RELEASERESPONSE']._serialized_start=1700
+  _globals['_RELEASERESPONSE']._serialized_end=1785
+  _globals['_RATINGSERVICE']._serialized_start=1788
+  _globals['_RATINGSERVICE']._serialized_end=2217
 # @@protoc_insertion_point(module_scope)

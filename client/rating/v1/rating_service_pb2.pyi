@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from rating.v1 import columns_pb2 as _columns_pb2
 from rating.v1 import reservation_pb2 as _reservation_pb2
 from rating.v1 import usage_pb2 as _usage_pb2
 from google.protobuf.internal import containers as _containers
@@ -13,26 +14,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class QuoteRequest(_message.Message):
-    __slots__ = ("items", "account_id")
+    __slots__ = ("items", "account_id", "columns")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageItem]
     account_id: str
-    def __init__(self, items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ..., account_id: _Optional[str] = ...) -> None: ...
+    columns: _columns_pb2.UsageColumns
+    def __init__(self, items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ..., account_id: _Optional[str] = ..., columns: _Optional[_Union[_columns_pb2.UsageColumns, _Mapping]] = ...) -> None: ...
 
 class QuoteResponse(_message.Message):
-    __slots__ = ("lines", "total_points", "total_yuan", "catalog_version", "funding")
+    __slots__ = ("lines", "total_points", "total_yuan", "catalog_version", "funding", "columns")
     LINES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_YUAN_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     FUNDING_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[_usage_pb2.RatedLine]
     total_points: str
     total_yuan: str
     catalog_version: int
     funding: QuoteFunding
-    def __init__(self, lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., funding: _Optional[_Union[QuoteFunding, _Mapping]] = ...) -> None: ...
+    columns: _columns_pb2.RatedColumns
+    def __init__(self, lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., funding: _Optional[_Union[QuoteFunding, _Mapping]] = ..., columns: _Optional[_Union[_columns_pb2.RatedColumns, _Mapping]] = ...) -> None: ...
 
 class QuoteFunding(_message.Message):
     __slots__ = ("account_id", "free_points", "pack_points", "pay_as_you_go_points", "covered", "pay_as_you_go_enabled", "shortfall_points", "held_points")
@@ -55,28 +60,32 @@ class QuoteFunding(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., free_points: _Optional[str] = ..., pack_points: _Optional[str] = ..., pay_as_you_go_points: _Optional[str] = ..., covered: _Optional[bool] = ..., pay_as_you_go_enabled: _Optional[bool] = ..., shortfall_points: _Optional[str] = ..., held_points: _Optional[str] = ...) -> None: ...
 
 class CommitChargesRequest(_message.Message):
-    __slots__ = ("request_id", "items")
+    __slots__ = ("request_id", "items", "columns")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageItem]
-    def __init__(self, request_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ...) -> None: ...
+    columns: _columns_pb2.UsageColumns
+    def __init__(self, request_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_usage_pb2.UsageItem, _Mapping]]] = ..., columns: _Optional[_Union[_columns_pb2.UsageColumns, _Mapping]] = ...) -> None: ...
 
 class CommitChargesResponse(_message.Message):
-    __slots__ = ("charge_id", "lines", "total_points", "total_yuan", "catalog_version", "commit_time")
+    __slots__ = ("charge_id", "lines", "total_points", "total_yuan", "catalog_version", "commit_time", "columns")
     CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_YUAN_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     charge_id: str
     lines: _containers.RepeatedCompositeFieldContainer[_usage_pb2.RatedLine]
     total_points: str
     total_yuan: str
     catalog_version: int
     commit_time: _timestamp_pb2.Timestamp
-    def __init__(self, charge_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    columns: _columns_pb2.RatedColumns
+    def __init__(self, charge_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[_usage_pb2.RatedLine, _Mapping]]] = ..., total_points: _Optional[str] = ..., total_yuan: _Optional[str] = ..., catalog_version: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., columns: _Optional[_Union[_columns_pb2.RatedColumns, _Mapping]] = ...) -> None: ...
 
 class VoidChargeRequest(_message.Message):
     __slots__ = ("charge_id", "reason")
