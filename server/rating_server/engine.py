@@ -22,10 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
 from rating_server.ids import all_plain, id_problem, shown
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_BATCH_ITEMS = 10_000
 NANOS_PER_MILLI = 1_000_000
@@ -95,6 +98,14 @@ class InvalidUsageError(ValueError):
 def too_many_items(count: int) -> Violation:
     return Violation(
         "items", "ITEMS_TOO_MANY", f"{count} items; a batch holds at most {MAX_BATCH_ITEMS}"
+    )
+
+
+def batch_too_large(limits: Limits) -> Violation:
+    return Violation(
+        "items",
+        "BATCH_AMOUNT_TOO_LARGE",
+        f"the batch would cost more than {limits.max_batch_micros // 10**6:,} points; split it",
     )
 
 
@@ -170,7 +181,7 @@ def rate_batch(
     total = 0
     # The plain item, which is nearly every item, is rated by plain_rater: its SKU found,
     # metered by quantity, every field in range, its ids checked for the whole batch at
-    # once. Any other item, good or bad, takes _rate_item, which applies every rule and
+    # once. Any other item, good or bad, takes rate_item, which applies every rule and
     # names every problem; both give the same line (test_engine proves it).
     ids_plain = all_plain([u.usage_id for u in usages]) and all_plain(
         [u.account_id for u in usages]
@@ -185,22 +196,27 @@ def rate_batch(
                 lines.append(RatedLine(usage, sku, price, rated_quantity, micros))
                 total += micros
                 continue
-        line = _rate_item(catalog, index, usage, quota, limits, latest_ns, violations)
+        line = rate_item(catalog, index, usage, quota, limits, latest_ns, violations)
         if line is not None:
             lines.append(line)
             total += line.micros
     if not violations and total > limits.max_batch_micros:
-        violations.append(
-            Violation(
-                "items",
-                "BATCH_AMOUNT_TOO_LARGE",
-                f"the batch would cost more than {limits.max_batch_micros // 10**6:,} points; "
-                "split it",
-            )
-        )
+        violations.append(batch_too_large(limits))
     if violations:
         raise InvalidUsageError(violations)
     return RatedBatch(catalog_version=catalog.version, lines=tuple(lines), total_micros=total)
+
+
+Quantities = TypeVar("Quantities", int, "np.ndarray")
+
+
+def rounded_up(quantity: Quantities, increment: int) -> Quantities:
+    """The quantity rated: ``quantity`` rounded up to a multiple of the SKU's
+    ``increment`` (1: as it is). The one rule for every path, item by item or a whole
+    column at once (a numpy integer array, rounded element by element)."""
+    if increment <= 1:
+        return quantity
+    return -(-quantity // increment) * increment
 
 
 #: A plain item's rating: its SKU, the price in force, the quantity rated (rounded up to
@@ -214,7 +230,7 @@ def plain_rater(
     """Rates the plain item, ``rate(sku, quantity, occurred_at_ns, attributes)``: a SKU
     found and metered by quantity, the quantity, instant, attributes and amount in
     range (instants up to ``latest_ns``). None for any other item, which the caller
-    rates with every rule (``_rate_item``); the caller checks the ids, and that the item
+    rates with every rule (``rate_item``); the caller checks the ids, and that the item
     has no duration, itself."""
     names, resolve = catalog.exact_names, catalog.resolve
     earliest_ns, max_quantity = limits.earliest_ns, limits.max_quantity
@@ -235,8 +251,7 @@ def plain_rater(
         price = sku.price_at(at_ns)
         if price is None:
             return None
-        if sku.increment > 1:
-            quantity = -(-quantity // sku.increment) * sku.increment
+        quantity = rounded_up(quantity, sku.increment)
         micros = price.rate.micros(quantity)
         return (sku, price, quantity, micros) if micros <= max_line_micros else None
 
@@ -272,7 +287,7 @@ def plain_price(catalog: CatalogSnapshot, name: str, at_ns: int | None = None) -
     return PlainPrice(sku, price, price.effective_from_ns, sku.increment, *price.rate.terms())
 
 
-def _rate_item(
+def rate_item(
     catalog: CatalogSnapshot,
     index: int,
     usage: Usage,
@@ -281,6 +296,9 @@ def _rate_item(
     latest_ns: int,
     violations: list[Violation],
 ) -> RatedLine | None:
+    """Rate item ``index`` of a batch by every rule, or add to ``violations`` every
+    problem it has (as ``items[index].field``) and return None. ``quota`` gives an
+    account's free storage at an instant; instants after ``latest_ns`` are refused."""
     problems = len(violations)
 
     def bad(name: str, reason: str, description: str) -> None:
@@ -310,8 +328,7 @@ def _rate_item(
         assert usage.duration_ns is not None
         excess = max(0, quantity - quota(usage.account_id, usage.occurred_at_ns))
         quantity = excess * (usage.duration_ns // NANOS_PER_MILLI)
-    if sku.increment > 1:
-        quantity = -(-quantity // sku.increment) * sku.increment
+    quantity = rounded_up(quantity, sku.increment)
     micros = price.rate.micros(quantity)
     if micros > limits.max_line_micros:
         bad(
@@ -398,6 +415,13 @@ def plain_attribute_keys(limits: Limits) -> frozenset[str]:
     seen and checked before); none while one of them is longer than ``limits`` allow."""
     keys, longest = _good_keys
     return keys if longest <= limits.max_attribute_key else frozenset()
+
+
+def attributes_ok(attributes: Mapping[str, str], limits: Limits) -> bool:
+    """Whether an item's attributes break none of the rules (``_check_attributes``)."""
+    found: list[str] = []
+    _check_attributes(attributes, limits, lambda _name, reason, _text: found.append(reason))
+    return not found
 
 
 def _plain_attributes(attributes: Mapping[str, str], limits: Limits) -> bool:

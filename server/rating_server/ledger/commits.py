@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rating_server.catalog.model import CatalogSnapshot
@@ -101,16 +101,32 @@ class _Quotas:
         return {main_id: tuple(capacity.listed(bought)) for main_id, bought in found.items()}
 
 
+#: How a batch's items are priced: ``engine.rate_batch``'s signature (the catalog, the
+#: items, each account's free storage at an instant, the limits). A columnar batch is
+#: priced by ``columns.rate_columns`` instead, by the same rules, a column at a time.
+Rater = Callable[[CatalogSnapshot, Sequence[Usage], Callable[[str, int], int], Limits], RatedBatch]
+
+
+def rows_rater(
+    catalog: CatalogSnapshot,
+    usages: Sequence[Usage],
+    quota: Callable[[str, int], int],
+    limits: Limits,
+) -> RatedBatch:
+    return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
+
+
 def _rate_for_accounts(
     catalog: CatalogSnapshot,
     usages: Sequence[Usage],
     violations: list[Violation],
     limits: Limits,
     quota: _Quotas,
+    rate: Rater,
 ) -> RatedBatch | None:
     """Rate with each account's own storage quota; collect violations instead of raising."""
     try:
-        return rate_batch(catalog, usages, free_storage_bytes=quota, limits=limits)
+        return rate(catalog, usages, quota, limits)
     except InvalidUsageError as error:
         add_new_fields(violations, error.violations)
         return None
@@ -181,6 +197,7 @@ def _check_and_rate(
     problems: list[Violation],
     limits: Limits,
     quota: _Quotas,
+    rate: Rater = rows_rater,
 ) -> tuple[RatedBatch, list[tuple[str, str]]]:
     """Rate a batch for commit (or its preview): every account known, each usage_id once
     per billing account, storage sampled on main accounts, each against the quota in
@@ -213,7 +230,7 @@ def _check_and_rate(
                     f"account {account.parent_account_id!r}",
                 )
             )
-    batch = _rate_for_accounts(catalog, usages, problems, limits, quota)
+    batch = _rate_for_accounts(catalog, usages, problems, limits, quota, rate)
     if problems or batch is None:
         raise InvalidUsageError(in_item_order(problems))
     return batch, list(first_seen)
@@ -286,8 +303,11 @@ def commit(
     as_sent: AsSent | None = None,
     sent: bytes | None = None,
     named: Mapping[int, str] | None = None,
+    rate: Rater = rows_rater,
 ) -> Receipt:
     """Charge the usage exactly once and draw it down; the receipt.
+
+    ``rate`` prices the items (``Rater``).
 
     ``named`` gives, by item index, the reservation an item settles
     (``reservations``): its hold pays for the line first, and it is settled with the
@@ -323,7 +343,7 @@ def commit(
         reservations.check_named(named, before)
     digest = request_hash(usages, as_sent, named) if sent is None else sent_hash(sent)
     account_ids = {u.account_id for u in usages if u.account_id}
-    ahead = _rate_ahead(store, catalog, usages, account_ids, before, limits)
+    ahead = _rate_ahead(store, catalog, usages, account_ids, before, limits, rate)
 
     def work(tx: LedgerTx) -> Receipt:
         problems = list(before)
@@ -347,7 +367,7 @@ def commit(
         if ahead is not None and ahead.holds(tx, accounts, quota):
             batch, keys = ahead.result()
         else:  # rated with accounts or capacity that changed since, or not rated yet
-            batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota)
+            batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota, rate)
         tx.lock_balances(sorted({billing_id for billing_id, _ in keys}))
         newest = tx.catalog_version()
         if newest > catalog.version:  # another node may have committed with it already
@@ -406,6 +426,7 @@ def _rate_ahead(
     account_ids: set[str],
     before: Sequence[Violation],
     limits: Limits,
+    rate: Rater,
 ) -> _Ahead | None:
     """A big batch rated outside the write transaction, so that the writer's turn (one
     at a time, over every process) is not spent on it; the work uses it only if the
@@ -417,7 +438,7 @@ def _rate_ahead(
         accounts = find_accounts(tx, account_ids)
         quota = _Quotas(tx, catalog, usages, accounts)
         try:
-            rated = _check_and_rate(catalog, usages, accounts, list(before), limits, quota)
+            rated = _check_and_rate(catalog, usages, accounts, list(before), limits, quota, rate)
         except InvalidUsageError as error:
             return _Ahead(accounts, quota.capacity, None, error)
     return _Ahead(accounts, quota.capacity, rated, None)
@@ -454,6 +475,7 @@ def preview(
     violations: Sequence[Violation] = (),
     limits: Limits = DEFAULT_LIMITS,
     named: Mapping[int, str] | None = None,
+    rate: Rater = rows_rater,
 ) -> tuple[RatedBatch, list[ChargedLine], FundingSummary]:
     """Rate a batch for an account and say how it would be funded now, each item that
     names a reservation (``named``) as its settlement would be. Writes nothing."""
@@ -480,7 +502,7 @@ def preview(
                     )
                 )
         quota = _Quotas(tx, catalog, usages, accounts)
-        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota)
+        batch, keys = _check_and_rate(catalog, usages, accounts, problems, limits, quota, rate)
         budget = accounts[main_id].monthly_budget_micros
         lines, _months, drawdown, _settled = _funded_lines(
             tx,

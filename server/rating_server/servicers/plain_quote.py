@@ -22,7 +22,13 @@ from collections.abc import Sequence
 
 from rating.v1 import usage_pb2
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import Limits, PlainPrice, plain_attribute_keys, plain_price
+from rating_server.engine import (
+    Limits,
+    PlainPrice,
+    plain_attribute_keys,
+    plain_price,
+    rounded_up,
+)
 from rating_server.ids import all_plain
 from rating_server.servicers.encode import FIELD_1, quote_response, rated_fragments, varint
 
@@ -156,7 +162,7 @@ def quote(
             if found is None:
                 return None
             since, increment, a, b, c, head, middle, tail = found
-        rated = quantity if increment <= 1 else -(-quantity // increment) * increment
+        rated = rounded_up(quantity, increment)
         micros = (rated * a + b) // c
         if micros > max_line:
             return None

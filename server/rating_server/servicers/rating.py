@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
 import grpc
 
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
+from rating_server.catalog.model import CatalogSnapshot
+from rating_server.columns import UsageColumns, rate_columns, shape_problems
 from rating_server.engine import (
     DEFAULT_LIMITS,
     MAX_BATCH_ITEMS,
     InvalidUsageError,
     Limits,
+    RatedBatch,
+    Usage,
+    Violation,
     add_new_fields,
     in_item_order,
     rate_batch,
     too_many_items,
 )
-from rating_server.errors import CatalogChangedError
+from rating_server.errors import CatalogChangedError, InvalidRequestError
 from rating_server.ledger import commits, reservations, voids
 from rating_server.ledger.model import Receipt
 from rating_server.ledger.store import LedgerStore
 from rating_server.metrics import Metrics
-from rating_server.servicers import convert, encode, plain_quote
+from rating_server.servicers import columns_convert, convert, encode, plain_quote
 from rating_server.servicers.convert import optional_duration_ns
 from rating_server.servicers.errors import domain_errors
 from rating_server.servicers.reservation_convert import reservation
@@ -48,6 +56,8 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         self, request: rating_service_pb2.QuoteRequest, context: grpc.ServicerContext
     ) -> bytes:
         """The QuoteResponse, serialized (``encode``)."""
+        if request.HasField("columns"):
+            return self._quote_columns(request)
         if len(request.items) > MAX_BATCH_ITEMS:  # refuse before decoding them all
             raise InvalidUsageError([too_many_items(len(request.items))])
         snapshot = self._catalog.snapshot
@@ -90,24 +100,55 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         self, request: rating_service_pb2.CommitChargesRequest, context: grpc.ServicerContext
     ) -> bytes:
         """The CommitChargesResponse, serialized (``encode``)."""
+        if request.HasField("columns"):
+            return self._commit_columns(request)
         if len(request.items) > MAX_BATCH_ITEMS:
             raise InvalidUsageError([too_many_items(len(request.items))])
         as_sent: dict[tuple[int, str], tuple[int, int]] = {}
         named: dict[int, str] = {}
         usages, violations = convert.usages(request.items, as_sent, named)
-        sent = convert.canonical_bytes(request)
+        receipt = self._commit(
+            request.request_id,
+            usages,
+            violations,
+            as_sent=as_sent,
+            sent=convert.canonical_bytes(request),
+            named=named,
+        )
+        writer = encode.LineWriter()
+        return encode.commit_response(
+            receipt.charge_id,
+            writer.charged(receipt.lines, encode.FIELD_2),
+            receipt.total_micros,
+            receipt.catalog_version,
+            receipt.commit_time_ns,
+        )
+
+    def _commit(
+        self,
+        request_id: str,
+        usages: list[Usage],
+        violations: list[Violation],
+        *,
+        as_sent: dict[tuple[int, str], tuple[int, int]] | None,
+        sent: bytes,
+        named: dict[int, str],
+        rate: commits.Rater = commits.rows_rater,
+    ) -> Receipt:
+        """Commit the usages, rating them again when the catalog changed meanwhile."""
         for attempt in range(1, CATALOG_ATTEMPTS + 1):
             try:
                 receipt = commits.commit(
                     self._ledger,
                     self._catalog.snapshot,
-                    request.request_id,
+                    request_id,
                     usages,
                     violations,
                     self._limits,
                     as_sent=as_sent,
                     sent=sent,
                     named=named,
+                    rate=rate,
                 )
                 break
             except CatalogChangedError:
@@ -118,14 +159,57 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
                 self._catalog.refresh()
         if not receipt.replayed:  # a replay was counted the first time
             self._count(receipt)
-        writer = encode.LineWriter()
-        return encode.commit_response(
+        return receipt
+
+    def _quote_columns(self, request: rating_service_pb2.QuoteRequest) -> bytes:
+        columns = _columns_of(request)
+        snapshot = self._catalog.snapshot
+        with _named_as_columns():
+            if request.account_id:
+                usages = columns.usages()
+                batch, lines, summary = commits.preview(
+                    self._ledger,
+                    snapshot,
+                    request.account_id,
+                    usages,
+                    (),
+                    self._limits,
+                    named=columns.named(),
+                    rate=_column_rater(columns),
+                )
+                self._metrics.items_rated.inc(len(lines))
+                head = encode.quote_response(
+                    b"", batch.total_micros, batch.catalog_version, summary
+                )
+                body = columns_convert.charged_columns(lines)
+            else:
+                rated = rate_columns(snapshot, columns, limits=self._limits)
+                self._metrics.items_rated.inc(len(columns))
+                head = encode.quote_response(b"", rated.total_micros, rated.catalog_version)
+                body = columns_convert.rated_columns(rated)
+        return head + rating_service_pb2.QuoteResponse(columns=body).SerializeToString()
+
+    def _commit_columns(self, request: rating_service_pb2.CommitChargesRequest) -> bytes:
+        columns = _columns_of(request)
+        with _named_as_columns():
+            receipt = self._commit(
+                request.request_id,
+                columns.usages(),
+                [],
+                as_sent=None,
+                sent=convert.canonical_bytes(request),
+                named=columns.named(),
+                rate=_column_rater(columns),
+            )
+        head = encode.commit_response(
             receipt.charge_id,
-            writer.charged(receipt.lines, encode.FIELD_2),
+            b"",
             receipt.total_micros,
             receipt.catalog_version,
             receipt.commit_time_ns,
         )
+        body = columns_convert.charged_columns(receipt.lines)
+        return head + rating_service_pb2.CommitChargesResponse(columns=body).SerializeToString()
 
     def _count(self, receipt: Receipt) -> None:
         self._metrics.items_rated.inc(len(receipt.lines))
@@ -187,3 +271,59 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         return rating_service_pb2.ReleaseResponse(
             reservation=reservation(released), already_ended=ended
         )
+
+
+def _columns_of(
+    request: rating_service_pb2.QuoteRequest | rating_service_pb2.CommitChargesRequest,
+) -> UsageColumns:
+    """The request's columns, their shape checked; InvalidUsageError when it also has
+    items, or when the columns do not fit together."""
+    if request.items:
+        raise InvalidUsageError(
+            [
+                Violation(
+                    "columns",
+                    "ITEMS_AND_COLUMNS",
+                    "send the batch as items or as columns, not both",
+                )
+            ]
+        )
+    if len(request.columns.usage_ids) > MAX_BATCH_ITEMS:  # refuse before decoding the rest
+        raise InvalidUsageError(
+            columns_convert.column_fields([too_many_items(len(request.columns.usage_ids))])
+        )
+    columns = columns_convert.usage_columns(request.columns)
+    problems = shape_problems(columns)
+    if problems:
+        raise InvalidUsageError(problems)
+    return columns
+
+
+def _column_rater(columns: UsageColumns) -> commits.Rater:
+    """The ledger's pricing of a columnar batch: its columns, rated a column at a time
+    (``rate_columns``), as the lines of the usages the ledger holds."""
+
+    def rate(
+        catalog: CatalogSnapshot,
+        usages: Sequence[Usage],
+        quota: Callable[[str, int], int],
+        limits: Limits,
+    ) -> RatedBatch:
+        rated = rate_columns(catalog, columns, quota, limits, usages=usages)
+        return rated.batch(usages)
+
+    return rate
+
+
+@contextmanager
+def _named_as_columns() -> Iterator[None]:
+    """Violations of a columnar batch's items, which the rules name as rows'
+    (``items[17].quantity``), named under its columns (``columns.items[17].quantity``)."""
+    try:
+        yield
+    except InvalidUsageError as error:
+        raise InvalidUsageError(
+            columns_convert.column_fields(in_item_order(error.violations))
+        ) from None
+    except InvalidRequestError as error:
+        raise InvalidRequestError(columns_convert.column_fields(error.violations)) from None

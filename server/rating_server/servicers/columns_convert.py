@@ -1,0 +1,181 @@
+"""Between the columnar messages (rating.v1.UsageColumns, RatedColumns) and the
+domain's columns (``rating_server.columns``).
+
+Numbers cross as arrays: protobuf's packed repeated fields hand numpy their values in
+C, and numpy's lists go back the same way; no per-item Python object is made but for
+the lines of a commit, which the ledger keeps as rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from rating.v1 import columns_pb2
+from rating_server.catalog.model import PriceVersion, Sku
+from rating_server.columns import RatedColumns, UsageColumns
+from rating_server.engine import Violation
+from rating_server.ledger.model import ChargedLine
+from rating_server.servicers.convert import BILLED_BY, CATEGORY, FUNDING_SOURCE, timestamp
+
+_INT64_MAX = 2**63 - 1
+
+
+def _indices(column: object) -> np.ndarray:
+    # uint32 on the wire; int64 here, so that comparisons and indexing never mix signs.
+    return np.asarray(column, dtype=np.int64)
+
+
+def usage_columns(message: columns_pb2.UsageColumns) -> UsageColumns:
+    """The domain's columns of a request's ``columns``."""
+    has_attributes = len(message.attribute_set_indices) > 0
+    return UsageColumns(
+        usage_ids=list(message.usage_ids),
+        accounts=list(message.accounts),
+        account_indices=_indices(message.account_indices),
+        skus=list(message.skus),
+        sku_indices=_indices(message.sku_indices),
+        quantities=np.asarray(message.quantities, dtype=np.int64),
+        occurred_at_ns=np.asarray(message.occurred_at_unix_nanos, dtype=np.int64),
+        duration_items=_indices(message.duration_items),
+        durations_ns=np.asarray(message.durations_nanos, dtype=np.int64),
+        attribute_sets=[entry.attributes for entry in message.attribute_sets],
+        attribute_set_indices=_indices(message.attribute_set_indices) if has_attributes else None,
+        reservation_ids=list(message.reservation_ids),
+    )
+
+
+def column_fields(violations: Sequence[Violation]) -> list[Violation]:
+    """Violations the rules name as rows' (``items[17].quantity``, ``items``), named
+    under the request's columns (``columns.items[17].quantity``, ``columns``); the
+    others (``request_id``, ``account_id``, ``columns.sku_indices[3]``) as they are."""
+    renamed = []
+    for violation in violations:
+        field = violation.field
+        if field == "items" or field.startswith("items["):
+            violation = Violation(
+                "columns" + field[5:] if field == "items" else "columns." + field,
+                violation.reason,
+                violation.description,
+            )
+        renamed.append(violation)
+    return renamed
+
+
+def line_price(requested: str, sku: Sku, price: PriceVersion) -> columns_pb2.LinePrice:
+    return columns_pb2.LinePrice(
+        sku=sku.id,
+        requested_sku=requested,
+        category=CATEGORY[sku.category],
+        unit=sku.unit,
+        price_unit=sku.price_unit,
+        price_unit_label=sku.price_unit_label,
+        unit_price=price.unit_price_text,
+        billed_by=BILLED_BY[sku.billed_by],
+        price_effective_from=timestamp(price.effective_from_ns),
+    )
+
+
+def rated_columns(rated: RatedColumns) -> columns_pb2.RatedColumns:
+    """The lines of a Quote without an account, as columns."""
+    out = columns_pb2.RatedColumns(
+        prices=[line_price(name, sku, price) for name, sku, price in rated.prices]
+    )
+    out.price_indices.extend(rated.price_indices.tolist())
+    out.rated_quantities.extend(rated.rated.tolist())
+    _wide(out, rated.wide)
+    out.micros.extend(rated.micros.tolist())
+    return out
+
+
+def _wide(out: columns_pb2.RatedColumns, wide: Mapping[int, int]) -> None:
+    for line, quantity in sorted(wide.items()):
+        out.wide_lines.append(line)
+        out.wide_rated_quantities.append(str(quantity))
+
+
+def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
+    """The lines of a commit (or a Quote with an account), funded, as columns."""
+    prices: dict[tuple, int] = {}
+    targets: dict[tuple[str, str, str, str], int] = {}
+    billing: dict[str, int] = {}
+    price_indices: list[int] = []
+    rated: list[int] = []
+    micros: list[int] = []
+    billing_indices: list[int] = []
+    funding_lines: list[int] = []
+    funding_targets: list[int] = []
+    funding_micros: list[int] = []
+    wide: dict[int, int] = {}
+    duplicates: list[int] = []
+    originals: list[str] = []
+    out = columns_pb2.RatedColumns()
+    for index, line in enumerate(lines):
+        key = (
+            line.sku,
+            line.requested_sku,
+            line.category,
+            line.unit,
+            line.price_unit,
+            line.price_unit_label,
+            line.unit_price,
+            line.billed_by,
+            line.price_effective_from_ns,
+        )
+        price = prices.get(key)
+        if price is None:
+            price = prices[key] = len(prices)
+            out.prices.append(
+                columns_pb2.LinePrice(
+                    sku=line.sku,
+                    requested_sku=line.requested_sku,
+                    category=CATEGORY[line.category],
+                    unit=line.unit,
+                    price_unit=line.price_unit,
+                    price_unit_label=line.price_unit_label,
+                    unit_price=line.unit_price,
+                    billed_by=BILLED_BY[line.billed_by],
+                    price_effective_from=timestamp(line.price_effective_from_ns),
+                )
+            )
+        price_indices.append(price)
+        quantity = line.rated_quantity
+        if quantity > _INT64_MAX:
+            wide[index] = quantity
+            quantity = -1
+        rated.append(quantity)
+        micros.append(line.micros)
+        account = billing.get(line.billing_account_id)
+        if account is None:
+            account = billing[line.billing_account_id] = len(billing)
+        billing_indices.append(account)
+        for part in line.funding:
+            place = (part.source, part.pack_id, part.day, part.month)
+            target = targets.get(place)
+            if target is None:
+                target = targets[place] = len(targets)
+            funding_lines.append(index)
+            funding_targets.append(target)
+            funding_micros.append(part.micros)
+        if line.duplicate:
+            duplicates.append(index)
+            originals.append(line.original_charge_id)
+    out.price_indices.extend(price_indices)
+    out.rated_quantities.extend(rated)
+    _wide(out, wide)
+    out.micros.extend(micros)
+    out.funding_targets.extend(
+        columns_pb2.FundingTarget(
+            source=FUNDING_SOURCE[source], pack_id=pack_id, day=day, month=month
+        )
+        for source, pack_id, day, month in targets
+    )
+    out.funding_lines.extend(funding_lines)
+    out.funding_target_indices.extend(funding_targets)
+    out.funding_micros.extend(funding_micros)
+    out.billing_accounts.extend(billing)
+    out.billing_account_indices.extend(billing_indices)
+    out.duplicate_lines.extend(duplicates)
+    out.original_charge_ids.extend(originals)
+    return out
