@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from hypothesis import strategies as st
 from psycopg import sql as pg_sql
 
-from rating.v1 import usage_pb2
+from rating.v1 import columns_pb2, usage_pb2
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings, is_postgres_url
@@ -274,3 +274,104 @@ billed_by = "coze"
 aliases = ["智能体调用费"]
 prices = [{{ effective_from = {start}, points = "{points}" }}]
 """
+
+
+# The columnar form (rating.v1.UsageColumns / RatedColumns), built and read here by
+# hand, apart from the client's builder, so that the tests hold both to the protos.
+
+NANOS = 1_000_000_000
+
+
+def to_columns(items: list[usage_pb2.UsageItem]) -> columns_pb2.UsageColumns:
+    """The columns of ``items``: what the row form says, item for item. An unset
+    occurred_at is 0; items must hold valid Timestamps and Durations (which the columns'
+    integers cannot hold otherwise)."""
+    columns = columns_pb2.UsageColumns()
+    accounts: dict[str, int] = {}
+    skus: dict[str, int] = {}
+    sets: dict[tuple[tuple[str, str], ...], int] = {}
+    any_attributes = any(item.attributes for item in items)
+    any_reservation = any(item.reservation_id for item in items)
+    for index, item in enumerate(items):
+        columns.usage_ids.append(item.usage_id)
+        columns.account_indices.append(accounts.setdefault(item.account_id, len(accounts)))
+        columns.sku_indices.append(skus.setdefault(item.sku, len(skus)))
+        columns.quantities.append(item.quantity)
+        at = item.occurred_at
+        columns.occurred_at_unix_nanos.append(
+            at.seconds * NANOS + at.nanos if item.HasField("occurred_at") else 0
+        )
+        if item.HasField("duration"):
+            columns.duration_items.append(index)
+            columns.durations_nanos.append(item.duration.seconds * NANOS + item.duration.nanos)
+        if any_attributes:
+            key = tuple(sorted(item.attributes.items()))
+            columns.attribute_set_indices.append(sets.setdefault(key, len(sets)))
+        if any_reservation:
+            columns.reservation_ids.append(item.reservation_id)
+    columns.accounts.extend(accounts)
+    columns.skus.extend(skus)
+    for key in sets:
+        columns.attribute_sets.add().attributes.update(dict(key))
+    return columns
+
+
+def lines_of(
+    rated: columns_pb2.RatedColumns, sent: columns_pb2.UsageColumns
+) -> list[usage_pb2.RatedLine]:
+    """The RatedLine messages a row response would hold, read from its columns and the
+    request's (which the lines echo)."""
+    wide = dict(zip(rated.wide_lines, rated.wide_rated_quantities, strict=True))
+    duplicates = dict(zip(rated.duplicate_lines, rated.original_charge_ids, strict=True))
+    funding: dict[int, list[usage_pb2.Funding]] = {}
+    for line, target, micros in zip(
+        rated.funding_lines, rated.funding_target_indices, rated.funding_micros, strict=True
+    ):
+        place = rated.funding_targets[target]
+        funding.setdefault(line, []).append(
+            usage_pb2.Funding(
+                source=place.source,
+                points=points_text(micros, 6),
+                pack_id=place.pack_id,
+                day=place.day,
+                month=place.month,
+            )
+        )
+    lines = []
+    for index, (price_index, quantity, micros) in enumerate(
+        zip(rated.price_indices, rated.rated_quantities, rated.micros, strict=True)
+    ):
+        price = rated.prices[price_index]
+        line = usage_pb2.RatedLine(
+            usage_id=sent.usage_ids[index],
+            account_id=sent.accounts[sent.account_indices[index]],
+            sku=price.sku,
+            requested_sku=price.requested_sku,
+            category=price.category,
+            quantity=sent.quantities[index],
+            rated_quantity=wide.get(index, str(quantity)),
+            unit=price.unit,
+            price_unit=price.price_unit,
+            price_unit_label=price.price_unit_label,
+            unit_price=price.unit_price,
+            points=points_text(micros, 6),
+            yuan=points_text(micros, 9),
+            billed_by=price.billed_by,
+            price_effective_from=price.price_effective_from,
+            funding=funding.get(index, []),
+            duplicate=index in duplicates,
+            original_charge_id=duplicates.get(index, ""),
+        )
+        if rated.billing_account_indices:
+            line.billing_account_id = rated.billing_accounts[rated.billing_account_indices[index]]
+        lines.append(line)
+    return lines
+
+
+def points_text(micros: int, places: int) -> str:
+    """An amount of micro-points as the API writes it: points (places 6) or yuan (9),
+    canonical (no trailing zeros, no point for a whole number)."""
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), 10**places)
+    text = f"{whole}.{fraction:0{places}d}".rstrip("0").rstrip(".")
+    return sign + text

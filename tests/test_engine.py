@@ -20,8 +20,8 @@ from rating_server.engine import (
     RatedLine,
     Usage,
     Violation,
-    _rate_item,
     rate_batch,
+    rate_item,
 )
 from rating_server.ids import all_plain, id_problem
 from rating_server.money import Rate
@@ -361,12 +361,12 @@ def test_lines_sum_to_the_total_and_rounding_never_drifts_more_than_half_a_micro
 def rated_one_by_one(
     catalog: CatalogSnapshot, usages: list[Usage], limits: Limits, now_ns: int
 ) -> tuple[list[RatedLine], list[str]]:
-    """Every item through the rule-by-rule path (``_rate_item``), none inline."""
+    """Every item through the rule-by-rule path (``rate_item``), none inline."""
     lines: list[RatedLine] = []
     violations: list[Violation] = []
     quota = lambda _account, _at_ns: catalog.default_plan.free_storage_bytes  # noqa: E731
     for index, item in enumerate(usages):
-        line = _rate_item(
+        line = rate_item(
             catalog, index, item, quota, limits, now_ns + limits.max_future_ns, violations
         )
         if line is not None:

@@ -37,6 +37,7 @@ from rating_server.engine import (
     too_many_items,
 )
 from rating_server.ids import all_plain, id_problem
+from rating_server.money import amount
 
 _INT64_MAX = 2**63 - 1
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
@@ -236,13 +237,11 @@ def rate_columns(
     InvalidUsageError naming every problem as it does (``items[i].field``). The
     columns' shape must have been found good (``shape_problems``). ``usages``, the
     columns' items when already made, saves making those of the items not plain."""
-    count = len(columns)
     latest_ns = (time.time_ns() if now_ns is None else now_ns) + limits.max_future_ns
     default_free = catalog.default_plan.free_storage_bytes
     quota = free_storage_bytes or (lambda _account, _at_ns: default_free)
     quantities = columns.quantities
     instants = columns.occurred_at_ns
-    sku_indices = columns.sku_indices
     # Items the columns rate: no duration, quantity and instant in bounds, good ids and
     # attributes. The others go to the engine's rules, item by item.
     plain = (quantities >= 0) & (quantities <= limits.max_quantity)
@@ -259,30 +258,7 @@ def rate_columns(
         ]
         if bad_sets:
             plain &= ~np.isin(columns.attribute_set_indices, bad_sets)
-    prices = _Prices()
-    price_indices = np.zeros(count, dtype=np.int64)
-    rated = np.zeros(count, dtype=np.int64)
-    micros = np.zeros(count, dtype=np.int64)
-    done = np.zeros(count, dtype=bool)
-    for number, name in enumerate(columns.skus):
-        sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
-        if sku is None or sku.metering == "storage" or not sku.prices:
-            continue
-        chosen = np.flatnonzero(plain & (sku_indices == number))
-        if chosen.size:
-            _rate_plain(
-                sku,
-                name,
-                chosen,
-                quantities,
-                instants,
-                limits,
-                prices,
-                price_indices,
-                rated,
-                micros,
-                done,
-            )
+    prices, price_indices, rated, micros, done = _rate_plain(catalog, columns, plain, limits)
     violations: list[Violation] = []
     wide: dict[int, int] = {}
     rest = np.flatnonzero(~done).tolist()
@@ -312,53 +288,95 @@ def rate_columns(
     )
 
 
+#: Increments and quantities a column rounds in int64 without overflow (the rest is
+#: left to the engine's rules, on Python integers).
+_SAFE_INCREMENT = 2**40
+_SAFE_QUANTITY = 2**62
+
+
 def _rate_plain(
-    sku: Sku,
-    name: str,
-    chosen: np.ndarray,
-    quantities: np.ndarray,
-    instants: np.ndarray,
-    limits: Limits,
-    prices: _Prices,
-    price_indices: np.ndarray,
-    rated: np.ndarray,
-    micros: np.ndarray,
-    done: np.ndarray,
-) -> None:
-    """Rate the plain items ``chosen`` of one SKU (named ``name``), each at the price in
-    force at its instant, into the line columns; those that are not plain after all (no
-    price in force yet, an amount beyond a line's bound) are left not ``done``."""
-    starts = np.array([p.effective_from_ns for p in sku.prices], dtype=np.int64)
-    versions = np.searchsorted(starts, instants[chosen], side="right") - 1
-    quantity = rounded_up(quantities[chosen], sku.increment)
-    for version in np.unique(versions).tolist():
-        if version < 0:
-            continue  # before the SKU's first price: the engine names it
-        price = sku.prices[version]
-        at = np.flatnonzero(versions == version) if versions.min() < versions.max() else slice(None)
-        lines = chosen[at]
-        amount = _micros(price, quantity[at])
-        fits = amount <= limits.max_line_micros
-        if not fits.all():
-            lines, amount, kept = lines[fits], amount[fits], quantity[at][fits]
+    catalog: CatalogSnapshot, columns: UsageColumns, plain: np.ndarray, limits: Limits
+) -> tuple[_Prices, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The plain items (``plain``, so far) rated, as the line columns: each line's price
+    index, quantity rated and micro-points, and whether it is ``done``. An item is left
+    not done when it is not plain after all: its SKU not found, storage or unpriced, no
+    price in force yet at its instant, an amount beyond a line's bound, or products that
+    would leave int64 (the engine rates these exactly, on Python integers).
+
+    Each SKU name's prices are slots of one table of terms (increment, ``Rate.terms``),
+    and every plain item is rated at once by the slot in force at its instant."""
+    count = len(columns)
+    prices = _Prices()
+    price_indices = np.zeros(count, dtype=np.int64)
+    rated = np.zeros(count, dtype=np.int64)
+    micros = np.zeros(count, dtype=np.int64)
+    done = np.zeros(count, dtype=bool)
+    slots: list[tuple[str, Sku, PriceVersion]] = []
+    first = np.full(len(columns.skus), -1, dtype=np.int64)
+    several: list[tuple[int, Sku]] = []
+    for number, name in enumerate(columns.skus):
+        sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
+        if sku is None or sku.metering == "storage" or not sku.prices:
+            continue
+        first[number] = len(slots)
+        slots.extend((name, sku, price) for price in sku.prices)
+        if len(sku.prices) > 1:
+            several.append((number, sku))
+    if not slots or limits.max_quantity > _SAFE_QUANTITY:
+        return prices, price_indices, rated, micros, done
+    instants, sku_indices = columns.occurred_at_ns, columns.sku_indices
+    slot = first[sku_indices]
+    plain = plain & (slot >= 0)
+    for number, sku in several:  # the price in force at each item's instant
+        chosen = np.flatnonzero(plain & (sku_indices == number))
+        if chosen.size:
+            starts = np.array([p.effective_from_ns for p in sku.prices], dtype=np.int64)
+            version = np.searchsorted(starts, instants[chosen], side="right") - 1
+            slot[chosen] += np.maximum(version, 0)
+    starts, increments, a, b, c, largest = _terms(slots)
+    chosen = np.flatnonzero(plain)
+    at = slot[chosen]
+    quantity = rounded_up(columns.quantities[chosen], increments[at])
+    keep = (instants[chosen] >= starts[at]) & (quantity <= largest[at])
+    chosen, at, quantity = chosen[keep], at[keep], quantity[keep]
+    amounts = amount(quantity, a[at], b[at], c[at])
+    keep = amounts <= limits.max_line_micros
+    chosen, at = chosen[keep], at[keep]
+    table = np.zeros(len(slots), dtype=np.int64)
+    for used in np.unique(at).tolist():
+        table[used] = prices.index(*slots[used])
+    price_indices[chosen] = table[at]
+    rated[chosen] = quantity[keep]
+    micros[chosen] = amounts[keep]
+    done[chosen] = True
+    return prices, price_indices, rated, micros, done
+
+
+def _terms(
+    slots: Sequence[tuple[str, Sku, PriceVersion]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per slot: the price's start, the SKU's increment, the rate's terms (a, b, c),
+    and the largest quantity rated whose product ``q * a + b`` fits int64 (-1 when the
+    terms themselves do not: then no item is rated by the slot here)."""
+    starts, increments, a, b, c, largest = [], [], [], [], [], []
+    for _name, sku, price in slots:
+        terms = price.rate.terms()
+        increment = max(sku.increment, 1)
+        safe = increment <= _SAFE_INCREMENT and max(terms) <= _INT64_MAX
+        starts.append(price.effective_from_ns)
+        increments.append(increment if safe else 1)
+        a.append(terms[0] if safe else 0)
+        b.append(terms[1] if safe else 0)
+        c.append(terms[2] if safe else 1)
+        if not safe:
+            largest.append(-1)
         else:
-            kept = quantity[at]
-        price_indices[lines] = prices.index(name, sku, price)
-        rated[lines] = kept
-        micros[lines] = amount
-        done[lines] = True
+            largest.append((_INT64_MAX - terms[1]) // terms[0] if terms[0] else _INT64_MAX)
 
+    def array(column: list[int]) -> np.ndarray:
+        return np.array(column, dtype=np.int64)
 
-def _micros(price: PriceVersion, quantity: np.ndarray) -> np.ndarray:
-    """``Rate.micros`` of each quantity, exactly: in int64 where every product fits it,
-    else on Python integers (then any amount beyond int64 is left at int64's largest,
-    far past a line's bound, which refuses it)."""
-    a, b, c = price.rate.terms()
-    largest = int(quantity.max()) if quantity.size else 0
-    if max(a, c) <= _INT64_MAX and largest * a + b <= _INT64_MAX:
-        return price.rate.micros(quantity)
-    exact = price.rate.micros(quantity.astype(object))
-    return np.array([min(value, _INT64_MAX) for value in exact.tolist()], dtype=np.int64)
+    return array(starts), array(increments), array(a), array(b), array(c), array(largest)
 
 
 def _usage(columns: UsageColumns, index: int) -> Usage:

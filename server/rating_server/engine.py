@@ -210,11 +210,11 @@ def rate_batch(
 Quantities = TypeVar("Quantities", int, "np.ndarray")
 
 
-def rounded_up(quantity: Quantities, increment: int) -> Quantities:
+def rounded_up(quantity: Quantities, increment: Quantities | int) -> Quantities:
     """The quantity rated: ``quantity`` rounded up to a multiple of the SKU's
     ``increment`` (1: as it is). The one rule for every path, item by item or a whole
-    column at once (a numpy integer array, rounded element by element)."""
-    if increment <= 1:
+    column at once (numpy integer arrays, element by element; increments at least 1)."""
+    if isinstance(increment, int) and increment <= 1:
         return quantity
     return -(-quantity // increment) * increment
 

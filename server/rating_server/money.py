@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from math import gcd
+from typing import TYPE_CHECKING, TypeVar
 
 from rating_server.ids import shown
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MICROS_PER_POINT = 1_000_000
 POINTS_PER_YUAN = 1000
@@ -113,9 +117,20 @@ class Rate:
 
     def micros(self, quantity: int) -> int:
         """The amount of ``quantity`` base units (never negative), in micro-points."""
-        return (2 * quantity * self._mul + self._div) // (2 * self._div)
+        return amount(quantity, 2 * self._mul, self._div, 2 * self._div)
 
     def terms(self) -> tuple[int, int, int]:
-        """``(a, b, c)`` such that ``micros(q) == (q * a + b) // c``: for a loop that
-        rates many items inline, without a call per item."""
+        """``(a, b, c)`` such that ``micros(q) == amount(q, a, b, c)``: for a loop (or a
+        column) that rates many items without a call to the rate per item."""
         return 2 * self._mul, self._div, 2 * self._div
+
+
+Amounts = TypeVar("Amounts", int, "np.ndarray")
+
+
+def amount(quantity: Amounts, a: Amounts | int, b: Amounts | int, c: Amounts | int) -> Amounts:
+    """A line's amount in micro-points, ``(quantity * a + b) // c`` with a rate's
+    ``terms``: quantity x price / price unit, rounded once, half-up. The one formula for
+    every path: an item's integers, or a column's int64 arrays (which the caller keeps
+    from overflowing)."""
+    return (quantity * a + b) // c

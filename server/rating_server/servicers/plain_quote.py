@@ -30,6 +30,7 @@ from rating_server.engine import (
     rounded_up,
 )
 from rating_server.ids import all_plain
+from rating_server.money import amount
 from rating_server.servicers.encode import FIELD_1, quote_response, rated_fragments, varint
 
 NANOS = 1_000_000_000
@@ -163,7 +164,7 @@ def quote(
                 return None
             since, increment, a, b, c, head, middle, tail = found
         rated = rounded_up(quantity, increment)
-        micros = (rated * a + b) // c
+        micros = amount(rated, a, b, c)
         if micros > max_line:
             return None
         total += micros
