@@ -9,8 +9,8 @@ their balances stay alike and each answer can be compared with the other's."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
