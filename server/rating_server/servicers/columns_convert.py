@@ -97,7 +97,7 @@ def _wide(out: columns_pb2.RatedColumns, wide: Mapping[int, int]) -> None:
 
 def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
     """The lines of a commit (or a Quote with an account), funded, as columns."""
-    prices: dict[tuple, int] = {}
+    prices: dict[tuple[str, str, int], int] = {}
     targets: dict[tuple[str, str, str, str], int] = {}
     billing: dict[str, int] = {}
     price_indices: list[int] = []
@@ -112,17 +112,9 @@ def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
     originals: list[str] = []
     out = columns_pb2.RatedColumns()
     for index, line in enumerate(lines):
-        key = (
-            line.sku,
-            line.requested_sku,
-            line.category,
-            line.unit,
-            line.price_unit,
-            line.price_unit_label,
-            line.unit_price,
-            line.billed_by,
-            line.price_effective_from_ns,
-        )
+        # The lines of one receipt were rated with one catalog: a SKU, the name asked
+        # for and the start of the price name the rest of a line's price fields.
+        key = (line.sku, line.requested_sku, line.price_effective_from_ns)
         price = prices.get(key)
         if price is None:
             price = prices[key] = len(prices)
