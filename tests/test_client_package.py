@@ -175,6 +175,7 @@ def test_the_wheel_holds_the_generated_modules_their_stubs_and_the_hand_written_
     assert PROTOS == [
         "account_service",
         "catalog_service",
+        "columns",
         "rating_service",
         "reservation",
         "usage",
