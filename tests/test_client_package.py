@@ -42,6 +42,8 @@ HAND_WRITTEN = [
     "_rpc_details.py",
     "aio.py",
     "client.py",
+    "column_results.py",
+    "columns.py",
     "committer.py",
     "errors.py",
     "feed.py",
