@@ -42,6 +42,8 @@ HAND_WRITTEN = [
     "_rpc_details.py",
     "aio.py",
     "client.py",
+    "column_results.py",
+    "columns.py",
     "committer.py",
     "errors.py",
     "feed.py",
@@ -175,6 +177,7 @@ def test_the_wheel_holds_the_generated_modules_their_stubs_and_the_hand_written_
     assert PROTOS == [
         "account_service",
         "catalog_service",
+        "columns",
         "rating_service",
         "reservation",
         "usage",

@@ -30,6 +30,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, errors, usage
+from rating import columns as column_form
+from rating.columns import ColumnQuote, ColumnReceipt
 from rating.committer import BufferFullError, CommitterClosedError, Failure
 from rating.session import AsyncSession, Session, SessionEndedError
 from rating.types import (
@@ -45,6 +47,7 @@ from rating.v1 import (
     account_service_pb2_grpc,
     catalog_service_pb2,
     catalog_service_pb2_grpc,
+    columns_pb2,
     rating_service_pb2,
     rating_service_pb2_grpc,
     reservation_pb2,
@@ -53,6 +56,7 @@ from rating.v1 import (
 from rating_server.catalog.model import CatalogSnapshot
 
 NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
 # Generous deadlines: a loaded 2-core machine may be slow, but never this slow.
 TIMEOUT = 30.0
@@ -94,8 +98,45 @@ class Call:
     since: float
 
 
+def sent_items(
+    request: rating_service_pb2.QuoteRequest | rating_service_pb2.CommitChargesRequest,
+) -> list[usage_pb2.UsageItem]:
+    """The items of a request, sent as rows or as columns."""
+    if request.HasField("columns"):
+        return column_form.items_of(request.columns)
+    return list(request.items)
+
+
+def rated_columns(columns: columns_pb2.UsageColumns) -> columns_pb2.RatedColumns:
+    """The fake's lines of columns: 1 point per item, at one price per SKU name."""
+    return columns_pb2.RatedColumns(
+        prices=[columns_pb2.LinePrice(sku=sku, requested_sku=sku) for sku in columns.skus],
+        price_indices=columns.sku_indices,
+        rated_quantities=columns.quantities,
+        micros=[1_000_000] * len(columns.usage_ids),
+    )
+
+
+def quoted(request: rating_service_pb2.QuoteRequest) -> Message:
+    """A quote's answer: nothing for rows; 1 point per item for columns."""
+    if not request.HasField("columns"):
+        return rating_service_pb2.QuoteResponse()
+    count = len(request.columns.usage_ids)
+    return rating_service_pb2.QuoteResponse(
+        columns=rated_columns(request.columns), total_points=str(count)
+    )
+
+
 def committed(request: rating_service_pb2.CommitChargesRequest) -> Message:
-    """A commit's answer: one line per item, a charge id made of the request_id."""
+    """A commit's answer: one line per item (as the request sent them: rows or columns),
+    a charge id made of the request_id."""
+    if request.HasField("columns"):
+        return rating_service_pb2.CommitChargesResponse(
+            charge_id=f"ch-{request.request_id}",
+            columns=rated_columns(request.columns),
+            total_points=str(len(request.columns.usage_ids)),
+            commit_time=stamp(NOON),
+        )
     return rating_service_pb2.CommitChargesResponse(
         charge_id=f"ch-{request.request_id}",
         lines=[
@@ -114,7 +155,6 @@ def committed(request: rating_service_pb2.CommitChargesRequest) -> Message:
 
 
 RESPONSES: dict[str, type[Message]] = {
-    "Quote": rating_service_pb2.QuoteResponse,
     "VoidCharge": rating_service_pb2.VoidChargeResponse,
     "Reserve": rating_service_pb2.ReserveResponse,
     "Extend": rating_service_pb2.ExtendResponse,
@@ -181,6 +221,8 @@ def released(request: rating_service_pb2.ReleaseRequest) -> Message:
 
 
 def answer_by_default(method: str) -> Action:
+    if method == "Quote":
+        return lambda request, context: quoted(request)
     if method == "CommitCharges":
         return lambda request, context: committed(request)
     if method == "Reserve":
@@ -540,6 +582,165 @@ def test_a_receipt_lists_its_duplicate_lines(fake: Fake, client: RatingClient) -
     assert [(line.usage_id, line.original_charge_id) for line in receipt.duplicates] == [
         ("u-2", "ch-0")
     ]
+
+
+# RatingService: the items as columns.
+
+AGENT_PRICE = columns_pb2.LinePrice(
+    sku="agent.call",
+    requested_sku="agent.call",
+    category=usage_pb2.CATEGORY_AGENT,
+    unit="call",
+    price_unit=1,
+    price_unit_label="call",
+    unit_price="2",
+    billed_by=usage_pb2.BILLED_BY_COZE,
+    price_effective_from=stamp(datetime(2026, 1, 1, tzinfo=UTC)),
+)
+
+
+def test_quote_columns_sends_the_items_as_columns_and_reads_a_column_quote(
+    fake: Fake, client: RatingClient
+) -> None:
+    items = [call("u-1"), call("u-2", "beta")]
+    response = rating_service_pb2.QuoteResponse(
+        columns=columns_pb2.RatedColumns(
+            prices=[AGENT_PRICE],
+            price_indices=[0, 0],
+            rated_quantities=[1, 1],
+            micros=[2_000_000, 2_000_000],
+            funding_targets=[
+                columns_pb2.FundingTarget(
+                    source=usage_pb2.FUNDING_SOURCE_FREE_POINTS, day="2026-11-27"
+                )
+            ],
+            funding_lines=[0, 1],
+            funding_target_indices=[0, 0],
+            funding_micros=[2_000_000, 2_000_000],
+            billing_accounts=["acme"],
+            billing_account_indices=[0, 0],
+        ),
+        total_points="4",
+        total_yuan="0.004",
+        catalog_version=3,
+        funding=rating_service_pb2.QuoteFunding(account_id="acme", free_points="4", covered=True),
+    )
+    fake.script("Quote", reply(response))
+
+    quote = client.quote_columns(items, account_id="acme")
+
+    assert fake.requests("Quote") == [
+        rating_service_pb2.QuoteRequest(columns=column_form.columns_of(items), account_id="acme")
+    ]
+    assert isinstance(quote, ColumnQuote)
+    assert (quote.total_points, quote.total_yuan, quote.catalog_version) == (
+        Decimal(4),
+        Decimal("0.004"),
+        3,
+    )
+    assert quote.funding is not None
+    assert (quote.funding.free_points, quote.funding.covered) == (Decimal(4), True)
+    assert list(quote.micros) == [2_000_000, 2_000_000]
+    assert [(line.usage_id, line.account_id, line.points) for line in quote] == [
+        ("u-1", "acme", Decimal(2)),
+        ("u-2", "beta", Decimal(2)),
+    ]
+    line = quote.lines[1]
+    assert (line.category, line.billed_by, line.unit_price) == ("agent", "coze", Decimal(2))
+    assert (line.funding[0].source, line.funding[0].points) == ("free_points", Decimal(2))
+    assert line.billing_account_id == "acme"
+    assert quote.raw == response
+
+
+def test_quote_columns_sends_usage_columns_as_given_and_refuses_other_values_before_calling(
+    fake: Fake, client: RatingClient
+) -> None:
+    columns = column_form.usage_columns(
+        usage_ids=["u-1"],
+        account_ids=["acme"],
+        skus=["agent.call"],
+        quantities=[1],
+        occurred_at=[NOON],
+    )
+    quote = client.quote_columns(columns)
+    assert fake.requests("Quote") == [rating_service_pb2.QuoteRequest(columns=columns)]
+    assert (len(quote), quote.funding) == (1, None)
+    with pytest.raises(TypeError):
+        client.quote_columns(rating_service_pb2.QuoteRequest())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client.quote_columns([{"sku": "agent.call"}])  # type: ignore[list-item]
+    assert len(fake.calls) == 1
+
+
+def test_commit_columns_keeps_a_generated_request_id_through_retries_and_reads_the_receipt(
+    fake: Fake, client: RatingClient
+) -> None:
+    items = [call("u-1"), call("u-2")]
+    fake.script("CommitCharges", unavailable(), unavailable())
+
+    receipt = client.commit_columns(items)
+
+    sent = fake.requests("CommitCharges")
+    assert len(sent) == 3
+    assert {r.request_id for r in sent} == {receipt.request_id}
+    assert receipt.request_id.startswith("req-")
+    assert all(r.columns == column_form.columns_of(items) and not r.items for r in sent)
+    assert isinstance(receipt, ColumnReceipt)
+    assert receipt.charge_id == f"ch-{receipt.request_id}"
+    assert [line.usage_id for line in receipt] == ["u-1", "u-2"]
+    assert (receipt.total_points, receipt.commit_time, receipt.duplicates) == (
+        Decimal(2),
+        NOON,
+        (),
+    )
+    mine = client.commit_columns(items, request_id="mine-1")
+    assert (mine.request_id, fake.requests("CommitCharges")[-1].request_id) == ("mine-1", "mine-1")
+
+
+def test_a_failed_commit_of_columns_tells_the_request_id_it_was_sent_with(fake: Fake) -> None:
+    fake.script("CommitCharges", fail(grpc.StatusCode.UNAVAILABLE, "down"))
+    with connect(fake, max_attempts=1) as client, pytest.raises(errors.UnavailableError) as caught:
+        client.commit_columns(items_of(1))
+    sent = fake.requests("CommitCharges")[-1].request_id
+    assert sent.startswith("req-") and caught.value.request_id == sent
+
+
+def test_a_bad_columns_request_names_each_bad_item_by_its_index(
+    fake: Fake, client: RatingClient
+) -> None:
+    violation = error_details_pb2.BadRequest.FieldViolation
+    status = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "columns.items[2].sku: no SKU 'x'",
+        error_details_pb2.ErrorInfo(reason="INVALID_USAGE", domain="rating"),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                violation(field="columns.items[2].sku", reason="SKU_UNKNOWN"),
+                violation(field="columns.items[0].quantity", reason="QUANTITY_NEGATIVE"),
+                violation(field="columns.sku_indices[1]", reason="INDEX_OUT_OF_RANGE"),
+                violation(field="columns.quantities", reason="COLUMN_LENGTH"),
+            ]
+        ),
+    )
+    fake.script("Quote", fail_with(status))
+    with pytest.raises(errors.InvalidArgumentError) as caught:
+        client.quote_columns(items_of(3))
+    assert [(v.field, v.item_index) for v in caught.value.violations] == [
+        ("columns.items[2].sku", 2),
+        ("columns.items[0].quantity", 0),
+        ("columns.sku_indices[1]", None),
+        ("columns.quantities", None),
+    ]
+
+
+def test_column_calls_take_a_timeout_in_place_of_the_default_deadline(
+    fake: Fake, client: RatingClient
+) -> None:
+    client.quote_columns([ITEM], timeout=40.0)
+    client.commit_columns([ITEM], timeout=50.0)
+    quote, commit = fake.calls
+    assert_deadline(quote, 40.0)
+    assert_deadline(commit, 50.0)
 
 
 def test_void_charge_sends_the_charge_and_reason_and_reads_the_reversals(
@@ -1924,7 +2125,13 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("ListSkus", lambda c: c.list_skus()),
     ("GetSku", lambda c: c.get_sku("agent.call")),
 ]
-CALL_IDS = [method for method, _ in CALLS]
+#: The same RPCs, with the items sent as columns.
+COLUMN_CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
+    ("Quote", lambda c: c.quote_columns([ITEM])),
+    ("CommitCharges", lambda c: c.commit_columns([ITEM])),
+]
+CALL_IDS = [method for method, _ in CALLS] + [f"{method}-columns" for method, _ in COLUMN_CALLS]
+CALLS += COLUMN_CALLS
 
 
 def test_the_call_table_covers_every_rpc_of_the_three_services() -> None:
@@ -1937,7 +2144,7 @@ def test_the_call_table_covers_every_rpc_of_the_three_services() -> None:
         )
         for method in module.DESCRIPTOR.services_by_name[service].methods
     }
-    assert set(CALL_IDS) | set(STREAMS) == rpcs
+    assert {method for method, _ in CALLS} | set(STREAMS) == rpcs
 
 
 #: The streams: no deadline (they never end while the server runs); the feed's own
@@ -2450,6 +2657,51 @@ def test_async_client_maps_errors_with_their_rich_details(fake: Fake) -> None:
     assert len(fake.calls) == 2
 
 
+def test_async_client_quotes_and_commits_columns_as_the_sync_one_does(fake: Fake) -> None:
+    bad = rich_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad item",
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="columns.items[1].sku", reason="SKU_UNKNOWN"
+                )
+            ]
+        ),
+    )
+    fake.script("Quote", unavailable())
+    fake.script("CommitCharges", unavailable(), answer_by_default("CommitCharges"), fail_with(bad))
+    items = [call("u-1"), call("u-2")]
+
+    async def run() -> tuple[ColumnQuote, ColumnReceipt, errors.RatingError]:
+        async with AsyncRatingClient(options=async_options(fake, token="t")) as client:
+            quote = await client.quote_columns(items, account_id="acme")
+            receipt = await client.commit_columns(items, request_id="async-cols")
+            with pytest.raises(errors.InvalidArgumentError) as refused:
+                await client.commit_columns(items)
+            return quote, receipt, refused.value
+
+    quote, receipt, refused = asyncio.run(run())
+
+    assert isinstance(quote, ColumnQuote)
+    assert [line.usage_id for line in quote] == ["u-1", "u-2"]
+    assert quote.total_points == Decimal(2)
+    assert fake.requests("Quote")[-1] == rating_service_pb2.QuoteRequest(
+        columns=column_form.columns_of(items), account_id="acme"
+    )
+    assert len(fake.requests("Quote")) == 2  # retried on UNAVAILABLE
+    assert isinstance(receipt, ColumnReceipt)
+    assert (receipt.request_id, receipt.charge_id) == ("async-cols", "ch-async-cols")
+    commits = fake.requests("CommitCharges")
+    assert [r.request_id for r in commits[:2]] == ["async-cols"] * 2
+    assert [v.item_index for v in refused.violations] == [1]
+    assert refused.request_id == commits[2].request_id
+    for received in fake.calls:
+        assert received.metadata["authorization"] == "Bearer t"
+        expected = COMMIT_TIMEOUT if received.method == "CommitCharges" else TIMEOUT
+        assert_deadline(received, expected)
+
+
 def test_async_client_raises_a_retryable_deadline_exceeded_on_a_slow_server(fake: Fake) -> None:
     fake.script("Quote", too_slow)
 
@@ -2848,7 +3100,7 @@ def items_of(count: int, prefix: str = "u") -> list[usage_pb2.UsageItem]:
 
 def committed_ids(fake: Fake) -> list[str]:
     """The usage ids of every commit request the fake received, in order."""
-    return [item.usage_id for r in fake.requests("CommitCharges") for item in r.items]
+    return [item.usage_id for r in fake.requests("CommitCharges") for item in sent_items(r)]
 
 
 def failed_items(committer: BatchCommitter) -> list[usage_pb2.UsageItem]:
@@ -2866,7 +3118,7 @@ def test_committer_sends_a_batch_as_soon_as_it_is_full(
     finally:
         committer.close()
     batches = fake.requests("CommitCharges")
-    assert [len(b.items) for b in batches] == [3, 3, 1]
+    assert [len(sent_items(b)) for b in batches] == [3, 3, 1]
     assert committed_ids(fake) == [f"u-{n}" for n in range(7)]
     assert len({b.request_id for b in batches}) == 3
     assert committer.stats.batches == 3
@@ -2886,7 +3138,7 @@ def test_committer_sends_a_partial_batch_once_its_oldest_item_is_max_delay_old(
         committer.close()
     [sent] = fake.calls
     assert sent.at - added_at >= 0.2 * 0.9
-    assert len(sent.request.items) == 3
+    assert len(sent_items(sent.request)) == 3
 
 
 def test_flush_sends_now_and_returns_true_once_committed(
@@ -2900,7 +3152,7 @@ def test_flush_sends_now_and_returns_true_once_committed(
         committer.add(items_of(2))
         assert committer.flush(timeout=WAIT) is True
         assert committer.pending == 0
-        assert [len(r.items) for r in fake.requests("CommitCharges")] == [2]
+        assert [len(sent_items(r)) for r in fake.requests("CommitCharges")] == [2]
         assert [r.request_id for r in receipts] == [fake.requests("CommitCharges")[0].request_id]
     finally:
         committer.close()
@@ -2927,7 +3179,7 @@ def test_close_sends_what_is_left_and_refuses_more(fake: Fake, single_shot: Rati
     with BatchCommitter(single_shot, max_batch=100, max_delay=60, backoff=FAST) as committer:
         committer.add(items_of(3))
         assert fake.calls == []
-    assert [len(r.items) for r in fake.requests("CommitCharges")] == [3]
+    assert [len(sent_items(r)) for r in fake.requests("CommitCharges")] == [3]
     assert committer.stats.committed_items == 3
     with pytest.raises(CommitterClosedError):
         committer.add(call("late"))
@@ -3004,7 +3256,7 @@ def test_committer_retries_a_batch_on_unavailable_with_the_same_request_id(
     sent = fake.requests("CommitCharges")
     assert len(sent) == 4
     assert len({r.request_id for r in sent}) == 1
-    assert all(list(r.items) == items_of(2) for r in sent)
+    assert all(sent_items(r) == items_of(2) for r in sent)
     assert [r.request_id for r in receipts] == [sent[0].request_id]
     assert committer.stats.retries == 3
     assert committer.stats.committed_items == 2
@@ -3063,7 +3315,9 @@ def test_committer_gives_up_a_batch_after_max_attempts_and_commits_the_batches_b
         committer.add(items_of(4))
 
     sent = fake.requests("CommitCharges")
-    assert [[i.usage_id for i in r.items] for r in sent] == [["u-0", "u-1"]] * 4 + [["u-2", "u-3"]]
+    assert [[i.usage_id for i in sent_items(r)] for r in sent] == [["u-0", "u-1"]] * 4 + [
+        ["u-2", "u-3"]
+    ]
     assert len({r.request_id for r in sent[:4]}) == 1
     assert time_.sleeps == [1.0, 2.0, 3.0]  # between the four sends, doubling to the cap
     [failure] = committer.failures
@@ -3107,7 +3361,7 @@ def test_committer_gives_up_a_batch_at_its_deadline_and_bounds_its_last_send_by_
     [failure] = committer.failures
     assert isinstance(failure.error, errors.ResourceExhaustedError)
     assert [i.usage_id for i in failure.items] == ["u-0"]
-    assert [i.usage_id for i in behind.request.items] == ["u-1"]
+    assert [i.usage_id for i in sent_items(behind.request)] == ["u-1"]
     assert committer.stats.committed_items == 1
     assert committer.stats.batches_given_up == 1
 
@@ -3124,8 +3378,11 @@ def test_committer_refuses_retry_bounds_that_are_none(
         BatchCommitter(single_shot, **bounds)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("columns", "items"), [(True, "columns.items"), (False, "items")], ids=["columns", "rows"]
+)
 def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest(
-    fake: Fake, single_shot: RatingClient
+    fake: Fake, single_shot: RatingClient, columns: bool, items: str
 ) -> None:
     violation = error_details_pb2.BadRequest.FieldViolation
     status = rich_status(
@@ -3134,9 +3391,9 @@ def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest
         error_details_pb2.ErrorInfo(reason="INVALID_USAGE", domain="rating"),
         error_details_pb2.BadRequest(
             field_violations=[
-                violation(field="items[1].sku", reason="SKU_UNKNOWN"),
-                violation(field="items[3].quantity", reason="QUANTITY_NEGATIVE"),
-                violation(field="items[3].sku", reason="SKU_UNKNOWN"),
+                violation(field=f"{items}[1].sku", reason="SKU_UNKNOWN"),
+                violation(field=f"{items}[3].quantity", reason="QUANTITY_NEGATIVE"),
+                violation(field=f"{items}[3].sku", reason="SKU_UNKNOWN"),
             ]
         ),
     )
@@ -3144,23 +3401,29 @@ def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest
     failures: list[Failure] = []
     added = items_of(5)
     with BatchCommitter(
-        single_shot, max_batch=5, max_delay=60, backoff=FAST, on_failure=failures.append
+        single_shot,
+        max_batch=5,
+        max_delay=60,
+        backoff=FAST,
+        on_failure=failures.append,
+        columns=columns,
     ) as committer:
         committer.add(added)
 
     first, second = fake.requests("CommitCharges")
+    assert first.HasField("columns") is second.HasField("columns") is columns
     assert second.request_id == first.request_id
-    assert [i.usage_id for i in second.items] == ["u-0", "u-2", "u-4"]
+    assert [i.usage_id for i in sent_items(second)] == ["u-0", "u-2", "u-4"]
     assert failures == committer.failures
     by_usage = {f.items[0].usage_id: f for f in committer.failures}
     assert sorted(by_usage) == ["u-1", "u-3"]
     assert all(len(f.items) == 1 for f in committer.failures)
     assert [(v.field, v.reason) for v in by_usage["u-1"].violations] == [
-        ("items[1].sku", "SKU_UNKNOWN")
+        (f"{items}[1].sku", "SKU_UNKNOWN")
     ]
     assert [(v.field, v.reason) for v in by_usage["u-3"].violations] == [
-        ("items[3].quantity", "QUANTITY_NEGATIVE"),
-        ("items[3].sku", "SKU_UNKNOWN"),
+        (f"{items}[3].quantity", "QUANTITY_NEGATIVE"),
+        (f"{items}[3].sku", "SKU_UNKNOWN"),
     ]
     assert all(isinstance(f.error, errors.InvalidArgumentError) for f in committer.failures)
     # Their batch's request_id went to the rest: refused items are sent anew, fixed.
@@ -3243,7 +3506,7 @@ def test_committer_gives_up_at_close_timeout_and_reports_every_batch_left(
     reported = {f.request_id: [i.usage_id for i in f.items] for f in committer.failures}
     assert list(reported.values()) == [["u-0", "u-1"], ["u-2", "u-3"], ["u-4"]]
     for request in fake.requests("CommitCharges"):  # same items, same id
-        assert reported[request.request_id] == [i.usage_id for i in request.items]
+        assert reported[request.request_id] == [i.usage_id for i in sent_items(request)]
     assert fake.requests("CommitCharges")[0].request_id == committer.failures[0].request_id
     retryable = (errors.UnavailableError, errors.DeadlineExceededError)
     assert all(isinstance(f.error, retryable) for f in committer.failures)
@@ -3274,7 +3537,7 @@ def test_committer_loses_nothing_when_some_batches_fail_and_others_commit(
             committer.add(made)
 
     # u-0..2: UNAVAILABLE, then u-0 refused, then u-1..2 PERMISSION_DENIED; the rest commit.
-    assert [[i.usage_id for i in r.items] for r in fake.requests("CommitCharges")] == [
+    assert [[i.usage_id for i in sent_items(r)] for r in fake.requests("CommitCharges")] == [
         ["u-0", "u-1", "u-2"],
         ["u-0", "u-1", "u-2"],
         ["u-1", "u-2"],
@@ -3297,6 +3560,67 @@ def test_committer_refuses_what_is_not_a_usage_item_at_add(
             committer.add([{"usage_id": "oops"}])  # type: ignore[list-item]
         committer.add(items_of(1))
     assert committed_ids(fake) == ["u-0"]
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_committer_sends_columns_by_default_and_rows_when_told(
+    fake: Fake, single_shot: RatingClient, columns: bool
+) -> None:
+    receipts: list[Receipt | ColumnReceipt] = []
+    added = [*items_of(2), usage.storage(10, timedelta(hours=1), usage_id="kb", account_id="b")]
+    options: dict[str, Any] = {} if columns else {"columns": False}
+    with BatchCommitter(
+        single_shot, max_batch=3, max_delay=60, backoff=FAST, on_commit=receipts.append, **options
+    ) as committer:
+        committer.add(added)
+
+    [sent] = fake.requests("CommitCharges")
+    assert sent.HasField("columns") is columns
+    assert sent_items(sent) == added
+    [receipt] = receipts
+    assert isinstance(receipt, ColumnReceipt if columns else Receipt)
+    assert receipt.request_id == sent.request_id
+    assert (committer.stats.batches, committer.stats.committed_items) == (1, 3)
+
+
+def test_committer_counts_the_duplicates_of_a_column_receipt(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    def answer(request: Any, context: grpc.ServicerContext) -> Message:
+        response = committed(request)
+        response.columns.duplicate_lines.append(1)  # type: ignore[attr-defined]
+        response.columns.original_charge_ids.append("ch-0")  # type: ignore[attr-defined]
+        return response
+
+    fake.script("CommitCharges", answer)
+    receipts: list[Any] = []
+    with BatchCommitter(
+        single_shot, max_batch=3, max_delay=60, backoff=FAST, on_commit=receipts.append
+    ) as committer:
+        committer.add(items_of(3))
+
+    assert (committer.stats.committed_items, committer.stats.duplicate_items) == (2, 1)
+    [receipt] = receipts
+    assert [(line.usage_id, line.original_charge_id) for line in receipt.duplicates] == [
+        ("u-1", "ch-0")
+    ]
+
+
+def test_committer_sends_a_batch_columns_cannot_carry_as_rows(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    epoch = usage.agent_calls(1, usage_id="epoch", account_id="acme", occurred_at=EPOCH)
+    with BatchCommitter(single_shot, max_batch=2, max_delay=60, backoff=FAST) as committer:
+        committer.add([call("u-0"), epoch, call("u-2")])
+
+    first, second = fake.requests("CommitCharges")
+    # occurred_at 0 reads as unset in columns: that batch goes as rows, the next as columns.
+    assert not first.HasField("columns")
+    assert list(first.items) == [call("u-0"), epoch]
+    assert second.HasField("columns")
+    assert sent_items(second) == [call("u-2")]
+    assert committer.stats.committed_items == 3
+    assert committer.failures == []
 
 
 def test_a_raising_callback_does_not_stop_the_committer(

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from rating.columns import ColumnQuote, ColumnReceipt, columns_of
 from rating.options import ClientOptions
 from rating.types import (
     Account,
@@ -35,6 +36,7 @@ from rating.v1 import (
     account_service_pb2_grpc,
     catalog_service_pb2,
     catalog_service_pb2_grpc,
+    columns_pb2,
     rating_service_pb2,
     rating_service_pb2_grpc,
     usage_pb2,
@@ -156,6 +158,37 @@ def commit(values: Iterable[usage_pb2.UsageItem], request_id: str | None) -> Ope
         request_id=request_id or new_request_id(), items=items(values)
     )
     return Operation("CommitCharges", request, lambda raw: Receipt.of(request.request_id, raw))
+
+
+def as_columns(
+    values: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem],
+) -> columns_pb2.UsageColumns:
+    """A ``UsageColumns`` message as given, or the columns of usage items."""
+    if isinstance(values, columns_pb2.UsageColumns):
+        return values
+    if isinstance(values, Message):
+        raise TypeError(f"give UsageColumns or UsageItem messages, not a {type(values).__name__}")
+    return columns_of(values)
+
+
+def quote_columns(
+    values: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem], account_id: str
+) -> Operation[ColumnQuote]:
+    request = rating_service_pb2.QuoteRequest(columns=as_columns(values), account_id=account_id)
+    return Operation("Quote", request, lambda raw: ColumnQuote(raw, request.columns))
+
+
+def commit_columns(
+    values: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem], request_id: str | None
+) -> Operation[ColumnReceipt]:
+    request = rating_service_pb2.CommitChargesRequest(
+        request_id=request_id or new_request_id(), columns=as_columns(values)
+    )
+    return Operation(
+        "CommitCharges",
+        request,
+        lambda raw: ColumnReceipt(request.request_id, raw, request.columns),
+    )
 
 
 def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:

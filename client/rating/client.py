@@ -27,6 +27,7 @@ import grpc
 from google.protobuf.message import Message
 
 from rating import _operations as ops
+from rating.columns import ColumnQuote, ColumnReceipt
 from rating.errors import RatingError, from_rpc_error
 from rating.feed import BACKOFF, BalanceWatch, ChargeFeed
 from rating.options import ClientOptions
@@ -47,6 +48,7 @@ from rating.types import (
     VoidResult,
 )
 from rating.v1 import (
+    columns_pb2,
     usage_pb2,
 )
 
@@ -139,6 +141,33 @@ class RatingClient(ops.Connected):
         except RatingError as error:
             error.request_id = operation.request.request_id  # type: ignore[attr-defined]
             raise
+
+    def quote_columns(
+        self,
+        columns: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem],
+        *,
+        account_id: str = "",
+        timeout: float | None = None,
+    ) -> ColumnQuote:
+        """``quote``, with the items sent as columns (a ``UsageColumns`` message, or
+        usage items, encoded by ``rating.columns.columns_of``) and the lines read as
+        columns (``ColumnQuote``: ``micros``, ``price_indices``, ...; ``Line`` values
+        only when asked)."""
+        return self._run(ops.quote_columns(columns, account_id), timeout)
+
+    def commit_columns(
+        self,
+        columns: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem],
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> ColumnReceipt:
+        """``commit``, with the items sent as columns and the lines read as columns
+        (``ColumnReceipt``). Exactly once as ``commit``: the request_id is generated
+        when none is given, kept through retries, and told by a failure
+        (``error.request_id``); a retry may send the same items as rows or columns."""
+        operation = ops.commit_columns(columns, request_id)
+        return self._run_keeping_request_id(operation, timeout)
 
     def void_charge(
         self, charge_id: str, *, reason: str = "", timeout: float | None = None

@@ -23,6 +23,9 @@ For pipelines that produce usage one item at a time::
   violations) are split off into ``failures`` and the rest of the batch is committed;
   a batch given up is reported in ``failures`` with its request_id and the last
   error, so it can be resent as it was.
+- Batches go as columns (``commit_columns``; ``on_commit`` gets a ``ColumnReceipt``),
+  or as rows with ``columns=False`` (``commit``; a ``Receipt``). A batch with an item
+  columns cannot carry (``rating.columns.ColumnsError``) goes as rows.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ from typing import TypeVar
 
 from rating._operations import new_request_id
 from rating.client import RatingClient
+from rating.columns import ColumnReceipt, ColumnsError, columns_of
 from rating.errors import FieldViolation, InvalidArgumentError, RatingError
 from rating.types import Receipt
+from rating.v1.columns_pb2 import UsageColumns
 from rating.v1.usage_pb2 import UsageItem
 
 log = logging.getLogger(__name__)
@@ -87,6 +92,10 @@ class Stats:
 class _Batch:
     items: list[UsageItem]
     request_id: str = field(default_factory=new_request_id)
+    #: The items as columns, made at the first send (None: not made yet, or the
+    #: items changed); ``rows`` once they could not be.
+    columns: UsageColumns | None = None
+    rows: bool = False
 
 
 class BatchCommitter:
@@ -98,18 +107,20 @@ class BatchCommitter:
         max_delay: float = 1.0,
         max_buffered: int = 100_000,
         close_timeout: float = 30.0,
-        on_commit: Callable[[Receipt], None] | None = None,
+        on_commit: Callable[[Receipt | ColumnReceipt], None] | None = None,
         on_failure: Callable[[Failure], None] | None = None,
         backoff: tuple[float, float] = (0.1, 5.0),
         max_attempts: int = 20,
         batch_deadline: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        columns: bool = True,
     ) -> None:
         """``backoff`` is the first and the longest wait between two sends of a batch
         (doubling from one to the other); ``max_attempts`` and ``batch_deadline`` (seconds
         from its first send) bound how long one batch is retried. ``clock`` and
-        ``sleep`` time the retries (tests give fakes)."""
+        ``sleep`` time the retries (tests give fakes). ``columns`` sends batches as
+        columns (``commit_columns``), else as rows (``commit``)."""
         if not 1 <= max_batch <= 10_000:
             raise ValueError("max_batch must be 1 to 10,000 (the server's batch limit)")
         if max_buffered < max_batch:
@@ -130,6 +141,7 @@ class BatchCommitter:
         self._batch_deadline = batch_deadline
         self._clock = clock
         self._sleep = sleep
+        self._columns = columns
         self._buffer: deque[tuple[float, UsageItem]] = deque()
         self._changed = threading.Condition()
         self._closing = False
@@ -252,9 +264,7 @@ class BatchCommitter:
         failed = 0  # sends that failed with a retryable error
         while batch.items:
             try:
-                receipt = self._client.commit(
-                    batch.items, request_id=batch.request_id, timeout=self._time_left(deadline)
-                )
+                receipt = self._commit(batch, self._time_left(deadline))
             except InvalidArgumentError as error:
                 refused = _refused_items(batch.items, error)
                 if not refused:  # a problem with the request itself
@@ -265,6 +275,7 @@ class BatchCommitter:
                 for index in sorted(refused, reverse=True):
                     item = batch.items.pop(index)
                     self._fail(Failure((item,), "", error, tuple(refused[index])))
+                batch.columns = None
                 continue
             except RatingError as error:
                 if not error.retryable or self._giving_up():
@@ -289,11 +300,29 @@ class BatchCommitter:
                 self._sleep(delay)
                 delay = min(delay * 2, self._backoff[1])
                 continue
+            if isinstance(receipt, ColumnReceipt):  # counted without making its lines
+                lines, duplicates = len(receipt), len(receipt.duplicate_lines)
+            else:
+                lines, duplicates = len(receipt.lines), len(receipt.duplicates)
             self.stats.batches += 1
-            self.stats.committed_items += len(receipt.lines) - len(receipt.duplicates)
-            self.stats.duplicate_items += len(receipt.duplicates)
+            self.stats.committed_items += lines - duplicates
+            self.stats.duplicate_items += duplicates
             _notify(self._on_commit, receipt)
             return
+
+    def _commit(self, batch: _Batch, timeout: float | None) -> Receipt | ColumnReceipt:
+        """One send of a batch, as columns unless they cannot carry it."""
+        if self._columns and batch.columns is None and not batch.rows:
+            try:
+                batch.columns = columns_of(batch.items)
+            except ColumnsError as error:
+                log.info("batch %s goes as rows: %s", batch.request_id, error)
+                batch.rows = True
+        if batch.columns is not None:
+            return self._client.commit_columns(
+                batch.columns, request_id=batch.request_id, timeout=timeout
+            )
+        return self._client.commit(batch.items, request_id=batch.request_id, timeout=timeout)
 
     def _giving_up(self) -> bool:
         with self._changed:

@@ -14,6 +14,7 @@ UPPER_SNAKE code) and, for bad requests, one ``FieldViolation`` per bad field::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,7 +25,8 @@ from rating import _rpc_details
 
 @dataclass(frozen=True, slots=True)
 class FieldViolation:
-    """One bad field of a request, such as ``items[3].sku``."""
+    """One bad field of a request, such as ``items[3].sku`` (``columns.items[3].sku``
+    when the items were sent as columns)."""
 
     field: str
     reason: str
@@ -32,10 +34,14 @@ class FieldViolation:
 
     @property
     def item_index(self) -> int | None:
-        """The index of the usage item the field belongs to, if it is one."""
-        if self.field.startswith("items[") and "]" in self.field:
-            return int(self.field[6 : self.field.index("]")])
-        return None
+        """The index of the usage item the field belongs to, if it is one: 3 for
+        ``items[3].sku`` and for ``columns.items[3].sku`` (the same item sent as
+        columns)."""
+        found = _ITEM_FIELD.match(self.field)
+        return int(found[1]) if found else None
+
+
+_ITEM_FIELD = re.compile(r"(?:columns\.)?items\[([0-9]+)\]")
 
 
 @dataclass(eq=False)

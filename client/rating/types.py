@@ -126,6 +126,19 @@ class QuoteFunding:
     # With pay-as-you-go on and a monthly budget, ``shortfall_points`` is what would
     # pass what is left of the budget, and ``covered`` whether it is 0.
 
+    @classmethod
+    def of(cls, raw: rating_service_pb2.QuoteFunding) -> QuoteFunding:
+        return cls(
+            account_id=raw.account_id,
+            free_points=_points(raw.free_points),
+            pack_points=_points(raw.pack_points),
+            pay_as_you_go_points=_points(raw.pay_as_you_go_points),
+            covered=raw.covered,
+            pay_as_you_go_enabled=raw.pay_as_you_go_enabled,
+            shortfall_points=_points(raw.shortfall_points),
+            held_points=_points(raw.held_points),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -138,25 +151,12 @@ class Quote:
 
     @classmethod
     def of(cls, raw: rating_service_pb2.QuoteResponse) -> Quote:
-        funding = None
-        if raw.HasField("funding"):
-            f = raw.funding
-            funding = QuoteFunding(
-                account_id=f.account_id,
-                free_points=_points(f.free_points),
-                pack_points=_points(f.pack_points),
-                pay_as_you_go_points=_points(f.pay_as_you_go_points),
-                covered=f.covered,
-                pay_as_you_go_enabled=f.pay_as_you_go_enabled,
-                shortfall_points=_points(f.shortfall_points),
-                held_points=_points(f.held_points),
-            )
         return cls(
             lines=tuple(Line.of(line) for line in raw.lines),
             total_points=_points(raw.total_points),
             total_yuan=_points(raw.total_yuan),
             catalog_version=raw.catalog_version,
-            funding=funding,
+            funding=QuoteFunding.of(raw.funding) if raw.HasField("funding") else None,
             raw=raw,
         )
 
