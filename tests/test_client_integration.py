@@ -901,9 +901,6 @@ def test_the_batch_committer_commits_every_item_exactly_once_across_a_sigkill_an
             max_attempts=10**9,
             close_timeout=COMING_BACK,
             on_commit=receipts.append,
-            # Rows: the server on main does not read columns yet (issue 16). Once it
-            # does, this goes (columns are the default).
-            columns=False,
         )
         feeder = Feeder(committer)
         feeder.start()
