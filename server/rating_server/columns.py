@@ -129,7 +129,7 @@ def shape_problems(columns: UsageColumns) -> list[Violation]:
                 Violation(
                     f"columns.{name}",
                     "COLUMN_LENGTH_MISMATCH",
-                    f"{name} has {length} values for {count} items"
+                    f"{name} has {_values(length)} for {count} items"
                     + (" (or none)" if optional else ""),
                 )
             )
@@ -138,7 +138,7 @@ def shape_problems(columns: UsageColumns) -> list[Violation]:
             Violation(
                 "columns.durations_nanos",
                 "COLUMN_LENGTH_MISMATCH",
-                f"durations_nanos has {len(columns.durations_ns)} values for "
+                f"durations_nanos has {_values(len(columns.durations_ns))} for "
                 f"{len(columns.duration_items)} duration_items",
             )
         )
@@ -160,6 +160,10 @@ def shape_problems(columns: UsageColumns) -> list[Violation]:
                 )
             )
     return problems
+
+
+def _values(count: int) -> str:
+    return "1 value" if count == 1 else f"{count} values"
 
 
 def _length(column: np.ndarray | None) -> int:
