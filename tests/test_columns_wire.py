@@ -32,6 +32,7 @@ from rating_server.config import Settings
 from rating_server.server import RatingServer
 
 TWINS = ("r-", "c-")
+NOON_NS = int(NOON.timestamp()) * 10**9
 
 
 @pytest.fixture(scope="module")
@@ -352,3 +353,70 @@ def test_a_day_of_good_batches_is_funded_alike_from_free_points_packs_and_the_bi
         usage_pb2.FUNDING_SOURCE_RESOURCE_PACK,
         usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO,
     }
+
+
+@st.composite
+def odd_columns(draw: st.DrawFn) -> columns_pb2.UsageColumns:
+    """Columns with any values where they fit protobuf's types: lengths that disagree,
+    indices past their dictionaries, int64's extremes, ids that are not."""
+    count = draw(st.integers(0, 6))
+    int64 = st.one_of(
+        st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63), 10**15, 10**15 + 1, NOON_NS]),
+        st.integers(-(2**63), 2**63 - 1),
+    )
+    indices = st.lists(st.integers(0, 3), max_size=count + 1)
+    columns = columns_pb2.UsageColumns(
+        usage_ids=draw(
+            st.lists(
+                st.sampled_from(["u-1", "u-2", "", "a b", "x" * 129]),
+                min_size=count,
+                max_size=count,
+            )
+        ),
+        accounts=draw(st.lists(st.sampled_from(["solo", "nobody", "", "c-sub"]), max_size=3)),
+        account_indices=draw(indices),
+        skus=draw(
+            st.lists(
+                st.sampled_from(["agent.call", "knowledge.storage", "no.such", ""]), max_size=3
+            )
+        ),
+        sku_indices=draw(indices),
+        quantities=draw(st.lists(int64, max_size=count + 1)),
+        occurred_at_unix_nanos=draw(st.lists(int64, max_size=count + 1)),
+        duration_items=draw(st.lists(st.integers(0, count + 1), max_size=2)),
+        durations_nanos=draw(st.lists(int64, max_size=2)),
+        attribute_set_indices=draw(st.lists(st.integers(0, 2), max_size=count)),
+        reservation_ids=draw(st.lists(st.sampled_from(["", "r-none", "a b"]), max_size=count)),
+    )
+    for _ in range(draw(st.integers(0, 2))):
+        columns.attribute_sets.add().attributes.update(
+            draw(
+                st.dictionaries(
+                    st.sampled_from(["agent_id", "bad key", ""]), st.just("v"), max_size=2
+                )
+            )
+        )
+    return columns
+
+
+@settings(max_examples=150)
+@given(columns=odd_columns(), commit=st.booleans(), account=st.booleans())
+def test_any_columns_get_an_answer_or_a_clear_error_never_an_internal_one(
+    columns: columns_pb2.UsageColumns, commit: bool, account: bool, stub: Any
+) -> None:
+    if commit:
+        request: Any = rat.CommitChargesRequest(request_id="odd", columns=columns)
+        call = stub.CommitCharges
+    else:
+        request = rat.QuoteRequest(columns=columns, account_id="solo" if account else "")
+        call = stub.Quote
+    try:
+        call(request)
+    except grpc.RpcError as error:
+        code = error.code()
+        assert code in (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.NOT_FOUND,
+        ), error.details()
+        assert rich_error(error).info.reason
