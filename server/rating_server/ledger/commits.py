@@ -277,12 +277,18 @@ def _funded_lines(
 def _check_accounts(
     usages: Sequence[Usage], accounts: dict[str, Account], violations: list[Violation]
 ) -> None:
+    # A batch names a few accounts, each many times: each is asked about once.
+    unknown = {
+        account_id
+        for account_id in {usage.account_id for usage in usages}
+        if account_id
+        and id_problem(account_id) is None  # else the engine names what is wrong
+        and account_id not in accounts
+    }
+    if not unknown:
+        return
     for index, usage in enumerate(usages):
-        if (
-            usage.account_id
-            and id_problem(usage.account_id) is None  # else the engine names what is wrong
-            and usage.account_id not in accounts
-        ):
+        if usage.account_id in unknown:
             violations.append(
                 Violation(
                     f"items[{index}].account_id",

@@ -72,8 +72,10 @@ def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
     commit_time_ns = receipt.commit_time_ns
     line_rows = []
     funding_rows = []
-    # Items of a batch mostly carry the same few labels: each set is encoded once.
+    # Items of a batch mostly carry the same few labels: each set is encoded once, and
+    # each mapping (a columnar batch's items share theirs) is read once.
     encoded: dict[tuple[tuple[str, str], ...], str] = {}
+    read: dict[int, str] = {}
     for number, (line, usage, month) in enumerate(
         zip(receipt.lines, charge.usages, charge.months, strict=True)
     ):
@@ -116,7 +118,7 @@ def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
                 source,
                 pack_id,
                 day,
-                _attributes_json(usage.attributes, encoded) if usage.attributes else None,
+                _attributes_json(usage.attributes, encoded, read) if usage.attributes else None,
             )
         )
     return line_rows, funding_rows
@@ -181,14 +183,22 @@ def charge_entry(row: Sequence, attributes: Mapping[str, str] | None) -> ChargeE
 
 
 def _attributes_json(
-    attributes: Mapping[str, str], encoded: dict[tuple[tuple[str, str], ...], str]
+    attributes: Mapping[str, str],
+    encoded: dict[tuple[tuple[str, str], ...], str],
+    read: dict[int, str],
 ) -> str:
+    """The attributes as JSON, kept in ``encoded`` by their entries and in ``read`` by
+    the mapping's identity (while the usages, which hold the mappings, live)."""
+    text = read.get(id(attributes))
+    if text is not None:
+        return text
     # Each entry read by its key: a protobuf map's items() is Python's generic view,
     # twice as slow.
     key = tuple([(name, attributes[name]) for name in attributes])
     text = encoded.get(key)
     if text is None:
         text = encoded[key] = json.dumps(dict(key), ensure_ascii=False)
+    read[id(attributes)] = text
     return text
 
 
