@@ -65,16 +65,41 @@ def column_fields(violations: Sequence[Violation]) -> list[Violation]:
 
 
 def line_price(requested: str, sku: Sku, price: PriceVersion) -> columns_pb2.LinePrice:
+    """What lines rated at ``price`` of ``sku``, asked for as ``requested``, share."""
+    return _price_message(
+        sku.id,
+        requested,
+        sku.category,
+        sku.unit,
+        sku.price_unit,
+        sku.price_unit_label,
+        price.unit_price_text,
+        sku.billed_by,
+        price.effective_from_ns,
+    )
+
+
+def _price_message(
+    sku: str,
+    requested: str,
+    category: str,
+    unit: str,
+    price_unit: int,
+    label: str,
+    unit_price: str,
+    billed_by: str,
+    effective_from_ns: int,
+) -> columns_pb2.LinePrice:
     return columns_pb2.LinePrice(
-        sku=sku.id,
+        sku=sku,
         requested_sku=requested,
-        category=CATEGORY[sku.category],
-        unit=sku.unit,
-        price_unit=sku.price_unit,
-        price_unit_label=sku.price_unit_label,
-        unit_price=price.unit_price_text,
-        billed_by=BILLED_BY[sku.billed_by],
-        price_effective_from=timestamp(price.effective_from_ns),
+        category=CATEGORY[category],
+        unit=unit,
+        price_unit=price_unit,
+        price_unit_label=label,
+        unit_price=unit_price,
+        billed_by=BILLED_BY[billed_by],
+        price_effective_from=timestamp(effective_from_ns),
     )
 
 
@@ -153,14 +178,14 @@ def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
 
 
 def _line_price(line: ChargedLine) -> columns_pb2.LinePrice:
-    return columns_pb2.LinePrice(
-        sku=line.sku,
-        requested_sku=line.requested_sku,
-        category=CATEGORY[line.category],
-        unit=line.unit,
-        price_unit=line.price_unit,
-        price_unit_label=line.price_unit_label,
-        unit_price=line.unit_price,
-        billed_by=BILLED_BY[line.billed_by],
-        price_effective_from=timestamp(line.price_effective_from_ns),
+    return _price_message(
+        line.sku,
+        line.requested_sku,
+        line.category,
+        line.unit,
+        line.price_unit,
+        line.price_unit_label,
+        line.unit_price,
+        line.billed_by,
+        line.price_effective_from_ns,
     )
