@@ -513,10 +513,9 @@ def compare_responses(
     does (quotes byte for byte; commits and balances within a few bytes: ids and times).
     ``caller``: the number in the commits' ids, new for each server of a database;
     ``quote``, ``balance``: whether to compare those (the ceiling has no GetBalance);
-    ``columns``: the methods to compare as columns too, within a few bytes (the order of
-    a batch's prices and funding places is the server's), at ``COLUMN_BATCHES``. A server
-    that fails a columnar call is noted (``Size.error``), not a stop: its cells will fail
-    and say so."""
+    ``columns``: the methods to compare as columns too, at ``COLUMN_BATCHES``, as in rows
+    (quotes byte for byte). A server that fails a columnar call is noted (``Size.error``),
+    not a stop: its cells will fail and say so."""
     commits = workload.CommitRequests(tag, caller)
     commits.check(3)
     commits.check_columns(3)
@@ -559,6 +558,8 @@ def compare_responses(
                         Size(name, method, batch, len(floor_answer), 0, status_text(error))
                     )
                     continue
+                if path == workload.QUOTE and floor_answer != real_answer:
+                    raise AssertionError(f"the floor's {method} of {batch} differs from {name}'s")
                 sizes.append(Size(name, method, batch, len(floor_answer), len(real_answer)))
         if balance:
             floor_answer, real_answer = both(workload.BALANCE, workload.balance_request(0))
