@@ -6,7 +6,9 @@ serializer), and callers are spread over processes (one gRPC channel, and so one
 connection, per caller; threads within a process) so that no single GIL holds them up.
 
 ``Callers`` (in the bench's process) drives the processes through pipes, one phase at a
-time, all processes together: warm up, pre-build the measured requests, measure.
+time, all processes together: warm up, pre-build the measured requests, measure. A call
+that fails (a server answering UNIMPLEMENTED, say) fails its cell with ``CallerError``,
+naming the call and its status; every process is then ready for the next cell.
 """
 
 from __future__ import annotations
@@ -39,14 +41,32 @@ CALL_TIMEOUT = 120.0
 @dataclass(frozen=True, slots=True)
 class Cell:
     """What to call: a method with ``batch`` items per request, on ``targets`` (the
-    addresses of a server's nodes: caller ``i`` calls ``targets[i % len(targets)]``)."""
+    addresses of a server's nodes: caller ``i`` calls ``targets[i % len(targets)]``);
+    ``columns``: the items as columns (UsageColumns) rather than repeated UsageItem."""
 
     targets: tuple[str, ...]
     path: str
     batch: int  # items per request; 1 for GetBalance
+    columns: bool = False
 
     def target(self, caller: int) -> str:
         return self.targets[caller % len(self.targets)]
+
+    def __str__(self) -> str:
+        method = self.path.rsplit("/", 1)[-1]
+        return f"{method} of {self.batch:,}{' as columns' if self.columns else ''}"
+
+
+class CallFailedError(Exception):
+    """A call of a cell failed; the message names the cell, the node and the status."""
+
+    @classmethod
+    def of(cls, cell: Cell, target: str, error: BaseException) -> CallFailedError:
+        if isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call):
+            status = f"{error.code().name}: {error.details()}"
+        else:
+            status = f"{type(error).__name__}: {error}"
+        return cls(f"{cell} to {target}: {status}")
 
 
 @dataclass(slots=True)
@@ -94,7 +114,7 @@ class _Process:
         self.tag = tag
         self.channels: dict[tuple[str, int], grpc.Channel] = {}
         self.commits: dict[int, workload.CommitRequests] = {}
-        self.quotes: dict[int, bytes] = {}
+        self.quotes: dict[tuple[int, bool], bytes] = {}
         self.pools: dict[int, list[bytes]] = {}
 
     def channel(self, target: str, caller: int) -> grpc.Channel:
@@ -120,24 +140,28 @@ class _Process:
             source = self.commits[caller] = workload.CommitRequests(self.tag, caller)
         return source
 
+    def _commit(self, cell: Cell, caller: int) -> bytes:
+        source = self._commit_source(caller)
+        return source.next_columns(cell.batch) if cell.columns else source.next(cell.batch)
+
     def request(self, cell: Cell, caller: int, result: CallerResult) -> Callable[[], bytes]:
         """A function returning the next request's bytes: commits take the pre-built ones
         (new ids every time) and, should those run out, build more (counted)."""
         if cell.path == workload.COMMIT:
-            source = self._commit_source(caller)
             pool = self.pools.get(caller, [])
 
             def next_commit() -> bytes:
                 if pool:
                     return pool.pop()
                 result.built_late += 1
-                return source.next(cell.batch)
+                return self._commit(cell, caller)
 
             return next_commit
         if cell.path == workload.QUOTE:
-            data = self.quotes.get(cell.batch)
+            data = self.quotes.get((cell.batch, cell.columns))
             if data is None:
-                data = self.quotes[cell.batch] = workload.quote_request(cell.batch)
+                build = workload.quote_columns_request if cell.columns else workload.quote_request
+                data = self.quotes[cell.batch, cell.columns] = build(cell.batch)
         else:
             data = workload.balance_request(caller)
         return lambda: data
@@ -148,8 +172,7 @@ class _Process:
         for caller, count in counts.items():
             built: list[bytes] = []
             if cell.path == workload.COMMIT:
-                source = self._commit_source(caller)
-                built = [source.next(cell.batch) for _ in range(count)]
+                built = [self._commit(cell, caller) for _ in range(count)]
             self.pools[caller] = built[::-1]
 
     def run(
@@ -162,7 +185,8 @@ class _Process:
 
         def call_loop(caller: int) -> None:
             result = results[caller]
-            send = self.channel(cell.target(caller), caller).unary_unary(
+            target = cell.target(caller)
+            send = self.channel(target, caller).unary_unary(
                 cell.path, request_serializer=None, response_deserializer=None
             )
             next_request = self.request(cell, caller, result)
@@ -179,8 +203,8 @@ class _Process:
                     calls += 1
                 result.items = calls * cell.batch
                 result.end = clock()
-            except BaseException as error:  # reported to the bench, which stops
-                errors.append(error)
+            except BaseException as error:  # reported to the bench: the cell failed
+                errors.append(CallFailedError.of(cell, target, error))
 
         threads = [threading.Thread(target=call_loop, args=(caller,)) for caller in callers]
         for thread in threads:
@@ -219,6 +243,8 @@ def _serve(conn: Connection, tag: str) -> None:
                 conn.send(("ok", (results, time.process_time() - cpu)))
             else:
                 conn.send(("error", f"unknown command {command!r}"))
+        except CallFailedError as error:
+            conn.send(("error", str(error)))
         except Exception as error:
             conn.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -257,14 +283,19 @@ class Callers:
         return plan
 
     def _all(self, commands: dict[int, tuple[Any, ...]]) -> dict[int, Any]:
+        """Send each process its command and read every answer (also after one fails: an
+        answer left unread would be taken for the next command's)."""
         for number, command in commands.items():
             self._pipes[number].send(command)
         answers = {}
+        failed = []
         for number in commands:
             status, value = self._pipes[number].recv()
             if status != "ok":
-                raise CallerError(f"caller process {number}: {value}")
+                failed.append(f"caller process {number}: {value}")
             answers[number] = value
+        if failed:
+            raise CallerError(failed[0])
         return answers
 
     def connect(self, targets: tuple[str, ...], concurrency: int) -> None:

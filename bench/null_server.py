@@ -5,6 +5,9 @@ response built once per batch size (``workload``: the real server's shape and si
 line for line) and serialized by gRPC on every call. What the bench measures here is
 what gRPC in Python costs, so the real server's figures are read against it.
 
+A request that sends its items as columns (``columns``, UsageColumns) gets its lines as
+columns (RatedColumns, ``workload.rated_columns``): the columnar floor.
+
     python bench/null_server.py --listen 127.0.0.1:0
 
 prints ``null-server listening on HOST:PORT`` on stderr and serves until SIGTERM.
@@ -16,7 +19,9 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from concurrent import futures
+from typing import TypeVar
 
 import grpc
 import workload
@@ -32,6 +37,7 @@ from rating.v1 import (
 #: The real server's pool: its concurrency limit (64) plus 4.
 WORKERS = 68
 PREBUILT = (1, 100, 1000, 10_000)
+Response = TypeVar("Response")
 
 
 def grpc_server(reuse_port: bool) -> grpc.Server:
@@ -51,10 +57,18 @@ class NullRating(rating_service_pb2_grpc.RatingServiceServicer):
     def __init__(self) -> None:
         self._quotes = {n: workload.quote_response(n) for n in PREBUILT}
         self._commits = {n: workload.commit_response(n) for n in PREBUILT}
+        self._quote_columns = {n: workload.quote_columns_response(n) for n in PREBUILT}
+        self._commit_columns = {n: workload.commit_columns_response(n) for n in PREBUILT}
 
     def Quote(
         self, request: rating_service_pb2.QuoteRequest, context: grpc.ServicerContext
     ) -> rating_service_pb2.QuoteResponse:
+        if request.HasField("columns"):
+            return _answer(
+                self._quote_columns,
+                len(request.columns.usage_ids),
+                workload.quote_columns_response,
+            )
         size = len(request.items)
         response = self._quotes.get(size)
         if response is None:  # a size the bench does not use: build it once
@@ -64,11 +78,25 @@ class NullRating(rating_service_pb2_grpc.RatingServiceServicer):
     def CommitCharges(
         self, request: rating_service_pb2.CommitChargesRequest, context: grpc.ServicerContext
     ) -> rating_service_pb2.CommitChargesResponse:
+        if request.HasField("columns"):
+            return _answer(
+                self._commit_columns,
+                len(request.columns.usage_ids),
+                workload.commit_columns_response,
+            )
         size = len(request.items)
         response = self._commits.get(size)
         if response is None:
             response = self._commits[size] = workload.commit_response(size)
         return response
+
+
+def _answer(prebuilt: dict[int, Response], size: int, build: Callable[[int], Response]) -> Response:
+    """The response for ``size`` items, built once."""
+    response = prebuilt.get(size)
+    if response is None:  # a size the bench does not use
+        response = prebuilt[size] = build(size)
+    return response
 
 
 class NullAccounts(account_service_pb2_grpc.AccountServiceServicer):

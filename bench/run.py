@@ -16,12 +16,21 @@ the machine.
   their own ports, one database; caller ``i`` calls node ``i % nodes``), and the
   PostgreSQL ceiling the same way. A machine without PostgreSQL's programs skips this
   half, saying so in one line.
+- Columns (issue 16): Quote of 1,000 and 10,000 items and CommitCharges of 1,000 sent as
+  ``UsageColumns`` (the same items as the row-wise cells'), on the null server (then the
+  columnar floor: it answers ``RatedColumns``) and on the real server (Quote on SQLite,
+  CommitCharges on every engine), measured a little shorter than the row-wise cells.
 
-Writes ``bench/results/results.md`` (the table, the machine, the targets of issue 13
-as PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
+A cell a server fails (UNIMPLEMENTED, INVALID_ARGUMENT, ...) is reported as an error, in
+the table and in the targets, and the run goes on; it then exits with status 1, after
+writing the results.
+
+Writes ``bench/results/results.md`` (the table, the machine, the targets of issues 13
+and 16 as PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
 
     python bench/run.py            # the full matrix (about 7 minutes on 2 cores)
     python bench/run.py --quick    # batch 1 and 1000, 1 caller, 1 s per cell: a smoke test
+    python bench/run.py --forms columns --batches 1000 --no-postgres   # the columnar cells
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import os
 import platform
 import re
@@ -79,6 +89,10 @@ SQLITE_CEILING_CELLS = {
     (workload.COMMIT, 1000),
 }
 POSTGRES_CEILING_CELLS = {(workload.COMMIT, 1), (workload.COMMIT, 1000)}
+#: The batches measured with the items as columns, by method (those of the plan among them).
+COLUMN_BATCHES = {workload.QUOTE: (1000, 10_000), workload.COMMIT: (1000,)}
+#: The request forms: repeated UsageItem, UsageColumns.
+FORMS = ("rows", "columns")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +102,27 @@ class Plan:
     seconds: float
     warmup: float
     min_calls: int
+    #: Measured seconds of a columnar cell (big batches only: shorter keeps the run's time).
+    columns_seconds: float
+    forms: tuple[str, ...] = FORMS
 
 
 FULL = Plan(
-    batches=(1, 100, 1000, 10_000), concurrency=(1, 8), seconds=3.0, warmup=0.5, min_calls=2
+    batches=(1, 100, 1000, 10_000),
+    concurrency=(1, 8),
+    seconds=3.0,
+    warmup=0.5,
+    min_calls=2,
+    columns_seconds=2.0,
 )
-QUICK = Plan(batches=(1, 1000), concurrency=(1,), seconds=1.0, warmup=0.3, min_calls=2)
+QUICK = Plan(
+    batches=(1, 1000),
+    concurrency=(1,),
+    seconds=1.0,
+    warmup=0.3,
+    min_calls=2,
+    columns_seconds=1.0,
+)
 
 
 # The servers
@@ -334,25 +363,52 @@ def p99_ratio(real: Figures, base: Figures) -> float:
 
 @dataclass(slots=True)
 class Row:
-    """One cell: a method at a batch size and concurrency, on every configuration
-    measured in it (by ``Config.key``)."""
+    """One cell: a method at a batch size and concurrency, its items as rows or as
+    columns, on every configuration measured in it (by ``Config.key``): its figures, or
+    why it failed. In a columnar cell the floor is the columnar floor."""
 
     path: str
     batch: int
     concurrency: int
+    columns: bool = False
     figures: dict[str, Figures] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
-        return METHODS[self.path]
+        return METHODS[self.path] + (" (columns)" if self.columns else "")
 
     @property
     def floor(self) -> Figures:
         return self.figures["floor"]
 
+    def has(self, key: str) -> bool:
+        """Whether ``key`` was measured in this cell (or failed it)."""
+        return key in self.figures or key in self.errors
+
+
+def find_row(
+    rows: Sequence[Row], path: str, batch: int, columns: bool, concurrency: int
+) -> Row | None:
+    for row in rows:
+        if (row.path, row.batch, row.columns, row.concurrency) == (
+            path,
+            batch,
+            columns,
+            concurrency,
+        ):
+            return row
+    return None
+
 
 def measure(
-    callers: loadgen.Callers, config: Config, path: str, batch: int, concurrency: int, plan: Plan
+    callers: loadgen.Callers,
+    config: Config,
+    path: str,
+    batch: int,
+    concurrency: int,
+    plan: Plan,
+    columns: bool = False,
 ) -> Figures:
     cpu_at_start: list[float] = []
     database_at_start: list[float] = []
@@ -363,10 +419,10 @@ def measure(
             database_at_start.append(config.database_cpu())
 
     result = callers.measure(
-        loadgen.Cell(config.targets, path, batch),
+        loadgen.Cell(config.targets, path, batch, columns),
         concurrency,
         warmup=plan.warmup,
-        seconds=plan.seconds,
+        seconds=plan.columns_seconds if columns else plan.seconds,
         min_calls=plan.min_calls,
         on_start=on_start,
     )
@@ -386,18 +442,35 @@ def measure(
     )
 
 
-def cells(plan: Plan) -> list[tuple[str, int, int]]:
-    """(method path, batch, concurrency), in the order they run."""
+def column_batches(plan: Plan, path: str) -> tuple[int, ...]:
+    """The batches ``path`` is measured at as columns in ``plan``."""
+    if "columns" not in plan.forms:
+        return ()
+    return tuple(batch for batch in COLUMN_BATCHES.get(path, ()) if batch in plan.batches)
+
+
+def cells(plan: Plan) -> list[tuple[str, int, int, bool]]:
+    """(method path, batch, concurrency, columns), in the order they run: per
+    concurrency, the row-wise cells, then the columnar ones."""
     order = []
     for concurrency in plan.concurrency:
+        if "rows" in plan.forms:
+            for path in (workload.QUOTE, workload.COMMIT):
+                order += [(path, batch, concurrency, False) for batch in plan.batches]
+            order.append((workload.BALANCE, 1, concurrency, False))
         for path in (workload.QUOTE, workload.COMMIT):
-            order += [(path, batch, concurrency) for batch in plan.batches]
-        order.append((workload.BALANCE, 1, concurrency))
+            order += [(path, batch, concurrency, True) for batch in column_batches(plan, path)]
     return order
 
 
-def measured_in(config: Config, path: str, batch: int) -> bool:
-    """Whether ``config`` is measured in the cells of (``path``, ``batch``)."""
+def measured_in(config: Config, path: str, batch: int, columns: bool = False) -> bool:
+    """Whether ``config`` is measured in the cells of (``path``, ``batch``), its items as
+    columns or not. As columns: the floor (the columnar floor) and the real server (Quote
+    on SQLite, CommitCharges on every engine), not the ceilings."""
+    if columns:
+        if config.ceiling:
+            return False
+        return config.engine != "PostgreSQL" or path == workload.COMMIT
     if config.engine == "PostgreSQL":
         if config.ceiling:
             return (path, batch) in POSTGRES_CEILING_CELLS
@@ -414,6 +487,15 @@ class Size:
     batch: int
     floor_bytes: int
     real_bytes: int
+    #: Why the server did not answer (columns only: ``status_text``), else "".
+    error: str = ""
+
+
+def status_text(error: grpc.RpcError) -> str:
+    """A failed call's status: ``CODE: details``."""
+    if isinstance(error, grpc.Call):
+        return f"{error.code().name}: {error.details()}"
+    return str(error)
 
 
 def compare_responses(
@@ -425,13 +507,18 @@ def compare_responses(
     name: str,
     quote: bool = True,
     balance: bool = True,
+    columns: Sequence[str] = (),
 ) -> list[Size]:
     """One call of each kind to both servers: the floor must answer what the real server
     does (quotes byte for byte; commits and balances within a few bytes: ids and times).
     ``caller``: the number in the commits' ids, new for each server of a database;
-    ``quote``, ``balance``: whether to compare those (the ceiling has no GetBalance)."""
+    ``quote``, ``balance``: whether to compare those (the ceiling has no GetBalance);
+    ``columns``: the methods to compare as columns too, at ``COLUMN_BATCHES``, as in rows
+    (quotes byte for byte). A server that fails a columnar call is noted (``Size.error``),
+    not a stop: its cells will fail and say so."""
     commits = workload.CommitRequests(tag, caller)
     commits.check(3)
+    commits.check_columns(3)
     sizes = []
     with grpc.insecure_channel(floor) as floor_channel, grpc.insecure_channel(real) as channel:
 
@@ -450,10 +537,36 @@ def compare_responses(
                 sizes.append(Size(name, "Quote", batch, len(floor_answer), len(real_answer)))
             floor_answer, real_answer = both(workload.COMMIT, commits.next(batch))
             sizes.append(Size(name, "CommitCharges", batch, len(floor_answer), len(real_answer)))
+        for path in columns:
+            for batch in COLUMN_BATCHES[path]:
+                if batch not in batches:
+                    continue
+                if path == workload.QUOTE:
+                    data = workload.quote_columns_request(batch)
+                else:
+                    data = commits.next_columns(batch)
+                method = f"{METHODS[path]} (columns)"
+                floor_answer = floor_channel.unary_unary(
+                    path, request_serializer=None, response_deserializer=None
+                )(data, timeout=loadgen.CALL_TIMEOUT)
+                try:
+                    real_answer = channel.unary_unary(
+                        path, request_serializer=None, response_deserializer=None
+                    )(data, timeout=loadgen.CALL_TIMEOUT)
+                except grpc.RpcError as error:
+                    sizes.append(
+                        Size(name, method, batch, len(floor_answer), 0, status_text(error))
+                    )
+                    continue
+                if path == workload.QUOTE and floor_answer != real_answer:
+                    raise AssertionError(f"the floor's {method} of {batch} differs from {name}'s")
+                sizes.append(Size(name, method, batch, len(floor_answer), len(real_answer)))
         if balance:
             floor_answer, real_answer = both(workload.BALANCE, workload.balance_request(0))
             sizes.append(Size(name, "GetBalance", 1, len(floor_answer), len(real_answer)))
     for size in sizes:
+        if size.error:
+            continue
         if abs(size.floor_bytes - size.real_bytes) > max(16, size.real_bytes // 50):
             raise AssertionError(f"the floor's response differs in size from {name}'s: {size}")
     return sizes
@@ -498,47 +611,59 @@ def callers_text(concurrency: int) -> str:
 
 
 def table(rows: Sequence[Row], configs: Sequence[Config]) -> str:
-    """One line per cell and configuration measured in it, the floor first."""
+    """One line per cell and configuration measured in it, the floor first; a
+    configuration that failed the cell says "error" (``failures`` says why)."""
     lines = [
         "| call | batch | callers | server | calls | items/s | x floor | p50 ms | x floor "
         "| p99 ms | x floor | server CPU | db CPU | callers CPU |",
         "|" + "---|" * 14,
     ]
     for row in rows:
-        floor = row.floor
+        floor = row.figures.get("floor")
         for config in configs:
+            cell = [
+                row.method,
+                "-" if row.path == workload.BALANCE else f"{row.batch:,}",
+                str(row.concurrency),
+                config.label,
+            ]
             figures = row.figures.get(config.key)
-            if figures is None:
+            if config.key in row.errors:
+                cell += ["error", *["-"] * 9]
+            elif figures is not None:
+                cell += [
+                    f"{figures.calls:,}",
+                    number(figures.items_per_second),
+                    "-" if floor is None else ratio(throughput_ratio(figures, floor)),
+                    millis(figures.p50_ms),
+                    "-" if floor is None else ratio(figures.p50_ms / floor.p50_ms),
+                    millis(figures.p99_ms),
+                    "-" if floor is None else ratio(p99_ratio(figures, floor)),
+                    f"{figures.server_cores:.2f}",
+                    "-" if figures.database_cores is None else f"{figures.database_cores:.2f}",
+                    f"{figures.client_cores:.2f}",
+                ]
+            else:
                 continue
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        row.method,
-                        "-" if row.path == workload.BALANCE else f"{row.batch:,}",
-                        str(row.concurrency),
-                        config.label,
-                        f"{figures.calls:,}",
-                        number(figures.items_per_second),
-                        ratio(throughput_ratio(figures, floor)),
-                        millis(figures.p50_ms),
-                        ratio(figures.p50_ms / floor.p50_ms),
-                        millis(figures.p99_ms),
-                        ratio(p99_ratio(figures, floor)),
-                        f"{figures.server_cores:.2f}",
-                        "-" if figures.database_cores is None else f"{figures.database_cores:.2f}",
-                        f"{figures.client_cores:.2f}",
-                    ]
-                )
-                + " |"
-            )
+            lines.append("| " + " | ".join(cell) + " |")
     return "\n".join(lines)
+
+
+def failures(rows: Sequence[Row], labels: dict[str, str]) -> list[str]:
+    """Each cell a configuration failed, and why."""
+    return [
+        f"- {row.method} {row.batch:,} x{row.concurrency}, {labels[key]}: {message}"
+        for row in rows
+        for key, message in row.errors.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """One verdict: ``server``'s figure over ``base``'s in the cells of (path, batch),
-    at every concurrency measured, against ``bound``."""
+    at every concurrency measured, against ``bound``; ``server`` measured in the cells
+    of the items as columns with ``columns``, ``base`` with ``base_columns`` (by default
+    the same cells)."""
 
     text: str
     path: str
@@ -547,10 +672,17 @@ class Target:
     base: str  # Config.key
     latency: bool  # p99 (at most bound) rather than items/s (at least bound)
     bound: float
-    #: Another configuration whose ratio to ``base`` is shown for reference.
+    #: Another configuration whose ratio to ``base`` is shown for reference (to itself
+    #: in the base's cells, when the target compares a server with itself).
     also: str | None = None
     #: Read the absolute items/s beside Lago's published figure.
     lago: bool = False
+    columns: bool = False
+    base_columns: bool | None = None
+
+    @property
+    def base_form(self) -> bool:
+        return self.columns if self.base_columns is None else self.base_columns
 
 
 def targets(workers: int) -> list[Target]:
@@ -637,6 +769,70 @@ def targets(workers: int) -> list[Target]:
     return found
 
 
+def column_targets(workers: int) -> tuple[list[Target], list[Target]]:
+    """Issue 16's targets: 7, then 9 and 10 (8, the columnar floor, has no target yet:
+    ``columnar_floor_report``), on the configurations ``targets`` judges."""
+    deployed = "sqlite-workers" if workers > 1 else "sqlite"
+    other = "sqlite" if workers > 1 else None
+    on = f"`serve --workers {workers}`" if workers > 1 else "one process"
+    seven = Target(
+        f"7. Quote of 10,000 items as columns ({on}): items/s at least 1.0x the row-wise "
+        "floor's (the same items as repeated UsageItem)",
+        workload.QUOTE,
+        10_000,
+        deployed,
+        "floor",
+        False,
+        1.0,
+        also=other,
+        columns=True,
+        base_columns=False,
+    )
+    nine = Target(
+        f"9. Quote of 1,000 items as columns ({on}): items/s at least 0.6x the row-wise floor's",
+        workload.QUOTE,
+        1000,
+        deployed,
+        "floor",
+        False,
+        0.6,
+        also=other,
+        columns=True,
+        base_columns=False,
+    )
+    ten = [
+        Target(
+            f"10. SQLite CommitCharges of 1,000 items as columns (durable, {on}): items/s "
+            "at least 1.5x its row-wise CommitCharges@1000's",
+            workload.COMMIT,
+            1000,
+            deployed,
+            deployed,
+            False,
+            1.5,
+            also=other,
+            columns=True,
+            base_columns=False,
+        )
+    ]
+    ten += [
+        Target(
+            f"10. PostgreSQL CommitCharges of 1,000 items as columns (synchronous_commit on, "
+            f"{nodes}): items/s at least 1.5x its row-wise CommitCharges@1000's",
+            workload.COMMIT,
+            1000,
+            f"pg-{count}",
+            f"pg-{count}",
+            False,
+            1.5,
+            columns=True,
+            base_columns=False,
+        )
+        for count, nodes in ((1, "1 node"), (2, "2 nodes"))
+    ]
+    return [seven], [nine, *ten]
+
+
 def _value(target: Target, server: Figures, base: Figures) -> float:
     return p99_ratio(server, base) if target.latency else throughput_ratio(server, base)
 
@@ -649,21 +845,24 @@ def _absolute(target: Target, figures: Figures) -> str:
 
 def verdict(target: Target, rows: Sequence[Row], labels: dict[str, str]) -> str:
     """PASS when the target holds at every concurrency measured; per concurrency the
-    ratio, then the absolute figures (server vs base)."""
-    found = [
-        row
-        for row in rows
-        if row.path == target.path
-        and row.batch == target.batch
-        and target.server in row.figures
-        and target.base in row.figures
-    ]
-    if not found:
-        return f"- NOT MEASURED {target.text}"
+    ratio, then the absolute figures (server vs base). ERROR when a cell it needs failed
+    (the first failure's message follows)."""
     parts = []
+    errors = []
     held = True
-    for row in found:
-        server, base = row.figures[target.server], row.figures[target.base]
+    also = []
+    for row in rows:
+        if (row.path, row.batch, row.columns) != (target.path, target.batch, target.columns):
+            continue
+        base_row = find_row(rows, row.path, row.batch, target.base_form, row.concurrency)
+        if base_row is None or not row.has(target.server) or not base_row.has(target.base):
+            continue
+        error = row.errors.get(target.server) or base_row.errors.get(target.base)
+        if error:
+            errors.append(error)
+            parts.append(f"failed with {callers_text(row.concurrency)}")
+            continue
+        server, base = row.figures[target.server], base_row.figures[target.base]
         value = _value(target, server, base)
         held &= value <= target.bound if target.latency else value >= target.bound
         unit = "p99" if target.latency else "items/s"
@@ -671,17 +870,67 @@ def verdict(target: Target, rows: Sequence[Row], labels: dict[str, str]) -> str:
             f"{ratio(value)} with {callers_text(row.concurrency)} ({unit} "
             f"{_absolute(target, server)} vs {_absolute(target, base)})"
         )
-    line = f"- {'PASS' if held else 'FAIL'} {target.text}: " + ", ".join(parts)
-    if target.also is not None:
-        also = [
-            f"{ratio(_value(target, row.figures[target.also], row.figures[target.base]))}"
-            for row in found
-            if target.also in row.figures
-        ]
+        if target.also is not None:
+            # A server against itself in other cells: the other configuration likewise.
+            also_base = target.also if target.base == target.server else target.base
+            if target.also in row.figures and also_base in base_row.figures:
+                also.append(
+                    ratio(_value(target, row.figures[target.also], base_row.figures[also_base]))
+                )
+    if not parts:
+        return f"- NOT MEASURED {target.text}"
+    status = "ERROR" if errors else "PASS" if held else "FAIL"
+    line = f"- {status} {target.text}: " + ", ".join(parts)
+    if also and target.also is not None:
         line += f" ({labels[target.also]}: {' / '.join(also)})"
     if target.lago:
         line += f"; Lago publishes about {LAGO_EVENTS_PER_SECOND:,} events/s on one PostgreSQL"
+    if errors:
+        line += f"; {brief(errors[0])}"
     return line
+
+
+def brief(message: str, limit: int = 300) -> str:
+    """A failure's message, cut short for a line of the report."""
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def columnar_floor_report(rows: Sequence[Row], configs: Sequence[Config]) -> list[str]:
+    """Item 8 (no target yet): per columnar cell, the columnar floor's items/s, its ratio
+    to the row-wise floor's (the same items), and each server's ratio to it."""
+    lines = []
+    for row in rows:
+        if not row.columns or not row.has("floor"):
+            continue
+        cell = f"{METHODS[row.path]}@{row.batch:,} as columns, {callers_text(row.concurrency)}"
+        floor = row.figures.get("floor")
+        if floor is None:
+            lines.append(f"  - {cell}: the columnar floor failed: {brief(row.errors['floor'])}")
+            continue
+        text = f"  - {cell}: the columnar floor {number(floor.items_per_second)} items/s"
+        rowwise = find_row(rows, row.path, row.batch, False, row.concurrency)
+        if rowwise is not None and "floor" in rowwise.figures:
+            text += f" ({ratio(throughput_ratio(floor, rowwise.floor))} the row-wise floor's)"
+        servers = []
+        for config in configs:
+            if config.key == "floor" or not row.has(config.key):
+                continue
+            figures = row.figures.get(config.key)
+            servers.append(
+                f"{config.label} "
+                + ("failed" if figures is None else ratio(throughput_ratio(figures, floor)))
+            )
+        if servers:
+            text += "; the service as columns, x the columnar floor: " + ", ".join(servers)
+        lines.append(text)
+    if not lines:
+        return ["- NOT MEASURED 8. the columnar floor"]
+    return [
+        "- REPORTED 8. The columnar floor (the null server parsing the columns and answering "
+        "the same lines as RatedColumns), no target yet:",
+        *lines,
+    ]
 
 
 def ceiling_verdict(rows: Sequence[Row], configs: Sequence[Config]) -> list[str]:
@@ -791,7 +1040,9 @@ STYLES = {
 
 def plot(rows: Sequence[Row], configs: Sequence[Config], path: Path) -> None:
     """Items/s against batch size: a row of panels per engine (SQLite: Quote and
-    CommitCharges; PostgreSQL: CommitCharges), a column per concurrency."""
+    CommitCharges; PostgreSQL: CommitCharges), a column per concurrency; the items sent
+    as columns are the thick lines with square (Quote) and diamond (CommitCharges)
+    markers, the floor's being the columnar floor."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -804,7 +1055,7 @@ def plot(rows: Sequence[Row], configs: Sequence[Config], path: Path) -> None:
     figure, axes = plt.subplots(
         len(engines),
         len(concurrencies),
-        figsize=(6.5 * len(concurrencies), 4.8 * len(engines)),
+        figsize=(6.5 * len(concurrencies) + 3.2, 4.8 * len(engines)),
         sharey=True,
         squeeze=False,
     )
@@ -815,28 +1066,32 @@ def plot(rows: Sequence[Row], configs: Sequence[Config], path: Path) -> None:
     for line, engine in enumerate(engines):
         shown = [config for config in configs if config.engine in ("", engine)]
         for axis, concurrency in zip(axes[line], concurrencies, strict=True):
-            for method, name, alpha in methods[engine]:
-                for config in shown:
-                    points = sorted(
-                        (row.batch, row.figures[config.key].items_per_second)
-                        for row in rows
-                        if row.path == method
-                        and row.concurrency == concurrency
-                        and config.key in row.figures
-                    )
-                    if not points:
-                        continue
-                    colour, style = STYLES.get(config.key, ("gray", "-"))
-                    xs, ys = zip(*points, strict=True)
-                    axis.plot(
-                        xs,
-                        ys,
-                        style,
-                        marker="o" if method == workload.COMMIT else "^",
-                        color=colour,
-                        alpha=alpha,
-                        label=f"{name}, {config.label}",
-                    )
+            for (method, name, alpha), columns, config in itertools.product(
+                methods[engine], (False, True), shown
+            ):
+                points = sorted(
+                    (row.batch, row.figures[config.key].items_per_second)
+                    for row in rows
+                    if row.path == method
+                    and row.columns == columns
+                    and row.concurrency == concurrency
+                    and config.key in row.figures
+                )
+                if not points:
+                    continue
+                colour, style = STYLES.get(config.key, ("gray", "-"))
+                xs, ys = zip(*points, strict=True)
+                markers = ("D", "s") if columns else ("o", "^")
+                axis.plot(
+                    xs,
+                    ys,
+                    style,
+                    marker=markers[0] if method == workload.COMMIT else markers[1],
+                    linewidth=2.4 if columns else 1.5,
+                    color=colour,
+                    alpha=alpha,
+                    label=f"{name}{' as columns' if columns else ''}, {config.label}",
+                )
             if engine == "PostgreSQL":
                 axis.axhline(
                     LAGO_EVENTS_PER_SECOND, color="gray", linewidth=0.8, label="Lago (published)"
@@ -847,7 +1102,8 @@ def plot(rows: Sequence[Row], configs: Sequence[Config], path: Path) -> None:
             axis.set_title(f"{engine}, {callers_text(concurrency)}")
             axis.grid(True, which="both", alpha=0.3)
         axes[line][0].set_ylabel("items/s")
-        axes[line][0].legend(loc="lower right", fontsize="x-small")
+        # Beside the panels: with the columnar lines, inside one it would hide the lines.
+        axes[line][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small")
     figure.suptitle(
         "Rating service against the gRPC floor and the ceiling (loopback, shared cores)"
     )
@@ -870,6 +1126,8 @@ class Run:
 def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     labels = {config.key: config.label for config in run.configs}
+    before, after = column_targets(args.workers)
+    failed = failures(run.rows, labels)
     has_postgres = any(config.engine == "PostgreSQL" for config in run.configs)
     late = [
         f"{row.method} {row.batch:,} x{row.concurrency} {labels[key]} ({figures.built_late})"
@@ -902,24 +1160,31 @@ def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> st
             else ""
         )
         + ". Floor: `bench/null_server.py` (one process, same protos, requests parsed, "
-        "responses of the same shape and size, no logic)",
+        "responses of the same shape and size, no logic); a request of columns "
+        "(UsageColumns) it answers with columns (RatedColumns): the columnar floor",
         f"- callers: {args.client_processes} client processes, one channel each caller, "
         f"pre-built requests; per cell {plan.warmup:g} s warm-up then {plan.seconds:g} s "
-        f"(at least {plan.min_calls} calls per caller); every commit has a new request_id "
-        "and new usage_ids",
+        f"(at least {plan.min_calls} calls per caller; cells of columns "
+        f"{plan.columns_seconds:g} s); every commit has a new request_id and new usage_ids; "
+        "a cell of columns sends the items of the same cell of rows",
         "",
-        "## Targets (issue 13)",
+        "## Targets (issues 13 and 16)",
         "",
         *(verdict(target, run.rows, labels) for target in targets(args.workers)),
         *ceiling_verdict(run.rows, run.configs),
+        *(verdict(target, run.rows, labels) for target in before),
+        *columnar_floor_report(run.rows, run.configs),
+        *(verdict(target, run.rows, labels) for target in after),
         "",
         "## Results",
         "",
         table(run.rows, run.configs),
         "",
+        *(["Cells that failed:", "", *failed, ""] if failed else []),
         "items/s: items per second over all callers (GetBalance: calls per second); "
         "x floor: the figure over the floor's in the same cell (items/s: higher is better; "
-        "latency: lower is better). p99 over fewer than 100 calls is their maximum. server "
+        "latency: lower is better); in a cell of columns, the columnar floor's. p99 over "
+        "fewer than 100 calls is their maximum. server "
         "CPU: cores the server's processes (all its nodes) used while measured; db CPU: "
         "cores PostgreSQL's processes used; callers CPU: cores the client processes used "
         f"(all of them share the {os.cpu_count()} CPUs).",
@@ -938,7 +1203,7 @@ def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> st
         "|---|---|---|---|---|",
         *(
             f"| {s.server} | {s.method} | {'-' if s.method == 'GetBalance' else f'{s.batch:,}'} "
-            f"| {s.floor_bytes:,} | {s.real_bytes:,} |"
+            f"| {s.floor_bytes:,} | {served(s)} |"
             for s in run.sizes
         ),
     ]
@@ -948,6 +1213,11 @@ def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> st
             "Commit requests built while measured (pre-built ones ran out): " + ", ".join(late),
         ]
     return "\n".join(lines) + "\n"
+
+
+def served(size: Size) -> str:
+    """The server's answer's size, or why it did not answer."""
+    return f"error: {brief(size.error, 120)}" if size.error else f"{size.real_bytes:,}"
 
 
 def numbers(text: str) -> tuple[int, ...]:
@@ -1071,6 +1341,13 @@ def check_responses(run: Run, floor: Server, plan: Plan, tag: str) -> None:
             batches = plan.batches
             if config.engine == "PostgreSQL":
                 batches = tuple(b for b in batches if b in POSTGRES_BATCHES) or plan.batches
+            columns = [
+                path
+                for path in (workload.QUOTE, workload.COMMIT)
+                if any(
+                    measured_in(config, path, b, columns=True) for b in column_batches(plan, path)
+                )
+            ]
             run.sizes += compare_responses(
                 floor.address,
                 node.address,
@@ -1080,6 +1357,7 @@ def check_responses(run: Run, floor: Server, plan: Plan, tag: str) -> None:
                 f"{config.label}" + (f" ({node.name})" if len(config.nodes) > 1 else ""),
                 quote=config.engine != "PostgreSQL",
                 balance=not config.ceiling,
+                columns=columns,
             )
             caller -= 1
 
@@ -1087,7 +1365,9 @@ def check_responses(run: Run, floor: Server, plan: Plan, tag: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a reduced matrix, for a smoke test")
-    parser.add_argument("--seconds", type=float, help="measured seconds per cell")
+    parser.add_argument(
+        "--seconds", type=float, help="measured seconds per cell (those of columns too)"
+    )
     parser.add_argument(
         "--batches", help="batch sizes, comma-separated (default: 1,100,1000,10000)"
     )
@@ -1104,17 +1384,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="also measure `serve --workers N` (default: one per CPU; 1: only one process)",
     )
+    parser.add_argument(
+        "--forms",
+        help="request forms measured, comma-separated: rows (repeated UsageItem), "
+        "columns (UsageColumns) (default: rows,columns)",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL half")
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     plan = QUICK if args.quick else FULL
     if args.seconds:
-        plan = dataclasses.replace(plan, seconds=args.seconds)
+        plan = dataclasses.replace(plan, seconds=args.seconds, columns_seconds=args.seconds)
     if args.batches:
         plan = dataclasses.replace(plan, batches=numbers(args.batches))
     if args.concurrency:
         plan = dataclasses.replace(plan, concurrency=numbers(args.concurrency))
+    if args.forms:
+        forms = tuple(form.strip() for form in args.forms.split(",") if form.strip())
+        if not forms or set(forms) - set(FORMS):
+            parser.error(f"--forms: one or more of {', '.join(FORMS)}")
+        plan = dataclasses.replace(plan, forms=forms)
     started = time.monotonic()
     tag = secrets.token_hex(4)
     run = Run()
@@ -1152,19 +1442,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + f"; {len(cells(plan))} cells",
                 flush=True,
             )
-            for path, batch, concurrency in cells(plan):
-                row = Row(path, batch, concurrency)
+            for path, batch, concurrency, columns in cells(plan):
+                row = Row(path, batch, concurrency, columns)
                 for config in run.configs:
-                    if measured_in(config, path, batch):
-                        figures = measure(callers, config, path, batch, concurrency, plan)
-                        row.figures[config.key] = figures
+                    if measured_in(config, path, batch, columns):
+                        try:
+                            row.figures[config.key] = measure(
+                                callers, config, path, batch, concurrency, plan, columns
+                            )
+                        except loadgen.CallerError as error:
+                            row.errors[config.key] = str(error)
                 run.rows.append(row)
                 print(
-                    f"{row.method:>13} batch {batch:>6,} callers {concurrency}: "
+                    f"{row.method:>23} batch {batch:>6,} callers {concurrency}: "
                     + "; ".join(
                         f"{config.label} {number(f.items_per_second)}/s p99 {millis(f.p99_ms)} ms"
-                        for config in run.configs
                         if (f := row.figures.get(config.key)) is not None
+                        else f"{config.label} error ({brief(row.errors[config.key], 160)})"
+                        for config in run.configs
+                        if row.has(config.key)
                     ),
                     flush=True,
                 )
@@ -1181,6 +1477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     print(f"wrote {args.out / 'results.md'} and {args.out / 'throughput.png'}")
     print(f"total time {elapsed:.1f} s")
+    failed = sum(len(row.errors) for row in run.rows)
+    if failed:
+        print(f"{failed} cell(s) failed: see 'Cells that failed' in the results", file=sys.stderr)
+        return 1
     return 0
 
 
