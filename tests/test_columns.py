@@ -123,6 +123,9 @@ def items(draw: st.DrawFn) -> usage_pb2.UsageItem:
     batch=[good(quantity=3 * 10**8), good(usage_id="u-2", quantity=3 * 10**8)], limits=Limits()
 )
 @example(batch=[good(duration=duration_pb2.Duration(seconds=60))], limits=Limits())
+@example(
+    batch=[usage_pb2.UsageItem(attributes={"agent_id": "v" * 513, "": "api"})], limits=Limits()
+)
 def test_columns_rate_any_batch_as_its_rows_do(
     batch: list[usage_pb2.UsageItem], limits: Limits, seed: CatalogSnapshot
 ) -> None:

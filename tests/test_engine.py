@@ -450,3 +450,15 @@ def test_an_id_character_is_good_when_printable_and_not_whitespace_over_all_of_u
 )
 def test_a_batch_of_ids_is_plain_when_every_id_is_good(values: list[str]) -> None:
     assert all_plain(values) == all(id_problem(value) is None for value in values)
+
+
+def test_attribute_problems_are_named_in_key_order_however_the_map_was_sent(
+    seed: CatalogSnapshot,
+) -> None:
+    """A map's order is the sender's (protobuf's, in any order): the problems are not."""
+    found = []
+    for attributes in ({"agent_id": "v" * 513, "": "api"}, {"": "api", "agent_id": "v" * 513}):
+        with pytest.raises(InvalidUsageError) as raised:
+            rate_batch(seed, [usage("agent.call", 1, attributes=attributes)], now_ns=NOON_NS)
+        found.append([v.reason for v in raised.value.violations])
+    assert found == [["ATTRIBUTE_KEY_INVALID", "ATTRIBUTE_VALUE_TOO_LONG"]] * 2

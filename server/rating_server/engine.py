@@ -444,7 +444,9 @@ def _check_attributes(
     if len(attributes) > limits.max_attributes:
         bad("attributes", "ATTRIBUTES_TOO_MANY", f"more than {limits.max_attributes} attributes")
         return
-    for key, value in attributes.items():
+    # By key, so that the problems read in one order however the map was sent.
+    for key in sorted(attributes):
+        value = attributes[key]
         if not key or len(key) > limits.max_attribute_key or not _key_ok(key):
             bad(
                 "attributes",
