@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -108,7 +108,9 @@ class Operation(Generic[T]):
 
     method: str
     request: Message
-    parse: Callable[[Message], T]
+    #: Reads the response, an instance of the method's own response class (Any: each
+    #: operation has its own).
+    parse: Callable[[Any], T]
 
 
 def deadline(options: ClientOptions, method: str, timeout: float | None) -> float:
@@ -435,11 +437,13 @@ def list_charges(
 
 
 def list_skus(category: str | None, page_size: int, page_token: str) -> Operation[Page[Sku]]:
-    number = 0
+    number = usage_pb2.CATEGORY_UNSPECIFIED
     if category:
         if category not in CATEGORIES:
             raise ValueError(f"category must be one of {CATEGORIES}, not {category!r}")
-        number = usage_pb2.Category.Value(f"CATEGORY_{category.upper()}")
+        number = cast(
+            "usage_pb2.Category", usage_pb2.Category.Value(f"CATEGORY_{category.upper()}")
+        )
     request = catalog_service_pb2.ListSkusRequest(
         category=number, page_size=page_size, page_token=page_token
     )

@@ -9,6 +9,9 @@ googleapis-common-protos when a program has both.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
@@ -17,7 +20,11 @@ _FILE = "rating/_private/google_rpc.proto"
 
 
 def _field(
-    name: str, number: int, kind: int, label: int = _F.LABEL_OPTIONAL, type_name: str = ""
+    name: str,
+    number: int,
+    kind: _F.Type.ValueType,
+    label: _F.Label.ValueType = _F.LABEL_OPTIONAL,
+    type_name: str = "",
 ) -> _F:
     field = _F(name=name, number=number, type=kind, label=label)
     if type_name:
@@ -98,9 +105,12 @@ ResourceInfo = _message_class("google.rpc.ResourceInfo")
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
-def status_from_trailers(trailers: object) -> Message | None:
-    """The google.rpc.Status in a call's trailing metadata, or None."""
-    for key, value in trailers or ():  # type: ignore[attr-defined]
+def status_from_trailers(trailers: object) -> Any:
+    """The google.rpc.Status in a call's trailing metadata (grpc's metadata: key and
+    value pairs), or None. (Any: the message classes here are made from descriptors at
+    run time, which no type checker reads.)"""
+    pairs = cast("Iterable[tuple[str, object]]", trailers or ())
+    for key, value in pairs:
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             status = Status()
             try:
@@ -111,7 +121,7 @@ def status_from_trailers(trailers: object) -> Message | None:
     return None
 
 
-def unpack(detail: any_pb2.Any, cls: type[Message]) -> Message | None:
+def unpack(detail: any_pb2.Any, cls: type[Message]) -> Any:
     """``detail`` as ``cls`` when that is what it holds (by type URL), else None."""
     if detail.type_url.rsplit("/", 1)[-1] != cls.DESCRIPTOR.full_name:
         return None

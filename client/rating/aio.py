@@ -91,11 +91,12 @@ class AsyncRatingClient(ops.Connected):
         return the raw response, with the client's deadline, retries and errors."""
         callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
         try:
-            return await callable_(
+            response: Message = await callable_(
                 request, timeout=self._deadline(method, timeout), metadata=self._metadata
             )
         except grpc.aio.AioRpcError as error:
             raise from_call(error.code(), error.details(), error.trailing_metadata()) from None
+        return response
 
     def _deadline(self, method: str, timeout: float | None) -> float:
         return ops.deadline(self.options, method, timeout)
@@ -110,7 +111,7 @@ class AsyncRatingClient(ops.Connected):
         try:
             return await self._run(operation, timeout)
         except RatingError as error:
-            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]  # a commit's
             raise
 
     # RatingService
@@ -139,7 +140,7 @@ class AsyncRatingClient(ops.Connected):
         try:
             return await self._run(operation, timeout)
         except RatingError as error:
-            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]  # a commit's
             raise
 
     async def quote_columns(

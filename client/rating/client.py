@@ -93,11 +93,12 @@ class RatingClient(ops.Connected):
         return the raw response, with the client's deadline, retries and errors."""
         callable_ = getattr(getattr(self, ops.stub_attribute(method)), method)
         try:
-            return callable_(
+            response: Message = callable_(
                 request, timeout=self._deadline(method, timeout), metadata=self._metadata
             )
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
+        return response
 
     def _deadline(self, method: str, timeout: float | None) -> float:
         return ops.deadline(self.options, method, timeout)
@@ -110,7 +111,7 @@ class RatingClient(ops.Connected):
         try:
             return self._run(operation, timeout)
         except RatingError as error:
-            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]  # a commit's
             raise
 
     # RatingService
@@ -139,7 +140,7 @@ class RatingClient(ops.Connected):
         try:
             return self._run(operation, timeout)
         except RatingError as error:
-            error.request_id = operation.request.request_id  # type: ignore[attr-defined]
+            error.request_id = operation.request.request_id  # type: ignore[attr-defined]  # a commit's
             raise
 
     def quote_columns(

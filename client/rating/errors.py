@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -155,7 +156,7 @@ def error_class(code: grpc.StatusCode) -> type[RatingError]:
 def from_call(code: grpc.StatusCode, details: str | None, trailers: object) -> RatingError:
     """The exception for a failed call, its google.rpc details parsed."""
     status = _rpc_details.status_from_trailers(trailers)
-    fields: dict = {"code": code, "message": details or code.name}
+    fields: dict[str, Any] = {"code": code, "message": details or code.name}
     if status is not None:
         fields["message"] = status.message or fields["message"]
         violations: list[FieldViolation] = []
@@ -181,7 +182,7 @@ def from_rpc_error(error: grpc.RpcError) -> RatingError:
     """The exception for a grpc.RpcError raised by a sync stub."""
     call = error  # a grpc.Call as well, for errors from calls
     return from_call(
-        call.code(),  # type: ignore[attr-defined]
-        call.details(),  # type: ignore[attr-defined]
-        call.trailing_metadata(),  # type: ignore[attr-defined]
+        call.code(),
+        call.details(),
+        call.trailing_metadata(),
     )

@@ -91,7 +91,7 @@ class _Resume:
             raise error
         if self._max_reconnects is not None and self._failed >= self._max_reconnects:
             raise error
-        delay = min(self._backoff[0] * 2**self._failed, self._backoff[1])
+        delay = min(self._backoff[0] * 2.0**self._failed, self._backoff[1])
         self._failed += 1
         self.reconnects += 1
         return delay * random.uniform(0.5, 1.0)  # jitter: not every watcher at once
@@ -143,14 +143,14 @@ class ChargeFeed(_Resume):
     def __next__(self) -> ChargeEvent:
         self.start()
         if self._early is not None:
-            event, self._early = self._early, None
-            return event
+            early, self._early = self._early, None
+            return early
         while True:
-            event = self._next_message()
+            event: ChargeEvent | None = self._next_message()
             if event is not None:
                 return event
 
-    def _next_message(self) -> ChargeEvent | None:
+    def _next_message(self) -> Any:
         """The next message's event (None for the start marker), resuming as needed."""
         while True:
             if self._closed.is_set():
@@ -164,9 +164,9 @@ class ChargeFeed(_Resume):
                 if self._closed.is_set():
                     raise StopIteration from None
                 error = from_call(
-                    failure.code(),  # type: ignore[attr-defined]
-                    failure.details(),  # type: ignore[attr-defined]
-                    failure.trailing_metadata(),  # type: ignore[attr-defined]
+                    failure.code(),
+                    failure.details(),
+                    failure.trailing_metadata(),
                 )
             self._call = None
             if self._closed.wait(self._wait_before_resuming(error)):
@@ -242,14 +242,14 @@ class AsyncChargeFeed(_Resume):
     async def __anext__(self) -> ChargeEvent:
         await self.start()
         if self._early is not None:
-            event, self._early = self._early, None
-            return event
+            early, self._early = self._early, None
+            return early
         while True:
-            event = await self._next_message()
+            event: ChargeEvent | None = await self._next_message()
             if event is not None:
                 return event
 
-    async def _next_message(self) -> ChargeEvent | None:
+    async def _next_message(self) -> Any:
         while True:
             if self._closed:
                 raise StopAsyncIteration
@@ -326,7 +326,7 @@ class _Balance:
         return BalanceUpdate.of(raw)
 
 
-class BalanceWatch(_Balance, ChargeFeed):  # type: ignore[misc]
+class BalanceWatch(_Balance, ChargeFeed):
     """A balance watch of a ``RatingClient``: iterate it for ``BalanceUpdate`` values:
     the balance now, then after each change that crosses a threshold (every change with
     ``every_change``), each with the alerts it crossed. After UNAVAILABLE it reconnects
@@ -346,7 +346,7 @@ class BalanceWatch(_Balance, ChargeFeed):  # type: ignore[misc]
         super().__init__(stub, metadata, account_id, "", max_reconnects, backoff)
 
 
-class AsyncBalanceWatch(_Balance, AsyncChargeFeed):  # type: ignore[misc]
+class AsyncBalanceWatch(_Balance, AsyncChargeFeed):
     """``BalanceWatch`` for an ``AsyncRatingClient``."""
 
     def __init__(

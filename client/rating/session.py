@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rating import _operations as ops
 from rating import usage
@@ -33,6 +33,7 @@ from rating.v1.usage_pb2 import UsageItem
 if TYPE_CHECKING:
     from rating.aio import AsyncRatingClient
     from rating.client import RatingClient
+    from rating.v1 import rating_service_pb2
 
 #: The reason a release gets for a reservation that was settled: nothing is held.
 RESERVATION_SETTLED = "RESERVATION_SETTLED"
@@ -108,7 +109,8 @@ class _SessionState:
     @property
     def request_id(self) -> str:
         """The Reserve's request_id (generated when none was given)."""
-        return self._reserve.request.request_id  # type: ignore[attr-defined, no-any-return]
+        request = cast("rating_service_pb2.ReserveRequest", self._reserve.request)
+        return request.request_id
 
     def _enter(self) -> ops.Operation[Reservation]:
         if self._entered:
@@ -329,7 +331,8 @@ class AsyncSession(_SessionState):
         if operation is None:
             return
         try:
-            self._reservation = await self._client._run(operation, self._timeout)
+            released = await self._client._run(operation, self._timeout)
+            self._reservation = released
         except Exception as error:
             self._release_failed(error, value)
 
@@ -343,8 +346,9 @@ class AsyncSession(_SessionState):
     ) -> Reservation:
         """As ``Session.extend``."""
         operation = self._extend(quantity, ttl, request_id)
-        self._reservation = await self._client._run_keeping_request_id(operation, timeout)
-        return self._reservation
+        extended = await self._client._run_keeping_request_id(operation, timeout)
+        self._reservation = extended
+        return extended
 
     async def settle(
         self,

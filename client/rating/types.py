@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from google.protobuf import timestamp_pb2
 
@@ -18,6 +18,9 @@ from rating.v1 import (
     usage_pb2,
 )
 
+if TYPE_CHECKING:  # the stubs' generic wrapper; at run time there is EnumTypeWrapper only
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
 T = TypeVar("T")
 
 
@@ -25,8 +28,8 @@ def _when(stamp: timestamp_pb2.Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
-def _enum(value: int, enum: object, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix).lower()  # type: ignore[attr-defined]
+def _enum(value: int, enum: _EnumTypeWrapper[Any], prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix).lower()
 
 
 def _points(text: str) -> Decimal:

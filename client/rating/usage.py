@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -93,12 +94,12 @@ def item(
 
 
 def _tokens(
-    prefix: str, input_tokens: int, output_tokens: int, usage_id: str, **common: object
+    prefix: str, input_tokens: int, output_tokens: int, usage_id: str, **common: Any
 ) -> list[UsageItem]:
     if input_tokens == 0 and output_tokens == 0:
         raise ValueError("no tokens: give input_tokens, output_tokens or both")
     return [
-        item(f"{prefix}.{direction}", count, usage_id=f"{usage_id}:{direction}", **common)  # type: ignore[arg-type]
+        item(f"{prefix}.{direction}", count, usage_id=f"{usage_id}:{direction}", **common)
         for direction, count in (("input", input_tokens), ("output", output_tokens))
         if count
     ]
@@ -152,39 +153,39 @@ def ark_tokens(
     )
 
 
-def agent_calls(count: int = 1, **common: object) -> UsageItem:
+def agent_calls(count: int = 1, **common: Any) -> UsageItem:
     """Agent calls (智能体调用)."""
-    return item("agent.call", count, **common)  # type: ignore[arg-type]
+    return item("agent.call", count, **common)
 
 
-def tts_characters(characters: int, **common: object) -> UsageItem:
+def tts_characters(characters: int, **common: Any) -> UsageItem:
     """Characters of system-voice speech synthesis."""
-    return item("speech.tts.system_voice", characters, **common)  # type: ignore[arg-type]
+    return item("speech.tts.system_voice", characters, **common)
 
 
-def asr(duration: timedelta, *, mode: str = "streaming", **common: object) -> UsageItem:
+def asr(duration: timedelta, *, mode: str = "streaming", **common: Any) -> UsageItem:
     """Speech recognition time, "streaming" or of a recorded "file"."""
     if mode not in ASR_MODES:
         raise ValueError(f"mode must be one of {ASR_MODES}, not {mode!r}")
-    return item(f"speech.asr.{mode}", milliseconds(duration), **common)  # type: ignore[arg-type]
+    return item(f"speech.asr.{mode}", milliseconds(duration), **common)
 
 
-def rtc_audio(duration: timedelta, *, kind: str = "voice", **common: object) -> UsageItem:
+def rtc_audio(duration: timedelta, *, kind: str = "voice", **common: Any) -> UsageItem:
     """Real-time audio call time: "voice", "miniprogram_voice" or "conversational_ai"."""
     if kind not in RTC_AUDIO_KINDS:
         raise ValueError(f"kind must be one of {RTC_AUDIO_KINDS}, not {kind!r}")
-    return item(f"rtc.audio.{kind}", milliseconds(duration), **common)  # type: ignore[arg-type]
+    return item(f"rtc.audio.{kind}", milliseconds(duration), **common)
 
 
-def rtc_video(duration: timedelta, *, resolution: str, **common: object) -> UsageItem:
+def rtc_video(duration: timedelta, *, resolution: str, **common: Any) -> UsageItem:
     """Real-time video call time at a resolution: "4k", "2k", "1080p", "720p", "360p"."""
     resolution = resolution.lower()
     if resolution not in RTC_VIDEO_RESOLUTIONS:
         raise ValueError(f"resolution must be one of {RTC_VIDEO_RESOLUTIONS}, not {resolution!r}")
-    return item(f"rtc.video.{resolution}", milliseconds(duration), **common)  # type: ignore[arg-type]
+    return item(f"rtc.video.{resolution}", milliseconds(duration), **common)
 
 
-def storage(stored_bytes: int, interval: timedelta, **common: object) -> UsageItem:
+def storage(stored_bytes: int, interval: timedelta, **common: Any) -> UsageItem:
     """A knowledge-base storage sample: the account's total stored bytes, held for
     ``interval``. Only the bytes beyond the plan's free quota are charged."""
-    return item("knowledge.storage", stored_bytes, duration=interval, **common)  # type: ignore[arg-type]
+    return item("knowledge.storage", stored_bytes, duration=interval, **common)

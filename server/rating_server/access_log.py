@@ -36,7 +36,7 @@ MAX_PENDING = 100_000
 MAX_FIELD_BYTES = 128
 
 #: A string as a JSON string (json.dumps' own encoder, in C).
-_quoted = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quoted = json.encoder.encode_basestring
 
 #: (when, method, code, seconds, request_id, principal, peer)
 _Entry = tuple[float, str, str, float, str, "str | None", str]
@@ -199,7 +199,7 @@ class AccessLog:
         logger = self._logger
         for entry in entries:
             # What logger.info does, less the search of the stack for a caller.
-            record = logger.makeRecord(logger.name, logging.INFO, "", 0, _json(entry), None, None)
+            record = logger.makeRecord(logger.name, logging.INFO, "", 0, _json(entry), (), None)
             record.created = entry[0]  # when the call ended, not now
             record.msecs = (entry[0] - int(entry[0])) * 1000
             try:

@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROLES = ("quote", "read", "charge", "admin")
 
@@ -59,7 +60,7 @@ ROLE_OF_METHOD = {
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def _only_keys(table: dict, allowed: set[str], where: str) -> None:
+def _only_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise AccessFileError(

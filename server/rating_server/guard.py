@@ -91,7 +91,9 @@ class Guard:
         if not registrar.services:
             raise RuntimeError(f"{add_to_server.__name__} registered no method handlers")
 
-    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         """``handler`` of ``method`` ("/package.Service/Method"), guarded."""
         run = handler.unary_unary
         streams = handler.unary_stream
@@ -110,7 +112,8 @@ class Guard:
         def respond(response: Any) -> bytes:
             # A servicer may answer with the message's bytes already written (encode.py).
             if type(response) is bytes or serialize is None:
-                return response
+                written: bytes = response
+                return written
             return serialize(response)
 
         if streams is not None:
@@ -285,7 +288,7 @@ class _Call:
                 "STORAGE_UNAVAILABLE",
                 metadata={"cause": error.cause},
             )
-        if context.code() is None:  # type: ignore[attr-defined]
+        if context.code() is None:  # type: ignore[attr-defined]  # grpcio has it; its stubs not
             # A fault of ours, not an abort: log it, and tell the caller no internals.
             log.exception("unexpected error in %s", self.method, exc_info=error)
             abort(
@@ -345,7 +348,7 @@ class _Registrar:
         """Ignored: the same handlers arrive by name in ``add_registered_method_handlers``."""
 
     def add_registered_method_handlers(
-        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         guarded = {name: self._guard.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
         self._server.add_generic_rpc_handlers(
@@ -363,7 +366,7 @@ def _has_request_id(parse: Callable[[bytes], Any] | None) -> bool:
 
 
 def _code_of(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
-    code = context.code()  # type: ignore[attr-defined]
+    code = context.code()  # type: ignore[attr-defined]  # grpcio has it; its stubs not
     if isinstance(code, grpc.StatusCode):
         return code
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK

@@ -226,7 +226,7 @@ def _plan(name: str, body: Any) -> PlanDef:
 
 
 def _choice(body: Any, key: str, choices: tuple[str, ...], where: str, default: Any = ...) -> str:
-    value = _get(body, key, str, where, default)
+    value: str = _get(body, key, str, where, default)
     if value not in choices:
         raise CatalogError(f"{where}.{key}: {value!r} is not one of {', '.join(choices)}")
     return value

@@ -8,6 +8,7 @@ import json
 import operator
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rating_server.engine import Usage
 from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, FundingPart, Receipt
@@ -37,7 +38,7 @@ def request_hash(
     hashes as it always has, so receipts stored before keep their retries. The
     reservations items name (``named``, by index), when any, are hashed after the items.
     """
-    rows = [
+    rows: list[list[Any]] = [
         [
             u.usage_id,
             u.account_id,
@@ -52,7 +53,7 @@ def request_hash(
     for (index, field), (seconds, nanos) in (as_sent or {}).items():
         # An object, which no valid value (a number or null) can be.
         rows[index][_HASHED_FIELDS[field]] = {"seconds": seconds, "nanos": nanos}
-    document: list = rows
+    document: list[Any] = rows
     if named:
         document = [rows, sorted(named.items())]
     canonical = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
@@ -107,7 +108,7 @@ def encode_receipt(receipt: Receipt) -> bytes:
     funding an array of parts, each in ``FundingPart``'s order). Lines and parts are
     named tuples, read out and written as arrays in C."""
     lines = receipt.lines
-    prices: dict[tuple, int] = {}
+    prices: dict[tuple[Any, ...], int] = {}
     indexes = [prices.setdefault(key, len(prices)) for key in map(_price_of, lines)]
     document = [
         FORMAT,

@@ -163,7 +163,8 @@ def extend(
                     )
                 ]
             )
-        granted, parts = held.granted_quantity, ()
+        granted = held.granted_quantity
+        parts: tuple[FundingPart, ...] = ()
         if quantity:
             sku = catalog.resolve(held.sku)
             if sku is None or sku.price_at(now) is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart, Receipt, Reservation
 from rating_server.ledger.store import NewCharge
@@ -63,15 +64,15 @@ ENTRY_COLUMNS = LINE_COLUMNS
 ATTRIBUTES = ENTRY_COLUMNS.index("attributes")
 
 
-def charge_rows(charge: NewCharge) -> tuple[list[tuple], list[tuple]]:
+def charge_rows(charge: NewCharge) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The charge's lines (not the duplicates) and the funding entries of those split
     over several sources, as rows. Attributes are JSON text (None when a line has
     none); an empty pack id, day or month is None."""
     receipt = charge.receipt
     charge_id = receipt.charge_id
     commit_time_ns = receipt.commit_time_ns
-    line_rows = []
-    funding_rows = []
+    line_rows: list[tuple[Any, ...]] = []
+    funding_rows: list[tuple[Any, ...]] = []
     # Items of a batch mostly carry the same few labels: each set is encoded once, and
     # each mapping (a columnar batch's items share theirs) is read once.
     encoded: dict[tuple[tuple[str, str], ...], str] = {}
@@ -159,7 +160,7 @@ def inline_funding(
     return (FundingPart(source, micros, pack_id or "", day or "", month if source == PAYG else ""),)
 
 
-def charge_entry(row: Sequence, attributes: Mapping[str, str] | None) -> ChargeEntry:
+def charge_entry(row: Sequence[Any], attributes: Mapping[str, str] | None) -> ChargeEntry:
     """A charged line from a row of ``ENTRY_COLUMNS`` then "voided" (the cursor left
     out), with its attributes as the engine decoded them. Its ``funding`` is its inline
     part; a line split over sources has its parts in funding entries (``line_funding``)."""
@@ -222,7 +223,7 @@ RESERVATION_COLUMNS = (
 HOLD_COLUMNS = ("billing_account_id", "source", "micros", "pack_id", "day", "month")
 
 
-def reservation_row(reservation: Reservation) -> tuple:
+def reservation_row(reservation: Reservation) -> tuple[Any, ...]:
     r = reservation
     return (
         r.reservation_id,
@@ -240,7 +241,9 @@ def reservation_row(reservation: Reservation) -> tuple:
     )
 
 
-def hold_rows(reservation: Reservation, parts: Sequence[FundingPart], first: int) -> list[tuple]:
+def hold_rows(
+    reservation: Reservation, parts: Sequence[FundingPart], first: int
+) -> list[tuple[Any, ...]]:
     """The rows of a reservation's holds ``parts``, numbered from ``first``:
     reservation_id, number, then ``HOLD_COLUMNS``."""
     return [
@@ -258,7 +261,7 @@ def hold_rows(reservation: Reservation, parts: Sequence[FundingPart], first: int
     ]
 
 
-def reservation_of(row: Sequence, holds: Sequence[Sequence]) -> Reservation:
+def reservation_of(row: Sequence[Any], holds: Sequence[Sequence[Any]]) -> Reservation:
     """A reservation from a row of ``RESERVATION_COLUMNS`` and its holds' rows of
     ``HOLD_COLUMNS``, in order."""
     return Reservation(
@@ -278,6 +281,6 @@ def reservation_of(row: Sequence, holds: Sequence[Sequence]) -> Reservation:
     )
 
 
-def hold_part(row: Sequence) -> FundingPart:
+def hold_part(row: Sequence[Any]) -> FundingPart:
     """A hold's part from its source, micros, pack_id, day and month."""
     return FundingPart(row[0], int(row[1]), row[2] or "", row[3] or "", row[4] or "")

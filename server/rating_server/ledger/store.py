@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rating_server.engine import Usage
 from rating_server.errors import StorageUnavailableError
@@ -99,8 +99,8 @@ class BalanceSums:
     """A kind of balance two ways, by the same keys: as kept, and as the ledger's
     entries sum to (a key missing from one is 0 there)."""
 
-    kept: dict[tuple, int]
-    summed: dict[tuple, int]
+    kept: dict[tuple[Any, ...], int]
+    summed: dict[tuple[Any, ...], int]
 
 
 class LedgerTx(Protocol):

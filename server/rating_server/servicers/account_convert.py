@@ -29,7 +29,7 @@ CAPACITY_TERM = {
     MONTH: account_service_pb2.CAPACITY_TERM_MONTH,
     YEAR: account_service_pb2.CAPACITY_TERM_YEAR,
 }
-_TERM_NAME = {number: name for name, number in CAPACITY_TERM.items()}
+_TERM_NAME: dict[int, str] = {number: name for name, number in CAPACITY_TERM.items()}
 
 
 def capacity_term_name(number: int) -> str:

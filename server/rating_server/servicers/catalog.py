@@ -49,7 +49,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         snapshot = self._catalog.snapshot
         now = time.time_ns()
-        skus = []
+        skus: list[catalog_service_pb2.Sku] = []
         next_token = ""
         ids = snapshot.ids
         for position in range(bisect_right(ids, after) if after else 0, len(ids)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -20,9 +21,15 @@ _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
 _MAX_DURATION_SECONDS = 315_576_000_000
 
-CATEGORY = {name: usage_pb2.Category.Value(f"CATEGORY_{name.upper()}") for name in CATEGORIES}
+CATEGORY: dict[str, usage_pb2.Category] = {
+    name: cast("usage_pb2.Category", usage_pb2.Category.Value(f"CATEGORY_{name.upper()}"))
+    for name in CATEGORIES
+}
 CATEGORY_NAME = {number: name for name, number in CATEGORY.items()}
-BILLED_BY = {name: usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}") for name in BILLERS}
+BILLED_BY: dict[str, usage_pb2.BilledBy] = {
+    name: cast("usage_pb2.BilledBy", usage_pb2.BilledBy.Value(f"BILLED_BY_{name.upper()}"))
+    for name in BILLERS
+}
 
 
 def timestamp(ns: int) -> timestamp_pb2.Timestamp:

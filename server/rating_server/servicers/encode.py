@@ -96,7 +96,7 @@ def _fragments(*fields: object) -> _Fragments:
     if known is None:
         if len(_KNOWN) >= _MAX_KNOWN:
             _KNOWN.clear()
-        known = _KNOWN[fields] = _serialize_fragments(*fields)  # type: ignore[arg-type]
+        known = _KNOWN[fields] = _serialize_fragments(*fields)  # type: ignore[arg-type]  # PRICE_FIELDS order
     return known
 
 

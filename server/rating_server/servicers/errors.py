@@ -65,7 +65,8 @@ def trailer_size(status: status_pb2.Status) -> int:
     whole status, serialized, in base64."""
     message = status.message.encode("utf-8", "replace")
     percent_encoded = len(message) - len(message.translate(None, _PERCENT_ENCODED))
-    return len(message) + 2 * percent_encoded + 4 * -(-status.ByteSize() // 3)
+    size: int = status.ByteSize()  # (google.rpc ships no type information)
+    return len(message) + 2 * percent_encoded + 4 * -(-size // 3)
 
 
 def _packed(message: Message) -> any_pb2.Any:

@@ -174,8 +174,8 @@ def quote(
             points = yuan = b"0"
         elif micros < 1_000_000_000:
             yuan = (b"0.%09d" % micros).rstrip(b"0")
-            whole = whole_points[micros // 1_000_000]
-            points = b"%b.%b" % (whole, yuan[5:]) if len(yuan) > 5 else whole
+            digits = whole_points[micros // 1_000_000]
+            points = b"%b.%b" % (digits, yuan[5:]) if len(yuan) > 5 else digits
         else:
             whole, fraction = divmod(micros, 1_000_000)
             points = (b"%d.%06d" % (whole, fraction)).rstrip(b"0") if fraction else b"%d" % whole

@@ -38,10 +38,10 @@ class SqliteCatalogTx:
         return list(self.db[_table(table)].rows)
 
     def upsert(self, table: str, key: str, records: Sequence[Record]) -> None:
-        self.db[_table(table)].upsert_all(records, pk=key)
+        self.db.table(_table(table)).upsert_all(records, pk=key)
 
     def insert(self, table: str, records: Sequence[Record]) -> None:
-        self.db[_table(table)].insert_all(records)
+        self.db.table(_table(table)).insert_all(records)
 
     def delete_names(self, table: str, sku_ids: Collection[str]) -> None:
         name = _table(table, (ALIASES, PATTERNS))
@@ -50,7 +50,7 @@ class SqliteCatalogTx:
 
     def add_version(self, imported_at: str, source: str, sha256: str) -> int:
         version = (
-            self.db["catalog_versions"]
+            self.db.table("catalog_versions")
             .insert({"imported_at": imported_at, "source": source, "sha256": sha256})
             .last_pk
         )

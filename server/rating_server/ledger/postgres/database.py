@@ -265,9 +265,9 @@ class PostgresDatabase(WriteHealth, Generic[Tx]):
             self._set_writable(False, fault)
             raise
         except pg_errors.ReadOnlySqlTransaction as error:  # pragma: no cover (is_fault)
-            fault = _unavailable(error, "written")
-            self._set_writable(False, fault)
-            raise fault from error
+            refused = _unavailable(error, "written")
+            self._set_writable(False, refused)
+            raise refused from error
         self._set_writable(True)
 
     def close(self) -> None:

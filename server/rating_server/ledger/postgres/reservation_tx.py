@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from itertools import groupby
+from typing import Any
 
 import psycopg
 
@@ -38,7 +39,7 @@ HOLDS = (
 )
 
 
-def hold_of(row: Sequence) -> tuple[int, Hold]:
+def hold_of(row: Sequence[Any]) -> tuple[int, Hold]:
     """A row of ``HOLDS``: its reservation's expiry and the hold."""
     return int(row[0]), Hold(row[1], row[2], hold_part(row[3:]))
 
@@ -49,7 +50,7 @@ class PostgresReservationsTx:
     #: The main class's: drops what it read with the locks, which a write changes.
     _forget: Callable[[], None]
 
-    def _with_holds(self, rows: list[tuple]) -> list[Reservation]:
+    def _with_holds(self, rows: list[tuple[Any, ...]]) -> list[Reservation]:
         if not rows:
             return []
         found = self.conn.execute(
@@ -90,13 +91,13 @@ class PostgresReservationsTx:
         self,
         statement: str,
         args: Sequence[object],
-        holds: list[tuple],
+        holds: list[tuple[Any, ...]],
         request: Sequence[object],
     ) -> None:
         """A reservation's row written, its new holds and its request: one round trip."""
         self._forget()
         with self.conn.pipeline():
-            self.conn.execute(statement, args)  # type: ignore[arg-type]
+            self.conn.execute(statement, args)
             if holds:
                 with self.conn.cursor() as cursor:
                     cursor.executemany(_INSERT_HOLD, holds)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import psycopg
 
@@ -152,15 +153,15 @@ def _threshold_values(thresholds: AlertThresholds) -> list[object]:
     ]
 
 
-def _account(row: tuple) -> Account:
+def _account(row: tuple[Any, ...]) -> Account:
     return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
-def _first(row: tuple | None) -> int:
+def _first(row: tuple[Any, ...] | None) -> int:
     return int(row[0]) if row else 0
 
 
-def _pack(row: tuple) -> Pack:
+def _pack(row: tuple[Any, ...]) -> Pack:
     return Pack(*row)
 
 
@@ -204,20 +205,20 @@ class PostgresLedgerTx(PostgresReservationsTx):
         self._held_at = 0
 
     def _copy(self, statement: str, rows: Sequence[Sequence[object]]) -> None:
-        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[arg-type]
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
 
-    def _rows(self, query: str, args: Sequence[object] = ()) -> list[tuple]:
-        return self.conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+    def _rows(self, query: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(query, args).fetchall()
 
-    def _one(self, query: str, args: Sequence[object] = ()) -> tuple | None:
-        return self.conn.execute(query, args).fetchone()  # type: ignore[arg-type]
+    def _one(self, query: str, args: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        return self.conn.execute(query, args).fetchone()
 
     def _many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
         if rows:  # psycopg pipelines executemany: one round trip for them all
             with self.conn.cursor() as cursor:
-                cursor.executemany(query, rows)  # type: ignore[arg-type]
+                cursor.executemany(query, rows)
 
     # -- accounts ------------------------------------------------------------------------
 

@@ -193,7 +193,7 @@ class LedgerDatabase(WriteHealth):
             if is_storage_fault(error):  # one error per caller, for its own traceback
                 raise unavailable(error, "written") from error
             raise error
-        return item.result  # type: ignore[return-value]
+        return item.result  # type: ignore[return-value]  # the work of this caller returned it
 
     def _run_group(self, group: list[_Work]) -> None:
         started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Sequence
 from itertools import groupby
+from typing import Any
 
 from rating_server.ledger.model import HELD, SETTLED, SETTLED_EVENT, FundingPart, Hold, Reservation
 from rating_server.ledger.rows import (
@@ -53,11 +54,11 @@ class SqliteReservationsTx:
                 found.append(Hold(row[0], row[1], hold_part(row[2:])))
         return found
 
-    def _with_holds(self, rows: list[tuple]) -> list[Reservation]:
+    def _with_holds(self, rows: list[tuple[Any, ...]]) -> list[Reservation]:
         if not rows:
             return []
         ids = [row[0] for row in rows]
-        holds: dict[str, list[tuple]] = {}
+        holds: dict[str, list[tuple[Any, ...]]] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             found = self.conn.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from rating_server.ledger.model import (
     CHARGED,
@@ -97,11 +98,11 @@ def _threshold_values(thresholds: AlertThresholds) -> list[object]:
     ]
 
 
-def _account(row: tuple) -> Account:
+def _account(row: tuple[Any, ...]) -> Account:
     return Account(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
-def _pack(row: tuple) -> Pack:
+def _pack(row: tuple[Any, ...]) -> Pack:
     return Pack(*row)
 
 
@@ -136,7 +137,7 @@ class SqliteLedgerTx(SqliteReservationsTx):
 
     def accounts(self, account_ids: Collection[str]) -> list[Account]:
         ids = list(account_ids)
-        found = []
+        found: list[Account] = []
         for start in range(0, len(ids), _CHUNK):
             batch = ids[start : start + _CHUNK]
             rows = self.conn.execute(
@@ -321,10 +322,10 @@ class SqliteLedgerTx(SqliteReservationsTx):
         self, account_ids: Collection[str], start_ns: int | None = None, end_ns: int | None = None
     ) -> list[CapacityPurchase]:
         ids = list(account_ids)
-        window, bounds = "", []
+        window, bounds = "", list[int]()
         if start_ns is not None and end_ns is not None:
             window, bounds = " AND expire_time_ns > ? AND valid_from_ns < ?", [start_ns, end_ns]
-        found = []
+        found: list[CapacityPurchase] = []
         for start in range(0, len(ids), _CHUNK):
             batch = ids[start : start + _CHUNK]
             rows = self.conn.execute(
@@ -558,7 +559,7 @@ class SqliteLedgerTx(SqliteReservationsTx):
         self, after: tuple[int, int], billing_account_id: str | None, limit: int
     ) -> list[FeedEvent]:
         """Positions follow commit order here (one writer at a time takes the next)."""
-        where, args = "position > ?", [after[1]]
+        where, args = "position > ?", list[object]([after[1]])
         if billing_account_id is not None:
             where, args = "billing_account_id = ? AND position > ?", [billing_account_id, after[1]]
         rows = self.conn.execute(
@@ -584,7 +585,7 @@ class SqliteLedgerTx(SqliteReservationsTx):
         span = self._charge_lines_range(charge_id)
         if span is None:
             return []
-        where, args = "l.seq BETWEEN ? AND ?", [span[0], span[1]]
+        where, args = "l.seq BETWEEN ? AND ?", list[object]([span[0], span[1]])
         if span == (0, -1):  # written before charges kept their lines' seqs
             where, args = "l.charge_id = ?", [charge_id]
         rows = self.conn.execute(
