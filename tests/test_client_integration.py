@@ -494,7 +494,7 @@ def test_an_invalid_commit_raises_invalid_argument_naming_each_bad_item_and_writ
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert (error.reason, error.domain, error.retryable) == ("INVALID_USAGE", "rating", False)
     assert [(v.field, v.reason, v.item_index) for v in error.violations] == [
-        ("items[1].account_id", "ACCOUNT_UNKNOWN", 1),
+        ("items[1].account_id", "ACCOUNT_NOT_FOUND", 1),
         ("items[2].usage_id", "USAGE_ID_REPEATED", 2),
         ("items[3].sku", "SKU_UNKNOWN", 3),
     ]
@@ -652,10 +652,10 @@ def test_the_async_client_raises_the_same_errors_with_their_details(
                 await error_of(client.commit([calls(2, "u-1")], request_id="req-1")),
             ]
 
-    invalid, missing, exists, reused = asyncio.run(scenario())
-    assert isinstance(invalid, InvalidArgumentError)
-    assert [(v.field, v.reason) for v in invalid.violations] == [
-        ("items[1].account_id", "ACCOUNT_UNKNOWN")
+    unknown, missing, exists, reused = asyncio.run(scenario())
+    assert isinstance(unknown, NotFoundError) and unknown.resource_name == "stranger"
+    assert [(v.field, v.reason) for v in unknown.violations] == [
+        ("items[1].account_id", "ACCOUNT_NOT_FOUND")
     ]
     assert isinstance(missing, NotFoundError) and missing.resource_name == "nobody"
     assert isinstance(exists, AlreadyExistsError) and exists.reason == "ACCOUNT_EXISTS"
@@ -1018,7 +1018,7 @@ def test_bad_reservations_raise_invalid_argument_naming_each_field(
     with pytest.raises(NotFoundError) as missing:
         client.extend("rsv_none", quantity=1)
     assert missing.value.reason == "RESERVATION_NOT_FOUND"
-    with pytest.raises(InvalidArgumentError) as unknown:
+    with pytest.raises(NotFoundError) as unknown:
         client.commit(
             [
                 usage.agent_calls(
@@ -1026,8 +1026,9 @@ def test_bad_reservations_raise_invalid_argument_naming_each_field(
                 )
             ]
         )
+    assert unknown.value.resource_name == "rsv_none"
     assert [(v.field, v.reason) for v in unknown.value.violations] == [
-        ("items[0].reservation_id", "RESERVATION_UNKNOWN")
+        ("items[0].reservation_id", "RESERVATION_NOT_FOUND")
     ]
 
 

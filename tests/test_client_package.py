@@ -178,6 +178,7 @@ def test_the_wheel_holds_the_generated_modules_their_stubs_and_the_hand_written_
         "account_service",
         "catalog_service",
         "columns",
+        "error_reason",
         "rating_service",
         "reservation",
         "usage",

@@ -3433,6 +3433,40 @@ def test_committer_splits_off_the_items_a_bad_request_names_and_commits_the_rest
     assert committer.stats.committed_items + committer.stats.failed_items == len(added)
 
 
+def test_committer_splits_off_the_items_naming_an_unknown_account_and_commits_the_rest(
+    fake: Fake, single_shot: RatingClient
+) -> None:
+    # An unknown account is NOT_FOUND ACCOUNT_NOT_FOUND, its items named in a BadRequest.
+    status = rich_status(
+        grpc.StatusCode.NOT_FOUND,
+        "items[2].account_id: no account 'stranger'; create it first",
+        error_details_pb2.ErrorInfo(reason="ACCOUNT_NOT_FOUND", domain="rating"),
+        error_details_pb2.ResourceInfo(resource_type="account", resource_name="stranger"),
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="columns.items[2].account_id", reason="ACCOUNT_NOT_FOUND"
+                )
+            ]
+        ),
+    )
+    fake.script("CommitCharges", fail_with(status))
+    with BatchCommitter(single_shot, max_batch=4, max_delay=60, backoff=FAST) as committer:
+        committer.add(items_of(4))
+
+    first, second = fake.requests("CommitCharges")
+    assert second.request_id == first.request_id
+    assert [i.usage_id for i in sent_items(second)] == ["u-0", "u-1", "u-3"]
+    (failure,) = committer.failures
+    assert [i.usage_id for i in failure.items] == ["u-2"]
+    assert isinstance(failure.error, errors.NotFoundError)
+    assert failure.error.resource_name == "stranger"
+    assert [(v.field, v.reason) for v in failure.violations] == [
+        ("columns.items[2].account_id", "ACCOUNT_NOT_FOUND")
+    ]
+    assert committer.stats.committed_items == 3
+
+
 def test_committer_reports_a_request_level_bad_request_as_a_failed_batch(
     fake: Fake, single_shot: RatingClient
 ) -> None:

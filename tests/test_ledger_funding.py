@@ -705,7 +705,7 @@ def test_a_big_batch_is_rated_again_when_its_accounts_changed_before_its_write(
         return {} if len(calls) == 1 else find(tx, ids)
 
     monkeypatch.setattr(commits, "find_accounts", first_sees_none)
-    # Read ahead, the account did not exist yet (ACCOUNT_UNKNOWN); it does at the write.
+    # Read ahead, the account did not exist yet (ACCOUNT_NOT_FOUND); it does at the write.
     receipt = commits.commit(book.ledger, book.catalog, "r-big", big_batch(1), limits=ANY_TIME)
     assert len(receipt.lines) == commits.RATE_AHEAD_ITEMS
     book.check()

@@ -333,7 +333,7 @@ def test_a_commit_naming_a_reservation_it_may_not_settle_names_the_item_and_writ
     with pytest.raises(InvalidUsageError) as unknown:
         commits.commit(desk.ledger, desk.catalog, "bad", usages, named=named)
     assert {(v.field, v.reason) for v in unknown.value.violations} == {
-        ("items[0].reservation_id", "RESERVATION_UNKNOWN"),
+        ("items[0].reservation_id", "RESERVATION_NOT_FOUND"),
         ("items[1].reservation_id", "RESERVATION_MISMATCH"),
     }
     assert reports.list_charges(desk.ledger, "acme")[0] == []

@@ -284,7 +284,7 @@ def test_an_invalid_commit_names_every_bad_item_and_writes_nothing(
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [(v.field, v.reason) for v in error.violations] == [
-        ("items[1].account_id", "ACCOUNT_UNKNOWN"),
+        ("items[1].account_id", "ACCOUNT_NOT_FOUND"),
         ("items[2].usage_id", "USAGE_ID_REPEATED"),
         ("items[3].sku", "SKU_UNKNOWN"),
     ]

@@ -20,9 +20,10 @@ For pipelines that produce usage one item at a time::
   failed with one, or once ``batch_deadline`` seconds have passed since its first send
   (on close, at ``close_timeout``), and the batches behind it go on.
 - Nothing is dropped silently: items the server refuses (their item-level
-  violations) are split off into ``failures`` and the rest of the batch is committed;
-  a batch given up is reported in ``failures`` with its request_id and the last
-  error, so it can be resent as it was.
+  violations, INVALID_ARGUMENT's or, for an unknown account, NOT_FOUND's) are split
+  off into ``failures`` and the rest of the batch is committed; a batch given up is
+  reported in ``failures`` with its request_id and the last error, so it can be resent
+  as it was.
 - Batches go as columns (``commit_columns``; ``on_commit`` gets a ``ColumnReceipt``),
   or as rows with ``columns=False`` (``commit``; a ``Receipt``). A batch with an item
   columns cannot carry (``rating.columns.ColumnsError``) goes as rows.
@@ -42,7 +43,7 @@ from typing import TypeVar
 from rating._operations import new_request_id
 from rating.client import RatingClient
 from rating.columns import ColumnReceipt, ColumnsError, columns_of
-from rating.errors import FieldViolation, InvalidArgumentError, RatingError
+from rating.errors import FieldViolation, InvalidArgumentError, NotFoundError, RatingError
 from rating.types import Receipt
 from rating.v1.columns_pb2 import UsageColumns
 from rating.v1.usage_pb2 import UsageItem
@@ -265,7 +266,8 @@ class BatchCommitter:
         while batch.items:
             try:
                 receipt = self._commit(batch, self._time_left(deadline))
-            except InvalidArgumentError as error:
+            except (InvalidArgumentError, NotFoundError) as error:
+                # NOT_FOUND names the items whose account or reservation does not exist.
                 refused = _refused_items(batch.items, error)
                 if not refused:  # a problem with the request itself
                     self._fail(Failure(tuple(batch.items), batch.request_id, error))
@@ -347,9 +349,7 @@ class BatchCommitter:
         _notify(self._on_failure, failure)
 
 
-def _refused_items(
-    items: list[UsageItem], error: InvalidArgumentError
-) -> dict[int, list[FieldViolation]]:
+def _refused_items(items: list[UsageItem], error: RatingError) -> dict[int, list[FieldViolation]]:
     """The violations of an error by the index of the item they name."""
     refused: dict[int, list[FieldViolation]] = {}
     for violation in error.violations:

@@ -78,7 +78,9 @@ class InvalidArgumentError(RatingError):
 
 
 class NotFoundError(RatingError):
-    """NOT_FOUND: the account, charge or SKU does not exist (see ``resource_name``)."""
+    """NOT_FOUND: the account, reservation, charge or SKU does not exist (see
+    ``resource_name``; reason ``ACCOUNT_NOT_FOUND``, ...). When items of a batch name
+    it, ``violations`` names each (``items[1].account_id``, the same reason)."""
 
 
 class AlreadyExistsError(RatingError):

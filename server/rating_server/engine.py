@@ -17,6 +17,7 @@ together as ``InvalidUsageError``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,11 +81,16 @@ class Usage(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """What is wrong with one field of a request, as google.rpc.BadRequest names it."""
+    """What is wrong with one field of a request, as google.rpc.BadRequest names it.
+
+    ``resource`` is the id of what the field names and does not exist, for a reason
+    that says so (``ACCOUNT_NOT_FOUND``, ``RESERVATION_NOT_FOUND``): an error of only
+    such violations is NOT_FOUND, naming it."""
 
     field: str
     reason: str
     description: str
+    resource: str = dataclasses.field(default="", compare=False)
 
 
 class InvalidUsageError(ValueError):
@@ -364,11 +370,14 @@ def _check_fields(
     usage: Usage, limits: Limits, latest_ns: int | None, bad: Callable[[str, str, str], None]
 ) -> None:
     """An item's checks that need no catalog (nor, without ``latest_ns``, the clock)."""
-    for name, value in (("usage_id", usage.usage_id), ("account_id", usage.account_id)):
-        if not value:
-            bad(name, f"{name.upper()}_MISSING", f"{name} is required")
-        elif problem := id_problem(value):
-            bad(name, f"{name.upper()}_INVALID", f"{name} {problem}")
+    if not usage.usage_id:
+        bad("usage_id", "USAGE_ID_MISSING", "usage_id is required")
+    elif problem := id_problem(usage.usage_id):
+        bad("usage_id", "USAGE_ID_INVALID", f"usage_id {problem}")
+    if not usage.account_id:
+        bad("account_id", "ACCOUNT_ID_MISSING", "account_id is required")
+    elif problem := id_problem(usage.account_id):
+        bad("account_id", "ACCOUNT_ID_INVALID", f"account_id {problem}")
     if usage.quantity < 0:
         bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
     elif usage.quantity > limits.max_quantity:

@@ -21,14 +21,26 @@ __all__ = [
 ]
 
 
+# The reason an unusable id of each request field is refused with: each a value of
+# rating.v1.ErrorReason, written out so that the reasons the server gives can be read
+# off its source (tests/test_error_reasons.py).
+ID_INVALID_REASONS = {
+    "account_id": "ACCOUNT_ID_INVALID",
+    "charge_id": "CHARGE_ID_INVALID",
+    "parent_account_id": "PARENT_ACCOUNT_ID_INVALID",
+    "request_id": "REQUEST_ID_INVALID",
+    "reservation_id": "RESERVATION_ID_INVALID",
+}
+
+
 def check_id(field: str, value: str, violations: list[Violation]) -> None:
-    """Add ``{FIELD}_INVALID`` to ``violations`` when ``value`` is not a usable id
-    (``ids.id_problem``: 1 to 128 printable characters, no spaces). Every id a request
-    names goes through here before it is looked up, so an empty or malformed one is the
-    caller's mistake (INVALID_ARGUMENT), never a NOT_FOUND."""
+    """Add ``{FIELD}_INVALID`` (``ID_INVALID_REASONS``) to ``violations`` when ``value``
+    is not a usable id (``ids.id_problem``: 1 to 128 printable characters, no spaces).
+    Every id a request names goes through here before it is looked up, so an empty or
+    malformed one is the caller's mistake (INVALID_ARGUMENT), never a NOT_FOUND."""
     problem = id_problem(value)
     if problem:
-        violations.append(Violation(field, f"{field.upper()}_INVALID", f"{field} {problem}"))
+        violations.append(Violation(field, ID_INVALID_REASONS[field], f"{field} {problem}"))
 
 
 def require_ids(**ids: str) -> None:

@@ -292,8 +292,9 @@ def _check_accounts(
             violations.append(
                 Violation(
                     f"items[{index}].account_id",
-                    "ACCOUNT_UNKNOWN",
+                    "ACCOUNT_NOT_FOUND",
                     f"no account {usage.account_id!r}; create it first",
+                    resource=usage.account_id,
                 )
             )
 

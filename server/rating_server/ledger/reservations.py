@@ -49,7 +49,7 @@ from rating_server.errors import (
     Violation,
     check_id,
 )
-from rating_server.ids import shown
+from rating_server.ids import id_problem, shown
 from rating_server.ledger.accounts import find_accounts, packs_of
 from rating_server.ledger.funding import Drawdown, local_day
 from rating_server.ledger.model import (
@@ -231,10 +231,9 @@ def check_named(named: Mapping[int, str], violations: list[Violation]) -> None:
     first: dict[str, int] = {}
     for index, reservation_id in sorted(named.items()):
         field = f"items[{index}].reservation_id"
-        problems: list[Violation] = []
-        check_id(field, reservation_id, problems)
-        if problems:
-            violations.append(Violation(field, "RESERVATION_ID_INVALID", problems[0].description))
+        problem = id_problem(reservation_id)
+        if problem:
+            violations.append(Violation(field, "RESERVATION_ID_INVALID", f"{field} {problem}"))
             continue
         earlier = first.setdefault(reservation_id, index)
         if earlier != index:
@@ -269,7 +268,12 @@ def settlements(
         usage = usages[index]
         if reservation is None:
             problems.append(
-                Violation(field, "RESERVATION_UNKNOWN", f"no reservation {reservation_id!r}")
+                Violation(
+                    field,
+                    "RESERVATION_NOT_FOUND",
+                    f"no reservation {reservation_id!r}",
+                    resource=reservation_id,
+                )
             )
         elif reservation.account_id != usage.account_id or reservation.sku != skus[index]:
             problems.append(
@@ -291,7 +295,7 @@ def settlements(
         said = _how_it_ended(reservation, state)
         others = f" (and {len(ended) - 1} more items' reservations ended)" if len(ended) > 1 else ""
         raise FailedPreconditionError(
-            f"RESERVATION_{state.upper()}",
+            ENDED_REASONS[state],
             f"items[{index}] settles reservation {reservation.reservation_id!r}, which {said}"
             f"{others}; commit the usage without reservation_id, or reserve again. "
             "Nothing was written",
@@ -435,12 +439,20 @@ def _locked(tx: LedgerTx, reservation_id: str) -> Reservation:
     return found[0]
 
 
+# The reason a reservation that has ended is refused with, by how it ended.
+ENDED_REASONS = {
+    SETTLED: "RESERVATION_SETTLED",
+    RELEASED: "RESERVATION_RELEASED",
+    EXPIRED: "RESERVATION_EXPIRED",
+}
+
+
 def _check_live(reservation: Reservation, now: int, done: str) -> None:
     state = reservation.state_at(now)
     if state == HELD:
         return
     raise FailedPreconditionError(
-        f"RESERVATION_{state.upper()}",
+        ENDED_REASONS[state],
         f"reservation {reservation.reservation_id!r} {_how_it_ended(reservation, state)}; "
         f"it cannot be {done}",
     )

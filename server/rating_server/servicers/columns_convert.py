@@ -8,6 +8,7 @@ the lines of a commit, which the ledger keeps as rows.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Mapping, Sequence
 
@@ -55,10 +56,9 @@ def column_fields(violations: Sequence[Violation]) -> list[Violation]:
     for violation in violations:
         field = violation.field
         if field == "items" or field.startswith("items["):
-            violation = Violation(
-                "columns" + field[5:] if field == "items" else "columns." + field,
-                violation.reason,
-                violation.description,
+            violation = dataclasses.replace(
+                violation,
+                field="columns" + field[5:] if field == "items" else "columns." + field,
             )
         renamed.append(violation)
     return renamed

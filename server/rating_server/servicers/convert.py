@@ -126,6 +126,16 @@ FUNDING_SOURCE = {
 }
 
 
+# The reason a request's Timestamp or Duration field that is not valid is refused with.
+INVALID_REASONS = {
+    "end_time": "END_TIME_INVALID",
+    "expire_time": "EXPIRE_TIME_INVALID",
+    "start_time": "START_TIME_INVALID",
+    "ttl": "TTL_INVALID",
+    "valid_from": "VALID_FROM_INVALID",
+}
+
+
 def optional_duration_ns(duration: duration_pb2.Duration, present: bool, field: str) -> int | None:
     """A Duration field's nanoseconds, None when unset; InvalidRequestError when it is
     not a valid Duration."""
@@ -137,7 +147,7 @@ def optional_duration_ns(duration: duration_pb2.Duration, present: bool, field: 
             [
                 Violation(
                     field,
-                    f"{field.upper()}_INVALID",
+                    INVALID_REASONS[field],
                     f"{field} is not a valid google.protobuf.Duration",
                 )
             ]
@@ -171,7 +181,7 @@ def optional_ns(stamp: timestamp_pb2.Timestamp, present: bool, field: str) -> in
             [
                 Violation(
                     field,
-                    f"{field.upper()}_INVALID",
+                    INVALID_REASONS[field],
                     f"{field} must be a valid timestamp between 1678 and 2262",
                 )
             ]

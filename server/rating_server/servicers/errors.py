@@ -2,7 +2,8 @@
 
 Every error carries a ``google.rpc.ErrorInfo`` whose ``reason`` is a stable
 UPPER_SNAKE code in the ``rating`` domain; bad requests add a ``BadRequest`` with
-one field violation per bad field.
+one field violation per bad field. Every reason, the ErrorInfo's and each field
+violation's, is the name of a ``rating.v1.ErrorReason`` value (``REASONS``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from rating.v1 import error_reason_pb2
 from rating_server.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -28,6 +30,14 @@ from rating_server.errors import (
 )
 
 DOMAIN = "rating"
+# The reasons an error may give: the names of rating.v1.ErrorReason's values (its zero
+# value aside). A reason outside it is a bug of this server's: ``error_status`` raises,
+# so the call fails INTERNAL (logged) rather than tell a caller a reason no document
+# names, and tests/test_error_reasons.py holds the source to it.
+REASONS = frozenset(error_reason_pb2.ErrorReason.keys()) - {"ERROR_REASON_UNSPECIFIED"}
+# The field violations that say the field names something that does not exist, with
+# the type of what they name: an error of these alone is NOT_FOUND (``abort_bad``).
+NOT_FOUND_REASONS = {"ACCOUNT_NOT_FOUND": "account", "RESERVATION_NOT_FOUND": "reservation"}
 # What an error's status may take on the wire, in bytes: its message (the grpc-message
 # trailer, percent-encoded: 3 bytes for each byte that is not printable ASCII) and its
 # details (grpc-status-details-bin: the serialized google.rpc.Status, which holds the
@@ -103,7 +113,9 @@ def error_status(
     The message and each echoed value are cut short (MAX_MESSAGE, MAX_ECHO bytes).
     Field violations that do not fit are left out, the last first; ErrorInfo.metadata
     then says how many were sent ("violations_shown"; "violations" counts them all).
+    ValueError when a reason, ``reason`` or a field violation's, is not in ``REASONS``.
     """
+    _check_reasons(reason, details)
     info = error_details_pb2.ErrorInfo(
         reason=reason,
         domain=DOMAIN,
@@ -152,6 +164,15 @@ def error_status(
     )
 
 
+def _check_reasons(reason: str, details: Sequence[Message]) -> None:
+    unknown = {reason} - REASONS
+    for detail in details:
+        if isinstance(detail, error_details_pb2.BadRequest):
+            unknown.update(v.reason for v in detail.field_violations if v.reason not in REASONS)
+    if unknown:
+        raise ValueError(f"not rating.v1.ErrorReason values: {', '.join(sorted(unknown))}")
+
+
 def abort(
     context: grpc.ServicerContext,
     code: int,
@@ -172,10 +193,10 @@ def abort(
     raise AssertionError("abort_with_status returned")  # pragma: no cover
 
 
-def abort_invalid(
-    context: grpc.ServicerContext, violations: Sequence[Violation], reason: str
-) -> NoReturn:
-    """INVALID_ARGUMENT naming the bad fields in a BadRequest.
+def _bad_request(
+    violations: Sequence[Violation],
+) -> tuple[str, dict[str, str], error_details_pb2.BadRequest]:
+    """The message, the ErrorInfo.metadata and the BadRequest naming ``violations``.
 
     The details travel in a trailer, which clients cap at a few KiB, so the first
     MAX_VIOLATIONS, or as many as fit it, are sent (ErrorInfo.metadata
@@ -194,10 +215,31 @@ def abort_invalid(
     metadata = {"violations": str(len(violations))}
     if len(violations) > MAX_VIOLATIONS:
         metadata["violations_shown"] = str(MAX_VIOLATIONS)
+    return f"{first.field}: {first.description}{more}", metadata, bad_request
+
+
+def abort_bad(
+    context: grpc.ServicerContext, violations: Sequence[Violation], reason: str
+) -> NoReturn:
+    """INVALID_ARGUMENT naming the bad fields; NOT_FOUND when each of them names
+    something that does not exist (``NOT_FOUND_REASONS``: an item's unknown account is
+    NOT_FOUND ACCOUNT_NOT_FOUND, as a request's own is), the fields still named."""
+    first = violations[0]
+    if all(v.reason in NOT_FOUND_REASONS for v in violations):
+        resource_type = NOT_FOUND_REASONS[first.reason]
+        abort_not_found(context, resource_type, first.resource, first.reason, violations)
+    abort_invalid(context, violations, reason)
+
+
+def abort_invalid(
+    context: grpc.ServicerContext, violations: Sequence[Violation], reason: str
+) -> NoReturn:
+    """INVALID_ARGUMENT naming the bad fields in a BadRequest (``_bad_request``)."""
+    message, metadata, bad_request = _bad_request(violations)
     abort(
         context,
         code_pb2.INVALID_ARGUMENT,
-        f"{first.field}: {first.description}{more}",
+        message,
         reason,
         metadata=metadata,
         details=[bad_request],
@@ -205,22 +247,28 @@ def abort_invalid(
 
 
 def abort_not_found(
-    context: grpc.ServicerContext, resource_type: str, name: str, reason: str
+    context: grpc.ServicerContext,
+    resource_type: str,
+    name: str,
+    reason: str,
+    violations: Sequence[Violation] = (),
 ) -> NoReturn:
-    abort(
-        context,
-        code_pb2.NOT_FOUND,
-        f"{resource_type} {name!r} not found",
-        reason,
-        metadata={resource_type: name},
-        details=[
-            error_details_pb2.ResourceInfo(
-                resource_type=resource_type,
-                resource_name=name,
-                description="not found",
-            )
-        ],
-    )
+    """NOT_FOUND with a ResourceInfo of ``name``; with ``violations``, the fields that
+    name it (and others that do not exist) in a BadRequest as well."""
+    message = f"{resource_type} {name!r} not found"
+    metadata = {resource_type: name}
+    details: list[Message] = [
+        error_details_pb2.ResourceInfo(
+            resource_type=resource_type,
+            resource_name=name,
+            description="not found",
+        )
+    ]
+    if violations:
+        message, counts, bad_request = _bad_request(violations)
+        metadata.update(counts)
+        details.append(bad_request)
+    abort(context, code_pb2.NOT_FOUND, message, reason, metadata=metadata, details=details)
 
 
 def domain_errors(method: Callable[..., Response]) -> Callable[..., Response]:
@@ -241,9 +289,9 @@ def domain_errors_of(context: grpc.ServicerContext) -> Iterator[None]:
     try:
         yield
     except InvalidUsageError as error:
-        abort_invalid(context, error.violations, "INVALID_USAGE")
+        abort_bad(context, error.violations, "INVALID_USAGE")
     except InvalidRequestError as error:
-        abort_invalid(context, error.violations, "INVALID_REQUEST")
+        abort_bad(context, error.violations, "INVALID_REQUEST")
     except NotFoundError as error:
         abort_not_found(context, error.kind, error.name, error.reason)
     except ConflictError as error:

@@ -1,0 +1,196 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    INVALID_USAGE: _ClassVar[ErrorReason]
+    INVALID_REQUEST: _ClassVar[ErrorReason]
+    MALFORMED_REQUEST: _ClassVar[ErrorReason]
+    ITEMS_EMPTY: _ClassVar[ErrorReason]
+    ITEMS_TOO_MANY: _ClassVar[ErrorReason]
+    ITEMS_AND_COLUMNS: _ClassVar[ErrorReason]
+    COLUMN_LENGTH_MISMATCH: _ClassVar[ErrorReason]
+    COLUMN_INDEX_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    DURATION_ITEMS_UNORDERED: _ClassVar[ErrorReason]
+    USAGE_ID_MISSING: _ClassVar[ErrorReason]
+    USAGE_ID_INVALID: _ClassVar[ErrorReason]
+    USAGE_ID_REPEATED: _ClassVar[ErrorReason]
+    ACCOUNT_ID_MISSING: _ClassVar[ErrorReason]
+    ACCOUNT_ID_INVALID: _ClassVar[ErrorReason]
+    ACCOUNT_MISMATCH: _ClassVar[ErrorReason]
+    SKU_MISSING: _ClassVar[ErrorReason]
+    SKU_UNKNOWN: _ClassVar[ErrorReason]
+    SKU_UNPRICED: _ClassVar[ErrorReason]
+    SKU_UNPRICED_AT: _ClassVar[ErrorReason]
+    QUANTITY_NEGATIVE: _ClassVar[ErrorReason]
+    QUANTITY_TOO_LARGE: _ClassVar[ErrorReason]
+    AMOUNT_TOO_LARGE: _ClassVar[ErrorReason]
+    BATCH_AMOUNT_TOO_LARGE: _ClassVar[ErrorReason]
+    STORAGE_ON_SUB_ACCOUNT: _ClassVar[ErrorReason]
+    OCCURRED_AT_MISSING: _ClassVar[ErrorReason]
+    OCCURRED_AT_INVALID: _ClassVar[ErrorReason]
+    OCCURRED_AT_TOO_OLD: _ClassVar[ErrorReason]
+    OCCURRED_AT_IN_FUTURE: _ClassVar[ErrorReason]
+    ATTRIBUTES_TOO_MANY: _ClassVar[ErrorReason]
+    ATTRIBUTE_KEY_INVALID: _ClassVar[ErrorReason]
+    ATTRIBUTE_VALUE_TOO_LONG: _ClassVar[ErrorReason]
+    DURATION_MISSING: _ClassVar[ErrorReason]
+    DURATION_NOT_ALLOWED: _ClassVar[ErrorReason]
+    DURATION_NEGATIVE: _ClassVar[ErrorReason]
+    DURATION_NOT_WHOLE_MS: _ClassVar[ErrorReason]
+    DURATION_INVALID: _ClassVar[ErrorReason]
+    REQUEST_ID_INVALID: _ClassVar[ErrorReason]
+    RESERVATION_ID_INVALID: _ClassVar[ErrorReason]
+    RESERVATION_REPEATED: _ClassVar[ErrorReason]
+    RESERVATION_MISMATCH: _ClassVar[ErrorReason]
+    PARENT_ACCOUNT_ID_INVALID: _ClassVar[ErrorReason]
+    CHARGE_ID_INVALID: _ClassVar[ErrorReason]
+    REASON_TOO_LONG: _ClassVar[ErrorReason]
+    TTL_MISSING: _ClassVar[ErrorReason]
+    TTL_INVALID: _ClassVar[ErrorReason]
+    QUANTITY_INVALID: _ClassVar[ErrorReason]
+    NOTHING_TO_EXTEND: _ClassVar[ErrorReason]
+    SKU_NOT_RESERVABLE: _ClassVar[ErrorReason]
+    PLAN_UNKNOWN: _ClassVar[ErrorReason]
+    TIME_ZONE_UNKNOWN: _ClassVar[ErrorReason]
+    POINTS_INVALID: _ClassVar[ErrorReason]
+    PERCENT_INVALID: _ClassVar[ErrorReason]
+    SET_ON_MAIN_ACCOUNT: _ClassVar[ErrorReason]
+    EXPIRY_NOT_AFTER_START: _ClassVar[ErrorReason]
+    EXPIRY_WITH_TERM: _ClassVar[ErrorReason]
+    EXPIRE_TIME_INVALID: _ClassVar[ErrorReason]
+    VALID_FROM_INVALID: _ClassVar[ErrorReason]
+    GIB_INVALID: _ClassVar[ErrorReason]
+    TERM_MISSING: _ClassVar[ErrorReason]
+    TERM_INVALID: _ClassVar[ErrorReason]
+    PRICE_MISSING: _ClassVar[ErrorReason]
+    PRICE_INVALID: _ClassVar[ErrorReason]
+    DAY_INVALID: _ClassVar[ErrorReason]
+    MONTH_INVALID: _ClassVar[ErrorReason]
+    START_TIME_INVALID: _ClassVar[ErrorReason]
+    END_TIME_INVALID: _ClassVar[ErrorReason]
+    END_NOT_AFTER_START: _ClassVar[ErrorReason]
+    PAGE_SIZE_NEGATIVE: _ClassVar[ErrorReason]
+    PAGE_TOKEN_INVALID: _ClassVar[ErrorReason]
+    CATEGORY_UNKNOWN: _ClassVar[ErrorReason]
+    CURSOR_INVALID: _ClassVar[ErrorReason]
+    ACCOUNT_NOT_FOUND: _ClassVar[ErrorReason]
+    RESERVATION_NOT_FOUND: _ClassVar[ErrorReason]
+    SKU_NOT_FOUND: _ClassVar[ErrorReason]
+    CHARGE_NOT_FOUND: _ClassVar[ErrorReason]
+    ACCOUNT_EXISTS: _ClassVar[ErrorReason]
+    REQUEST_ID_REUSED: _ClassVar[ErrorReason]
+    SUB_ACCOUNT: _ClassVar[ErrorReason]
+    PARENT_IS_SUB_ACCOUNT: _ClassVar[ErrorReason]
+    BUDGET_MISSING: _ClassVar[ErrorReason]
+    ACCRUAL_LIMIT: _ClassVar[ErrorReason]
+    RESERVATION_SETTLED: _ClassVar[ErrorReason]
+    RESERVATION_RELEASED: _ClassVar[ErrorReason]
+    RESERVATION_EXPIRED: _ClassVar[ErrorReason]
+    CREDENTIALS_MISSING: _ClassVar[ErrorReason]
+    TOKEN_INVALID: _ClassVar[ErrorReason]
+    ROLE_MISSING: _ClassVar[ErrorReason]
+    TOO_MANY_CONCURRENT_CALLS: _ClassVar[ErrorReason]
+    TOO_MANY_STREAMS: _ClassVar[ErrorReason]
+    CONCURRENT_UPDATE: _ClassVar[ErrorReason]
+    STORAGE_UNAVAILABLE: _ClassVar[ErrorReason]
+    SERVER_STOPPING: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+INVALID_USAGE: ErrorReason
+INVALID_REQUEST: ErrorReason
+MALFORMED_REQUEST: ErrorReason
+ITEMS_EMPTY: ErrorReason
+ITEMS_TOO_MANY: ErrorReason
+ITEMS_AND_COLUMNS: ErrorReason
+COLUMN_LENGTH_MISMATCH: ErrorReason
+COLUMN_INDEX_OUT_OF_RANGE: ErrorReason
+DURATION_ITEMS_UNORDERED: ErrorReason
+USAGE_ID_MISSING: ErrorReason
+USAGE_ID_INVALID: ErrorReason
+USAGE_ID_REPEATED: ErrorReason
+ACCOUNT_ID_MISSING: ErrorReason
+ACCOUNT_ID_INVALID: ErrorReason
+ACCOUNT_MISMATCH: ErrorReason
+SKU_MISSING: ErrorReason
+SKU_UNKNOWN: ErrorReason
+SKU_UNPRICED: ErrorReason
+SKU_UNPRICED_AT: ErrorReason
+QUANTITY_NEGATIVE: ErrorReason
+QUANTITY_TOO_LARGE: ErrorReason
+AMOUNT_TOO_LARGE: ErrorReason
+BATCH_AMOUNT_TOO_LARGE: ErrorReason
+STORAGE_ON_SUB_ACCOUNT: ErrorReason
+OCCURRED_AT_MISSING: ErrorReason
+OCCURRED_AT_INVALID: ErrorReason
+OCCURRED_AT_TOO_OLD: ErrorReason
+OCCURRED_AT_IN_FUTURE: ErrorReason
+ATTRIBUTES_TOO_MANY: ErrorReason
+ATTRIBUTE_KEY_INVALID: ErrorReason
+ATTRIBUTE_VALUE_TOO_LONG: ErrorReason
+DURATION_MISSING: ErrorReason
+DURATION_NOT_ALLOWED: ErrorReason
+DURATION_NEGATIVE: ErrorReason
+DURATION_NOT_WHOLE_MS: ErrorReason
+DURATION_INVALID: ErrorReason
+REQUEST_ID_INVALID: ErrorReason
+RESERVATION_ID_INVALID: ErrorReason
+RESERVATION_REPEATED: ErrorReason
+RESERVATION_MISMATCH: ErrorReason
+PARENT_ACCOUNT_ID_INVALID: ErrorReason
+CHARGE_ID_INVALID: ErrorReason
+REASON_TOO_LONG: ErrorReason
+TTL_MISSING: ErrorReason
+TTL_INVALID: ErrorReason
+QUANTITY_INVALID: ErrorReason
+NOTHING_TO_EXTEND: ErrorReason
+SKU_NOT_RESERVABLE: ErrorReason
+PLAN_UNKNOWN: ErrorReason
+TIME_ZONE_UNKNOWN: ErrorReason
+POINTS_INVALID: ErrorReason
+PERCENT_INVALID: ErrorReason
+SET_ON_MAIN_ACCOUNT: ErrorReason
+EXPIRY_NOT_AFTER_START: ErrorReason
+EXPIRY_WITH_TERM: ErrorReason
+EXPIRE_TIME_INVALID: ErrorReason
+VALID_FROM_INVALID: ErrorReason
+GIB_INVALID: ErrorReason
+TERM_MISSING: ErrorReason
+TERM_INVALID: ErrorReason
+PRICE_MISSING: ErrorReason
+PRICE_INVALID: ErrorReason
+DAY_INVALID: ErrorReason
+MONTH_INVALID: ErrorReason
+START_TIME_INVALID: ErrorReason
+END_TIME_INVALID: ErrorReason
+END_NOT_AFTER_START: ErrorReason
+PAGE_SIZE_NEGATIVE: ErrorReason
+PAGE_TOKEN_INVALID: ErrorReason
+CATEGORY_UNKNOWN: ErrorReason
+CURSOR_INVALID: ErrorReason
+ACCOUNT_NOT_FOUND: ErrorReason
+RESERVATION_NOT_FOUND: ErrorReason
+SKU_NOT_FOUND: ErrorReason
+CHARGE_NOT_FOUND: ErrorReason
+ACCOUNT_EXISTS: ErrorReason
+REQUEST_ID_REUSED: ErrorReason
+SUB_ACCOUNT: ErrorReason
+PARENT_IS_SUB_ACCOUNT: ErrorReason
+BUDGET_MISSING: ErrorReason
+ACCRUAL_LIMIT: ErrorReason
+RESERVATION_SETTLED: ErrorReason
+RESERVATION_RELEASED: ErrorReason
+RESERVATION_EXPIRED: ErrorReason
+CREDENTIALS_MISSING: ErrorReason
+TOKEN_INVALID: ErrorReason
+ROLE_MISSING: ErrorReason
+TOO_MANY_CONCURRENT_CALLS: ErrorReason
+TOO_MANY_STREAMS: ErrorReason
+CONCURRENT_UPDATE: ErrorReason
+STORAGE_UNAVAILABLE: ErrorReason
+SERVER_STOPPING: ErrorReason
+INTERNAL: ErrorReason
