@@ -124,6 +124,22 @@ def scrape(port: int) -> Scrape:
     return Scrape(samples)
 
 
+def rpc(service: str, method: str, grpc_code: str = "OK") -> dict[str, str]:
+    """The labels of a unary rating.v1 method's standard gRPC series (grpc_metrics.py)."""
+    labels = {"grpc_type": "unary", "grpc_service": f"rating.v1.{service}"}
+    return labels | {"grpc_method": method, "grpc_code": grpc_code}
+
+
+def rpc_of(method: str) -> dict[str, str]:
+    service = "AccountService" if method == "GetBalance" else "RatingService"
+    return rpc(service, method)
+
+
+# Without the code: the labels the started, timing and message series have.
+QUOTE = {k: v for k, v in rpc("RatingService", "Quote").items() if k != "grpc_code"}
+COMMIT = {k: v for k, v in rpc("RatingService", "CommitCharges").items() if k != "grpc_code"}
+
+
 @pytest.fixture
 def metered_server(database: str) -> Iterator[RatingServer]:
     """The real server in this process, with /metrics on a free port of 127.0.0.1."""
@@ -164,15 +180,15 @@ def test_metrics_endpoint_counts_calls_by_method_and_code_items_points_catalog_a
     assert receipt.total_points == Decimal(8)
     metrics = scrape(metered_server.metrics_port)
 
-    assert metrics.value("rating_rpcs_total", method="Quote", code="OK") == 3
-    assert metrics.value("rating_rpcs_total", method="Quote", code="INVALID_ARGUMENT") == 2
-    assert metrics.value("rating_rpcs_total", method="CommitCharges", code="OK") == 1
-    assert metrics.value("rating_rpcs_total", method="CreateAccount", code="OK") == 1
+    assert metrics.value("grpc_server_handled_total", **QUOTE, grpc_code="OK") == 3
+    assert metrics.value("grpc_server_handled_total", **QUOTE, grpc_code="InvalidArgument") == 2
+    assert metrics.value("grpc_server_handled_total", **COMMIT, grpc_code="OK") == 1
+    assert metrics.value("grpc_server_handled_total", **rpc("AccountService", "CreateAccount")) == 1
     # Every Quote is timed, the failed ones too; +Inf holds them all.
-    assert metrics.value("rating_rpc_seconds_count", method="Quote") == 5
-    assert metrics.value("rating_rpc_seconds_bucket", method="Quote", le="+Inf") == 5
-    assert len(metrics.matching("rating_rpc_seconds_bucket", method="Quote")) > 2
-    assert metrics.value("rating_rpc_seconds_sum", method="Quote") > 0
+    assert metrics.value("grpc_server_handling_seconds_count", **QUOTE) == 5
+    assert metrics.value("grpc_server_handling_seconds_bucket", **QUOTE, le="+Inf") == 5
+    assert len(metrics.matching("grpc_server_handling_seconds_bucket", **QUOTE)) > 2
+    assert metrics.value("grpc_server_handling_seconds_sum", **QUOTE) > 0
     # Items rated: the good quotes' 1 + 2 + 3 and the commit's 4; failed quotes rate none.
     assert metrics.value("rating_items_rated_total") == 10
     assert metrics.value("rating_points_committed_total", category="agent") == 8.0
@@ -197,7 +213,7 @@ def test_a_duplicate_usage_id_under_a_new_request_adds_no_points_to_the_committe
     assert len(again.duplicates) == 3
     metrics = scrape(metered_server.metrics_port)
     assert metrics.value("rating_points_committed_total", category="agent") == 6.0
-    assert metrics.value("rating_rpcs_total", method="CommitCharges", code="OK") == 2
+    assert metrics.value("grpc_server_handled_total", **COMMIT, grpc_code="OK") == 2
 
 
 def test_a_replayed_commit_adds_no_points_to_the_committed_metric(
@@ -568,11 +584,11 @@ def test_concurrent_clients_mixing_every_call_get_no_error_keep_the_ledger_exact
         ("GetBalance", "balance"),
         ("VoidCharge", "void"),
     ):
-        assert metrics.value("rating_rpcs_total", method=method, code="OK") == calls[kind]
+        assert metrics.value("grpc_server_handled_total", **rpc_of(method)) == calls[kind]
     not_ok = {
         key: value
-        for key, value in metrics.matching("rating_rpcs_total").items()
-        if ("code", "OK") not in key and value
+        for key, value in metrics.matching("grpc_server_handled_total").items()
+        if ("grpc_code", "OK") not in key and value
     }
     assert not_ok == {}, "calls the server failed, RESOURCE_EXHAUSTED included"
     assert metrics.value("rating_rpcs_in_flight") == 0

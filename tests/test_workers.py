@@ -98,7 +98,7 @@ def rpcs_served(metrics_port: int) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "rating_rpcs_total"
+        if sample.name == "grpc_server_handled_total"
     )
 
 

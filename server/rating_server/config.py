@@ -54,6 +54,7 @@ _NAMES = {
     "insecure": "RATING_INSECURE (--insecure)",
     "metrics_listen": "RATING_METRICS_LISTEN",
     "workers": "RATING_WORKERS (--workers)",
+    "tracing": "RATING_TRACING",
 }
 #: The whole-number settings and their ranges, bounds included.
 _RANGES = {
@@ -83,6 +84,19 @@ def _switch(name: str, env: Mapping[str, str]) -> bool:
     if text not in _SWITCHES:
         raise SettingError(f"{_NAMES[name]} must be 1 or 0 (true/false, yes/no), not {text!r}")
     return _SWITCHES[text]
+
+
+#: RATING_TRACING's words: off (the default), or otlp (tracing.py).
+_TRACING = {"otlp": "otlp", "off": "off"}
+_TRACING |= {word: "otlp" if on else "off" for word, on in _SWITCHES.items()}
+
+
+def tracing_mode(text: str) -> str:
+    """RATING_TRACING's value as ``off`` or ``otlp``; SettingError for anything else."""
+    mode = _TRACING.get(text.strip().lower())
+    if mode is None:
+        raise SettingError(f"{_NAMES['tracing']} must be otlp or off (1 or 0), not {text!r}")
+    return mode
 
 
 def _check_address(name: str, value: str) -> None:
@@ -124,6 +138,8 @@ class Settings:
     metrics_listen: str | None = None
     # Server processes sharing the port and the database (workers.py).
     workers: int = 1
+    # OpenTelemetry tracing: "off", or "otlp" (spans exported over OTLP, tracing.py).
+    tracing: str = "off"
 
     def __post_init__(self) -> None:
         """Refuse a setting out of its range (SettingError, naming it), whether it came
@@ -138,6 +154,8 @@ class Settings:
                 f"{_NAMES['db_path']} must be the path of a database file, "
                 f"not a directory: {self.db_path}"
             )
+        if self.tracing not in ("off", "otlp"):
+            raise SettingError(f"{_NAMES['tracing']} must be otlp or off, not {self.tracing!r}")
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
             if not low <= value <= high:
@@ -159,6 +177,7 @@ class Settings:
             insecure=_switch("insecure", env),
             metrics_listen=env.get("RATING_METRICS_LISTEN") or None,
             workers=whole_number("workers", env, 1),
+            tracing=tracing_mode(env.get("RATING_TRACING", "")),
         )
 
     @property

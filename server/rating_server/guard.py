@@ -3,21 +3,23 @@
 In order: it refuses calls past the concurrency limit (RESOURCE_EXHAUSTED), finds
 who is calling (a bearer token, else the client certificate) and whether their roles
 allow the method (UNAUTHENTICATED, PERMISSION_DENIED), refuses bytes that are not a
-valid request message (INVALID_ARGUMENT), then runs the method; and it counts, times
-and logs every call (one JSON line with the request_id; never a token). What the
-method raises and did not turn into a status is a storage fault (UNAVAILABLE,
-STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of ours (INTERNAL).
+valid request message (INVALID_ARGUMENT), then runs the method; and it logs every
+call (one JSON line with the request_id; never a token) and counts those in flight
+(the standard gRPC metrics of every call, refused ones too, are counted around it, by
+grpc_metrics.py). What the method raises and did not turn into a status is a storage
+fault (UNAVAILABLE, STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of
+ours (INTERNAL).
 
 A server-streaming method goes through the same steps, with its own limit on the
 streams open at once (a stream holds a thread for as long as it runs, so streams must
-not take the calls' slots); its call is counted, timed and logged when it ends. The
-caller it runs for is ``CALLER``'s value while it runs.
+not take the calls' slots); its call is logged when it ends. The caller it runs for
+is ``CALLER``'s value while it runs.
 
 It wraps each method's handler once, when the service is registered (``Guard.add``),
 rather than as a gRPC server interceptor: an interceptor builds a new handler, and its
 closures, on every call, on the thread that polls for calls. What a call needs that
-does not change from call to call (its name, role and metric series) is looked up
-when the handler is wrapped.
+does not change from call to call (its name and role) is looked up when the handler is
+wrapped.
 """
 
 from __future__ import annotations
@@ -170,10 +172,6 @@ class _Call:
         self.name = method.rsplit("/", 1)[-1]
         self.role = ROLE_OF_METHOD.get(method)
         self.has_request_id = has_request_id
-        metrics = guard._metrics
-        self.rpcs = metrics.rpcs
-        self.ok = metrics.rpcs.labels(self.name, _OK.name)
-        self.seconds = metrics.rpc_seconds.labels(self.name)
 
     def run(
         self,
@@ -318,8 +316,6 @@ class _Call:
         context: grpc.ServicerContext,
     ) -> None:
         seconds = time.perf_counter() - started
-        (self.ok if code is _OK else self.rpcs.labels(self.name, code.name)).inc()
-        self.seconds.observe(seconds)
         access_log = self.access_log
         if access_log.enabled:
             # A malformed request has no request_id: its metadata's may still name it.

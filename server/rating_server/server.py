@@ -33,6 +33,7 @@ from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings, is_postgres_url
 from rating_server.errors import SchemaError, StorageUnavailableError
 from rating_server.feed_bell import FeedBell
+from rating_server.grpc_metrics import ServerMetrics
 from rating_server.guard import Guard
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
@@ -41,6 +42,7 @@ from rating_server.servicers.account import AccountServicer
 from rating_server.servicers.catalog import CatalogServicer
 from rating_server.servicers.rating import RatingServicer
 from rating_server.stopping import StopSignals
+from rating_server.tracing import TracingUnavailableError, start_tracing
 
 log = logging.getLogger("rating_server")
 
@@ -60,10 +62,17 @@ class StartupError(RuntimeError):
 
 
 class RatingServer:
-    def __init__(self, settings: Settings, claim: ports.PortClaim | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        claim: ports.PortClaim | None = None,
+        tracer_provider: object | None = None,
+    ) -> None:
         """``claim``: the address to listen on, claimed by the caller (a supervisor's
         workers share its claim); without one, the server claims ``settings.listen``
-        itself and lets go of it when it stops. A taken address is refused."""
+        itself and lets go of it when it stops. A taken address is refused.
+        ``tracer_provider``: an OpenTelemetry one to trace calls with, whatever
+        ``settings.tracing`` says (tests)."""
         self.settings = settings
         policy = _access_policy(settings)
         credentials = _server_credentials(settings)
@@ -93,6 +102,11 @@ class RatingServer:
         except StorageUnavailableError as error:
             cause = error.__cause__ or error
             raise StartupError(f"cannot open the database {settings.database}: {cause}") from None
+        try:
+            self._tracing = start_tracing(settings.tracing, tracer_provider)
+        except TracingUnavailableError as error:
+            self.catalog.close()
+            raise StartupError(str(error)) from None
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.metrics.catalog_version.set_function(lambda: self.catalog.snapshot.version)
@@ -118,10 +132,15 @@ class RatingServer:
             max_workers=limit + streams + 4, thread_name_prefix="rpc"
         )
         self._stopped = False
+        # The span (outermost) covers the metrics, which cover the guard's handlers.
+        mark = None if self._tracing is None else self._tracing.mark
+        tracing = [] if self._tracing is None else [self._tracing.interceptor]
+        metered = ServerMetrics(self.metrics, mark)
         self._server = grpc.server(
             self._threads,
             options=options,
             maximum_concurrent_rpcs=(limit + streams) * 4,
+            interceptors=[*tracing, metered],
         )
         guard = Guard(policy, self.metrics, limit, self.access_log, streams)
         self.feed_bell = FeedBell(self.ledger)
@@ -200,6 +219,8 @@ class RatingServer:
         # between two reads): the databases close once every one has returned.
         self._threads.shutdown(wait=True)
         self.metrics.close()
+        if self._tracing is not None:
+            self._tracing.close()  # the spans still waiting are sent
         self._close_databases()
 
     def _writes_succeed(self, writable: bool, fault: StorageUnavailableError | None) -> None:
