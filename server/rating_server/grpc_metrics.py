@@ -43,17 +43,19 @@ class ServerMetrics(grpc.ServerInterceptor):
     def __init__(self, metrics: Metrics, on_end: EndHook | None = None) -> None:
         self._metrics = metrics
         self._on_end = on_end
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[
+            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:  # no such method: gRPC answers UNIMPLEMENTED
             return None
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         known = self._wrapped.get(method)
         if known is not None and known[0] is handler:
             return known[1]
@@ -63,7 +65,7 @@ class ServerMetrics(grpc.ServerInterceptor):
         return metered
 
 
-def grpc_type(handler: grpc.RpcMethodHandler) -> str:
+def grpc_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
     """``grpc_type``: unary, client_stream, server_stream or bidi_stream."""
     if handler.request_streaming:
         return "bidi_stream" if handler.response_streaming else "client_stream"
@@ -77,7 +79,7 @@ class _Series:
         self,
         metrics: Metrics,
         method: str,
-        handler: grpc.RpcMethodHandler,
+        handler: grpc.RpcMethodHandler[Any, Any],
         on_end: EndHook | None,
     ) -> None:
         service, _, name = method.lstrip("/").rpartition("/")
@@ -106,7 +108,10 @@ class _Series:
 
 
 def series_of(
-    metrics: Metrics, method: str, handler: grpc.RpcMethodHandler, on_end: EndHook | None = None
+    metrics: Metrics,
+    method: str,
+    handler: grpc.RpcMethodHandler[Any, Any],
+    on_end: EndHook | None = None,
 ) -> _Series:
     """``method``'s series ("/package.Service/Method"), as ``handler`` is called."""
     return _Series(metrics, method, handler, on_end)
@@ -123,7 +128,9 @@ def code_of(context: grpc.ServicerContext, failed: bool, cancelled: bool) -> grp
     return grpc.StatusCode.UNKNOWN if failed else _OK
 
 
-def meter(handler: grpc.RpcMethodHandler, series: _Series) -> grpc.RpcMethodHandler:
+def meter(
+    handler: grpc.RpcMethodHandler[Any, Any], series: _Series
+) -> grpc.RpcMethodHandler[Any, Any]:
     """``handler``, each of its calls counted in ``series``."""
     serializers = {
         "request_deserializer": handler.request_deserializer,
