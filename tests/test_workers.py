@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -56,7 +57,7 @@ def worker_pids(server: ServerProcess) -> dict[int, int]:
 def metrics_ports(server: ServerProcess) -> list[int]:
     """Each worker's metrics port, from its start line."""
     lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
-    return [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    return [int(json.loads(line)["message"].rsplit("metrics on port ", 1)[1]) for line in lines]
 
 
 def alive(pid: int) -> bool:
