@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -78,7 +79,7 @@ class ServerProcess:
     def wait_started(self) -> re.Match[str]:
         """The start line's parts; ``address`` is then where the server listens."""
         line = self.wait_for_line("rating-server listening on")
-        started = START_LINE.search(line)
+        started = START_LINE.search(json.loads(line)["message"])  # a log line is JSON
         assert started, line
         self.address = started["address"]
         return started

@@ -28,6 +28,9 @@ class Context:
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return (("x-request-id", "r-1"),)
 
+    def send_initial_metadata(self, metadata: Any) -> None:
+        pass
+
     def code(self) -> None:
         return None
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -43,6 +44,7 @@ from rating_server import access_log
 from rating_server.access_log import AccessLog
 from rating_server.auth import hash_token
 from rating_server.config import Settings
+from rating_server.logs import JsonFormatter
 from rating_server.server import RatingServer
 
 RPC_TIMEOUT = 30.0
@@ -71,6 +73,8 @@ RSS_FACTOR = 1.1
 RSS_SLACK_MIB = 6.0
 
 ACCESS_LOGGER = "rating_server.access"
+#: A request id the server made (a UUID).
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 MONTH = "2026-11"
 # Load usage falls in these days: mid-month in every time zone, one statement month.
 USAGE_FROM = datetime(2026, 11, 9, tzinfo=UTC)
@@ -256,14 +260,19 @@ def guarded_server(database: str, tmp_path: Path) -> Iterator[RatingServer]:
     running.stop(grace=0)
 
 
-def access_lines(server: RatingServer, caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+def parsed(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's line, as the server process writes it: a JSON object."""
+    line = json.loads(JsonFormatter().format(record))
+    assert isinstance(line, dict)
+    return line
+
+
+def access_lines(server: RatingServer, caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     server.access_log.flush()  # lines are logged off the RPC threads
-    return [
-        json.loads(record.getMessage()) for record in caplog.records if record.name == ACCESS_LOGGER
-    ]
+    return [parsed(record) for record in caplog.records if record.name == ACCESS_LOGGER]
 
 
-def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_and_peer(
+def test_access_log_has_one_json_line_per_call_with_code_request_ids_principal_and_peer(
     guarded_server: RatingServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
@@ -274,7 +283,7 @@ def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_an
     with agent, admin:
         admin.create_account("log-acct", plan="basic")
         receipt = agent.commit(agent_calls(2, "l", "log-acct"), request_id="log-commit-1")
-        # A quote carries no request_id: the caller's x-request-id is logged instead.
+        # The caller's x-request-id is the call's request id; without one, the server's.
         agent.rating_stub.Quote(
             rating_service_pb2.QuoteRequest(items=agent_calls(1, "q", "log-acct")),
             metadata=(bearer, ("x-request-id", "trace-42")),
@@ -305,7 +314,21 @@ def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_an
         ("/rating.v1.AccountService/GetBalance", "UNAUTHENTICATED"),
     ]
     for line in lines:
-        assert set(line) == {"rpc", "code", "ms", "request_id", "principal", "peer"}, line
+        assert list(line) == [
+            "time",
+            "level",
+            "logger",
+            "message",
+            "request_id",
+            "rpc",
+            "code",
+            "ms",
+            "idempotency_key",
+            "principal",
+            "peer",
+        ], line
+        assert (line["level"], line["logger"]) == ("INFO", ACCESS_LOGGER), line
+        assert line["message"] == f"{line['rpc']} {line['code']}", line
         assert isinstance(line["ms"], int | float) and line["ms"] >= 0, line
         assert peer.match(str(line["peer"])), line
     assert [line["principal"] for line in lines[:4]] == [
@@ -316,12 +339,12 @@ def test_access_log_has_one_json_line_per_call_with_code_request_id_principal_an
     ]
     assert lines[5]["principal"] is None
     assert receipt.request_id == "log-commit-1"
-    assert [line["request_id"] for line in lines[:4]] == [
-        "",
-        "log-commit-1",
-        "trace-42",
-        "trace-43",
-    ]
+    # The commit's request_id has a field of its own; a call without one has null there.
+    assert [line["idempotency_key"] for line in lines] == [None, "log-commit-1", *[None] * 4]
+    made = [lines[0]["request_id"], lines[1]["request_id"], *(r["request_id"] for r in lines[4:])]
+    assert [line["request_id"] for line in lines[2:4]] == ["trace-42", "trace-43"]
+    assert all(UUID.fullmatch(str(request_id)) for request_id in made), made
+    assert len(set(made)) == len(made)  # one of its own for each call
     # No token reaches any log, the access log or another.
     for record in caplog.records:
         assert AGENT_TOKEN not in record.getMessage()
@@ -353,9 +376,12 @@ def test_access_log_lines_are_bounded_whatever_request_id_a_caller_sends(
         )
 
     commit, quote = access_lines(guarded_server, caplog)
-    assert commit["request_id"] == "r" * 128 + f"…(+{len(huge) - 128} bytes)"
-    assert quote["request_id"] == "trace-" + "x" * 122 + f"…(+{6006 - 128} bytes)"
-    assert all(len(r.getMessage()) < 600 for r in caplog.records if r.name == ACCESS_LOGGER)
+    assert commit["idempotency_key"] == "r" * 128 + f"…(+{len(huge) - 128} bytes)"
+    # An x-request-id that long is no request id: the server makes one instead.
+    assert UUID.fullmatch(quote["request_id"]), quote
+    assert "xxxx" not in json.dumps(quote)
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert all(len(line) < 800 for line in lines), lines
 
 
 def test_every_string_of_an_access_line_is_cut_to_its_bound_at_a_character(
@@ -364,21 +390,23 @@ def test_every_string_of_an_access_line_is_cut_to_its_bound_at_a_character(
     logger = logging.getLogger("test.bounded-access")
     caplog.set_level(logging.INFO, logger="test.bounded-access")
     access = AccessLog(logger)
-    access.record("/m/" + "价" * 500, "OK", 0.001, "😀" * 500, "é" * 500, "unix:/" + "p" * 500)
-    access.record("/m", "OK", 0.001, "r-" + "a" * 126, "agent", "ipv4:127.0.0.1:1")
+    access.record(
+        "/m/" + "价" * 500, "OK", 0.001, "r-1", "😀" * 500, "é" * 500, "unix:/" + "p" * 500
+    )
+    access.record("/m", "OK", 0.001, "r-2", "r-" + "a" * 126, "agent", "ipv4:127.0.0.1:1")
     access.close()
 
-    long, short = (json.loads(r.getMessage()) for r in caplog.records)
+    long, short = (parsed(r) for r in caplog.records)
     limit = access_log.MAX_FIELD_BYTES
     # As many whole characters as fit in the bound: never half of one.
     assert long["rpc"] == "/m/" + "价" * 41 + f"…(+{1503 - 126} bytes)"
-    assert long["request_id"] == "😀" * 32 + f"…(+{2000 - 128} bytes)"
+    assert long["idempotency_key"] == "😀" * 32 + f"…(+{2000 - 128} bytes)"
     assert long["principal"] == "é" * 64 + f"…(+{1000 - 128} bytes)"
     assert long["peer"] == "unix:/" + "p" * 122 + f"…(+{506 - 128} bytes)"
-    for value in (long["rpc"], long["request_id"], long["principal"], long["peer"]):
+    for value in (long["rpc"], long["idempotency_key"], long["principal"], long["peer"]):
         assert len(str(value).split("…")[0].encode()) <= limit
     # A value of MAX_FIELD_BYTES is written whole.
-    assert short["request_id"] == "r-" + "a" * 126 and short["principal"] == "agent"
+    assert short["idempotency_key"] == "r-" + "a" * 126 and short["principal"] == "agent"
 
 
 # The load test, against a server process.
@@ -646,7 +674,7 @@ def test_the_access_log_writes_every_entry_in_order_by_close_and_survives_a_brok
 
     class Broken(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if '"x-3"' in record.getMessage():
+            if getattr(record, "request_id", None) == "x-3":
                 raise RuntimeError("disk full")
 
     broken = Broken()
@@ -656,13 +684,11 @@ def test_the_access_log_writes_every_entry_in_order_by_close_and_survives_a_brok
     try:
         access = AccessLog(logger)
         for number in range(200):
-            access.record("/m", "OK", 0.001, f"x-{number}", None, "ipv4:127.0.0.1:1")
+            access.record("/m", "OK", 0.001, f"x-{number}", None, None, "ipv4:127.0.0.1:1")
         access.close()
     finally:
         logger.removeHandler(broken)
-    ids = [
-        json.loads(r.getMessage())["request_id"] for r in caplog.records if r.name == "test.access"
-    ]
+    ids = [parsed(r)["request_id"] for r in caplog.records if r.name == "test.access"]
     # The entry the handler choked on is lost, with a log line that says so; the
     # thread goes on with the rest.
     assert ids == [f"x-{number}" for number in range(200) if number != 3]
@@ -683,13 +709,13 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
     caplog.set_level(logging.INFO, logger="test.slow-access")
     try:
         access = AccessLog(logger, max_pending=10)
-        access.record("/m", "OK", 0.001, "first", None, "peer")
+        access.record("/m", "OK", 0.001, "first", None, None, "peer")
         deadline = time.monotonic() + WAIT
         while access._entries.qsize():  # until the thread took it, and is stuck with it
             assert time.monotonic() < deadline, "the access log thread never took a line"
             time.sleep(0.01)
         for number in range(49):
-            access.record("/m", "OK", 0.001, f"x-{number}", None, "peer")
+            access.record("/m", "OK", 0.001, f"x-{number}", None, None, "peer")
         release.set()
         access.close()
     finally:
@@ -700,30 +726,36 @@ def test_an_access_log_that_cannot_keep_up_drops_lines_and_says_how_many(
     assert warnings == ["access log: 39 lines dropped, more than 10 were waiting"]
 
 
-def test_lines_written_directly_are_laid_out_by_the_logging_format_given(
+def test_a_line_written_directly_is_the_json_formatters_line_of_the_same_record(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    entries = [
+        ("/rating.v1.RatingService/Quote", "OK", 0.0012, "r-7", None, None, "peer"),
+        ("/m/价", "INVALID_ARGUMENT", 1.5, 'r-"8"', "键-1", "é\\", "ipv4:127.0.0.1:1"),
+    ]
     stream = io.StringIO()
     saved = access_log._direct
     caplog.set_level(logging.INFO, logger=access_log.LOGGER.name)
     try:
-        access_log.write_directly(stream, "%(levelname)s|%(name)s|%(asctime)s|%(message)s {}")
-        access = AccessLog()
-        access.record("/rating.v1.RatingService/Quote", "OK", 0.0012, "r-7", None, "peer")
-        access.close()
+        access_log.write_directly(stream)
+        direct = AccessLog()
+        for entry in entries:
+            direct.record(*entry)
+        direct.close()
     finally:
         access_log._direct = saved
-
-    [line] = stream.getvalue().splitlines()
-    level, name, asctime, rest = line.split("|")
-    assert (level, name) == ("INFO", "rating_server.access")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", asctime)
-    message, braces = rest.rsplit(" ", 1)
-    assert json.loads(message)["request_id"] == "r-7"
-    assert braces == "{}"  # the format's own text is kept as it is
     assert not caplog.records  # written straight, not as records
+    recorded = AccessLog()  # (not written directly now: as records, for the handlers)
+    for entry in entries:
+        recorded.record(*entry)
+    recorded.close()
 
-
-def test_a_logging_format_with_a_field_the_access_log_cannot_fill_is_refused() -> None:
-    with pytest.raises(ValueError, match="process"):
-        access_log.write_directly(io.StringIO(), "%(asctime)s %(process)d %(message)s")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    # Byte for byte what the server's formatter writes of the records, but the time,
+    # which is when each call was recorded.
+    for line, record in zip(lines, caplog.records, strict=True):
+        written, formatted = json.loads(line), parsed(record)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written["time"])
+        assert line == JsonFormatter().format(record).replace(formatted["time"], written["time"])
+    assert [json.loads(line)["request_id"] for line in lines] == ["r-7", 'r-"8"']

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -56,7 +59,7 @@ def worker_pids(server: ServerProcess) -> dict[int, int]:
 def metrics_ports(server: ServerProcess) -> list[int]:
     """Each worker's metrics port, from its start line."""
     lines = [line for line in server.stderr.splitlines() if WORKER_LINE.search(line)]
-    return [int(line.rsplit("metrics on port ", 1)[1]) for line in lines]
+    return [int(json.loads(line)["message"].rsplit("metrics on port ", 1)[1]) for line in lines]
 
 
 def alive(pid: int) -> bool:
@@ -284,3 +287,35 @@ def test_two_workers_start_on_the_port_a_one_process_server_just_left_with_open_
     for channel in channels:
         channel.close()
     assert two.terminate() == 0
+
+
+def test_a_worker_that_fails_logs_its_traceback_inside_a_json_line_and_exits_1(
+    seeded_db: Path,
+) -> None:
+    # A claim that is none: the worker fails with an error no start-up check expects.
+    program = (
+        "import multiprocessing, sys\n"
+        "from rating_server import workers\n"
+        "from rating_server.config import Settings\n"
+        "ours, theirs = multiprocessing.Pipe()\n"
+        f"settings = Settings(listen='127.0.0.1:0', db_path={str(seeded_db)!r})\n"
+        "process = multiprocessing.get_context('spawn').Process(\n"
+        "    target=workers._run_worker, args=(settings, 'no claim', 0, theirs)\n"
+        ")\n"
+        "process.start()\n"
+        "process.join()\n"
+        "sys.exit(process.exitcode)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    [line] = [json.loads(line) for line in done.stderr.splitlines()]  # nothing beside it
+    assert (line["level"], line["message"]) == ("ERROR", "worker 0 failed")
+    assert line["exception"].startswith("Traceback (most recent call last):\n")
+    assert line["exception"].endswith("AttributeError: 'str' object has no attribute 'addresses'")

@@ -8,7 +8,9 @@ call (one JSON line with the request_id; never a token) and counts those in flig
 (the standard gRPC metrics of every call, refused ones too, are counted around it, by
 grpc_metrics.py). What the method raises and did not turn into a status is a storage
 fault (UNAVAILABLE, STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of
-ours (INTERNAL).
+ours (INTERNAL). Each call has a request id (``logs.request_id_of``: the caller's
+x-request-id, else a new one), echoed in the response's initial metadata, so a failed
+call carries it too, and on every line logged while the call runs.
 
 A server-streaming method goes through the same steps, with its own limit on the
 streams open at once (a stream holds a thread for as long as it runs, so streams must
@@ -24,6 +26,7 @@ wrapped.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import queue
@@ -34,6 +37,7 @@ from typing import Any
 import grpc
 from google.rpc import code_pb2
 
+from rating_server import logs
 from rating_server.access_log import AccessLog
 from rating_server.auth import ROLE_OF_METHOD, AccessPolicy, Principal
 from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
@@ -181,13 +185,14 @@ class _Call:
     ) -> Any:
         started = time.perf_counter()
         metadata = context.invocation_metadata() or ()
+        request_id = _echo_request_id(metadata, context)
         principal: Principal | None = None
         failed = False
         try:
             self.slots.get_nowait()
         except queue.Empty:
             exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
-            self.record(started, exhausted, None, request, metadata, context)
+            self.record(started, exhausted, None, request, request_id, context)
             limit = self.guard.max_concurrent
             abort(
                 context,
@@ -196,6 +201,7 @@ class _Call:
                 "TOO_MANY_CONCURRENT_CALLS",
                 metadata={"limit": str(limit)},
             )
+        call_id = logs.REQUEST_ID.set(request_id)
         try:
             principal = self.admit(metadata, request, context)
             return run(request, context)
@@ -205,7 +211,8 @@ class _Call:
             raise
         finally:
             self.slots.put(None)
-            self.record(started, _code_of(context, failed), principal, request, metadata, context)
+            self.record(started, _code_of(context, failed), principal, request, request_id, context)
+            logs.REQUEST_ID.reset(call_id)
 
     def stream(
         self,
@@ -216,6 +223,7 @@ class _Call:
         """``run``'s stream, guarded as a call is, with the streams' own limit."""
         started = time.perf_counter()
         metadata = context.invocation_metadata() or ()
+        request_id = _echo_request_id(metadata, context)
         principal: Principal | None = None
         failed = False
         streams = self.guard._streams
@@ -223,7 +231,7 @@ class _Call:
             streams.get_nowait()
         except queue.Empty:
             exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
-            self.record(started, exhausted, None, request, metadata, context)
+            self.record(started, exhausted, None, request, request_id, context)
             limit = self.guard.max_streams
             abort(
                 context,
@@ -232,6 +240,7 @@ class _Call:
                 "TOO_MANY_STREAMS",
                 metadata={"limit": str(limit)},
             )
+        call_id = logs.REQUEST_ID.set(request_id)
         try:
             principal = self.admit(metadata, request, context)
             token = CALLER.set(principal)
@@ -245,7 +254,8 @@ class _Call:
             raise
         finally:
             streams.put(None)
-            self.record(started, _code_of(context, failed), principal, request, metadata, context)
+            self.record(started, _code_of(context, failed), principal, request, request_id, context)
+            logs.REQUEST_ID.reset(call_id)
 
     def admit(
         self, metadata: Sequence[tuple[str, Any]], request: Any, context: grpc.ServicerContext
@@ -312,20 +322,20 @@ class _Call:
         code: grpc.StatusCode,
         principal: Principal | None,
         request: Any,
-        metadata: Sequence[tuple[str, Any]],
+        request_id: str,
         context: grpc.ServicerContext,
     ) -> None:
         seconds = time.perf_counter() - started
         access_log = self.access_log
         if access_log.enabled:
-            # A malformed request has no request_id: its metadata's may still name it.
-            found = getattr(request, "request_id", "") if self.has_request_id else ""
-            request_id = found or next((str(v) for k, v in metadata if k == "x-request-id"), "")
+            # A malformed request has no request_id (nor an idempotency key).
+            key = getattr(request, "request_id", None) if self.has_request_id else None
             access_log.record(
                 self.method,
                 code.name,
                 seconds,
                 request_id,
+                key,
                 principal.name if principal else None,
                 context.peer(),
             )
@@ -352,6 +362,15 @@ class _Registrar:
         )
         self._server.add_registered_method_handlers(service, guarded)
         self.services.append(service)
+
+
+def _echo_request_id(metadata: Sequence[tuple[str, Any]], context: grpc.ServicerContext) -> str:
+    """The call's request id, sent back as ``x-request-id`` in the initial metadata,
+    which reaches the caller whether the call succeeds or fails."""
+    request_id = logs.request_id_of(metadata)
+    with contextlib.suppress(grpc.RpcError):  # the caller is gone: its answer goes nowhere
+        context.send_initial_metadata((("x-request-id", request_id),))
+    return request_id
 
 
 def _has_request_id(parse: Callable[[bytes], Any] | None) -> bool:

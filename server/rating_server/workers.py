@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -54,14 +55,24 @@ def _metrics_listen(listen: str | None, index: int) -> str | None:
 
 
 def _run_worker(settings: Settings, claim: PortClaim, index: int, conn: Connection) -> None:
-    """A worker process: serve until SIGTERM, SIGINT, or the supervisor's end."""
+    """A worker process: serve until SIGTERM, SIGINT, or the supervisor's end. What it
+    raises is logged, its traceback inside the line (multiprocessing would print it
+    beside the log), and the worker exits with status 1."""
+    logs.configure()
+    try:
+        _serve_worker(settings, claim, conn)
+    except Exception:
+        log.exception("worker %d failed", index)
+        sys.exit(1)
+
+
+def _serve_worker(settings: Settings, claim: PortClaim, conn: Connection) -> None:
     from rating_server.server import (  # in the new process
         RatingServer,
         StartupError,
         freeze_startup_heap,
     )
 
-    logs.configure()
     signals = StopSignals()
     orphaned = threading.Event()
     try:
