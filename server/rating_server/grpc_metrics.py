@@ -213,6 +213,9 @@ def _streaming(
             close = getattr(responses, "close", None)
             if close is not None:
                 close()  # the method's own ends (the guard's log line) come first
+            # A stream whose caller went away may also end by itself, having seen that
+            # its call is no longer active (the feeds look between their waits).
+            cancelled = cancelled or (not failed and not context.is_active())
             series.end(started, code_of(context, failed, cancelled))
 
     return stream
