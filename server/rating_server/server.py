@@ -33,6 +33,7 @@ from rating_server.config import Settings, is_postgres_url
 from rating_server.errors import SchemaError, StorageUnavailableError
 from rating_server.feed_bell import FeedBell
 from rating_server.guard import Guard
+from rating_server.health import HealthServicer
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
 from rating_server.metrics import Metrics
@@ -139,7 +140,7 @@ class RatingServer:
             CatalogServicer(self.catalog),
             self._server,
         )
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
