@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 SEED := server/catalog/seed.toml
 PROTOS := $(sort $(wildcard protos/rating/v1/*.proto))
 PROTOC = $(BIN)/python -m grpc_tools.protoc -Iprotos
+# The protos' descriptors with their comments (source info) and imports, which server
+# reflection serves (rating_server/reflection.py); beside the generated code.
+DESCRIPTORS := rating/v1/descriptors.binpb
+DESCRIBE = --include_source_info --include_imports --descriptor_set_out
 # make run-postgres: the throwaway PostgreSQL cluster's folder.
 PGDIR ?= .postgres
 CLUSTER = $(BIN)/python -m rating_server.ledger.postgres.cluster $(PGDIR)
@@ -57,14 +61,18 @@ $(STAMP): pyproject.toml client/pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ./client -e '.[dev]'
 	touch $@
 
-# Regenerate the rating.v1 Python code (messages, gRPC stubs, .pyi) into client/.
+# Regenerate the rating.v1 Python code (messages, gRPC stubs, .pyi) and the descriptor
+# set into client/.
 proto: $(STAMP)
-	$(PROTOC) --python_out=client --grpc_python_out=client --pyi_out=client $(PROTOS)
+	$(PROTOC) --python_out=client --grpc_python_out=client --pyi_out=client \
+		$(DESCRIBE)=client/$(DESCRIPTORS) $(PROTOS)
 
-# Fail when the committed generated code differs from what the protos generate now.
+# Fail when the committed generated code or descriptor set differs from what the protos
+# generate now.
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && \
-	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp $(PROTOS) && \
+	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp \
+		$(DESCRIBE)=$$tmp/$(DESCRIPTORS) $(PROTOS) && \
 	diff -r -x __init__.py -x __pycache__ $$tmp/rating/v1 client/rating/v1 && \
 	rm -rf $$tmp && echo "proto-check: generated code is up to date"
 

@@ -187,6 +187,7 @@ def test_the_wheel_holds_the_generated_modules_their_stubs_and_the_hand_written_
         for suffix in ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi"):
             assert f"rating/v1/{proto}{suffix}" in names
     assert "rating/v1/__init__.py" in names
+    assert "rating/v1/descriptors.binpb" in names
     assert "rating/py.typed" in names
     for module in HAND_WRITTEN:
         assert f"rating/{module}" in names

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from rating.options import SERVER_MIN_PING_INTERVAL_MS
 from rating.v1 import (
@@ -25,7 +24,7 @@ from rating.v1 import (
     rating_service_pb2,
     rating_service_pb2_grpc,
 )
-from rating_server import ports, workers
+from rating_server import ports, reflection, workers
 from rating_server.access_log import AccessLog
 from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
@@ -35,6 +34,7 @@ from rating_server.errors import SchemaError, StorageUnavailableError
 from rating_server.feed_bell import FeedBell
 from rating_server.grpc_metrics import ServerMetrics
 from rating_server.guard import Guard
+from rating_server.health import HealthServicer
 from rating_server.ledger.store import LedgerStore
 from rating_server.ledger.stores import open_ledger
 from rating_server.metrics import Metrics
@@ -159,15 +159,13 @@ class RatingServer:
             CatalogServicer(self.catalog),
             self._server,
         )
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.ledger.on_writable = self._writes_succeed
         if policy is None or policy.reflection:
-            reflection.enable_server_reflection(
-                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-            )
+            reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self._server)
         self._own_claim = False
         try:
             self._claim = ports.claim(settings.listen) if claim is None else claim
