@@ -10,11 +10,13 @@ NOT_SERVING and later ``set`` calls change nothing, as for Check and Watch.
 from __future__ import annotations
 
 import threading
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health, health_pb2
 
-Status = health_pb2.HealthCheckResponse.ServingStatus
+# grpcio-health-checking ships no type information: its enum is Any to the checker.
+Status: TypeAlias = Any
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 

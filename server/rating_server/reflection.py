@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator
 from importlib import resources
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -31,8 +32,10 @@ V1_SERVICE_NAME = f"{V1_PACKAGE}.ServerReflection"
 SERVICE_NAMES = (V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME)
 _METHOD = "ServerReflectionInfo"
 
-Request = reflection_pb2.ServerReflectionRequest
-Response = reflection_pb2.ServerReflectionResponse
+# grpcio-reflection ships no type information: its messages are Any to the checker.
+Request: TypeAlias = Any
+Response: TypeAlias = Any
+_Response = reflection_pb2.ServerReflectionResponse
 FileProto = descriptor_pb2.FileDescriptorProto
 
 
@@ -152,14 +155,14 @@ class ReflectionServicer(reflection_pb2_grpc.ServerReflectionServicer):
         asked = request.WhichOneof("message_request")
         try:
             if asked == "list_services":
-                return Response(list_services_response=self._services, original_request=request)
+                return _Response(list_services_response=self._services, original_request=request)
             if asked == "all_extension_numbers_of_type":
                 message = pool.FindMessageTypeByName(request.all_extension_numbers_of_type)
                 numbers = sorted(extension.number for extension in pool.FindAllExtensions(message))
                 answer = reflection_pb2.ExtensionNumberResponse(
                     base_type_name=message.full_name, extension_number=numbers
                 )
-                return Response(all_extension_numbers_response=answer, original_request=request)
+                return _Response(all_extension_numbers_response=answer, original_request=request)
             if asked == "file_by_filename":
                 name = request.file_by_filename
             elif asked == "file_containing_symbol":
@@ -168,13 +171,13 @@ class ReflectionServicer(reflection_pb2_grpc.ServerReflectionServicer):
                 wanted = request.file_containing_extension
                 message = pool.FindMessageTypeByName(wanted.containing_type)
                 extension = pool.FindExtensionByNumber(message, wanted.extension_number)
-                name = extension.file.name
+                name = extension.file.name  # type: ignore[attr-defined]  # at run time it has
             else:
                 return _error(request, grpc.StatusCode.INVALID_ARGUMENT, "no request set")
             files = self._descriptors.with_dependencies(name)
         except KeyError:
             return _error(request, grpc.StatusCode.NOT_FOUND, f"{asked}: not found")
-        return Response(
+        return _Response(
             file_descriptor_response=reflection_pb2.FileDescriptorResponse(
                 file_descriptor_proto=files
             ),
@@ -184,7 +187,7 @@ class ReflectionServicer(reflection_pb2_grpc.ServerReflectionServicer):
 
 def _error(request: Request, code: grpc.StatusCode, message: str) -> Response:
     number = code.value[0]
-    return Response(
+    return _Response(
         error_response=reflection_pb2.ErrorResponse(error_code=number, error_message=message),
         original_request=request,
     )
@@ -196,8 +199,8 @@ def enable_server_reflection(service_names: Iterable[str], server: grpc.Server) 
     handlers = {
         _METHOD: grpc.stream_stream_rpc_method_handler(
             servicer.ServerReflectionInfo,
-            request_deserializer=Request.FromString,
-            response_serializer=Response.SerializeToString,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=_Response.SerializeToString,
         )
     }
     for service in SERVICE_NAMES:
