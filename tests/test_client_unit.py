@@ -159,6 +159,7 @@ RESPONSES: dict[str, type[Message]] = {
     "Reserve": rating_service_pb2.ReserveResponse,
     "Extend": rating_service_pb2.ExtendResponse,
     "Release": rating_service_pb2.ReleaseResponse,
+    "GetLimits": rating_service_pb2.GetLimitsResponse,
     "CreateAccount": account_service_pb2.CreateAccountResponse,
     "GetAccount": account_service_pb2.GetAccountResponse,
     "UpdateAccount": account_service_pb2.UpdateAccountResponse,
@@ -308,6 +309,9 @@ class FakeRatingService(rating_service_pb2_grpc.RatingServiceServicer):
 
     def Release(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("Release", request, context)
+
+    def GetLimits(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetLimits", request, context)
 
 
 class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
@@ -2124,6 +2128,7 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("GetAlertThresholds", lambda c: c.get_alert_thresholds("acme")),
     ("ListSkus", lambda c: c.list_skus()),
     ("GetSku", lambda c: c.get_sku("agent.call")),
+    ("GetLimits", lambda c: c.get_limits()),
 ]
 #: The same RPCs, with the items sent as columns.
 COLUMN_CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
@@ -2175,6 +2180,39 @@ def test_every_call_sends_the_bearer_token_on_a_plaintext_channel(
 def test_a_client_without_token_sends_no_authorization(fake: Fake, client: RatingClient) -> None:
     client.quote([ITEM])
     assert "authorization" not in fake.calls[0].metadata
+
+
+def test_get_limits_reads_every_limit_the_server_tells(fake: Fake, client: RatingClient) -> None:
+    raw = rating_service_pb2.GetLimitsResponse(
+        max_batch_items=10_000,
+        max_line_points="1000000000",
+        max_message_bytes=33_554_432,
+        list_skus_page=rating_service_pb2.PageLimits(default_page_size=50, max_page_size=1000),
+        keepalive=rating_service_pb2.KeepalivePolicy(permit_without_calls=True, max_ping_strikes=2),
+    )
+    raw.keepalive.min_ping_interval.FromSeconds(10)
+    raw.max_reservation_ttl.FromSeconds(86_400)
+    fake.script("GetLimits", reply(raw))
+
+    limits = client.get_limits()
+
+    assert fake.requests("GetLimits") == [rating_service_pb2.GetLimitsRequest()]
+    assert limits.max_batch_items == 10_000
+    assert limits.max_line_points == Decimal("1000000000")
+    assert limits.max_message_bytes == 33_554_432
+    assert limits.list_skus_page == (50, 1000)
+    assert limits.min_ping_interval == timedelta(seconds=10)
+    assert (limits.pings_without_calls, limits.max_ping_strikes) == (True, 2)
+    assert limits.max_reservation_ttl == timedelta(hours=24)
+    assert limits.raw == raw
+
+    fake.script("GetLimits", reply(raw))
+
+    async def run() -> Any:
+        async with AsyncRatingClient(options=async_options(fake)) as opened:
+            return await opened.get_limits()
+
+    assert asyncio.run(run()) == limits
 
 
 def test_a_timeout_given_to_a_call_replaces_the_default_deadline(

@@ -22,6 +22,7 @@ from rating.types import (
     Balance,
     CapacityPurchase,
     ChargeEntry,
+    Limits,
     Pack,
     Page,
     Quote,
@@ -48,7 +49,7 @@ T = TypeVar("T")
 #: The service of each method, as the stub attribute of a client.
 SERVICE_OF = {
     **dict.fromkeys(("Quote", "CommitCharges", "VoidCharge"), "rating_stub"),
-    **dict.fromkeys(("Reserve", "Extend", "Release"), "rating_stub"),
+    **dict.fromkeys(("Reserve", "Extend", "Release", "GetLimits"), "rating_stub"),
     **dict.fromkeys(
         (
             "CreateAccount",
@@ -194,6 +195,10 @@ def commit_columns(
 def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:
     request = rating_service_pb2.VoidChargeRequest(charge_id=charge_id, reason=reason)
     return Operation("VoidCharge", request, VoidResult.of)
+
+
+def get_limits() -> Operation[Limits]:
+    return Operation("GetLimits", rating_service_pb2.GetLimitsRequest(), Limits.of)
 
 
 def duration(ttl: timedelta | float) -> duration_pb2.Duration:
