@@ -61,12 +61,15 @@ $(STAMP): pyproject.toml client/pyproject.toml
 proto: $(STAMP)
 	$(PROTOC) --python_out=client --grpc_python_out=client --pyi_out=client $(PROTOS)
 
-# Fail when the committed generated code differs from what the protos generate now.
+# Fail when the committed generated code differs from what the protos generate now, or
+# when the protos break callers of main's previous commit (buf breaking; a shallow clone
+# without it skips that with a line saying so).
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && \
 	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp $(PROTOS) && \
 	diff -r -x __init__.py -x __pycache__ $$tmp/rating/v1 client/rating/v1 && \
 	rm -rf $$tmp && echo "proto-check: generated code is up to date"
+	@BUF=$(BIN)/buf tools/proto_breaking.sh
 
 lint: $(STAMP)
 	$(BIN)/buf lint protos
