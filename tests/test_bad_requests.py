@@ -73,6 +73,7 @@ STREAMS = frozenset({WATCH_CHARGES, WATCH_BALANCE})
 STREAM_SECONDS = 3.0
 SET_THRESHOLDS = "/rating.v1.AccountService/SetAlertThresholds"
 GET_THRESHOLDS = "/rating.v1.AccountService/GetAlertThresholds"
+GET_LIMITS = "/rating.v1.RatingService/GetLimits"
 
 # Every RPC of the three services, with its request message class.
 REQUEST_TYPES: dict[str, type[Message]] = {
@@ -881,6 +882,9 @@ TABLE: tuple[Bad, ...] = (
     Bad("get-thresholds-account-id-missing", GET_THRESHOLDS,
         lambda _b: acc.GetAlertThresholdsRequest(),
         Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("account_id", "ACCOUNT_ID_INVALID"),)),
+    # RatingService/GetLimits: no fields, so only bytes that are no message.
+    Bad("get-limits-truncated-bytes", GET_LIMITS, lambda _b: b"\x0a\x7flimits",
+        Code.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
 )
 # fmt: on
 
@@ -894,7 +898,7 @@ def test_the_table_holds_over_forty_distinct_bad_requests_covering_every_rpc() -
     assert len(set(ids)) == len(ids)
     assert len(TABLE) >= 40
     assert {bad.method for bad in TABLE} == set(REQUEST_TYPES)
-    assert len(REQUEST_TYPES) == 20
+    assert len(REQUEST_TYPES) == 21
 
 
 @pytest.mark.parametrize("bad", table_params())

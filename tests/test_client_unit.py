@@ -31,6 +31,7 @@ from grpc_status import rpc_status
 
 from rating import AsyncRatingClient, BatchCommitter, ClientOptions, RatingClient, errors, usage
 from rating import columns as column_form
+from rating._operations import new_request_id
 from rating.columns import ColumnQuote, ColumnReceipt
 from rating.committer import BufferFullError, CommitterClosedError, Failure
 from rating.session import AsyncSession, Session, SessionEndedError
@@ -159,6 +160,7 @@ RESPONSES: dict[str, type[Message]] = {
     "Reserve": rating_service_pb2.ReserveResponse,
     "Extend": rating_service_pb2.ExtendResponse,
     "Release": rating_service_pb2.ReleaseResponse,
+    "GetLimits": rating_service_pb2.GetLimitsResponse,
     "CreateAccount": account_service_pb2.CreateAccountResponse,
     "GetAccount": account_service_pb2.GetAccountResponse,
     "UpdateAccount": account_service_pb2.UpdateAccountResponse,
@@ -308,6 +310,9 @@ class FakeRatingService(rating_service_pb2_grpc.RatingServiceServicer):
 
     def Release(self, request: Any, context: grpc.ServicerContext) -> Message:
         return self.fake.handle("Release", request, context)
+
+    def GetLimits(self, request: Any, context: grpc.ServicerContext) -> Message:
+        return self.fake.handle("GetLimits", request, context)
 
 
 class FakeAccountService(account_service_pb2_grpc.AccountServiceServicer):
@@ -2124,6 +2129,7 @@ CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
     ("GetAlertThresholds", lambda c: c.get_alert_thresholds("acme")),
     ("ListSkus", lambda c: c.list_skus()),
     ("GetSku", lambda c: c.get_sku("agent.call")),
+    ("GetLimits", lambda c: c.get_limits()),
 ]
 #: The same RPCs, with the items sent as columns.
 COLUMN_CALLS: list[tuple[str, Callable[[RatingClient], object]]] = [
@@ -2175,6 +2181,93 @@ def test_every_call_sends_the_bearer_token_on_a_plaintext_channel(
 def test_a_client_without_token_sends_no_authorization(fake: Fake, client: RatingClient) -> None:
     client.quote([ITEM])
     assert "authorization" not in fake.calls[0].metadata
+
+
+# Batches past the server's message limit: refused before they are sent.
+
+#: The four calls that send a batch, each as a client method taking the items.
+BATCH_CALLS: list[tuple[str, Callable[[RatingClient, list[usage_pb2.UsageItem]], object]]] = [
+    ("quote", lambda c, batch: c.quote(batch)),
+    ("commit", lambda c, batch: c.commit(batch)),
+    ("quote_columns", lambda c, batch: c.quote_columns(batch)),
+    ("commit_columns", lambda c, batch: c.commit_columns(batch)),
+]
+
+
+def long_attributes(usage_id: str) -> usage_pb2.UsageItem:
+    """An item at the per-item limits: 32 attributes, 64-character keys, 512-character
+    values (about 18 KB encoded), its own (columns encode a mapping items share once)."""
+    item = call(usage_id)
+    for n in range(32):
+        item.attributes[f"{n:02d}".ljust(64, "k")] = usage_id.ljust(512, "v")
+    return item
+
+
+@pytest.mark.parametrize(("name", "send"), BATCH_CALLS, ids=[name for name, _ in BATCH_CALLS])
+def test_a_batch_over_the_message_limit_is_refused_before_it_is_sent_naming_size_and_limit(
+    fake: Fake,
+    client: RatingClient,
+    name: str,
+    send: Callable[[RatingClient, list[usage_pb2.UsageItem]], object],
+) -> None:
+    # Within every per-item limit, yet 2,000 of them pass 32 MiB.
+    batch = [long_attributes(f"u-{n}") for n in range(2_000)]
+    with pytest.raises(errors.MessageTooLargeError) as caught:
+        send(client, batch)
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert error.limit == 32 * 1024 * 1024 < error.size
+    assert error.items == 2_000
+    assert f"{error.size:,} bytes" in str(error) and "33,554,432 bytes" in str(error)
+    assert fake.calls == []
+
+
+def test_the_async_client_refuses_a_batch_over_the_message_limit_too(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rating._operations.MAX_MESSAGE_BYTES", 100)
+
+    async def run() -> None:
+        async with AsyncRatingClient(options=async_options(fake)) as client:
+            for send in (client.quote, client.commit, client.quote_columns, client.commit_columns):
+                with pytest.raises(errors.MessageTooLargeError, match="limit of 100 bytes"):
+                    await send(items_of(10))
+
+    asyncio.run(run())
+    assert fake.calls == []
+
+
+def test_get_limits_reads_every_limit_the_server_tells(fake: Fake, client: RatingClient) -> None:
+    raw = rating_service_pb2.GetLimitsResponse(
+        max_batch_items=10_000,
+        max_line_points="1000000000",
+        max_message_bytes=33_554_432,
+        list_skus_page=rating_service_pb2.PageLimits(default_page_size=50, max_page_size=1000),
+        keepalive=rating_service_pb2.KeepalivePolicy(permit_without_calls=True, max_ping_strikes=2),
+    )
+    raw.keepalive.min_ping_interval.FromSeconds(10)
+    raw.max_reservation_ttl.FromSeconds(86_400)
+    fake.script("GetLimits", reply(raw))
+
+    limits = client.get_limits()
+
+    assert fake.requests("GetLimits") == [rating_service_pb2.GetLimitsRequest()]
+    assert limits.max_batch_items == 10_000
+    assert limits.max_line_points == Decimal("1000000000")
+    assert limits.max_message_bytes == 33_554_432
+    assert limits.list_skus_page == (50, 1000)
+    assert limits.min_ping_interval == timedelta(seconds=10)
+    assert (limits.pings_without_calls, limits.max_ping_strikes) == (True, 2)
+    assert limits.max_reservation_ttl == timedelta(hours=24)
+    assert limits.raw == raw
+
+    fake.script("GetLimits", reply(raw))
+
+    async def run() -> Any:
+        async with AsyncRatingClient(options=async_options(fake)) as opened:
+            return await opened.get_limits()
+
+    assert asyncio.run(run()) == limits
 
 
 def test_a_timeout_given_to_a_call_replaces_the_default_deadline(
@@ -3655,6 +3748,47 @@ def test_committer_sends_a_batch_columns_cannot_carry_as_rows(
     assert sent_items(second) == [call("u-2")]
     assert committer.stats.committed_items == 3
     assert committer.failures == []
+
+
+def request_bytes(count: int) -> int:
+    """The encoded size of a commit of ``count`` items as columns (the committer's form)."""
+    request = rating_service_pb2.CommitChargesRequest(
+        request_id=new_request_id(), columns=column_form.columns_of(items_of(count))
+    )
+    return request.ByteSize()
+
+
+def test_committer_splits_a_batch_over_the_message_limit_into_halves_that_fit(
+    fake: Fake, single_shot: RatingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rating._operations.MAX_MESSAGE_BYTES", request_bytes(2))
+    with BatchCommitter(single_shot, max_batch=8, max_delay=60, backoff=FAST) as committer:
+        committer.add(items_of(8))
+
+    batches = fake.requests("CommitCharges")
+    assert [len(sent_items(b)) for b in batches] == [2, 2, 2, 2]
+    assert committed_ids(fake) == [f"u-{n}" for n in range(8)]
+    assert len({b.request_id for b in batches}) == 4
+    assert committer.failures == []
+    assert (committer.stats.batches, committer.stats.committed_items) == (4, 8)
+
+
+def test_committer_reports_an_item_too_large_alone_without_sending_it(
+    fake: Fake, single_shot: RatingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rating._operations.MAX_MESSAGE_BYTES", 10)
+    with BatchCommitter(single_shot, max_batch=2, max_delay=60, backoff=FAST) as committer:
+        committer.add(items_of(2))
+
+    assert fake.requests("CommitCharges") == []
+    assert [failure.items for failure in committer.failures] == [
+        (call("u-0"),),
+        (call("u-1"),),
+    ]
+    for failure in committer.failures:
+        assert isinstance(failure.error, errors.MessageTooLargeError)
+        assert failure.request_id == ""  # never sent: resend it as a new request
+    assert committer.stats.failed_items == 2
 
 
 def test_a_raising_callback_does_not_stop_the_committer(

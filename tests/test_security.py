@@ -300,6 +300,7 @@ RPCS = (
         account_service_pb2.GetAlertThresholdsRequest(account_id=NO_ACCOUNT),
         NOT_FOUND,
     ),
+    Rpc(RATING + "GetLimits", "quote", rating_service_pb2.GetLimitsRequest(), OK),
 )
 ALLOWED = [
     pytest.param(rpc, caller, id=f"{rpc.name}-by-{caller.name}")

@@ -15,13 +15,15 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from rating.columns import ColumnQuote, ColumnReceipt, columns_of
-from rating.options import ClientOptions
+from rating.errors import MessageTooLargeError
+from rating.options import MAX_MESSAGE_BYTES, ClientOptions
 from rating.types import (
     Account,
     AlertThresholds,
     Balance,
     CapacityPurchase,
     ChargeEntry,
+    Limits,
     Pack,
     Page,
     Quote,
@@ -48,7 +50,7 @@ T = TypeVar("T")
 #: The service of each method, as the stub attribute of a client.
 SERVICE_OF = {
     **dict.fromkeys(("Quote", "CommitCharges", "VoidCharge"), "rating_stub"),
-    **dict.fromkeys(("Reserve", "Extend", "Release"), "rating_stub"),
+    **dict.fromkeys(("Reserve", "Extend", "Release", "GetLimits"), "rating_stub"),
     **dict.fromkeys(
         (
             "CreateAccount",
@@ -150,8 +152,22 @@ def items(values: Iterable[usage_pb2.UsageItem]) -> list[usage_pb2.UsageItem]:
     return batch
 
 
+def within_message_limit(
+    method: str, request: rating_service_pb2.QuoteRequest | rating_service_pb2.CommitChargesRequest
+) -> None:
+    """Refuse, before it is sent, a batch larger than the server's message limit
+    (MessageTooLargeError): gRPC would answer it with a bare RESOURCE_EXHAUSTED."""
+    size = request.ByteSize()
+    if size > MAX_MESSAGE_BYTES:
+        count = (
+            len(request.columns.usage_ids) if request.HasField("columns") else len(request.items)
+        )
+        raise MessageTooLargeError(method, size, MAX_MESSAGE_BYTES, count)
+
+
 def quote(values: Iterable[usage_pb2.UsageItem], account_id: str) -> Operation[Quote]:
     request = rating_service_pb2.QuoteRequest(items=items(values), account_id=account_id)
+    within_message_limit("Quote", request)
     return Operation("Quote", request, Quote.of)
 
 
@@ -159,6 +175,7 @@ def commit(values: Iterable[usage_pb2.UsageItem], request_id: str | None) -> Ope
     request = rating_service_pb2.CommitChargesRequest(
         request_id=request_id or new_request_id(), items=items(values)
     )
+    within_message_limit("CommitCharges", request)
     return Operation("CommitCharges", request, lambda raw: Receipt.of(request.request_id, raw))
 
 
@@ -177,6 +194,7 @@ def quote_columns(
     values: columns_pb2.UsageColumns | Iterable[usage_pb2.UsageItem], account_id: str
 ) -> Operation[ColumnQuote]:
     request = rating_service_pb2.QuoteRequest(columns=as_columns(values), account_id=account_id)
+    within_message_limit("Quote", request)
     return Operation("Quote", request, lambda raw: ColumnQuote(raw, request.columns))
 
 
@@ -186,6 +204,7 @@ def commit_columns(
     request = rating_service_pb2.CommitChargesRequest(
         request_id=request_id or new_request_id(), columns=as_columns(values)
     )
+    within_message_limit("CommitCharges", request)
     return Operation(
         "CommitCharges",
         request,
@@ -196,6 +215,10 @@ def commit_columns(
 def void_charge(charge_id: str, reason: str) -> Operation[VoidResult]:
     request = rating_service_pb2.VoidChargeRequest(charge_id=charge_id, reason=reason)
     return Operation("VoidCharge", request, VoidResult.of)
+
+
+def get_limits() -> Operation[Limits]:
+    return Operation("GetLimits", rating_service_pb2.GetLimitsRequest(), Limits.of)
 
 
 def duration(ttl: timedelta | float) -> duration_pb2.Duration:

@@ -38,6 +38,7 @@ from rating.types import (
     Balance,
     CapacityPurchase,
     ChargeEntry,
+    Limits,
     Pack,
     Page,
     Quote,
@@ -174,6 +175,11 @@ class RatingClient(ops.Connected):
         self, charge_id: str, *, reason: str = "", timeout: float | None = None
     ) -> VoidResult:
         return self._run(ops.void_charge(charge_id, reason), timeout)
+
+    def get_limits(self, *, timeout: float | None = None) -> Limits:
+        """The limits the server enforces: batch and item bounds, ids, the largest
+        message, page sizes and the keepalive policy."""
+        return self._run(ops.get_limits(), timeout)
 
     # RatingService: reservations for live sessions
 

@@ -27,6 +27,9 @@ For pipelines that produce usage one item at a time::
 - Batches go as columns (``commit_columns``; ``on_commit`` gets a ``ColumnReceipt``),
   or as rows with ``columns=False`` (``commit``; a ``Receipt``). A batch with an item
   columns cannot carry (``rating.columns.ColumnsError``) goes as rows.
+- A batch larger than the server's message limit (``MessageTooLargeError``: many long
+  attributes) is split in halves before it is sent, each with its own request_id,
+  until each part fits; a single item too large is reported in ``failures``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ from typing import TypeVar
 from rating._operations import new_request_id
 from rating.client import RatingClient
 from rating.columns import ColumnReceipt, ColumnsError, columns_of
-from rating.errors import FieldViolation, InvalidArgumentError, NotFoundError, RatingError
+from rating.errors import (
+    FieldViolation,
+    InvalidArgumentError,
+    MessageTooLargeError,
+    NotFoundError,
+    RatingError,
+)
 from rating.types import Receipt
 from rating.v1.columns_pb2 import UsageColumns
 from rating.v1.usage_pb2 import UsageItem
@@ -263,11 +272,25 @@ class BatchCommitter:
         started = self._clock()
         deadline = started + self._batch_deadline
         failed = 0  # sends that failed with a retryable error
+        sent = False  # whether the server may have this batch under its request_id
         while batch.items:
             try:
                 receipt = self._commit(batch, self._time_left(deadline))
+            except MessageTooLargeError as error:
+                if sent or len(batch.items) == 1:
+                    self._fail(
+                        Failure(tuple(batch.items), "" if not sent else batch.request_id, error)
+                    )
+                    return
+                # Never sent: its halves go as batches of their own, each with a new id.
+                half = len(batch.items) // 2
+                log.info("batch %s is too large to send (%s): split", batch.request_id, error)
+                self._send(_Batch(batch.items[:half]))
+                self._send(_Batch(batch.items[half:]))
+                return
             except (InvalidArgumentError, NotFoundError) as error:
                 # NOT_FOUND names the items whose account or reservation does not exist.
+                sent = True
                 refused = _refused_items(batch.items, error)
                 if not refused:  # a problem with the request itself
                     self._fail(Failure(tuple(batch.items), batch.request_id, error))
@@ -280,6 +303,7 @@ class BatchCommitter:
                 batch.columns = None
                 continue
             except RatingError as error:
+                sent = True
                 if not error.retryable or self._giving_up():
                     self._fail(Failure(tuple(batch.items), batch.request_id, error))
                     return

@@ -151,6 +151,23 @@ _CLASSES: dict[grpc.StatusCode, type[RatingError]] = {
 }
 
 
+class MessageTooLargeError(ValueError):
+    """A request the client will not send: encoded, it is larger than the largest
+    message the server takes (``rating.options.MAX_MESSAGE_BYTES``), which gRPC would
+    refuse with RESOURCE_EXHAUSTED. Nothing was sent; split the batch (``items``)."""
+
+    def __init__(self, method: str, size: int, limit: int, items: int) -> None:
+        self.method = method
+        self.size = size
+        self.limit = limit
+        self.items = items
+        super().__init__(
+            f"{method}: the request is {size:,} bytes encoded, over the server's message "
+            f"limit of {limit:,} bytes; nothing was sent: split its {items:,} items "
+            "into smaller batches"
+        )
+
+
 def error_class(code: grpc.StatusCode) -> type[RatingError]:
     return _CLASSES.get(code, InternalError)
 

@@ -4,7 +4,7 @@ message each was read from, in ``.raw``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -211,6 +211,59 @@ class VoidResult:
             reversals=tuple(Funding.of(f) for f in raw.reversals),
             void_time=_when(raw.void_time),
             already_voided=raw.already_voided,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits the server enforces (``RatingClient.get_limits``): a batch's items and
+    amount, an item's quantity and attributes, ids, the largest message in bytes, the
+    page sizes (default, largest) and the keepalive policy (the shortest time between
+    two pings while no data flows; pinging more often ends in GOAWAY too_many_pings)."""
+
+    max_batch_items: int
+    max_quantity: int
+    max_line_points: Decimal
+    max_batch_points: Decimal
+    max_attributes: int
+    max_attribute_key_length: int
+    max_attribute_value_length: int
+    max_id_length: int
+    earliest_occurred_at: datetime
+    max_future_skew: timedelta
+    max_message_bytes: int
+    list_skus_page: tuple[int, int]
+    list_charges_page: tuple[int, int]
+    min_ping_interval: timedelta
+    pings_without_calls: bool
+    max_ping_strikes: int
+    max_reservation_ttl: timedelta
+    raw: rating_service_pb2.GetLimitsResponse = field(repr=False)
+
+    @classmethod
+    def of(cls, raw: rating_service_pb2.GetLimitsResponse) -> Limits:
+        return cls(
+            max_batch_items=raw.max_batch_items,
+            max_quantity=raw.max_quantity,
+            max_line_points=_points(raw.max_line_points),
+            max_batch_points=_points(raw.max_batch_points),
+            max_attributes=raw.max_attributes,
+            max_attribute_key_length=raw.max_attribute_key_length,
+            max_attribute_value_length=raw.max_attribute_value_length,
+            max_id_length=raw.max_id_length,
+            earliest_occurred_at=_when(raw.earliest_occurred_at),
+            max_future_skew=raw.max_future_skew.ToTimedelta(),
+            max_message_bytes=raw.max_message_bytes,
+            list_skus_page=(raw.list_skus_page.default_page_size, raw.list_skus_page.max_page_size),
+            list_charges_page=(
+                raw.list_charges_page.default_page_size,
+                raw.list_charges_page.max_page_size,
+            ),
+            min_ping_interval=raw.keepalive.min_ping_interval.ToTimedelta(),
+            pings_without_calls=raw.keepalive.permit_without_calls,
+            max_ping_strikes=raw.keepalive.max_ping_strikes,
+            max_reservation_ttl=raw.max_reservation_ttl.ToTimedelta(),
             raw=raw,
         )
 

@@ -35,6 +35,7 @@ ROLE_OF_METHOD = {
     "/rating.v1.RatingService/Quote": "quote",
     "/rating.v1.CatalogService/ListSkus": "quote",
     "/rating.v1.CatalogService/GetSku": "quote",
+    "/rating.v1.RatingService/GetLimits": "quote",
     "/rating.v1.AccountService/GetAccount": "read",
     "/rating.v1.AccountService/GetBalance": "read",
     "/rating.v1.AccountService/ListCharges": "read",

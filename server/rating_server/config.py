@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rating.options import MAX_MESSAGE_BYTES
 from rating_server.engine import Limits
+from rating_server.limits import ServiceLimits
 from rating_server.ports import ListenError, parse_listen
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -188,6 +189,11 @@ class Settings:
     @property
     def limits(self) -> Limits:
         return Limits(max_future_ns=self.max_future_seconds * 1_000_000_000)
+
+    @property
+    def service_limits(self) -> ServiceLimits:
+        """Every limit a caller must respect: the server's options and GetLimits."""
+        return ServiceLimits(usage=self.limits, max_message_bytes=self.max_message_bytes)
 
     @property
     def tls(self) -> bool:

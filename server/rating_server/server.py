@@ -15,7 +15,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from rating.options import SERVER_MIN_PING_INTERVAL_MS
 from rating.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,
@@ -115,15 +114,14 @@ class RatingServer:
         except StartupError:
             self.catalog.close()
             raise
-        options = [
+        limits = settings.service_limits
+        options: list[tuple[str, int]] = [
             # Every server shares its port with its own workers; the claim (ports.py)
             # keeps every other server off it.
             ("grpc.so_reuseport", 1),
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            # Let clients ping every 10 s (the client package pings every 30 s in calls).
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
+            # The message size and the keepalive policy, as GetLimits tells them (a
+            # client may ping every 10 s; the client package pings every 30 s in calls).
+            *limits.grpc_options(),
         ]
         limit, streams = settings.max_concurrent_rpcs, settings.max_streams
         # A few more threads than the limits, so calls past them are refused (by the
@@ -146,7 +144,7 @@ class RatingServer:
         self.feed_bell = FeedBell(self.ledger)
         guard.add(
             rating_service_pb2_grpc.add_RatingServiceServicer_to_server,
-            RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics),
+            RatingServicer(self.catalog, self.ledger, settings.limits, self.metrics, limits),
             self._server,
         )
         guard.add(

@@ -158,3 +158,59 @@ class ReleaseResponse(_message.Message):
     reservation: _reservation_pb2.Reservation
     already_ended: bool
     def __init__(self, reservation: _Optional[_Union[_reservation_pb2.Reservation, _Mapping]] = ..., already_ended: _Optional[bool] = ...) -> None: ...
+
+class GetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLimitsResponse(_message.Message):
+    __slots__ = ("max_batch_items", "max_quantity", "max_line_points", "max_batch_points", "max_attributes", "max_attribute_key_length", "max_attribute_value_length", "max_id_length", "earliest_occurred_at", "max_future_skew", "max_message_bytes", "list_skus_page", "list_charges_page", "keepalive", "max_reservation_ttl")
+    MAX_BATCH_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_LINE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTRIBUTE_KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTRIBUTE_VALUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_ID_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    EARLIEST_OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    MAX_FUTURE_SKEW_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LIST_SKUS_PAGE_FIELD_NUMBER: _ClassVar[int]
+    LIST_CHARGES_PAGE_FIELD_NUMBER: _ClassVar[int]
+    KEEPALIVE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RESERVATION_TTL_FIELD_NUMBER: _ClassVar[int]
+    max_batch_items: int
+    max_quantity: int
+    max_line_points: str
+    max_batch_points: str
+    max_attributes: int
+    max_attribute_key_length: int
+    max_attribute_value_length: int
+    max_id_length: int
+    earliest_occurred_at: _timestamp_pb2.Timestamp
+    max_future_skew: _duration_pb2.Duration
+    max_message_bytes: int
+    list_skus_page: PageLimits
+    list_charges_page: PageLimits
+    keepalive: KeepalivePolicy
+    max_reservation_ttl: _duration_pb2.Duration
+    def __init__(self, max_batch_items: _Optional[int] = ..., max_quantity: _Optional[int] = ..., max_line_points: _Optional[str] = ..., max_batch_points: _Optional[str] = ..., max_attributes: _Optional[int] = ..., max_attribute_key_length: _Optional[int] = ..., max_attribute_value_length: _Optional[int] = ..., max_id_length: _Optional[int] = ..., earliest_occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_future_skew: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_message_bytes: _Optional[int] = ..., list_skus_page: _Optional[_Union[PageLimits, _Mapping]] = ..., list_charges_page: _Optional[_Union[PageLimits, _Mapping]] = ..., keepalive: _Optional[_Union[KeepalivePolicy, _Mapping]] = ..., max_reservation_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class PageLimits(_message.Message):
+    __slots__ = ("default_page_size", "max_page_size")
+    DEFAULT_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    default_page_size: int
+    max_page_size: int
+    def __init__(self, default_page_size: _Optional[int] = ..., max_page_size: _Optional[int] = ...) -> None: ...
+
+class KeepalivePolicy(_message.Message):
+    __slots__ = ("min_ping_interval", "permit_without_calls", "max_ping_strikes")
+    MIN_PING_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    PERMIT_WITHOUT_CALLS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PING_STRIKES_FIELD_NUMBER: _ClassVar[int]
+    min_ping_interval: _duration_pb2.Duration
+    permit_without_calls: bool
+    max_ping_strikes: int
+    def __init__(self, min_ping_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., permit_without_calls: _Optional[bool] = ..., max_ping_strikes: _Optional[int] = ...) -> None: ...

@@ -65,6 +65,11 @@ class RatingServiceStub:
                 request_serializer=rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.GetLimits = channel.unary_unary(
+                '/rating.v1.RatingService/GetLimits',
+                request_serializer=rating_dot_v1_dot_rating__service__pb2.GetLimitsRequest.SerializeToString,
+                response_deserializer=rating_dot_v1_dot_rating__service__pb2.GetLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class RatingServiceServicer:
@@ -130,6 +135,16 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLimits(self, request, context):
+        """GetLimits says the limits a caller must respect: the size of a batch and
+        of its items, ids, pages, the largest message and the keepalive policy.
+        The server refuses what passes them; a client may read them once and size
+        its batches by them. Open to any caller that may Quote.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +177,11 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.FromString,
                     response_serializer=rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'GetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLimits,
+                    request_deserializer=rating_dot_v1_dot_rating__service__pb2.GetLimitsRequest.FromString,
+                    response_serializer=rating_dot_v1_dot_rating__service__pb2.GetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -327,6 +347,33 @@ class RatingService:
             '/rating.v1.RatingService/Release',
             rating_dot_v1_dot_rating__service__pb2.ReleaseRequest.SerializeToString,
             rating_dot_v1_dot_rating__service__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating.v1.RatingService/GetLimits',
+            rating_dot_v1_dot_rating__service__pb2.GetLimitsRequest.SerializeToString,
+            rating_dot_v1_dot_rating__service__pb2.GetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

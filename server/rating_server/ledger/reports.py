@@ -24,11 +24,8 @@ from rating_server.ledger.model import (
 from rating_server.ledger.reservations import live_reservations
 from rating_server.ledger.rows import with_funding
 from rating_server.ledger.store import LedgerStore
+from rating_server.limits import CHARGE_PAGES
 from rating_server.pages import make_token, read_token
-
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-
 
 # Exactly YYYY-MM-DD and YYYY-MM, ASCII digits: date.fromisoformat() also takes ISO week
 # dates ("2026-W48-2") and the basic format ("20261120"), and would read them as days.
@@ -132,7 +129,7 @@ def list_charges(
         raise InvalidRequestError(
             [Violation("end_time", "END_NOT_AFTER_START", "end_time must be after start_time")]
         )
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = CHARGE_PAGES.size(page_size)
     filters = [account_id, start_ns, end_ns]
     after = read_token(page_token, filters, _a_sequence) if page_token else 0
     with store.read() as tx:

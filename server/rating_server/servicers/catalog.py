@@ -10,12 +10,10 @@ import grpc
 from rating.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
 from rating_server.errors import InvalidRequestError, NotFoundError, Violation
+from rating_server.limits import SKU_PAGES
 from rating_server.pages import make_token, read_token
 from rating_server.servicers import convert
 from rating_server.servicers.errors import domain_errors
-
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
@@ -46,7 +44,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
                 violations += error.violations
         if violations:
             raise InvalidRequestError(violations)
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        size = SKU_PAGES.size(request.page_size)
         snapshot = self._catalog.snapshot
         now = time.time_ns()
         skus: list[catalog_service_pb2.Sku] = []

@@ -28,7 +28,9 @@ from rating_server.errors import CatalogChangedError, InvalidRequestError
 from rating_server.ledger import commits, reservations, voids
 from rating_server.ledger.model import Receipt
 from rating_server.ledger.store import LedgerStore
+from rating_server.limits import ServiceLimits
 from rating_server.metrics import Metrics
+from rating_server.money import format_points
 from rating_server.servicers import columns_convert, convert, encode, plain_quote
 from rating_server.servicers.convert import optional_duration_ns
 from rating_server.servicers.errors import domain_errors
@@ -45,10 +47,14 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         ledger: LedgerStore,
         limits: Limits = DEFAULT_LIMITS,
         metrics: Metrics | None = None,
+        served: ServiceLimits | None = None,
     ) -> None:
+        """``served``: the limits GetLimits tells (by default, ``limits`` and the
+        defaults of the rest)."""
         self._catalog = catalog
         self._ledger = ledger
         self._limits = limits
+        self._served = ServiceLimits(usage=limits) if served is None else served
         self._metrics = metrics or Metrics()
 
     @domain_errors
@@ -94,6 +100,11 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         return encode.quote_response(
             writer.rated(batch.lines), batch.total_micros, batch.catalog_version
         )
+
+    def GetLimits(
+        self, request: rating_service_pb2.GetLimitsRequest, context: grpc.ServicerContext
+    ) -> rating_service_pb2.GetLimitsResponse:
+        return limits_response(self._served)
 
     @domain_errors
     def CommitCharges(
@@ -327,3 +338,34 @@ def _named_as_columns() -> Iterator[None]:
         ) from None
     except InvalidRequestError as error:
         raise InvalidRequestError(columns_convert.column_fields(error.violations)) from None
+
+
+def limits_response(limits: ServiceLimits) -> rating_service_pb2.GetLimitsResponse:
+    usage = limits.usage
+    response = rating_service_pb2.GetLimitsResponse(
+        max_batch_items=limits.max_batch_items,
+        max_quantity=usage.max_quantity,
+        max_line_points=format_points(usage.max_line_micros),
+        max_batch_points=format_points(usage.max_batch_micros),
+        max_attributes=usage.max_attributes,
+        max_attribute_key_length=usage.max_attribute_key,
+        max_attribute_value_length=usage.max_attribute_value,
+        max_id_length=limits.max_id_length,
+        max_message_bytes=limits.max_message_bytes,
+        list_skus_page=rating_service_pb2.PageLimits(
+            default_page_size=limits.sku_pages.default, max_page_size=limits.sku_pages.largest
+        ),
+        list_charges_page=rating_service_pb2.PageLimits(
+            default_page_size=limits.charge_pages.default,
+            max_page_size=limits.charge_pages.largest,
+        ),
+        keepalive=rating_service_pb2.KeepalivePolicy(
+            permit_without_calls=limits.permit_pings_without_calls,
+            max_ping_strikes=limits.max_ping_strikes,
+        ),
+    )
+    response.earliest_occurred_at.FromNanoseconds(usage.earliest_ns)
+    response.max_future_skew.FromNanoseconds(usage.max_future_ns)
+    response.keepalive.min_ping_interval.FromMilliseconds(limits.min_ping_interval_ms)
+    response.max_reservation_ttl.FromNanoseconds(limits.max_reservation_ttl_ns)
+    return response
