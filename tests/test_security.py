@@ -182,7 +182,7 @@ RPCS = (
         rating_service_pb2.CommitChargesRequest(
             request_id="req-matrix", items=[usage_item(account_id=NO_ACCOUNT)]
         ),
-        INVALID_ARGUMENT,
+        NOT_FOUND,  # an unknown account is NOT_FOUND, whichever call names it
     ),
     Rpc(
         RATING + "VoidCharge",
