@@ -31,6 +31,9 @@ class Context:
     def send_initial_metadata(self, metadata: Any) -> None:
         pass
 
+    def set_trailing_metadata(self, metadata: Any) -> None:
+        pass
+
     def code(self) -> None:
         return None
 

@@ -140,13 +140,13 @@ def test_a_server_process_logs_only_json_lines_and_echoes_each_calls_request_id(
     assert server.terminate() == 0, server.stderr
 
     # The caller's x-request-id comes back, on a failed call too.
-    assert echoed(ok.initial_metadata()) == ["trace-ok"]
+    assert echoed(ok.trailing_metadata()) == ["trace-ok"]
     error: Any = refused.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert echoed(error.initial_metadata()) == ["trace-refused"]
+    assert echoed(error.trailing_metadata()) == ["trace-refused"]
     # One that is no plain id is never echoed: the server's own comes back instead.
-    [made] = echoed(replaced.initial_metadata())
-    [other] = echoed(anonymous.initial_metadata())
+    [made] = echoed(replaced.trailing_metadata())
+    [other] = echoed(anonymous.trailing_metadata())
     assert UUID.fullmatch(made) and UUID.fullmatch(other) and made != other
     assert bad not in server.stderr and "x" * 100 not in server.stderr
 
@@ -231,7 +231,7 @@ def test_a_fault_of_ours_is_logged_with_the_calls_request_id_and_traceback_in_on
 
     error: Any = failed.value
     assert error.code() == grpc.StatusCode.INTERNAL
-    assert echoed(error.initial_metadata()) == ["trace-bug"]
+    assert echoed(error.trailing_metadata()) == ["trace-bug"]
     [line] = lines_of(out.getvalue())
     assert line["message"] == "unexpected error in /rating.v1.CatalogService/GetSku"
     assert (line["level"], line["request_id"]) == ("ERROR", "trace-bug")

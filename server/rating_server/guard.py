@@ -9,8 +9,9 @@ call (one JSON line with the request_id; never a token) and counts those in flig
 grpc_metrics.py). What the method raises and did not turn into a status is a storage
 fault (UNAVAILABLE, STORAGE_UNAVAILABLE: the database's, retryable) or else a fault of
 ours (INTERNAL). Each call has a request id (``logs.request_id_of``: the caller's
-x-request-id, else a new one), echoed in the response's initial metadata, so a failed
-call carries it too, and on every line logged while the call runs.
+x-request-id, else a new one), echoed with the call's status (trailing metadata; a
+stream's in its headers), a failed call's too, and on every line logged while the call
+runs.
 
 A server-streaming method goes through the same steps, with its own limit on the
 streams open at once (a stream holds a thread for as long as it runs, so streams must
@@ -185,33 +186,38 @@ class _Call:
     ) -> Any:
         started = time.perf_counter()
         metadata = context.invocation_metadata() or ()
-        request_id = _echo_request_id(metadata, context)
+        request_id = logs.request_id_of(metadata)
         principal: Principal | None = None
         failed = False
+        call_id = logs.REQUEST_ID.set(request_id)  # an abort echoes it (servicers.errors)
         try:
-            self.slots.get_nowait()
-        except queue.Empty:
-            exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
-            self.record(started, exhausted, None, request, request_id, context)
-            limit = self.guard.max_concurrent
-            abort(
-                context,
-                code_pb2.RESOURCE_EXHAUSTED,
-                f"more than {limit} calls at once; retry with backoff",
-                "TOO_MANY_CONCURRENT_CALLS",
-                metadata={"limit": str(limit)},
-            )
-        call_id = logs.REQUEST_ID.set(request_id)
-        try:
-            principal = self.admit(metadata, request, context)
-            return run(request, context)
-        except Exception as error:
-            failed = True
-            self.fail(error, context)
-            raise
+            try:
+                self.slots.get_nowait()
+            except queue.Empty:
+                exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+                self.record(started, exhausted, None, request, request_id, context)
+                limit = self.guard.max_concurrent
+                abort(
+                    context,
+                    code_pb2.RESOURCE_EXHAUSTED,
+                    f"more than {limit} calls at once; retry with backoff",
+                    "TOO_MANY_CONCURRENT_CALLS",
+                    metadata={"limit": str(limit)},
+                )
+            try:
+                principal = self.admit(metadata, request, context)
+                response = run(request, context)
+                _echo(request_id, context)
+                return response
+            except Exception as error:
+                failed = True
+                self.fail(error, context)
+                raise
+            finally:
+                self.slots.put(None)
+                code = _code_of(context, failed)
+                self.record(started, code, principal, request, request_id, context)
         finally:
-            self.slots.put(None)
-            self.record(started, _code_of(context, failed), principal, request, request_id, context)
             logs.REQUEST_ID.reset(call_id)
 
     def stream(
@@ -223,10 +229,14 @@ class _Call:
         """``run``'s stream, guarded as a call is, with the streams' own limit."""
         started = time.perf_counter()
         metadata = context.invocation_metadata() or ()
-        request_id = _echo_request_id(metadata, context)
+        request_id = logs.request_id_of(metadata)
         principal: Principal | None = None
         failed = False
         streams = self.guard._streams
+        # A stream sends its first messages long before its status: the request id goes
+        # in its headers (initial metadata), which one send more costs a stream little.
+        with contextlib.suppress(grpc.RpcError):  # the caller is gone: nobody to tell
+            context.send_initial_metadata(((logs.REQUEST_ID_KEY, request_id),))
         try:
             streams.get_nowait()
         except queue.Empty:
@@ -364,13 +374,11 @@ class _Registrar:
         self.services.append(service)
 
 
-def _echo_request_id(metadata: Sequence[tuple[str, Any]], context: grpc.ServicerContext) -> str:
-    """The call's request id, sent back as ``x-request-id`` in the initial metadata,
-    which reaches the caller whether the call succeeds or fails."""
-    request_id = logs.request_id_of(metadata)
-    with contextlib.suppress(grpc.RpcError):  # the caller is gone: its answer goes nowhere
-        context.send_initial_metadata((("x-request-id", request_id),))
-    return request_id
+def _echo(request_id: str, context: grpc.ServicerContext) -> None:
+    """Send the call's request id back as ``x-request-id`` with its status (trailing
+    metadata), which costs the call no send of its own; a failed call's abort carries
+    it there too (``servicers.errors.abort``)."""
+    context.set_trailing_metadata(((logs.REQUEST_ID_KEY, request_id),))
 
 
 def _has_request_id(parse: Callable[[bytes], Any] | None) -> bool:

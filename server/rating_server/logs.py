@@ -24,6 +24,9 @@ from typing import Any, TextIO
 #: The request id of the call the current thread runs, set by the guard while it runs.
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
+#: The metadata key a call's request id comes in and is echoed back under.
+REQUEST_ID_KEY = "x-request-id"
+
 #: Characters of a caller's x-request-id, at most: a longer one is replaced.
 MAX_REQUEST_ID = 128
 
@@ -33,7 +36,7 @@ def request_id_of(metadata: Sequence[tuple[str, Any]]) -> str:
     to 128 printable ASCII characters without spaces, else a new UUID. What a caller
     sends is never logged or echoed unchecked."""
     for key, value in metadata:
-        if key == "x-request-id":
+        if key == REQUEST_ID_KEY:
             if (
                 isinstance(value, str)
                 and 0 < len(value) <= MAX_REQUEST_ID

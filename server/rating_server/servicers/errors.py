@@ -20,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from rating.v1 import error_reason_pb2
+from rating_server import logs
 from rating_server.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -187,10 +188,30 @@ def abort(
     status is bounded (``error_status``), so it always fits the trailers every client
     accepts, and the caller gets this error and not one about the trailers' size.
     """
-    context.abort_with_status(
-        rpc_status.to_status(error_status(code, message, reason, metadata, details))
-    )
+    status = rpc_status.to_status(error_status(code, message, reason, metadata, details))
+    request_id = logs.REQUEST_ID.get()
+    if request_id:  # the call's, echoed with its status (the guard's, on success)
+        status = _Status(
+            status.code,
+            status.details,
+            (*status.trailing_metadata, (logs.REQUEST_ID_KEY, request_id)),
+        )
+    context.abort_with_status(status)
     raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+class _Status(grpc.Status):
+    """A status to end a call with: its code, message and trailing metadata."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, str | bytes], ...],
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 def _bad_request(
