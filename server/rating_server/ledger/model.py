@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.engine import RatedLine
 
 FREE = "free"
@@ -131,6 +132,22 @@ PRICE_FIELDS = (
     "billed_by",
     "price_effective_from_ns",
 )
+
+
+def price_fields(sku: Sku, price: PriceVersion, requested: str) -> tuple[Any, ...]:
+    """The ``PRICE_FIELDS`` of a line rated at ``price`` of ``sku``, asked for as
+    ``requested``, in their order."""
+    return (
+        sku.id,
+        requested,
+        sku.category,
+        sku.unit,
+        sku.price_unit,
+        sku.price_unit_label,
+        price.unit_price_text,
+        sku.billed_by,
+        price.effective_from_ns,
+    )
 
 
 class ChargedLine(NamedTuple):

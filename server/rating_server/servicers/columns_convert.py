@@ -18,7 +18,7 @@ from rating.v1 import columns_pb2
 from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.columns import RatedColumns, UsageColumns
 from rating_server.engine import Violation
-from rating_server.ledger.model import ChargedLine
+from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, price_fields
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, FUNDING_SOURCE, timestamp
 
 _INT64_MAX = 2**63 - 1
@@ -66,17 +66,7 @@ def column_fields(violations: Sequence[Violation]) -> list[Violation]:
 
 def line_price(requested: str, sku: Sku, price: PriceVersion) -> columns_pb2.LinePrice:
     """What lines rated at ``price`` of ``sku``, asked for as ``requested``, share."""
-    return _price_message(
-        sku.id,
-        requested,
-        sku.category,
-        sku.unit,
-        sku.price_unit,
-        sku.price_unit_label,
-        price.unit_price_text,
-        sku.billed_by,
-        price.effective_from_ns,
-    )
+    return _price_message(*price_fields(sku, price, requested))
 
 
 def _price_message(
@@ -127,6 +117,7 @@ _MICROS = operator.attrgetter("micros")
 _BILLING = operator.attrgetter("billing_account_id")
 _FUNDING = operator.attrgetter("funding")
 _DUPLICATE = operator.attrgetter("duplicate")
+_PRICE_OF = operator.attrgetter(*PRICE_FIELDS)
 
 
 def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
@@ -178,14 +169,4 @@ def charged_columns(lines: Sequence[ChargedLine]) -> columns_pb2.RatedColumns:
 
 
 def _line_price(line: ChargedLine) -> columns_pb2.LinePrice:
-    return _price_message(
-        line.sku,
-        line.requested_sku,
-        line.category,
-        line.unit,
-        line.price_unit,
-        line.price_unit_label,
-        line.unit_price,
-        line.billed_by,
-        line.price_effective_from_ns,
-    )
+    return _price_message(*_PRICE_OF(line))

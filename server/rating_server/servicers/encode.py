@@ -19,7 +19,13 @@ from collections.abc import Iterable
 from rating.v1 import rating_service_pb2, usage_pb2
 from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.engine import RatedLine
-from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, FundingPart, FundingSummary
+from rating_server.ledger.model import (
+    PRICE_FIELDS,
+    ChargedLine,
+    FundingPart,
+    FundingSummary,
+    price_fields,
+)
 from rating_server.money import format_scaled
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, FUNDING_SOURCE, timestamp
 
@@ -191,17 +197,7 @@ def _line_of(
 def rated_fragments(sku: Sku, price: PriceVersion, requested: str) -> _Fragments:
     """The three runs of a rated line's bytes that follow from its SKU, price and
     requested name (``_serialize_fragments``), as ``LineWriter.rated_line`` writes them."""
-    return _fragments(
-        sku.id,
-        requested,
-        sku.category,
-        sku.unit,
-        sku.price_unit,
-        sku.price_unit_label,
-        price.unit_price_text,
-        sku.billed_by,
-        price.effective_from_ns,
-    )
+    return _fragments(*price_fields(sku, price, requested))
 
 
 class LineWriter:
