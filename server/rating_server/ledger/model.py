@@ -51,11 +51,6 @@ class Pack:
     create_time_ns: int
     seq: int
 
-    def draw_key(self) -> tuple[int, int, int, int]:
-        """Draw-down order: priority, earliest expiry (none last), earliest created, id."""
-        expiry = self.expire_time_ns if self.expire_time_ns is not None else 2**63
-        return (self.priority, expiry, self.create_time_ns, self.seq)
-
     def funds(self, at_ns: int) -> bool:
         """Whether usage at ``at_ns`` lies in the validity window [valid_from, expiry)."""
         return self.valid_from_ns <= at_ns and (
