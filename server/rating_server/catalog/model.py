@@ -11,9 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from rating_server.ids import id_problem
 from rating_server.money import Rate, canonical
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
 BILLERS = ("coze", "ark")
@@ -65,6 +69,15 @@ class Sku:
             return self.prices[-1]
         index = bisect_right(starts, at_ns)
         return self.prices[index - 1] if index else None
+
+    def versions_at(self, at_ns: np.ndarray) -> np.ndarray:
+        """``price_at`` for a column of instants (int64 nanoseconds): the index in
+        ``prices`` of the price in force at each, -1 before the first."""
+        import numpy as np  # only the columns need it
+
+        starts = np.array(self._starts, dtype=np.int64)
+        result: np.ndarray = np.searchsorted(starts, at_ns, side="right") - 1
+        return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from rating_server.catalog.model import CatalogSnapshot, Sku
-from rating_server.engine import DEFAULT_LIMITS, InvalidUsageError, Limits, Usage, plain_rater
+from rating_server.engine import (
+    DEFAULT_LIMITS,
+    InvalidUsageError,
+    Limits,
+    Usage,
+    line_too_large,
+    plain_rater,
+)
 from rating_server.errors import (
     FailedPreconditionError,
     InvalidRequestError,
@@ -62,10 +69,10 @@ from rating_server.ledger.model import (
     Reservation,
 )
 from rating_server.ledger.store import LedgerStore, LedgerTx
+from rating_server.units import NANOS_PER_DAY, NANOS_PER_SECOND
 
-NANOS = 1_000_000_000
-MIN_TTL_NS = NANOS
-MAX_TTL_NS = 24 * 3600 * NANOS
+MIN_TTL_NS = NANOS_PER_SECOND
+MAX_TTL_NS = NANOS_PER_DAY
 
 
 def reserve(
@@ -364,16 +371,7 @@ def _coster(catalog: CatalogSnapshot, sku: Sku, limits: Limits, now: int) -> Cal
     def cost(quantity: int) -> int:
         rated = rate(sku.id, quantity, now, {})
         if rated is None:  # the quantity is in range, the SKU priced: the amount is not
-            raise InvalidRequestError(
-                [
-                    Violation(
-                        "quantity",
-                        "AMOUNT_TOO_LARGE",
-                        f"the reservation would cost more than "
-                        f"{limits.max_line_micros // 10**6:,} points",
-                    )
-                ]
-            )
+            raise InvalidRequestError([line_too_large(limits, "quantity", "the reservation")])
         return rated[3]
 
     return cost
