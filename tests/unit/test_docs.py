@@ -116,6 +116,20 @@ def test_every_table_is_one_block(path: Path) -> None:
     assert broken_tables(path.read_text(encoding="utf-8")) == []
 
 
+def test_operations_names_every_setting_flag_and_command_the_server_reads() -> None:
+    server = ROOT / "server" / "rating_server"
+    source = "\n".join(path.read_text(encoding="utf-8") for path in server.rglob("*.py"))
+    cli = (server / "cli.py").read_text(encoding="utf-8")
+    names = set(re.findall(r"\bRATING_[A-Z_]*[A-Z]\b", source))
+    names |= set(re.findall(r'"(--[a-z][a-z-]*)"', cli))
+    names |= set(re.findall(r'add_parser\(\s*"([a-z-]+)"', cli))
+    assert {"RATING_DB", "RATING_WORKERS", "--listen", "serve", "hash-token"} <= names
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    code = " ".join(re.findall(r"`([^`]*)`", operations))
+    documented = {name for name in names if re.search(rf"(?<![\w-]){name}(?![\w-])", code)}
+    assert sorted(names - documented) == []
+
+
 def test_a_link_to_a_missing_file_or_heading_is_reported(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "there.md").write_text("# There\n\n## A `code` heading, too\n")
