@@ -260,6 +260,6 @@ def test_names_past_the_bound_are_quoted_all_the_same(monkeypatch: pytest.Monkey
         batch.append(good(sku="s.changed", occurred_at=stamp(NOON_S - round_, 0)))
         expected = general(batch, catalog, Limits())
         assert quoter.quote(batch, catalog, now_ns=NOW_NS) == (expected, 6)
-        fragments = quoter._fragments
-        assert fragments is not None
-        assert len(fragments.newest) <= 2 and len(fragments.older) <= 2
+        entries = quoter._entries
+        assert entries is not None
+        assert len(entries.newest) <= 2 and len(entries.priced) <= 2

