@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,10 +16,12 @@ from rating_server.money import (
     POINTS_PER_YUAN,
     Rate,
     amount,
+    exact_micros,
     fen_half_up,
     format_points,
     format_yuan,
     format_yuan_in_fen,
+    parse_decimal,
 )
 
 MICROS = st.integers(min_value=0, max_value=10**18)
@@ -67,3 +70,15 @@ def test_a_lines_amount_is_quantity_times_price_over_unit_rounded_half_up_once(
     denominator *= price_unit
     assert rate.micros(quantity) == (2 * numerator + denominator) // (2 * denominator)
     assert rate.micros(quantity) == amount(quantity, *rate.terms())
+
+
+def test_points_are_read_exactly_to_the_micro_point_and_no_further() -> None:
+    assert exact_micros(parse_decimal("0.000001")) == 1
+    assert exact_micros(parse_decimal("12.5000000")) == 12_500_000  # zeros past 6 are exact
+    assert exact_micros(parse_decimal("-3")) == -3_000_000
+    for text in ("0.0000001", "1.0000005"):
+        with pytest.raises(ValueError):
+            exact_micros(parse_decimal(text))
+    for text in ("1e3", "1_000", " 1", "+1", "NaN", "1."):
+        with pytest.raises(ValueError):
+            parse_decimal(text)
