@@ -298,6 +298,13 @@ class Reservation:
         return self.state
 
 
+def live_condition(now: str) -> str:
+    """``Reservation.state_at``'s rule for a live reservation as SQL on a reservations
+    row ``r``, ``now`` the parameter's placeholder: held, and not yet at its expiry.
+    Both engines query with it, so they and the model cannot disagree."""
+    return f"r.state = '{HELD}' AND r.expire_time_ns > {now}"
+
+
 #: Kinds of event in the charges feed.
 CHARGED = "charge"
 VOIDED = "void"
