@@ -14,7 +14,7 @@ from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import SettingError, Settings, database_label, is_postgres_url
-from rating_server.errors import SchemaError, StorageUnavailableError
+from rating_server.domain_errors import SchemaError, StorageUnavailableError
 from rating_server.ledger import invariants
 from rating_server.ledger.stores import open_ledger
 from rating_server.server import serve

@@ -29,7 +29,7 @@ from rating_server.auth import AccessFileError, AccessPolicy
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings, is_postgres_url
-from rating_server.errors import SchemaError, StorageUnavailableError
+from rating_server.domain_errors import SchemaError, StorageUnavailableError
 from rating_server.feed_bell import FeedBell
 from rating_server.grpc_metrics import ServerMetrics
 from rating_server.guard import Guard

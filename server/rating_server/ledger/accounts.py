@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from rating_server import time_zones
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import (
+from rating_server.domain_errors import (
     ConflictError,
     FailedPreconditionError,
     InvalidRequestError,

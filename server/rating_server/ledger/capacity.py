@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from rating_server.errors import (
+from rating_server.domain_errors import (
     FailedPreconditionError,
     InvalidRequestError,
     Violation,

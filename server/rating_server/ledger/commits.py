@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rating_server.catalog.model import CatalogSnapshot
+from rating_server.domain_errors import CatalogChangedError, FailedPreconditionError, check_id
 from rating_server.engine import (
     DEFAULT_LIMITS,
     InvalidUsageError,
@@ -23,7 +24,6 @@ from rating_server.engine import (
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import CatalogChangedError, FailedPreconditionError, check_id
 from rating_server.ids import id_problem
 from rating_server.ledger import capacity, reservations
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of

@@ -41,14 +41,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from rating_server.catalog.model import CatalogSnapshot, Sku
-from rating_server.engine import DEFAULT_LIMITS, InvalidUsageError, Limits, Usage, plain_rater
-from rating_server.errors import (
+from rating_server.domain_errors import (
     FailedPreconditionError,
     InvalidRequestError,
     NotFoundError,
     Violation,
     check_id,
 )
+from rating_server.engine import DEFAULT_LIMITS, InvalidUsageError, Limits, Usage, plain_rater
 from rating_server.ids import id_problem, shown
 from rating_server.ledger.accounts import find_accounts, packs_of
 from rating_server.ledger.funding import Drawdown, local_day

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 
 # SQLite's primary result codes that say the storage failed, not the SQL: access denied
 # (PERM), locked too long (BUSY, LOCKED), out of memory (NOMEM), read-only (READONLY),

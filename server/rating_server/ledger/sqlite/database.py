@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.sqlite.schema import (
     ADDED_COLUMNS,
     PROBE,
