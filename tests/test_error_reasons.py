@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2, error_details_pb2
 
 from rating.v1 import error_reason_pb2
-from rating_server import domain_errors
+from rating_server import ids
 from rating_server.servicers import convert, statuses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def test_each_id_and_instant_field_checked_has_its_own_reason() -> None:
     ``optional_duration_ns`` all have an entry in the tables their reasons come from,
     so that no bad id or instant is refused with a reason the enum lacks."""
     tables = {
-        "check_id": domain_errors.ID_INVALID_REASONS,
+        "check_id": ids.ID_INVALID_REASONS,
         "optional_ns": convert.INVALID_REASONS,
         "optional_duration_ns": convert.INVALID_REASONS,
     }

@@ -11,15 +11,18 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.columns import UsageColumns, rate_columns, shape_problems
-from rating_server.domain_errors import CatalogChangedError, InvalidRequestError
+from rating_server.domain_errors import (
+    CatalogChangedError,
+    InvalidRequestError,
+    InvalidUsageError,
+    Violation,
+)
 from rating_server.engine import (
     DEFAULT_LIMITS,
     MAX_BATCH_ITEMS,
-    InvalidUsageError,
     Limits,
     RatedBatch,
     Usage,
-    Violation,
     add_new_fields,
     in_item_order,
     rate_batch,
