@@ -116,7 +116,7 @@ def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
 
 
 class LedgerStorage:
-    """Stands in for the ledger's ``connect`` and keeps every writer connection, so a
+    """Stands in for the ledger's ``open_ledger_connection`` and keeps every writer connection, so a
     test can make the database refuse writes, as a read-only file, mount or disk does.
 
     Making the file read-only does not stop a test running as root, so the writers are
@@ -133,7 +133,7 @@ class LedgerStorage:
     def __init__(self) -> None:
         self.writers: list[sqlite3.Connection] = []
 
-    def connect(self, path: str | Path, create: bool = True) -> sqlite3.Connection:
+    def open_ledger_connection(self, path: str | Path, create: bool = True) -> sqlite3.Connection:
         if not create:  # a reader
             return database.open_connection(path, check_same_thread=False, create=False)
         conn = database.open_connection(path, check_same_thread=False)

@@ -385,7 +385,7 @@ def test_serve_on_a_database_it_cannot_write_exits_1_saying_so_in_one_line(
         uri = Path(path).absolute().as_uri() + "?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
-    monkeypatch.setattr(rating_server.ledger.sqlite.database, "connect", read_only)
+    monkeypatch.setattr(rating_server.ledger.sqlite.database, "open_ledger_connection", read_only)
     monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
     caplog.set_level(logging.INFO, logger="rating_server")
     settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))
