@@ -24,7 +24,7 @@ from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings, is_postgres_url
 from rating_server.ledger.sqlite import database
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "server" / "catalog" / "seed.toml"
@@ -102,7 +102,7 @@ def seeded_database(path: Path) -> Path:
 @contextmanager
 def running(settings: Settings) -> Iterator[RatingServer]:
     """The real server, in this process, started; stopped at the end."""
-    server = RatingServer(settings)
+    server = create_server(settings)
     server.start()
     try:
         yield server
