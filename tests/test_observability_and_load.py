@@ -45,7 +45,7 @@ from rating_server.access_log import AccessLog
 from rating_server.auth import hash_token
 from rating_server.config import Settings
 from rating_server.logs import JsonFormatter
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 RPC_TIMEOUT = 30.0
 CLI_TIMEOUT = 60.0
@@ -147,7 +147,7 @@ COMMIT = {k: v for k, v in rpc("RatingService", "CommitCharges").items() if k !=
 @pytest.fixture
 def metered_server(database: str) -> Iterator[RatingServer]:
     """The real server in this process, with /metrics on a free port of 127.0.0.1."""
-    running = RatingServer(
+    running = create_server(
         Settings(listen="127.0.0.1:0", db_path=database, metrics_listen="127.0.0.1:0")
     )
     running.start()
@@ -254,7 +254,7 @@ def guarded_server(database: str, tmp_path: Path) -> Iterator[RatingServer]:
         f'token_sha256 = "{hash_token(ADMIN_TOKEN)}"\n'
         'roles = ["admin"]\n'
     )
-    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, auth_file=str(access)))
+    running = create_server(Settings(listen="127.0.0.1:0", db_path=database, auth_file=str(access)))
     running.start()
     yield running
     running.stop(grace=0)

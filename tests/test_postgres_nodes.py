@@ -31,8 +31,8 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc, usage_pb2
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.stores import open_catalog
+from rating_server.domain_errors import CatalogChangedError
 from rating_server.engine import Usage
-from rating_server.errors import CatalogChangedError
 from rating_server.ledger import accounts, commits
 from rating_server.ledger.postgres import migrate
 from rating_server.ledger.postgres.cluster import Cluster

@@ -11,7 +11,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from support import item, rich_error
 
 from rating.v1 import account_service_pb2, rating_service_pb2, usage_pb2
-from rating_server.servicers import errors
+from rating_server.servicers import statuses
 
 
 def quote_error(rating, items) -> tuple:
@@ -110,7 +110,7 @@ def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_that_f
 ):
     error, violations = quote_error(rating, [item("no.such.sku", 1)] * 10_000)
     shown = len(violations)
-    assert 10 <= shown <= errors.MAX_VIOLATIONS
+    assert 10 <= shown <= statuses.MAX_VIOLATIONS
     assert violations == [(f"items[{i}].sku", "SKU_UNKNOWN") for i in range(shown)]
     assert error.info.metadata["violations"] == "10000"
     assert error.info.metadata["violations_shown"] == str(shown)
@@ -151,7 +151,7 @@ def test_many_long_unknown_skus_in_any_script_get_invalid_argument_within_the_tr
                     timeout=30,
                 )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()  # type: ignore[attr-defined]
-        assert on_the_wire(caught.value) <= errors.TRAILER_BUDGET
+        assert on_the_wire(caught.value) <= statuses.TRAILER_BUDGET
         error = rich_error(caught.value)
         shown = len(error.violations)
         assert shown >= 1
@@ -179,7 +179,7 @@ def unpacked(status: status_pb2.Status) -> tuple[error_details_pb2.ErrorInfo, li
 @pytest.mark.parametrize("letter", ["价", "😀", "\u00e9", "x", "%"])
 def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter: str) -> None:
     long = letter * 5000
-    status = errors.error_status(
+    status = statuses.error_status(
         code_pb2.INVALID_ARGUMENT,
         f"items[0].sku: {long}",
         "INVALID_USAGE",
@@ -188,8 +188,8 @@ def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter
             error_details_pb2.BadRequest(field_violations=[violation(n, long) for n in range(50)])
         ],
     )
-    assert wire_size(status.message, status.SerializeToString()) <= errors.TRAILER_BUDGET
-    assert errors.trailer_size(status) == wire_size(status.message, status.SerializeToString())
+    assert wire_size(status.message, status.SerializeToString()) <= statuses.TRAILER_BUDGET
+    assert statuses.trailer_size(status) == wire_size(status.message, status.SerializeToString())
     info, descriptions = unpacked(status)
     assert 1 <= len(descriptions) < 50
     assert info.metadata["violations"] == "50"
@@ -197,13 +197,13 @@ def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter
     for text in [status.message, info.metadata["sku"], *descriptions]:
         assert text.endswith("...")
         assert set(text.removesuffix("...")) <= set(f"items[0].sku: {letter}")  # whole letters
-    assert len(status.message.encode()) <= errors.MAX_MESSAGE
-    assert all(len(d.encode()) <= errors.MAX_ECHO for d in descriptions)
-    assert len(info.metadata["sku"].encode()) <= errors.MAX_ECHO
+    assert len(status.message.encode()) <= statuses.MAX_MESSAGE
+    assert all(len(d.encode()) <= statuses.MAX_ECHO for d in descriptions)
+    assert len(info.metadata["sku"].encode()) <= statuses.MAX_ECHO
 
 
 def test_an_error_status_that_fits_is_sent_whole() -> None:
-    status = errors.error_status(
+    status = statuses.error_status(
         code_pb2.INVALID_ARGUMENT,
         "items[0].sku: no SKU named '价'",
         "INVALID_USAGE",
@@ -221,13 +221,13 @@ def test_an_error_status_that_fits_is_sent_whole() -> None:
 @pytest.mark.parametrize("text", ["价" * 200, "😀" * 200, "a😀" * 200, "é" * 300])
 @pytest.mark.parametrize("limit", [7, 64, 255, 256])
 def test_cut_keeps_whole_utf8_characters_within_the_limit(text: str, limit: int) -> None:
-    shortened = errors.cut(text, limit)
+    shortened = statuses.cut(text, limit)
     assert len(shortened.encode()) <= limit
     assert shortened.endswith("...")
     kept = shortened.removesuffix("...")
     assert text.startswith(kept)
     assert len(kept.encode()) > limit - 3 - 4  # no more cut than one character's bytes
-    assert errors.cut("short", limit) == "short"
+    assert statuses.cut("short", limit) == "short"
 
 
 def test_a_huge_sku_is_cut_short_in_the_error(rating):

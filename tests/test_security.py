@@ -58,7 +58,7 @@ from rating.v1 import (
 )
 from rating_server import auth
 from rating_server.config import Settings
-from rating_server.server import RatingServer, StartupError
+from rating_server.server import RatingServer, StartupError, create_server
 
 CALL_TIMEOUT = 30.0  # generous: a loaded 2-core machine may be slow, never this slow
 CLI_TIMEOUT = 30.0
@@ -1096,7 +1096,7 @@ def test_a_bad_access_file_stops_the_start_with_the_field_named_and_no_hash_echo
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
-        RatingServer(settings)
+        create_server(settings)
     message = str(raised.value)
     assert message.startswith(f"bad access file: {access}: ")
     assert field in message
@@ -1118,7 +1118,7 @@ def test_an_unreadable_access_file_stops_the_start_naming_the_file(
         auth_file=str(access),
     )
     with pytest.raises(StartupError, match=f"^bad access file: {access}: "):
-        RatingServer(settings)
+        create_server(settings)
 
 
 def test_serve_with_an_unknown_role_in_the_access_file_exits_1_naming_the_field(
@@ -1239,5 +1239,5 @@ def test_an_access_file_of_the_wrong_shape_is_named_not_a_traceback(
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
-        RatingServer(settings)
+        create_server(settings)
     assert field in str(raised.value)

@@ -21,7 +21,7 @@ from support import item
 
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import SettingError, Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 from rating_server.tracing import start_tracing
 
 TIMEOUT = 30.0
@@ -40,7 +40,7 @@ def spans() -> InMemorySpanExporter:
 def traced(seeded_db: Path, spans: InMemorySpanExporter) -> Iterator[RatingServer]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    running = RatingServer(
+    running = create_server(
         Settings(listen="127.0.0.1:0", db_path=str(seeded_db)), tracer_provider=provider
     )
     running.start()
@@ -145,10 +145,10 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
     from rating.v1 import rating_service_pb2
     from rating import RatingClient
     from rating_server.config import Settings
-    from rating_server.server import RatingServer, StartupError
+    from rating_server.server import StartupError, create_server
 
     database = sys.argv[1]
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database))
+    server = create_server(Settings(listen="127.0.0.1:0", db_path=database))
     server.start()
     with RatingClient(server.address) as client:
         quote = client.quote([item("agent.call", 3)])
@@ -156,7 +156,7 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
     print("quoted", quote.total_points)
     print("loaded", sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     try:
-        RatingServer(Settings(listen="127.0.0.1:0", db_path=database, tracing="otlp"))
+        create_server(Settings(listen="127.0.0.1:0", db_path=database, tracing="otlp"))
     except StartupError as error:
         print("refused:", error)
     """

@@ -20,14 +20,13 @@ from types import MappingProxyType
 import numpy as np
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
+from rating_server.domain_errors import InvalidUsageError, Violation
 from rating_server.engine import (
     DEFAULT_LIMITS,
-    InvalidUsageError,
     Limits,
     RatedBatch,
     RatedLine,
     Usage,
-    Violation,
     batch_too_large,
     count_problems,
     plain_sku,

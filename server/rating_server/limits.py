@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rating.options import MAX_MESSAGE_BYTES, SERVER_MIN_PING_INTERVAL_MS
-from rating_server.engine import DEFAULT_LIMITS, MAX_BATCH_ITEMS, Limits, Violation
+from rating_server.domain_errors import Violation
+from rating_server.engine import DEFAULT_LIMITS, MAX_BATCH_ITEMS, Limits
 from rating_server.ids import MAX_ID_LENGTH
 from rating_server.ledger.reservations import MAX_TTL_NS
 
