@@ -350,8 +350,7 @@ def plain_rater(
         price = sku.price_at(at_ns)
         if price is None:
             return None
-        rated = rounded_up(quantity, sku.increment)  # line_micros, without its call
-        micros = price.rate.micros(rated)
+        rated, micros = line_micros(sku, price, quantity)
         return (sku, price, rated, micros) if line_ok(micros) else None
 
     return rate

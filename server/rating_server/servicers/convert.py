@@ -37,16 +37,12 @@ def timestamp(ns: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
-#: A valid google.protobuf.Timestamp's seconds (years 1 to 9999) and nanos: the rule,
-#: as ranges, which a loop checks without a call (``seconds in TIMESTAMP_SECONDS``).
-TIMESTAMP_SECONDS = range(_MIN_SECONDS, _MAX_SECONDS + 1)
-TIMESTAMP_NANOS = range(NANOS_PER_SECOND)
-
-
 def instant_ns(seconds: int, nanos: int) -> int | None:
     """A google.protobuf.Timestamp's instant in nanoseconds since the epoch; None when
-    it is not a valid Timestamp (``TIMESTAMP_SECONDS``, ``TIMESTAMP_NANOS``)."""
-    if seconds in TIMESTAMP_SECONDS and nanos in TIMESTAMP_NANOS:
+    it is not a valid Timestamp: seconds of the years 1 to 9999, nanos 0 to 1e9-1 (each
+    its own interval, so a batch's Timestamps are all valid when their least and
+    greatest seconds and nanos are)."""
+    if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < NANOS_PER_SECOND:
         return seconds * NANOS_PER_SECOND + nanos
     return None
 

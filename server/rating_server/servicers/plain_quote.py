@@ -1,19 +1,19 @@
 """A Quote of plain items, read and rated in one pass, then written.
 
 Nearly every Quote names no account and carries only plain items. For those, this
-reads each item's fields from the request, rates it by the engine's own rule for a plain
-item (``engine.plain_rater``: the SKU, the price in force, the bounds, the increment,
-the amount) and writes the part of its line that follows from its SKU, price and
-numbers, in one loop; then it checks the batch's ids at once (``ids.all_plain``, as
-``engine.rate_batch`` does), and only then writes them, before each line's rest. No rule
-is written here: what this adds is where bytes go. Nothing a caller sent reaches the
-hand-written bytes unchecked: the requested name only in its price's fragments,
-serialized by protobuf (``encode.rated_fragments``), and the ids only once checked. It
-makes none of the Usage and RatedLine values the general path makes of each item
-(``convert.usages``, ``engine.rate_batch``, ``LineWriter.rated``). Any other batch, an
-item that is not plain or ids that are not, returns None, and the general path rates
-it, naming every problem. Where this answers, it answers what the general path does,
-byte for byte (test_plain_quote).
+reads each item's fields from the request, rates it by the engine's own rule functions
+(``PlainQuoter.quote`` names them) and writes the part of its line that follows from its
+SKU, price and numbers, in one loop; then it checks the batch's bounds, attributes and
+ids at once (``ids.all_plain``, as ``engine.rate_batch`` does), and only then writes the
+ids, before each line's rest. No rule is written here: what this adds is where bytes go,
+and when each rule function is called. Nothing a caller sent reaches the hand-written
+bytes unchecked: the requested name only in its price's fragments, serialized by
+protobuf (``encode.rated_fragments``), and the ids only once checked. It makes none of
+the Usage and RatedLine values the general path makes of each item (``convert.usages``,
+``engine.rate_batch``, ``LineWriter.rated``). Any other batch, an item that is not plain
+or ids that are not, returns None, and the general path rates it, naming every problem.
+Where this answers, it answers what the general path does, byte for byte
+(test_plain_quote).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rating_server.catalog.model import FOREVER_NS, CatalogSnapshot
 from rating_server.engine import Limits, plain_sku, rounded_up
 from rating_server.ids import all_plain
 from rating_server.money import amount
-from rating_server.servicers.convert import TIMESTAMP_NANOS, TIMESTAMP_SECONDS
+from rating_server.servicers.convert import instant_ns
 from rating_server.servicers.encode import (
     FIELD_1,
     amounts,
@@ -126,15 +126,17 @@ class PlainQuoter:
         Each item is rated by the engine's rule functions: the SKU (``plain_sku``) and
         the price in force at its instant (``Sku.price_span``), looked up once per name
         and price; ``rounded_up``; ``amount``; ``Limits.all_attributes_ok``. The bounds are
-        intervals, so the batch is in them when its least and greatest quantity and
-        instant, and its greatest line, are (``Limits.quantity_ok``, ``instant_ok``,
-        ``line_ok``, ``batch_ok``), checked once the batch is read."""
+        intervals, so the batch is in them when its least and greatest Timestamp fields
+        (``convert.instant_ns``), quantity and instant, and its greatest line, are
+        (``Limits.quantity_ok``, ``instant_ok``, ``line_ok``, ``batch_ok``): each is
+        called once the batch is read, not once per item."""
         limits = self._limits
         if not items or limits.max_quantity >= _SHORT or limits.max_line_micros >= _SHORT:
             return None
         entries = self._for(catalog)
         newest, entry_at = entries.newest, entries.at
-        valid_seconds, valid_nanos = TIMESTAMP_SECONDS, TIMESTAMP_NANOS
+        least_seconds = least_nanos = FOREVER_NS
+        most_seconds = most_nanos = -FOREVER_NS
         attribute_maps: list[Mapping[str, str]] = []
         has, quantities = _HAS_FIELD, _QUANTITY
         usage_ids: list[str] = []
@@ -146,9 +148,19 @@ class PlainQuoter:
             name = item.sku
             stamp = item.occurred_at
             seconds, nanos = stamp.seconds, stamp.nanos
-            if seconds not in valid_seconds or nanos not in valid_nanos or has(item, "duration"):
+            if has(item, "duration"):
                 return None
-            at_ns = seconds * NANOS_PER_SECOND + nanos  # convert.instant_ns, without its call
+            # The extremes of the Timestamps' fields (convert.instant_ns checks them after
+            # the loop: a Timestamp is valid when its seconds and its nanos each are).
+            if seconds < least_seconds:
+                least_seconds = seconds
+            if seconds > most_seconds:
+                most_seconds = seconds
+            if nanos < least_nanos:
+                least_nanos = nanos
+            if nanos > most_nanos:
+                most_nanos = nanos
+            at_ns = seconds * NANOS_PER_SECOND + nanos
             entry = newest.get(name) or entry_at(name, at_ns)
             if entry is None:
                 return None
@@ -200,7 +212,9 @@ class PlainQuoter:
         latest_ns = limits.latest_ns(now_ns)
         # A batch names a few accounts, each many times: each is checked once.
         if not (
-            limits.quantity_ok(least)
+            instant_ns(least_seconds, least_nanos) is not None
+            and instant_ns(most_seconds, most_nanos) is not None
+            and limits.quantity_ok(least)
             and limits.quantity_ok(most)
             and limits.instant_ok(first_ns, latest_ns)
             and limits.instant_ok(last_ns, latest_ns)
