@@ -350,12 +350,6 @@ def _funding(part: FundingPart, points: bytes, tails: dict[tuple[str, str, str],
     )
 
 
-def funding_bytes(part: FundingPart, tails: dict[tuple[str, str, str], bytes]) -> bytes:
-    """One Funding message's bytes. ``tails`` keeps the pack, day and month fields
-    serialized (a batch draws on a few packs over a few days)."""
-    return _funding(part, _amount(part.micros, POINT_PLACES), tails)
-
-
 def _totals(total_micros: int, catalog_version: int, first_tag: int) -> bytes:
     """total_points, total_yuan and catalog_version, fields ``first_tag`` on."""
     points, yuan = _amount(total_micros, POINT_PLACES), _amount(total_micros, YUAN_PLACES)
