@@ -142,8 +142,7 @@ class PlainQuoter:
         usage_ids: list[str] = []
         account_ids: list[str] = []
         rests: list[bytes] = []
-        total = most_micros = 0
-        least, most = FOREVER_NS, -FOREVER_NS
+        total = least = most = most_micros = 0
         first_ns, last_ns = FOREVER_NS, -FOREVER_NS
         for item in items:
             name = item.sku
@@ -180,7 +179,7 @@ class PlainQuoter:
             # The extremes, for the bounds (checked after the loop).
             if quantity < least:
                 least = quantity
-            if quantity > most:
+            elif quantity > most:
                 most = quantity
             if at_ns < first_ns:
                 first_ns = at_ns
@@ -212,20 +211,16 @@ class PlainQuoter:
             account_ids.append(item.account_id)
         latest_ns = limits.latest_ns(now_ns)
         # A batch names a few accounts, each many times: each is checked once.
-        # Where the extremes are one value (a single item, or items alike), one call.
         if not (
             instant_ns(least_seconds, least_nanos) is not None
-            and (
-                (most_seconds, most_nanos) == (least_seconds, least_nanos)
-                or instant_ns(most_seconds, most_nanos) is not None
-            )
+            and instant_ns(most_seconds, most_nanos) is not None
             and limits.quantity_ok(least)
-            and (most == least or limits.quantity_ok(most))
+            and limits.quantity_ok(most)
             and limits.instant_ok(first_ns, latest_ns)
-            and (last_ns == first_ns or limits.instant_ok(last_ns, latest_ns))
+            and limits.instant_ok(last_ns, latest_ns)
             and limits.line_ok(most_micros)
             and limits.batch_ok(total)
-            and (not attribute_maps or limits.all_attributes_ok(attribute_maps))
+            and limits.all_attributes_ok(attribute_maps)
             and all_plain(usage_ids)
             and all_plain(list(set(account_ids)))
         ):
