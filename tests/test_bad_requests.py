@@ -1041,7 +1041,7 @@ def test_calls_past_the_concurrency_limit_get_resource_exhausted_until_slots_fre
 
     monkeypatch.setattr(rating_servicer, "rate_batch", held)
     # Plain quotes skip rate_batch (plain_quote): these take the general path.
-    monkeypatch.setattr(rating_servicer.plain_quote, "quote", lambda *_args: None)
+    monkeypatch.setattr(rating_servicer.plain_quote.PlainQuoter, "quote", lambda *_args: None)
     request = rat.QuoteRequest(items=[calls(1, "u-held")])
     with (
         running_server(database, max_concurrent_rpcs=2) as server,

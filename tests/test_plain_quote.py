@@ -31,13 +31,20 @@ def general(
     path: the response's bytes, or None for an INVALID_ARGUMENT."""
     usages, violations = convert.usages(items)
     try:
-        batch = rate_batch(catalog, usages, limits=limits, now_ns=NOW_NS)
+        batch = rate_batch(catalog, usages, limits=limits)
     except InvalidUsageError:
         return None
     if violations:
         return None
     lines = encode.LineWriter().rated(batch.lines)
     return encode.quote_response(lines, batch.total_micros, batch.catalog_version)
+
+
+def quote(
+    items: list[usage_pb2.UsageItem], catalog: CatalogSnapshot, limits: Limits
+) -> tuple[bytes, int] | None:
+    """The one-pass answer of a quoter new to the catalog, at NOW_NS."""
+    return plain_quote.PlainQuoter(limits).quote(items, catalog, now_ns=NOW_NS)
 
 
 def stamp(seconds: int, nanos: int) -> timestamp_pb2.Timestamp:
@@ -110,7 +117,7 @@ def test_a_one_pass_quote_is_the_general_paths_answer_or_none(
     seed: CatalogSnapshot, batch: list[usage_pb2.UsageItem], limits: Limits
 ) -> None:
     expected = general(batch, seed, limits)
-    answered = plain_quote.quote(batch, seed, limits, now_ns=NOW_NS)
+    answered = quote(batch, seed, limits)
     if answered is not None:
         assert expected is not None
         assert answered == (expected, len(batch))
@@ -121,18 +128,16 @@ def test_a_one_pass_quote_is_the_general_paths_answer_or_none(
 def test_a_batch_of_plain_items_is_quoted_in_one_pass(
     seed: CatalogSnapshot, batch: list[usage_pb2.UsageItem]
 ) -> None:
-    # The lenient limits: the engine takes no attributes as plain while it knows a good
-    # key longer than the limits allow, and other tests teach it keys of 65 and 80
-    # characters (a server's limits never change, so this is only the tests' concern).
-    limits = LIMITS[1]
-    expected = general(batch, seed, limits)  # as on a server, its keys have been seen
+    limits = Limits()  # new: no key seen before
+    answered = quote(batch, seed, limits)  # before the general path has seen any item
+    expected = general(batch, seed, limits)
 
     assert expected is not None
-    assert plain_quote.quote(batch, seed, limits, now_ns=NOW_NS) == (expected, len(batch))
+    assert answered == (expected, len(batch))
 
 
 def test_an_empty_batch_is_left_to_the_general_path(seed: CatalogSnapshot) -> None:
-    assert plain_quote.quote([], seed, Limits(), now_ns=NOW_NS) is None
+    assert quote([], seed, Limits()) is None
 
 
 @pytest.mark.parametrize(
@@ -159,10 +164,10 @@ def test_ids_are_checked_before_anything_is_written(
 
     monkeypatch.setattr(plain_quote, "_lines", watched)
     batch = [good(usage_id="u-0"), good(**fields)]
-    assert plain_quote.quote(batch, seed, Limits(), now_ns=NOW_NS) is None
+    assert quote(batch, seed, Limits()) is None
     assert written == []
     assert general(batch, seed, Limits()) is None  # which names the bad id
-    assert plain_quote.quote([good()], seed, Limits(), now_ns=NOW_NS) is not None
+    assert quote([good()], seed, Limits()) is not None
     assert written == ["u-1"]
 
 
@@ -235,26 +240,27 @@ def test_older_prices_increments_long_ids_and_large_amounts_are_the_general_path
     batch: list[usage_pb2.UsageItem],
 ) -> None:
     expected = general(batch, CHANGED, Limits())
-    assert plain_quote.quote(batch, CHANGED, Limits(), now_ns=NOW_NS) == (
-        None if expected is None else (expected, len(batch))
-    )
+    assert quote(batch, CHANGED, Limits()) == (None if expected is None else (expected, len(batch)))
 
 
 def test_a_new_catalog_is_quoted_at_its_own_prices() -> None:
     batch = [good(sku="s.changed"), good(usage_id="u-2", sku="s.changed", quantity=90_001)]
+    quoter = plain_quote.PlainQuoter(Limits())
     for catalog in (_catalog(1, "14"), _catalog(2, "21.5"), _catalog(1, "14")):
         expected = general(batch, catalog, Limits())
         assert expected is not None
-        assert plain_quote.quote(batch, catalog, Limits(), now_ns=NOW_NS) == (expected, 2)
+        assert quoter.quote(batch, catalog, now_ns=NOW_NS) == (expected, 2)
 
 
 def test_names_past_the_bound_are_quoted_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plain_quote, "_MAX_ENTRIES", 2)
+    monkeypatch.setattr(plain_quote, "MAX_ENTRIES", 2)
     catalog = _catalog(4)
+    quoter = plain_quote.PlainQuoter(Limits())
     for round_ in range(2):
         batch = [good(usage_id=f"u-{n}", sku=f"s.p.name-{n}") for n in range(5)]
         batch.append(good(sku="s.changed", occurred_at=stamp(NOON_S - round_, 0)))
         expected = general(batch, catalog, Limits())
-        assert plain_quote.quote(batch, catalog, Limits(), now_ns=NOW_NS) == (expected, 6)
-        _, newest, older = plain_quote._cache
-        assert len(newest) <= 2 and len(older) <= 2
+        assert quoter.quote(batch, catalog, now_ns=NOW_NS) == (expected, 6)
+        entries = quoter._entries
+        assert entries is not None
+        assert len(entries.newest) <= 2 and len(entries.priced) <= 2

@@ -251,7 +251,7 @@ def test_a_fault_in_the_server_is_internal_and_tells_the_caller_no_internals(
         raise RuntimeError("secret internals: /srv/rating.db")
 
     monkeypatch.setattr(servicer, "rate_batch", broken)  # both paths a Quote may take
-    monkeypatch.setattr(servicer.plain_quote, "quote", broken)
+    monkeypatch.setattr(servicer.plain_quote.PlainQuoter, "quote", broken)
     with pytest.raises(grpc.RpcError) as caught:
         rating.Quote(rating_service_pb2.QuoteRequest(items=[item("agent.call", 1)]), timeout=30)
     error = rich_error(caught.value)

@@ -278,7 +278,8 @@ def test_stop_turns_health_not_serving_and_lets_the_in_flight_quote_finish(
 
     monkeypatch.setattr(rating_server.servicers.rating, "rate_batch", held_rate_batch)
     # Plain quotes skip rate_batch (plain_quote): this one takes the general path.
-    monkeypatch.setattr(rating_server.servicers.plain_quote, "quote", lambda *_args: None)
+    quoter = rating_server.servicers.plain_quote.PlainQuoter
+    monkeypatch.setattr(quoter, "quote", lambda *_args: None)
     server = create_server(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
     server.start()
     stopper = threading.Thread(target=server.stop, kwargs={"grace": DRAIN_GRACE}, name="stopper")

@@ -44,7 +44,13 @@ from rating.v1 import (
     usage_pb2,
 )
 
-CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
+#: The categories a SKU may have, by name ("model", "agent", ...): the names of the API's
+#: Category enum (CATEGORY_MODEL is "model"), less CATEGORY_UNSPECIFIED.
+CATEGORIES = tuple(
+    name.removeprefix("CATEGORY_").lower()
+    for name, number in usage_pb2.Category.items()
+    if number != usage_pb2.CATEGORY_UNSPECIFIED
+)
 T = TypeVar("T")
 
 #: The service of each method, as the stub attribute of a client.

@@ -13,7 +13,6 @@ a batch's errors are the row form's (test_columns proves rows and columns agree)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,16 +23,15 @@ from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
 from rating_server.domain_errors import InvalidUsageError, Violation
 from rating_server.engine import (
     DEFAULT_LIMITS,
-    MAX_BATCH_ITEMS,
     Limits,
     RatedBatch,
     RatedLine,
     Usage,
-    attributes_ok,
     batch_too_large,
+    count_problems,
+    plain_sku,
     rate_item,
     rounded_up,
-    too_many_items,
 )
 from rating_server.ids import all_plain, id_problem
 from rating_server.money import amount
@@ -109,11 +107,8 @@ def shape_problems(columns: UsageColumns) -> list[Violation]:
     not one per listed item, listed items out of order. Fields are named as in the
     request (``columns.quantities``, ``columns.sku_indices[17]``)."""
     count = len(columns)
-    if not count:
-        return [Violation("columns", "ITEMS_EMPTY", "at least one item is required")]
-    if count > MAX_BATCH_ITEMS:
-        return [Violation("columns", "ITEMS_TOO_MANY", too_many_items(count).description)]
-    problems: list[Violation] = []
+    if problems := count_problems(count, "columns"):
+        return problems
     per_item: list[tuple[str, int, bool]] = [
         ("account_indices", len(columns.account_indices), False),
         ("sku_indices", len(columns.sku_indices), False),
@@ -240,15 +235,14 @@ def rate_columns(
     InvalidUsageError naming every problem as it does (``items[i].field``). The
     columns' shape must have been found good (``shape_problems``). ``usages``, the
     columns' items when already made, saves making those of the items not plain."""
-    latest_ns = (time.time_ns() if now_ns is None else now_ns) + limits.max_future_ns
+    latest_ns = limits.latest_ns(now_ns)
     default_free = catalog.default_plan.free_storage_bytes
     quota = free_storage_bytes or (lambda _account, _at_ns: default_free)
     quantities = columns.quantities
     instants = columns.occurred_at_ns
     # Items the columns rate: no duration, quantity and instant in bounds, good ids and
     # attributes. The others go to the engine's rules, item by item.
-    plain = (quantities >= 0) & (quantities <= limits.max_quantity)
-    plain &= (instants >= limits.earliest_ns) & (instants <= latest_ns)
+    plain = limits.quantity_ok(quantities) & limits.instant_ok(instants, latest_ns)
     plain[columns.duration_items] = False
     bad_accounts = [i for i, a in enumerate(columns.accounts) if id_problem(a)]
     if bad_accounts:
@@ -257,7 +251,7 @@ def rate_columns(
         plain &= np.array([id_problem(u) is None for u in columns.usage_ids], dtype=bool)
     if columns.attribute_set_indices is not None and len(columns.attribute_set_indices):
         bad_sets = [
-            i for i, s in enumerate(columns.attribute_sets) if s and not attributes_ok(s, limits)
+            i for i, s in enumerate(columns.attribute_sets) if s and not limits.attributes_ok(s)
         ]
         if bad_sets:
             plain &= ~np.isin(columns.attribute_set_indices, bad_sets)
@@ -282,7 +276,7 @@ def rate_columns(
             else:
                 rated[index] = line.rated_quantity
     total = int(micros.sum(dtype=np.int64)) if not violations else 0
-    if not violations and total > limits.max_batch_micros:
+    if not violations and not limits.batch_ok(total):
         violations.append(batch_too_large(limits))
     if violations:
         raise InvalidUsageError(violations)
@@ -318,8 +312,8 @@ def _rate_plain(
     first = np.full(len(columns.skus), -1, dtype=np.int64)
     several: list[tuple[int, Sku]] = []
     for number, name in enumerate(columns.skus):
-        sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
-        if sku is None or sku.metering == "storage" or not sku.prices:
+        sku = plain_sku(catalog, name)
+        if sku is None:
             continue
         first[number] = len(slots)
         slots.extend((name, sku, price) for price in sku.prices)
@@ -333,9 +327,7 @@ def _rate_plain(
     for number, sku in several:  # the price in force at each item's instant
         chosen = np.flatnonzero(plain & (sku_indices == number))
         if chosen.size:
-            starts = np.array([p.effective_from_ns for p in sku.prices], dtype=np.int64)
-            version = np.searchsorted(starts, instants[chosen], side="right") - 1
-            slot[chosen] += np.maximum(version, 0)
+            slot[chosen] += np.maximum(sku.versions_at(instants[chosen]), 0)
     starts, increments, a, b, c, largest = _terms(slots)
     chosen = np.flatnonzero(plain)
     at = slot[chosen]
@@ -343,7 +335,7 @@ def _rate_plain(
     keep = (instants[chosen] >= starts[at]) & (quantity <= largest[at])
     chosen, at, quantity = chosen[keep], at[keep], quantity[keep]
     amounts = amount(quantity, a[at], b[at], c[at])
-    keep = amounts <= limits.max_line_micros
+    keep = limits.line_ok(amounts)
     chosen, at = chosen[keep], at[keep]
     table = np.zeros(len(slots), dtype=np.int64)
     for used in np.unique(at).tolist():

@@ -12,6 +12,7 @@ from rating.options import MAX_MESSAGE_BYTES
 from rating_server.engine import Limits
 from rating_server.limits import ServiceLimits
 from rating_server.ports import ListenError, parse_listen
+from rating_server.units import NANOS_PER_SECOND
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 #: The most workers a server may have.
@@ -188,7 +189,7 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_future_ns=self.max_future_seconds * 1_000_000_000)
+        return Limits(max_future_ns=self.max_future_seconds * NANOS_PER_SECOND)
 
     @property
     def service_limits(self) -> ServiceLimits:

@@ -1,6 +1,6 @@
 """The rating engine: usage in, exact amounts out. Plain Python, no gRPC.
 
-Rules (SPEC §2, §3):
+Rules:
 
 - A line's amount is rated_quantity x unit_price / price_unit, computed exactly and
   rounded once, half-up, to one micro-point. A batch total is the sum of its lines.
@@ -18,22 +18,24 @@ together as ``InvalidUsageError``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, overload
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
 from rating_server.domain_errors import InvalidUsageError, Violation
 from rating_server.ids import all_plain, id_problem, shown
+from rating_server.money import MICROS_PER_POINT
+from rating_server.units import NANOS_PER_MILLI, NANOS_PER_SECOND
 
 if TYPE_CHECKING:
     import numpy as np
 
 MAX_BATCH_ITEMS = 10_000
-NANOS_PER_MILLI = 1_000_000
-NANOS_PER_SECOND = 1_000_000_000
+#: How many attribute keys one Limits remembers as found good (keys come from callers).
+MAX_GOOD_KEYS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,80 @@ class Limits:
     earliest_ns: int = 946_684_800 * NANOS_PER_SECOND
     #: Usage more than this far in the future (clock skew allowance) is refused.
     max_future_ns: int = 300 * NANOS_PER_SECOND
+    #: Attribute keys found good (``attribute_key_ok``), each checked once: a service
+    #: sends the same few on every item. A memo of a rule that depends on the key and
+    #: these limits only, so no result depends on what was checked before.
+    _good_keys: set[str] = field(
+        default_factory=set, init=False, repr=False, compare=False, hash=False
+    )
+
+    def latest_ns(self, now_ns: int | None = None) -> int:
+        """The latest instant usage may have: ``now_ns`` (default: the clock) plus the
+        clock skew allowed."""
+        return (time.time_ns() if now_ns is None else now_ns) + self.max_future_ns
+
+    @overload
+    def quantity_ok(self, quantity: int) -> bool: ...
+    @overload
+    def quantity_ok(self, quantity: np.ndarray) -> np.ndarray: ...
+    def quantity_ok(self, quantity: int | np.ndarray) -> bool | np.ndarray:
+        """Whether a quantity is in bounds: 0 to ``max_quantity`` base units (an int, or
+        a column of them element by element)."""
+        return (quantity >= 0) & (quantity <= self.max_quantity)
+
+    @overload
+    def instant_ok(self, at_ns: int, latest_ns: int) -> bool: ...
+    @overload
+    def instant_ok(self, at_ns: np.ndarray, latest_ns: int) -> np.ndarray: ...
+    def instant_ok(self, at_ns: int | np.ndarray, latest_ns: int) -> bool | np.ndarray:
+        """Whether usage at ``at_ns`` may be rated: not before ``earliest_ns``, not after
+        ``latest_ns`` (``latest_ns()``)."""
+        return (at_ns >= self.earliest_ns) & (at_ns <= latest_ns)
+
+    @overload
+    def line_ok(self, micros: int) -> bool: ...
+    @overload
+    def line_ok(self, micros: np.ndarray) -> np.ndarray: ...
+    def line_ok(self, micros: int | np.ndarray) -> bool | np.ndarray:
+        """Whether one line's amount is in bounds (``max_line_micros``)."""
+        return micros <= self.max_line_micros
+
+    def batch_ok(self, total_micros: int) -> bool:
+        """Whether a batch's total is in bounds (``max_batch_micros``)."""
+        return total_micros <= self.max_batch_micros
+
+    def attribute_key_ok(self, key: str) -> bool:
+        """Whether an attribute key is good: 1 to ``max_attribute_key`` printable
+        characters without spaces (the id rule's characters)."""
+        keys = self._good_keys
+        if key in keys:
+            return True
+        if not key or len(key) > self.max_attribute_key or id_problem(key):
+            return False
+        if len(keys) < MAX_GOOD_KEYS:
+            keys.add(key)
+        return True
+
+    def attributes_ok(self, attributes: Mapping[str, str]) -> bool:
+        """Whether an item's attributes break none of the rules (``all_attributes_ok``)."""
+        return self.all_attributes_ok((attributes,))
+
+    def all_attributes_ok(self, attribute_maps: Iterable[Mapping[str, str]]) -> bool:
+        """Whether every item's attributes break none of the rules: at most
+        ``max_attributes``, each key good (``attribute_key_ok``), each value at most
+        ``max_attribute_value`` characters (``_check_attributes`` names what is wrong).
+        For many items at once, in one call (the one-pass Quote's)."""
+        most, keys, key_ok = self.max_attributes, self._good_keys, self.attribute_key_ok
+        longest = self.max_attribute_value
+        for attributes in attribute_maps:
+            if len(attributes) > most:
+                return False
+            # A loop reads a protobuf map faster than map() and max(), or all() and a
+            # generator; the keys found good before are looked up here, without a call.
+            for key in attributes:
+                if len(attributes[key]) > longest or (key not in keys and not key_ok(key)):
+                    return False
+        return True
 
 
 DEFAULT_LIMITS = Limits()
@@ -79,17 +155,35 @@ class Usage(NamedTuple):
     attributes: Mapping[str, str] = _NO_ATTRIBUTES
 
 
-def too_many_items(count: int) -> Violation:
+def too_many_items(count: int, field: str = "items") -> Violation:
     return Violation(
-        "items", "ITEMS_TOO_MANY", f"{count} items; a batch holds at most {MAX_BATCH_ITEMS}"
+        field, "ITEMS_TOO_MANY", f"{count} items; a batch holds at most {MAX_BATCH_ITEMS}"
     )
+
+
+def count_problems(count: int, field: str = "items") -> list[Violation]:
+    """What is wrong with a batch's number of items: none, or more than MAX_BATCH_ITEMS."""
+    if not count:
+        return [Violation(field, "ITEMS_EMPTY", "at least one item is required")]
+    if count > MAX_BATCH_ITEMS:
+        return [too_many_items(count, field)]
+    return []
 
 
 def batch_too_large(limits: Limits) -> Violation:
     return Violation(
         "items",
         "BATCH_AMOUNT_TOO_LARGE",
-        f"the batch would cost more than {limits.max_batch_micros // 10**6:,} points; split it",
+        f"the batch would cost more than {limits.max_batch_micros // MICROS_PER_POINT:,} "
+        "points; split it",
+    )
+
+
+def line_too_large(limits: Limits, field: str, what: str = "the line") -> Violation:
+    return Violation(
+        field,
+        "AMOUNT_TOO_LARGE",
+        f"{what} would cost more than {limits.max_line_micros // MICROS_PER_POINT:,} points",
     )
 
 
@@ -151,15 +245,11 @@ def rate_batch(
     default plan's, at every instant. ``limits`` bound each item; ``now_ns``
     (default: the clock) is what "in the future" is measured from.
     """
-    if not usages:
-        raise InvalidUsageError(
-            [Violation("items", "ITEMS_EMPTY", "at least one item is required")]
-        )
-    if len(usages) > MAX_BATCH_ITEMS:
-        raise InvalidUsageError([too_many_items(len(usages))])
+    if problems := count_problems(len(usages)):
+        raise InvalidUsageError(problems)
     default_free = catalog.default_plan.free_storage_bytes
     quota = free_storage_bytes or (lambda _account, _at_ns: default_free)
-    latest_ns = (time.time_ns() if now_ns is None else now_ns) + limits.max_future_ns
+    latest_ns = limits.latest_ns(now_ns)
     lines: list[RatedLine] = []
     violations: list[Violation] = []
     total = 0
@@ -184,7 +274,7 @@ def rate_batch(
         if line is not None:
             lines.append(line)
             total += line.micros
-    if not violations and total > limits.max_batch_micros:
+    if not violations and not limits.batch_ok(total):
         violations.append(batch_too_large(limits))
     if violations:
         raise InvalidUsageError(violations)
@@ -208,67 +298,62 @@ def rounded_up(quantity: Quantities, increment: Quantities | int) -> Quantities:
 PlainRating = tuple[Sku, PriceVersion, int, int]
 
 
+def plain_sku(catalog: CatalogSnapshot, name: str) -> Sku | None:
+    """The SKU an item naming ``name`` is rated by as a plain item: one found by that
+    name (exact, alias or pattern), metered by quantity, with a price. None otherwise
+    (``rate_item`` says which rule the name breaks)."""
+    sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
+    if sku is None or sku.metering == "storage" or not sku.prices:
+        return None
+    return sku
+
+
+def line_micros(sku: Sku, price: PriceVersion, quantity: int) -> tuple[int, int]:
+    """The quantity rated and the amount of ``quantity`` base units of ``sku`` at
+    ``price``: rounded up to the SKU's increment, then rated once, half-up."""
+    rated = rounded_up(quantity, sku.increment)
+    return rated, price.rate.micros(rated)
+
+
+def storage_quantity(stored_bytes: int, free_bytes: int, duration_ns: int) -> int:
+    """A storage sample's quantity in byte-milliseconds: the bytes stored beyond the
+    account's free quota, times the sampling interval in whole milliseconds (a storage
+    SKU's price is per GiB-hour: its price unit is 2^30 x 3,600,000 of these)."""
+    return max(0, stored_bytes - free_bytes) * (duration_ns // NANOS_PER_MILLI)
+
+
 def plain_rater(
     catalog: CatalogSnapshot, limits: Limits, latest_ns: int
 ) -> Callable[[str, int, int, Mapping[str, str]], PlainRating | None]:
     """Rates the plain item, ``rate(sku, quantity, occurred_at_ns, attributes)``: a SKU
-    found and metered by quantity, the quantity, instant, attributes and amount in
-    range (instants up to ``latest_ns``). None for any other item, which the caller
-    rates with every rule (``rate_item``); the caller checks the ids, and that the item
-    has no duration, itself."""
-    names, resolve = catalog.exact_names, catalog.resolve
-    earliest_ns, max_quantity = limits.earliest_ns, limits.max_quantity
-    max_line_micros = limits.max_line_micros
+    found and metered by quantity (``plain_sku``), the quantity, instant, attributes
+    and amount in bounds (the ``Limits`` checks; instants up to ``latest_ns``). None
+    for any other item, which the caller rates with every rule (``rate_item``); the
+    caller checks the ids, and that the item has no duration, itself. Both paths apply
+    the same rule functions, so they give one line."""
+    names = catalog.exact_names
+    quantity_ok, instant_ok = limits.quantity_ok, limits.instant_ok
+    attributes_ok, line_ok = limits.attributes_ok, limits.line_ok
 
     def rate(
         name: str, quantity: int, at_ns: int, attributes: Mapping[str, str]
     ) -> PlainRating | None:
-        sku = names.get(name) or (resolve(name) if name else None)
+        sku = names.get(name) or plain_sku(catalog, name)
         if (
             sku is None
             or sku.metering == "storage"
-            or not 0 <= quantity <= max_quantity
-            or not earliest_ns <= at_ns <= latest_ns
-            or (attributes and not _plain_attributes(attributes, limits))
+            or not quantity_ok(quantity)
+            or not instant_ok(at_ns, latest_ns)
+            or (attributes and not attributes_ok(attributes))
         ):
             return None
         price = sku.price_at(at_ns)
         if price is None:
             return None
-        quantity = rounded_up(quantity, sku.increment)
-        micros = price.rate.micros(quantity)
-        return (sku, price, quantity, micros) if micros <= max_line_micros else None
+        rated, micros = line_micros(sku, price, quantity)
+        return (sku, price, rated, micros) if line_ok(micros) else None
 
     return rate
-
-
-class PlainPrice(NamedTuple):
-    """How a plain item naming one SKU is rated at one of its prices, in terms a loop
-    over many items can use inline (``plain_rater``'s rules, without its calls): the
-    quantity rated is the quantity rounded up to a multiple of ``increment``; its amount
-    in micro-points is ``(rated * a + b) // c`` (``Rate.terms``)."""
-
-    sku: Sku
-    price: PriceVersion
-    #: The price is in force at every instant from this one on, to the next price's.
-    since_ns: int
-    increment: int
-    a: int
-    b: int
-    c: int
-
-
-def plain_price(catalog: CatalogSnapshot, name: str, at_ns: int | None = None) -> PlainPrice | None:
-    """The price a plain item naming ``name`` is rated at: the one in force at
-    ``at_ns``, or with None the SKU's newest. None when no item naming it is plain (no
-    SKU of that name, a storage SKU, or no price in force), as ``plain_rater`` has it."""
-    sku = catalog.exact_names.get(name) or (catalog.resolve(name) if name else None)
-    if sku is None or sku.metering == "storage" or not sku.prices:
-        return None
-    price = sku.prices[-1] if at_ns is None else sku.price_at(at_ns)
-    if price is None:
-        return None
-    return PlainPrice(sku, price, price.effective_from_ns, sku.increment, *price.rate.terms())
 
 
 def rate_item(
@@ -310,16 +395,11 @@ def rate_item(
     quantity = usage.quantity
     if sku.metering == "storage":
         assert usage.duration_ns is not None
-        excess = max(0, quantity - quota(usage.account_id, usage.occurred_at_ns))
-        quantity = excess * (usage.duration_ns // NANOS_PER_MILLI)
-    quantity = rounded_up(quantity, sku.increment)
-    micros = price.rate.micros(quantity)
-    if micros > limits.max_line_micros:
-        bad(
-            "quantity",
-            "AMOUNT_TOO_LARGE",
-            f"the line would cost more than {limits.max_line_micros // 10**6:,} points",
-        )
+        free = quota(usage.account_id, usage.occurred_at_ns)
+        quantity = storage_quantity(quantity, free, usage.duration_ns)
+    quantity, micros = line_micros(sku, price, quantity)
+    if not limits.line_ok(micros):
+        violations.append(line_too_large(limits, f"items[{index}].quantity"))
         return None
     return RatedLine(usage=usage, sku=sku, price=price, rated_quantity=quantity, micros=micros)
 
@@ -330,10 +410,8 @@ def check_fields(usages: Sequence[Usage], limits: Limits = DEFAULT_LIMITS) -> li
     (``rate_batch`` names these too, with the rest). A commit's retry is checked with
     these before its receipt is replayed: the rest was found good when it was first
     committed, and a catalog changed since must not refuse what was charged."""
-    if not usages:
-        return [Violation("items", "ITEMS_EMPTY", "at least one item is required")]
-    if len(usages) > MAX_BATCH_ITEMS:
-        return [too_many_items(len(usages))]
+    if problems := count_problems(len(usages)):
+        return problems
     violations: list[Violation] = []
     for index, usage in enumerate(usages):
 
@@ -356,73 +434,28 @@ def _check_fields(
         bad("account_id", "ACCOUNT_ID_MISSING", "account_id is required")
     elif problem := id_problem(usage.account_id):
         bad("account_id", "ACCOUNT_ID_INVALID", f"account_id {problem}")
-    if usage.quantity < 0:
-        bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
-    elif usage.quantity > limits.max_quantity:
-        bad("quantity", "QUANTITY_TOO_LARGE", f"quantity is above {limits.max_quantity:,}")
-    if usage.occurred_at_ns is None:
+    if not limits.quantity_ok(usage.quantity):
+        if usage.quantity < 0:
+            bad("quantity", "QUANTITY_NEGATIVE", f"quantity {usage.quantity} is negative")
+        else:
+            bad("quantity", "QUANTITY_TOO_LARGE", f"quantity is above {limits.max_quantity:,}")
+    at_ns = usage.occurred_at_ns
+    if at_ns is None:
         bad("occurred_at", "OCCURRED_AT_MISSING", "occurred_at is required")
-    elif usage.occurred_at_ns < limits.earliest_ns:
-        bad("occurred_at", "OCCURRED_AT_TOO_OLD", "occurred_at is before 2000-01-01")
-    elif latest_ns is not None and usage.occurred_at_ns > latest_ns:
-        bad(
-            "occurred_at",
-            "OCCURRED_AT_IN_FUTURE",
-            f"occurred_at is more than {limits.max_future_ns // NANOS_PER_SECOND} s ahead of "
-            "the server's clock",
-        )
+    elif not limits.instant_ok(at_ns, at_ns if latest_ns is None else latest_ns):
+        if at_ns < limits.earliest_ns:
+            bad("occurred_at", "OCCURRED_AT_TOO_OLD", "occurred_at is before 2000-01-01")
+        else:
+            bad(
+                "occurred_at",
+                "OCCURRED_AT_IN_FUTURE",
+                f"occurred_at is more than {limits.max_future_ns // NANOS_PER_SECOND} s "
+                "ahead of the server's clock",
+            )
     if usage.attributes:
         _check_attributes(usage.attributes, limits, bad)
     if not usage.sku:
         bad("sku", "SKU_MISSING", "sku is required")
-
-
-# Attribute keys already found printable and without spaces (a service sends the same
-# few on every item), so each is checked once; bounded, since keys come from callers.
-# With the longest of them: one tuple, replaced (never changed) when a key is added, so
-# a reader always sees a set and its longest key together.
-_good_keys: tuple[frozenset[str], int] = (frozenset(), 0)
-_MAX_GOOD_KEYS = 1024
-
-
-def _key_ok(key: str) -> bool:
-    global _good_keys
-    keys, longest = _good_keys
-    if key in keys:
-        return True
-    if id_problem(key):
-        return False
-    if len(keys) < _MAX_GOOD_KEYS:
-        _good_keys = (keys | {key}, max(longest, len(key)))
-    return True
-
-
-def plain_attribute_keys(limits: Limits) -> frozenset[str]:
-    """The attribute keys ``_check_attributes`` finds good whatever their item (each
-    seen and checked before); none while one of them is longer than ``limits`` allow."""
-    keys, longest = _good_keys
-    return keys if longest <= limits.max_attribute_key else frozenset()
-
-
-def attributes_ok(attributes: Mapping[str, str], limits: Limits) -> bool:
-    """Whether an item's attributes break none of the rules (``_check_attributes``)."""
-    found: list[str] = []
-    _check_attributes(attributes, limits, lambda _name, reason, _text: found.append(reason))
-    return not found
-
-
-def _plain_attributes(attributes: Mapping[str, str], limits: Limits) -> bool:
-    """Whether ``_check_attributes`` would find nothing, for the usual attributes: a few
-    keys seen before, short values."""
-    if len(attributes) > limits.max_attributes:
-        return False
-    keys = plain_attribute_keys(limits)
-    longest = limits.max_attribute_value
-    # A loop reads a protobuf map faster than map() and max(), or all() and a generator.
-    for key in attributes:  # noqa: SIM110
-        if key not in keys or len(attributes[key]) > longest:
-            return False
-    return True
 
 
 def _check_attributes(
@@ -434,7 +467,7 @@ def _check_attributes(
     # By key, so that the problems read in one order however the map was sent.
     for key in sorted(attributes):
         value = attributes[key]
-        if not key or len(key) > limits.max_attribute_key or not _key_ok(key):
+        if not limits.attribute_key_ok(key):
             bad(
                 "attributes",
                 "ATTRIBUTE_KEY_INVALID",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rating.options import MAX_MESSAGE_BYTES, SERVER_MIN_PING_INTERVAL_MS
+from rating_server.domain_errors import Violation
 from rating_server.engine import DEFAULT_LIMITS, MAX_BATCH_ITEMS, Limits
 from rating_server.ids import MAX_ID_LENGTH
 from rating_server.ledger.reservations import MAX_TTL_NS
@@ -29,8 +30,16 @@ class PageLimits:
     largest: int
 
     def size(self, asked: int) -> int:
-        """The page size of a call that asked for ``asked`` (0: the default)."""
+        """The page size of a call that asked for ``asked`` (0: the default; more than
+        the largest: the largest). A negative size is refused (``size_problems``)."""
         return min(asked or self.default, self.largest)
+
+    @staticmethod
+    def size_problems(asked: int) -> list[Violation]:
+        """What is wrong with a call's page_size: only a negative one is."""
+        if asked < 0:
+            return [Violation("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")]
+        return []
 
 
 SKU_PAGES = PageLimits(default=50, largest=1000)

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
     import numpy as np
 
 MICROS_PER_POINT = 1_000_000
+#: 1 yuan = 1000 points: the one statement of the exchange, which every amount shown in
+#: yuan follows from.
+POINTS_PER_YUAN = 1000
+MICROS_PER_YUAN = MICROS_PER_POINT * POINTS_PER_YUAN
+#: A fen is a hundredth of a yuan (10 points): the smallest amount of money paid.
+FEN_PER_YUAN = 100
+MICROS_PER_FEN = MICROS_PER_YUAN // FEN_PER_YUAN
+#: The decimal places of an amount in micro-points shown in points, in yuan, in fen.
+POINT_PLACES = len(str(MICROS_PER_POINT)) - 1
+YUAN_PLACES = len(str(MICROS_PER_YUAN)) - 1
+FEN_PLACES = len(str(FEN_PER_YUAN)) - 1
 
 
 def format_scaled(value: int, places: int) -> str:
@@ -33,12 +44,23 @@ def format_scaled(value: int, places: int) -> str:
 
 def format_points(micros: int) -> str:
     """Micro-points as a canonical decimal string of points."""
-    return format_scaled(micros, 6)
+    return format_scaled(micros, POINT_PLACES)
 
 
 def format_yuan(micros: int) -> str:
     """Micro-points as a canonical decimal string of yuan (exact: points / 1000)."""
-    return format_scaled(micros, 9)
+    return format_scaled(micros, YUAN_PLACES)
+
+
+def fen_half_up(micros: int) -> int:
+    """Micro-points as whole fen, rounded half-up (an amount to pay: a bill's due)."""
+    return (2 * micros + MICROS_PER_FEN) // (2 * MICROS_PER_FEN)
+
+
+def format_yuan_in_fen(micros: int) -> str:
+    """Micro-points as a canonical decimal string of yuan rounded half-up to the fen
+    ("12.35" for 12.345 yuan): what a bill asks to be paid."""
+    return format_scaled(fen_half_up(micros), FEN_PLACES)
 
 
 def canonical(value: Decimal) -> str:

@@ -20,6 +20,7 @@ from rating_server.catalog.model import (
     CATEGORIES,
     METERINGS,
     CatalogError,
+    price_allowed,
 )
 from rating_server.ids import id_problem
 from rating_server.money import canonical, exact_micros, parse_decimal
@@ -289,7 +290,7 @@ def _sku(index: int, body: Any, unit_names: set[str]) -> SkuDef:
         if effective_from.tzinfo is None:
             raise CatalogError(f"{price_where}.effective_from: needs a UTC offset")
         points = _decimal(_get(price, "points", str, price_where), f"{price_where}.points")
-        if billed_by == "ark" and points != 0:
+        if not price_allowed(billed_by, points):
             raise CatalogError(
                 f"{price_where}.points: {sku_id!r} is billed by Ark, so it is rated at 0 "
                 f"points here, not {canonical(points)}"

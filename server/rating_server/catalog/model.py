@@ -11,14 +11,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from rating_server.ids import id_problem
 from rating_server.money import Rate, canonical
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
 BILLERS = ("coze", "ark")
 METERINGS = ("count", "storage")
 BASE_UNITS = ("token", "character", "call", "millisecond", "byte_millisecond")
+
+
+#: Past every instant an item may have (int64 nanoseconds end in 2262).
+FOREVER_NS = 2**63
+
+
+def price_allowed(billed_by: str, points: Decimal) -> bool:
+    """Whether a SKU billed by ``billed_by`` may have a price of ``points``: a SKU
+    Volcano Ark bills is rated 0 points here (the ledger's check counts its lines
+    unfunded), any other at its price."""
+    return billed_by != "ark" or points == 0
 
 
 class CatalogError(ValueError):
@@ -66,6 +81,27 @@ class Sku:
         index = bisect_right(starts, at_ns)
         return self.prices[index - 1] if index else None
 
+    def price_span(self, at_ns: int) -> tuple[PriceVersion, int, int] | None:
+        """The price in force at ``at_ns`` (``price_at``) and the instants it is in force
+        at, [from, until): until the next price's start (or forever). None before the
+        first price."""
+        price = self.price_at(at_ns)
+        if price is None:
+            return None
+        starts = self._starts
+        later = bisect_right(starts, price.effective_from_ns)
+        until = starts[later] if later < len(starts) else FOREVER_NS
+        return price, price.effective_from_ns, until
+
+    def versions_at(self, at_ns: np.ndarray) -> np.ndarray:
+        """``price_at`` for a column of instants (int64 nanoseconds): the index in
+        ``prices`` of the price in force at each, -1 before the first."""
+        import numpy as np  # only the columns need it
+
+        starts = np.array(self._starts, dtype=np.int64)
+        result: np.ndarray = np.searchsorted(starts, at_ns, side="right") - 1
+        return result
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -112,8 +148,7 @@ class CatalogSnapshot:
         self._names: dict[str, Sku] = {}
         patterns: list[tuple[str, str, Sku]] = []
         for sku in sorted(skus, key=lambda s: s.id):
-            if sku.billed_by == "ark" and any(p.unit_price for p in sku.prices):
-                # Volcano Ark bills it; the ledger's check counts such lines unfunded.
+            if not all(price_allowed(sku.billed_by, p.unit_price) for p in sku.prices):
                 raise CatalogError(f"{sku.id!r} is billed by Ark, so its prices must be 0")
             self.skus[sku.id] = sku
             for name in (sku.id, *sku.aliases):

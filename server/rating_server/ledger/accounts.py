@@ -15,6 +15,7 @@ from rating_server.domain_errors import (
     Violation,
 )
 from rating_server.ids import check_id, require_ids, shown
+from rating_server.ledger.funding import in_draw_order
 from rating_server.ledger.model import Account, AlertThresholds, CapacityPurchase, Pack
 from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
@@ -344,4 +345,4 @@ def grant_pack(
 def packs_of(tx: LedgerTx, account_ids: Iterable[str], only_left: bool = False) -> list[Pack]:
     """The packs of these main accounts (with something left, if ``only_left``), in
     draw-down order."""
-    return sorted(tx.packs(list(account_ids), only_left), key=Pack.draw_key)
+    return in_draw_order(tx.packs(list(account_ids), only_left))

@@ -26,6 +26,7 @@ from rating_server.ledger.model import CapacityPurchase
 from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal
 from rating_server.time_zones import zone
+from rating_server.units import NANOS_PER_SECOND
 
 MONTH = "month"
 YEAR = "year"
@@ -37,7 +38,6 @@ MAX_PRICE_MICROS = 10**12 * MICROS_PER_POINT - 1
 #: The latest instant the ledger keeps (int64 nanoseconds: 2262-04-11).
 MAX_NS = 2**63 - 1
 
-NANOS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONTHS = {MONTH: 1, YEAR: 12}
 
@@ -46,7 +46,7 @@ def term_end(valid_from_ns: int, term: str, time_zone: str) -> int:
     """The exclusive end of a ``term`` (``MONTH`` or ``YEAR``) from ``valid_from_ns``, in
     ``time_zone``: the same local wall-clock time that many calendar months later, the
     day clamped to the month's last; the nanoseconds within the second kept."""
-    seconds, nanos = divmod(valid_from_ns, NANOS)
+    seconds, nanos = divmod(valid_from_ns, NANOS_PER_SECOND)
     local = (_EPOCH + timedelta(seconds=seconds)).astimezone(zone(time_zone))
     months = local.month - 1 + _MONTHS[term]
     year, month = local.year + months // 12, months % 12 + 1
@@ -55,7 +55,7 @@ def term_end(valid_from_ns: int, term: str, time_zone: str) -> int:
     # the offset before the change, which moves it forward by the gap.
     later = local.replace(tzinfo=None).replace(year=year, month=month, day=day)
     end = later.replace(tzinfo=zone(time_zone), fold=0).astimezone(UTC)
-    return (end - _EPOCH) // timedelta(seconds=1) * NANOS + nanos
+    return (end - _EPOCH) // timedelta(seconds=1) * NANOS_PER_SECOND + nanos
 
 
 def parse_price(field: str, text: str, scale: int, violations: list[Violation]) -> int:

@@ -1,4 +1,4 @@
-"""Draw-down (SPEC §4): where each line's points come from. Plain Python, no SQL.
+"""Draw-down: where each line's points come from. Plain Python, no SQL.
 
 Line by line, in request order: the billing account's free points of the day the
 usage happened, then resource packs valid at that instant by priority (lower first),
@@ -24,13 +24,24 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Hold, Pack
 from rating_server.time_zones import zone
+from rating_server.units import NANOS_PER_MINUTE, NANOS_PER_SECOND
 
-NANOS = 1_000_000_000
+
+def draw_order(pack: Pack) -> tuple[int, int, int, int]:
+    """Where a pack stands in the draw-down order: by priority (lower first), earliest
+    expiry (none last), earliest created, then id (the order packs were added in)."""
+    expiry = pack.expire_time_ns if pack.expire_time_ns is not None else 2**63
+    return (pack.priority, expiry, pack.create_time_ns, pack.seq)
+
+
+def in_draw_order(packs: Iterable[Pack]) -> list[Pack]:
+    """The packs in the order a line draws on them (``draw_order``)."""
+    return sorted(packs, key=draw_order)
 
 
 def local_day(at_ns: int, time_zone: str) -> str:
     """The calendar day (YYYY-MM-DD) of an instant in a time zone."""
-    return datetime.fromtimestamp(at_ns // NANOS, zone(time_zone)).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(at_ns // NANOS_PER_SECOND, zone(time_zone)).strftime("%Y-%m-%d")
 
 
 def local_start(day: date, time_zone: str) -> int:
@@ -38,11 +49,10 @@ def local_start(day: date, time_zone: str) -> int:
     change of offset skips midnight, the change's instant (fold=0 reads a skipped time
     at the offset before the change); where one repeats it, the first."""
     midnight = datetime.combine(day, time(), zone(time_zone))
-    return (midnight.astimezone(UTC) - _EPOCH) // timedelta(seconds=1) * NANOS
+    return (midnight.astimezone(UTC) - _EPOCH) // timedelta(seconds=1) * NANOS_PER_SECOND
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MINUTE_NS = 60 * NANOS
 
 
 class LocalDays:
@@ -57,14 +67,15 @@ class LocalDays:
         self._days: dict[tuple[str, int], str | None] = {}
 
     def __call__(self, at_ns: int, time_zone: str) -> str:
-        key = (time_zone, at_ns // MINUTE_NS)
+        key = (time_zone, at_ns // NANOS_PER_MINUTE)
         day = self._days.get(key, "")
         if day:
             return day
         if day is None:
             return local_day(at_ns, time_zone)
-        start = key[1] * MINUTE_NS
-        first, last = local_day(start, time_zone), local_day(start + MINUTE_NS - 1, time_zone)
+        start = key[1] * NANOS_PER_MINUTE
+        end = start + NANOS_PER_MINUTE - 1
+        first, last = local_day(start, time_zone), local_day(end, time_zone)
         if first == last:
             self._days[key] = first
             return first
@@ -105,9 +116,7 @@ class Drawdown:
             )
             self._pack_accounts[pack.pack_id] = pack.account_id
             by_account.setdefault(pack.account_id, []).append(pack)
-        self._packs = {
-            account: sorted(packs, key=Pack.draw_key) for account, packs in by_account.items()
-        }
+        self._packs = {account: in_draw_order(packs) for account, packs in by_account.items()}
         self.touched_days: set[tuple[str, str]] = set()
         self.touched_packs: set[str] = set()
         self.payg: dict[tuple[str, str], int] = {}

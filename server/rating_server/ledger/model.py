@@ -51,11 +51,6 @@ class Pack:
     create_time_ns: int
     seq: int
 
-    def draw_key(self) -> tuple[int, int, int, int]:
-        """Draw-down order: priority, earliest expiry (none last), earliest created, id."""
-        expiry = self.expire_time_ns if self.expire_time_ns is not None else 2**63
-        return (self.priority, expiry, self.create_time_ns, self.seq)
-
     def funds(self, at_ns: int) -> bool:
         """Whether usage at ``at_ns`` lies in the validity window [valid_from, expiry)."""
         return self.valid_from_ns <= at_ns and (
@@ -301,6 +296,13 @@ class Reservation:
         if self.state == HELD and now_ns >= self.expire_time_ns:
             return EXPIRED
         return self.state
+
+
+def live_condition(now: str) -> str:
+    """``Reservation.state_at``'s rule for a live reservation as SQL on a reservations
+    row ``r``, ``now`` the parameter's placeholder: held, and not yet at its expiry.
+    Both engines query with it, so they and the model cannot disagree."""
+    return f"r.state = '{HELD}' AND r.expire_time_ns > {now}"
 
 
 #: Kinds of event in the charges feed.

@@ -121,10 +121,8 @@ def list_charges(
     """Committed lines in commit order: a main account's and its sub-accounts', or one
     sub-account's; only usage in [start, end) when given. One page and the next token."""
     require_ids(account_id=account_id)
-    if page_size < 0:
-        raise InvalidRequestError(
-            [Violation("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")]
-        )
+    if problems := CHARGE_PAGES.size_problems(page_size):
+        raise InvalidRequestError(problems)
     if start_ns is not None and end_ns is not None and end_ns <= start_ns:
         raise InvalidRequestError(
             [Violation("end_time", "END_NOT_AFTER_START", "end_time must be after start_time")]

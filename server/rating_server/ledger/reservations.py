@@ -48,7 +48,13 @@ from rating_server.domain_errors import (
     NotFoundError,
     Violation,
 )
-from rating_server.engine import DEFAULT_LIMITS, Limits, Usage, plain_rater
+from rating_server.engine import (
+    DEFAULT_LIMITS,
+    Limits,
+    Usage,
+    line_too_large,
+    plain_rater,
+)
 from rating_server.ids import check_id, shown
 from rating_server.ledger.accounts import find_accounts, packs_of
 from rating_server.ledger.funding import Drawdown, local_day
@@ -62,10 +68,10 @@ from rating_server.ledger.model import (
     Reservation,
 )
 from rating_server.ledger.store import LedgerStore, LedgerTx
+from rating_server.units import NANOS_PER_DAY, NANOS_PER_SECOND
 
-NANOS = 1_000_000_000
-MIN_TTL_NS = NANOS
-MAX_TTL_NS = 24 * 3600 * NANOS
+MIN_TTL_NS = NANOS_PER_SECOND
+MAX_TTL_NS = NANOS_PER_DAY
 
 
 def reserve(
@@ -362,16 +368,7 @@ def _coster(catalog: CatalogSnapshot, sku: Sku, limits: Limits, now: int) -> Cal
     def cost(quantity: int) -> int:
         rated = rate(sku.id, quantity, now, {})
         if rated is None:  # the quantity is in range, the SKU priced: the amount is not
-            raise InvalidRequestError(
-                [
-                    Violation(
-                        "quantity",
-                        "AMOUNT_TOO_LARGE",
-                        f"the reservation would cost more than "
-                        f"{limits.max_line_micros // 10**6:,} points",
-                    )
-                ]
-            )
+            raise InvalidRequestError([line_too_large(limits, "quantity", "the reservation")])
         return rated[3]
 
     return cost

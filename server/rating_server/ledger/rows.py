@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rating_server.ledger.model import PAYG, ChargeEntry, FundingPart, Receipt, Reservation
-from rating_server.ledger.store import NewCharge
+from rating_server.ledger.store import LineKey, NewCharge, StatementLine
 
 #: A charged line's columns, in the order of ``charge_rows``' line tuples. ``source``,
 #: ``pack_id`` and ``day``: the line's one funding part, or None (``inline_funding``).
@@ -284,3 +284,25 @@ def reservation_of(row: Sequence[Any], holds: Sequence[Sequence[Any]]) -> Reserv
 def hold_part(row: Sequence[Any]) -> FundingPart:
     """A hold's part from its source, micros, pack_id, day and month."""
     return FundingPart(row[0], int(row[1]), row[2] or "", row[3] or "", row[4] or "")
+
+
+def statement_lines(
+    lines: Sequence[Sequence[Any]], split: Iterable[Sequence[Any]]
+) -> list[StatementLine]:
+    """A month's statement lines, as both engines read them: ``lines``, the rows of its
+    live lines (charge_id, line_number, sku, category, account_id, quantity, micros,
+    source), and ``split``, the funding entries of those funded from several sources
+    (charge_id, line_number, source, micros). A line funded from one source carries it
+    in its own row; a split line has an entry per part, summed here by source."""
+    funding: dict[LineKey, dict[str, int]] = {
+        (charge_id, number): {source: int(micros)}
+        for charge_id, number, *_, micros, source in lines
+        if source is not None
+    }
+    for charge_id, number, source, micros in split:
+        sources = funding.setdefault((charge_id, number), {})
+        sources[source] = sources.get(source, 0) + int(micros)
+    return [
+        StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
+        for charge, n, sku, category, account_id, quantity, micros, _source in lines
+    ]

@@ -17,11 +17,9 @@ from rating_server.ledger.model import (
     Statement,
     StatementRow,
 )
-from rating_server.money import format_points, format_scaled, format_yuan
+from rating_server.money import format_points, format_yuan, format_yuan_in_fen
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, funding, timestamp
 from rating_server.servicers.reservation_convert import reservation
-
-MICROS_PER_FEN = 10_000_000  # 1 fen = 0.01 yuan = 10 points
 
 #: Capacity terms by their domain name ("" for explicit dates).
 CAPACITY_TERM = {
@@ -155,11 +153,6 @@ def statement_row(
     )
 
 
-def fen_half_up(micros: int) -> int:
-    """Micro-points rounded half-up to whole fen (one fen is 10,000,000 micro-points)."""
-    return (2 * micros + MICROS_PER_FEN) // (2 * MICROS_PER_FEN)
-
-
 def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
     due = value.total.payg_micros
     return account_service_pb2.GetStatementResponse(
@@ -171,7 +164,7 @@ def statement(value: Statement) -> account_service_pb2.GetStatementResponse:
         by_account=[statement_row(r) for r in value.by_account],
         total=statement_row(value.total),
         amount_due_yuan_exact=format_yuan(due),
-        amount_due_yuan=format_scaled(fen_half_up(due), 2),
+        amount_due_yuan=format_yuan_in_fen(due),
         capacity_purchases=[capacity_purchase(p) for p in value.capacity],
         capacity_paid_points=format_points(value.capacity_paid_micros),
     )

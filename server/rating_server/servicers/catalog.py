@@ -24,11 +24,7 @@ class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):
     def ListSkus(
         self, request: catalog_service_pb2.ListSkusRequest, context: grpc.ServicerContext
     ) -> catalog_service_pb2.ListSkusResponse:
-        violations = []
-        if request.page_size < 0:
-            violations.append(
-                Violation("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")
-            )
+        violations = SKU_PAGES.size_problems(request.page_size)
         category = None
         if request.category:
             category = convert.CATEGORY_NAME.get(request.category)

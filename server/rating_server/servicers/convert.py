@@ -14,8 +14,8 @@ from rating_server.domain_errors import InvalidRequestError, Violation
 from rating_server.engine import Usage
 from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart
 from rating_server.money import canonical, format_points
+from rating_server.units import NANOS_PER_SECOND
 
-NANOS = 1_000_000_000
 # The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
 _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
@@ -33,8 +33,18 @@ BILLED_BY: dict[str, usage_pb2.BilledBy] = {
 
 
 def timestamp(ns: int) -> timestamp_pb2.Timestamp:
-    seconds, nanos = divmod(ns, NANOS)
+    seconds, nanos = divmod(ns, NANOS_PER_SECOND)
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def instant_ns(seconds: int, nanos: int) -> int | None:
+    """A google.protobuf.Timestamp's instant in nanoseconds since the epoch; None when
+    it is not a valid Timestamp: seconds of the years 1 to 9999, nanos 0 to 1e9-1 (each
+    its own interval, so a batch's Timestamps are all valid when their least and
+    greatest seconds and nanos are)."""
+    if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < NANOS_PER_SECOND:
+        return seconds * NANOS_PER_SECOND + nanos
+    return None
 
 
 def canonical_bytes(message: Message) -> bytes:
@@ -66,9 +76,8 @@ def usages(
         seconds, nanos = stamp.seconds, stamp.nanos
         # Any instant but the epoch itself shows the field is set (HasField costs more).
         if seconds or nanos or item.HasField("occurred_at"):
-            if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < NANOS:
-                occurred_at = seconds * NANOS + nanos
-            else:
+            occurred_at = instant_ns(seconds, nanos)
+            if occurred_at is None:
                 violations.append(
                     Violation(
                         f"items[{index}].occurred_at",
@@ -112,11 +121,11 @@ def usages(
 
 def _duration_ns(duration: duration_pb2.Duration) -> int | None:
     seconds, nanos = duration.seconds, duration.nanos
-    if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= NANOS:
+    if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= NANOS_PER_SECOND:
         return None
     if (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
         return None
-    return seconds * NANOS + nanos
+    return seconds * NANOS_PER_SECOND + nanos
 
 
 FUNDING_SOURCE = {
@@ -175,8 +184,8 @@ def optional_ns(stamp: timestamp_pb2.Timestamp, present: bool, field: str) -> in
     not a valid Timestamp or lies beyond what the ledger stores."""
     if not present:
         return None
-    ns = stamp.seconds * NANOS + stamp.nanos
-    if not 0 <= stamp.nanos < NANOS or not _MIN_NS <= ns <= _MAX_NS:
+    ns = instant_ns(stamp.seconds, stamp.nanos)
+    if ns is None or not _MIN_NS <= ns <= _MAX_NS:
         raise InvalidRequestError(
             [
                 Violation(

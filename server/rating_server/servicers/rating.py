@@ -57,6 +57,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
         self._catalog = catalog
         self._ledger = ledger
         self._limits = limits
+        self._plain = plain_quote.PlainQuoter(limits)
         self._served = ServiceLimits(usage=limits) if served is None else served
         self._metrics = metrics or Metrics()
 
@@ -71,7 +72,7 @@ class RatingServicer(rating_service_pb2_grpc.RatingServiceServicer):
             raise InvalidUsageError([too_many_items(len(request.items))])
         snapshot = self._catalog.snapshot
         if not request.account_id:
-            plain = plain_quote.quote(request.items, snapshot, self._limits)
+            plain = self._plain.quote(request.items, snapshot)
             if plain is not None:
                 data, count = plain
                 self._metrics.items_rated.inc(count)

@@ -9,7 +9,14 @@ from typing import Any
 
 import psycopg
 
-from rating_server.ledger.model import HELD, SETTLED, SETTLED_EVENT, FundingPart, Hold, Reservation
+from rating_server.ledger.model import (
+    SETTLED,
+    SETTLED_EVENT,
+    FundingPart,
+    Hold,
+    Reservation,
+    live_condition,
+)
 from rating_server.ledger.rows import (
     HOLD_COLUMNS,
     RESERVATION_COLUMNS,
@@ -29,7 +36,7 @@ _INSERT_HOLD = (
     f"INSERT INTO reservation_holds (reservation_id, number, {', '.join(HOLD_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * (len(HOLD_COLUMNS) + 2))})"
 )
-_LIVE = f"r.state = '{HELD}' AND r.expire_time_ns > %s"
+_LIVE = live_condition("%s")
 #: The holds of live reservations of the billing accounts ``= ANY(%s)`` at ``%s``, each
 #: with its reservation's expiry: ``hold_of`` reads a row.
 HOLDS = (

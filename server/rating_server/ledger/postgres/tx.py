@@ -43,6 +43,7 @@ from rating_server.ledger.rows import (
     charge_rows,
     fed_accounts,
     inline_funding,
+    statement_lines,
     with_funding,
 )
 from rating_server.ledger.store import (
@@ -834,25 +835,15 @@ class PostgresLedgerTx(PostgresReservationsTx):
             f"AND l.month = %s AND NOT {_VOIDED}",
             [billing_account_id, month],
         )
-        funding: dict[LineKey, dict[str, int]] = {
-            (charge_id, number): {source: int(micros)}
-            for charge_id, number, *_, micros, source in lines
-            if source is not None
-        }
-        for charge_id, number, source, micros in self._rows(
+        split = self._rows(
             "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
             "JOIN charge_lines l ON l.billing_account_id = f.billing_account_id "
             "AND l.charge_id = f.charge_id AND l.line_number = f.line_number "
             "WHERE f.billing_account_id = %s AND l.month = %s AND NOT f.reversal "
             f"AND NOT {_VOIDED}",
             [billing_account_id, month],
-        ):
-            sources = funding.setdefault((charge_id, number), {})
-            sources[source] = sources.get(source, 0) + micros
-        return [
-            StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
-            for charge, n, sku, category, account_id, quantity, micros, _source in lines
-        ]
+        )
+        return statement_lines(lines, split)
 
     # -- the invariant check ---------------------------------------------------------------
 

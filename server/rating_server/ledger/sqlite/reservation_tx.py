@@ -7,7 +7,14 @@ from collections.abc import Collection, Sequence
 from itertools import groupby
 from typing import Any
 
-from rating_server.ledger.model import HELD, SETTLED, SETTLED_EVENT, FundingPart, Hold, Reservation
+from rating_server.ledger.model import (
+    SETTLED,
+    SETTLED_EVENT,
+    FundingPart,
+    Hold,
+    Reservation,
+    live_condition,
+)
 from rating_server.ledger.rows import (
     HOLD_COLUMNS,
     RESERVATION_COLUMNS,
@@ -28,7 +35,7 @@ _INSERT_HOLD = (
     f"INSERT INTO reservation_holds (reservation_id, number, {', '.join(HOLD_COLUMNS)}) "
     f"VALUES ({', '.join('?' * (len(HOLD_COLUMNS) + 2))})"
 )
-_LIVE = f"r.state = '{HELD}' AND r.expire_time_ns > ?"
+_LIVE = live_condition("?")
 
 
 def _marks(count: int) -> str:

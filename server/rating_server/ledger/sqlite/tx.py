@@ -37,6 +37,7 @@ from rating_server.ledger.rows import (
     charge_rows,
     fed_accounts,
     inline_funding,
+    statement_lines,
     with_funding,
 )
 from rating_server.ledger.sqlite.reservation_tx import SqliteReservationsTx
@@ -665,24 +666,14 @@ class SqliteLedgerTx(SqliteReservationsTx):
             "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
             [billing_account_id, month],
         ).fetchall()
-        funding: dict[LineKey, dict[str, int]] = {
-            (charge_id, number): {source: micros}
-            for charge_id, number, *_, micros, source in lines
-            if source is not None
-        }
-        for charge_id, number, source, micros in conn.execute(
+        split = conn.execute(
             "SELECT f.charge_id, f.line_number, f.source, f.micros FROM funding_entries f "
             "JOIN charge_lines l ON l.charge_id = f.charge_id AND l.line_number = f.line_number "
             "WHERE l.billing_account_id = ? AND l.month = ? AND f.reversal = 0 "
             "AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.charge_id = l.charge_id)",
             [billing_account_id, month],
-        ):
-            sources = funding.setdefault((charge_id, number), {})
-            sources[source] = sources.get(source, 0) + micros
-        return [
-            StatementLine(sku, category, account_id, quantity, micros, funding.get((charge, n), {}))
-            for charge, n, sku, category, account_id, quantity, micros, _source in lines
-        ]
+        )
+        return statement_lines(lines, split)
 
     # -- the invariant check ---------------------------------------------------------------
 
