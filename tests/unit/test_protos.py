@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "proto_breaking.sh"
 BUF = Path(sys.executable).parent / "buf"
 #: The generated module of every .proto file of rating.v1 (a file added is in it).

@@ -23,7 +23,7 @@ from rating_server import errors
 from rating_server.servicers import convert
 from rating_server.servicers import errors as servicer_errors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "server" / "rating_server"
 ErrorReason = error_reason_pb2.ErrorReason
 VALUES = set(ErrorReason.keys()) - {"ERROR_REASON_UNSPECIFIED"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from google.protobuf import timestamp_pb2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
 import null_server
 import workload

@@ -18,7 +18,7 @@ from rating import RatingClient
 from rating_server.config import Settings
 from rating_server.server import RatingServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node"
 #: What npm prints when it cannot reach the registry: the example is skipped then.
 OFFLINE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH")

@@ -12,7 +12,6 @@ from google.protobuf import duration_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support import mostly, to_columns
-from test_plain_quote import CHANGED, LIMITS, NOON_S, NOW_NS, good, priced_items, stamp
 
 from rating.v1 import columns_pb2, usage_pb2
 from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
@@ -20,6 +19,15 @@ from rating_server.columns import rate_columns, shape_problems
 from rating_server.engine import InvalidUsageError, Limits, rate_batch
 from rating_server.money import Rate
 from rating_server.servicers import columns_convert, convert
+from unit.servicers.test_plain_quote import (
+    CHANGED,
+    LIMITS,
+    NOON_S,
+    NOW_NS,
+    good,
+    priced_items,
+    stamp,
+)
 
 NOON_NS = NOON_S * 10**9
 

@@ -172,7 +172,7 @@ def test_with_tracing_off_the_server_runs_without_the_opentelemetry_packages(
         text=True,
         timeout=120,
         check=False,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

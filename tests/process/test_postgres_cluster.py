@@ -58,7 +58,7 @@ def test_without_postgresql_its_half_is_skipped_in_one_line_but_fails_under_ci(
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
         timeout=120,
         check=False,
     )

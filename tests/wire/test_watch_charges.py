@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from process.test_ledger_crash import list_lines
 from processes import Launch
 from support import NOON, item, rich_error, running
-from test_ledger_crash import list_lines
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import account_service_pb2_grpc, rating_service_pb2, rating_service_pb2_grpc
