@@ -9,7 +9,6 @@ from processes import CLI_TIMEOUT, Launch, cli
 from support import SEED
 
 from rating import RatingClient, usage
-from rating_server.config import database_label
 from rating_server.ledger.postgres import migrate
 
 
@@ -75,9 +74,3 @@ def test_import_serve_commit_and_check_the_ledger_on_postgres(
     checked = cli("ledger", "check", cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr
     assert "every balance equals its ledger entries" in checked.stdout
-
-
-def test_a_urls_password_is_hidden_wherever_the_database_is_shown() -> None:
-    assert database_label("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
-    assert database_label("postgresql://u@h/d") == "postgresql://u@h/d"
-    assert database_label("rating.db") == "rating.db"

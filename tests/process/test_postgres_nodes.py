@@ -13,34 +13,25 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import Launch, ServerProcess, cli
-from support import CATALOG, NOON, SEED, item
+from support import CATALOG, NOON, SEED, WAIT, item, wait_until
 
 from rating import RatingClient
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc, usage_pb2
 from rating_server.catalog.imports import import_file
-from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.stores import open_catalog
-from rating_server.engine import Usage
-from rating_server.errors import CatalogChangedError
-from rating_server.ledger import accounts, commits
 from rating_server.ledger.postgres import migrate
 from rating_server.ledger.postgres.cluster import Cluster
-from rating_server.ledger.postgres.tx import CATALOG_VERSION_LOCK
-from rating_server.ledger.stores import open_ledger
 
-# Generous: a loaded 2-core machine may be slow, but never this slow.
-WAIT = 90.0
 CALL_TIMEOUT = 30.0
 #: What a caller may see from a node that is killed, or whose database is down.
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
@@ -49,22 +40,12 @@ ACCOUNTS = [f"acct-{n}" for n in range(4)]
 DAILY_FREE = Decimal(500)  # the seed's basic plan
 PACK = Decimal(300)
 CALLS = 10  # agent calls per item: 20 points
-POINTS_PER_ITEM = Decimal(20)
 MONTH = NOON.strftime("%Y-%m")
 DAY = NOON.strftime("%Y-%m-%d")  # the free points' day (Asia/Shanghai): the 27th too
 
 FREE = usage_pb2.FUNDING_SOURCE_FREE_POINTS
 PACKED = usage_pb2.FUNDING_SOURCE_RESOURCE_PACK
 PAYG = usage_pb2.FUNDING_SOURCE_PAY_AS_YOU_GO
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 # -- the nodes -----------------------------------------------------------------------------
@@ -486,50 +467,3 @@ def test_a_catalog_imported_into_the_shared_database_is_used_by_every_node(
     )
     for node in nodes:
         assert node.terminate() == 0
-
-
-def test_a_commit_that_read_the_catalog_version_goes_before_an_import_s_new_version_or_sees_it(
-    postgres_seeded: str,
-) -> None:
-    catalog = open_catalog(postgres_seeded)
-    ledger = open_ledger(postgres_seeded)
-    try:
-        snapshot = load_snapshot(catalog)
-        accounts.create_account(ledger, snapshot, "acme", plan="basic", pay_as_you_go=True)
-        usage = [Usage("u-1", "acme", "agent.call", 1, int(NOON.timestamp()) * 10**9)]
-        outcome: list[BaseException | object] = []
-        with catalog.importing() as tx:
-            version = tx.add_version("2026-11-27T00:00:00.000000Z", "test", "0" * 64)
-            # The import's new version is written, not committed: a commit rated with
-            # version 1 waits for it, then refuses, rather than commit under it.
-            committer = threading.Thread(
-                target=lambda: outcome.append(
-                    _try(lambda: commits.commit(ledger, snapshot, "r-1", usage))
-                )
-            )
-            committer.start()
-            assert wait_until(lambda: waiting_for_the_version_lock(postgres_seeded))
-        committer.join(WAIT)
-        assert len(outcome) == 1 and isinstance(outcome[0], CatalogChangedError), outcome
-        assert (outcome[0].rated_with, outcome[0].newest) == (1, version)
-    finally:
-        ledger.close()
-        catalog.close()
-
-
-def _try(work: Callable[[], object]) -> BaseException | object:
-    try:
-        return work()
-    except BaseException as error:
-        return error
-
-
-def waiting_for_the_version_lock(url: str) -> bool:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND objid = %s AND database = (SELECT oid FROM pg_database "
-            "WHERE datname = current_database())",
-            [CATALOG_VERSION_LOCK],
-        ).fetchone()
-    return bool(row and row[0])

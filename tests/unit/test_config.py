@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from processes import cli
 
-from rating_server.config import SettingError, Settings
+from rating_server.config import SettingError, Settings, database_label
 
 
 def test_an_empty_environment_gives_the_documented_defaults() -> None:
@@ -57,21 +55,7 @@ def test_a_database_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
         Settings.from_env({"RATING_DB": str(tmp_path)})
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "args"),
-    [
-        ("RATING_WORKERS", "two", ["catalog", "version"]),
-        ("RATING_WORKERS", "two", ["serve"]),
-        ("RATING_METRICS_LISTEN", "nonsense", ["serve"]),
-        ("RATING_DB", ".", ["serve"]),
-        ("RATING_DB", ".", ["catalog", "import", "seed.toml"]),
-        ("RATING_DB", ".", ["ledger", "check"]),
-    ],
-)
-def test_every_command_answers_a_bad_setting_with_one_line_and_status_2(
-    tmp_path: Path, variable: str, value: str, args: list[str]
-) -> None:
-    done = cli(*args, cwd=tmp_path, env={**os.environ, variable: value})
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"rating-server: {variable} "), done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+def test_a_urls_password_is_hidden_wherever_the_database_is_shown() -> None:
+    assert database_label("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert database_label("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert database_label("rating.db") == "rating.db"

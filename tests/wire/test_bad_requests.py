@@ -23,12 +23,20 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import NewDatabase
 from google.protobuf import duration_pb2, message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError, Message
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from support import NOON, LedgerState, item, ledger_snapshot, rich_error, running, timestamp
+from support import (
+    NOON,
+    LedgerState,
+    NewDatabase,
+    item,
+    ledger_snapshot,
+    rich_error,
+    running,
+    timestamp,
+)
 
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import (

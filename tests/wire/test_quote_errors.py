@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from support import item, rich_error
+from support import (
+    item,
+    rich_error,
+    wire_size,
+)
 
 from rating.v1 import account_service_pb2, rating_service_pb2, usage_pb2
 from rating_server.servicers import errors
@@ -116,14 +117,6 @@ def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_that_f
     assert error.info.metadata["violations_shown"] == str(shown)
 
 
-def wire_size(message: str, details: bytes) -> int:
-    """The bytes a status takes in the trailers: grpc-message (percent-encoded: every
-    byte but printable ASCII, and "%", is three) and grpc-status-details-bin (base64)."""
-    data = message.encode()
-    percent = sum(1 for byte in data if not 0x20 <= byte < 0x7F or byte == 0x25)
-    return len(data) + 2 * percent + len(base64.b64encode(details))
-
-
 def on_the_wire(error: grpc.RpcError) -> int:
     """The bytes an error's status took in the trailers."""
     details = dict(error.trailing_metadata())["grpc-status-details-bin"]  # type: ignore[attr-defined]
@@ -161,73 +154,6 @@ def test_many_long_unknown_skus_in_any_script_get_invalid_argument_within_the_tr
         assert error.info.metadata["violations"] == "60"
         assert error.info.metadata.get("violations_shown", "60") == str(shown)
         assert "and 59 more" in error.message
-
-
-def violation(n: int, description: str) -> error_details_pb2.BadRequest.FieldViolation:
-    return error_details_pb2.BadRequest.FieldViolation(
-        field=f"items[{n}].sku", description=description, reason="SKU_UNKNOWN"
-    )
-
-
-def unpacked(status: status_pb2.Status) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
-    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
-    status.details[0].Unpack(info)
-    status.details[1].Unpack(bad)
-    return info, [v.description for v in bad.field_violations]
-
-
-@pytest.mark.parametrize("letter", ["价", "😀", "\u00e9", "x", "%"])
-def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter: str) -> None:
-    long = letter * 5000
-    status = errors.error_status(
-        code_pb2.INVALID_ARGUMENT,
-        f"items[0].sku: {long}",
-        "INVALID_USAGE",
-        metadata={"violations": "50", "sku": long},
-        details=[
-            error_details_pb2.BadRequest(field_violations=[violation(n, long) for n in range(50)])
-        ],
-    )
-    assert wire_size(status.message, status.SerializeToString()) <= errors.TRAILER_BUDGET
-    assert errors.trailer_size(status) == wire_size(status.message, status.SerializeToString())
-    info, descriptions = unpacked(status)
-    assert 1 <= len(descriptions) < 50
-    assert info.metadata["violations"] == "50"
-    assert info.metadata["violations_shown"] == str(len(descriptions))
-    for text in [status.message, info.metadata["sku"], *descriptions]:
-        assert text.endswith("...")
-        assert set(text.removesuffix("...")) <= set(f"items[0].sku: {letter}")  # whole letters
-    assert len(status.message.encode()) <= errors.MAX_MESSAGE
-    assert all(len(d.encode()) <= errors.MAX_ECHO for d in descriptions)
-    assert len(info.metadata["sku"].encode()) <= errors.MAX_ECHO
-
-
-def test_an_error_status_that_fits_is_sent_whole() -> None:
-    status = errors.error_status(
-        code_pb2.INVALID_ARGUMENT,
-        "items[0].sku: no SKU named '价'",
-        "INVALID_USAGE",
-        metadata={"violations": "3"},
-        details=[
-            error_details_pb2.BadRequest(field_violations=[violation(n, "价") for n in range(3)])
-        ],
-    )
-    info, descriptions = unpacked(status)
-    assert status.message == "items[0].sku: no SKU named '价'"
-    assert descriptions == ["价"] * 3
-    assert dict(info.metadata) == {"violations": "3"}
-
-
-@pytest.mark.parametrize("text", ["价" * 200, "😀" * 200, "a😀" * 200, "é" * 300])
-@pytest.mark.parametrize("limit", [7, 64, 255, 256])
-def test_cut_keeps_whole_utf8_characters_within_the_limit(text: str, limit: int) -> None:
-    shortened = errors.cut(text, limit)
-    assert len(shortened.encode()) <= limit
-    assert shortened.endswith("...")
-    kept = shortened.removesuffix("...")
-    assert text.startswith(kept)
-    assert len(kept.encode()) > limit - 3 - 4  # no more cut than one character's bytes
-    assert errors.cut("short", limit) == "short"
 
 
 def test_a_huge_sku_is_cut_short_in_the_error(rating):

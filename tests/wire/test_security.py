@@ -1,4 +1,4 @@
-"""Who may call what, over which transport, and what the server refuses or never logs.
+"""Who may call what, over which transport, on the real server in this process.
 
 - Roles: every rating.v1 RPC is called with a token of each single role, of several
   roles, with no credentials and with a wrong token; only the role in
@@ -6,38 +6,49 @@
 - Health and reflection stay open to probes; the access file can close reflection.
 - TLS with a server certificate for "localhost"; mTLS with a good, an unmapped, a
   missing and a foreign client certificate, and a bearer token that wins over one.
-- Safe defaults: listening beyond loopback needs TLS, an access file or --insecure;
-  a bad access file stops the start with the field named; tokens and their hashes
-  never reach the log; ``rating-server auth hash-token`` prints a token's SHA-256.
+- A bad access file stops the start with the field named.
 
-Every certificate is made here, in a temporary directory; nothing is committed.
-"""
+Every certificate is made here, in a temporary directory; nothing is committed."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import cast
 
 import grpc
 import pytest
-from conftest import Launch, NewDatabase
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support import item, rich_error, running, seeded_database
+from security_setup import (
+    ACCOUNT,
+    CALL_TIMEOUT,
+    CLI_TIMEOUT,
+    NO_ACCOUNT,
+    NOT_FOUND,
+    QUOTER,
+    RPCS,
+    UNAUTHENTICATED,
+    WRONG_TOKEN,
+    Caller,
+    Entry,
+    Metadata,
+    Rpc,
+    call,
+    code_of,
+    sha256_hex,
+    usage_item,
+    write_access_file,
+)
+from support import NewDatabase, rich_error, running, seeded_database
 
 from rating import RatingClient
 from rating.errors import (
@@ -54,89 +65,14 @@ from rating.v1 import (
     catalog_service_pb2,
     rating_service_pb2,
     rating_service_pb2_grpc,
-    usage_pb2,
 )
 from rating_server import auth
 from rating_server.config import Settings
 from rating_server.server import RatingServer, StartupError
 
-CALL_TIMEOUT = 30.0  # generous: a loaded 2-core machine may be slow, never this slow
-CLI_TIMEOUT = 30.0
 GRPCURL = Path(sys.executable).parent / "grpcurl"
-SKU = "model.doubao-lite-32k.input"
-# A moment safely in the past whenever the tests run, so no occurred_at bound moves.
-PAST = datetime(2025, 6, 2, 4, 0, tzinfo=UTC)
 PAST_DAY = "2025-06-02"
-NO_ACCOUNT = "acct-that-does-not-exist"
-OK = grpc.StatusCode.OK
-NOT_FOUND = grpc.StatusCode.NOT_FOUND
-INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
-UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
-Metadata = tuple[tuple[str, str], ...]
-
-
-def sha256_hex(token: str) -> str:
-    """Computed here, not with the server's own helper, so both are checked."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def usage_item(account_id: str = "acct-1", usage_id: str = "u-1") -> usage_pb2.UsageItem:
-    return item(SKU, 1234, account_id=account_id, usage_id=usage_id, occurred_at=PAST)
-
-
-def quote_request() -> rating_service_pb2.QuoteRequest:
-    return rating_service_pb2.QuoteRequest(items=[usage_item()])
-
-
-# ---------------------------------------------------------------------------
-# Principals and the access file
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A principal of the access file that authenticates with a bearer token."""
-
-    name: str
-    roles: tuple[str, ...]
-
-    @property
-    def token(self) -> str:
-        return f"secret-token-of-{self.name}-7c1e9a"
-
-    @property
-    def metadata(self) -> Metadata:
-        return (("authorization", f"Bearer {self.token}"),)
-
-    def entry(self) -> Entry:
-        return Entry(self.name, self.roles, token=self.token)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ``[[principals]]`` table: a token (stored as its hash) or a certificate name."""
-
-    name: str
-    roles: Sequence[str]
-    token: str | None = None
-    certificate: str | None = None
-
-
-def write_access_file(path: Path, entries: Iterable[Entry], *, reflection: bool = True) -> Path:
-    lines = [] if reflection else ["[settings]", "reflection = false", ""]
-    for entry in entries:
-        lines += ["[[principals]]", f"name = {json.dumps(entry.name)}"]
-        if entry.token is not None:
-            lines.append(f'token_sha256 = "{sha256_hex(entry.token)}"')
-        if entry.certificate is not None:
-            lines.append(f"certificate = {json.dumps(entry.certificate)}")
-        lines += [f"roles = {json.dumps(list(entry.roles))}", ""]
-    path.write_text("\n".join(lines))
-    return path
-
-
-QUOTER = Caller("quote-only", ("quote",))
 READER = Caller("read-only", ("read",))
 CHARGER = Caller("charge-only", ("charge",))
 ADMIN = Caller("admin-only", ("admin",))
@@ -148,159 +84,6 @@ CALLERS = (
     Caller("quote-and-charge", ("quote", "charge")),
     Caller("read-and-admin", ("read", "admin")),
     Caller("every-role", auth.ROLES),
-)
-WRONG_TOKEN = "secret-token-nobody-holds-41d0b2"
-
-
-# ---------------------------------------------------------------------------
-# Every RPC, its role (from the issue) and its outcome once past the guard
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rpc:
-    path: str
-    role: str
-    request: Message
-    # The code the call ends with once the guard lets it through. No request below
-    # changes the ledger, so the matrix gives the same codes in any order.
-    passed: grpc.StatusCode
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-
-RATING = "/rating.v1.RatingService/"
-ACCOUNT = "/rating.v1.AccountService/"
-CATALOG = "/rating.v1.CatalogService/"
-RPCS = (
-    Rpc(RATING + "Quote", "quote", quote_request(), OK),
-    Rpc(
-        RATING + "CommitCharges",
-        "charge",
-        rating_service_pb2.CommitChargesRequest(
-            request_id="req-matrix", items=[usage_item(account_id=NO_ACCOUNT)]
-        ),
-        NOT_FOUND,  # an unknown account is NOT_FOUND, whichever call names it
-    ),
-    Rpc(
-        RATING + "VoidCharge",
-        "charge",
-        rating_service_pb2.VoidChargeRequest(charge_id="ch_missing"),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "CreateAccount",
-        "admin",
-        account_service_pb2.CreateAccountRequest(account_id=""),
-        INVALID_ARGUMENT,
-    ),
-    Rpc(
-        ACCOUNT + "GetAccount",
-        "read",
-        account_service_pb2.GetAccountRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "UpdateAccount",
-        "admin",
-        account_service_pb2.UpdateAccountRequest(account_id=NO_ACCOUNT, plan="pro"),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "GrantResourcePack",
-        "admin",
-        account_service_pb2.GrantResourcePackRequest(
-            account_id=NO_ACCOUNT, points="100", request_id="req-matrix-pack"
-        ),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "GetBalance",
-        "read",
-        account_service_pb2.GetBalanceRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "ListCharges",
-        "read",
-        account_service_pb2.ListChargesRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "GetStatement",
-        "read",
-        account_service_pb2.GetStatementRequest(account_id=NO_ACCOUNT, month="2025-06"),
-        NOT_FOUND,
-    ),
-    Rpc(CATALOG + "ListSkus", "quote", catalog_service_pb2.ListSkusRequest(page_size=1), OK),
-    Rpc(CATALOG + "GetSku", "quote", catalog_service_pb2.GetSkuRequest(sku=SKU), OK),
-    Rpc(
-        RATING + "Reserve",
-        "charge",
-        rating_service_pb2.ReserveRequest(
-            request_id="req-matrix-reserve",
-            account_id=NO_ACCOUNT,
-            sku=SKU,
-            quantity=1,
-            ttl=duration_pb2.Duration(seconds=60),
-        ),
-        NOT_FOUND,
-    ),
-    Rpc(
-        RATING + "Extend",
-        "charge",
-        rating_service_pb2.ExtendRequest(
-            request_id="req-matrix-extend", reservation_id="rsv_none", quantity=1
-        ),
-        NOT_FOUND,
-    ),
-    Rpc(
-        RATING + "Release",
-        "charge",
-        rating_service_pb2.ReleaseRequest(reservation_id="rsv_none"),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "WatchCharges",
-        "read",
-        account_service_pb2.WatchChargesRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "WatchBalance",
-        "read",
-        account_service_pb2.WatchBalanceRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "GrantCapacity",
-        "admin",
-        account_service_pb2.GrantCapacityRequest(
-            account_id=NO_ACCOUNT,
-            gib=5,
-            term=account_service_pb2.CAPACITY_TERM_MONTH,
-            price_yuan="30",
-            request_id="req-matrix-capacity",
-        ),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "SetAlertThresholds",
-        "admin",
-        account_service_pb2.SetAlertThresholdsRequest(
-            account_id=NO_ACCOUNT, free_points_below="100"
-        ),
-        NOT_FOUND,
-    ),
-    Rpc(
-        ACCOUNT + "GetAlertThresholds",
-        "read",
-        account_service_pb2.GetAlertThresholdsRequest(account_id=NO_ACCOUNT),
-        NOT_FOUND,
-    ),
-    Rpc(RATING + "GetLimits", "quote", rating_service_pb2.GetLimitsRequest(), OK),
 )
 ALLOWED = [
     pytest.param(rpc, caller, id=f"{rpc.name}-by-{caller.name}")
@@ -315,22 +98,6 @@ DENIED = [
     if rpc.role not in caller.roles
 ]
 EVERY_RPC = [pytest.param(rpc, id=rpc.name) for rpc in RPCS]
-
-
-def call(channel: grpc.Channel, rpc: Rpc, metadata: Metadata = ()) -> grpc.RpcError | None:
-    """Call ``rpc`` on ``channel``; the error it failed with, or None."""
-    method = channel.unary_unary(
-        rpc.path, request_serializer=lambda message: message.SerializeToString()
-    )
-    try:
-        method(rpc.request, timeout=CALL_TIMEOUT, metadata=metadata)
-    except grpc.RpcError as error:
-        return error
-    return None
-
-
-def code_of(error: grpc.RpcError | None) -> grpc.StatusCode:
-    return OK if error is None else cast(grpc.Call, error).code()
 
 
 # ---------------------------------------------------------------------------
@@ -935,74 +702,6 @@ def test_mtls_wrong_bearer_token_is_refused_even_with_a_good_certificate(
     assert raised.value.reason == "TOKEN_INVALID"
 
 
-# ---------------------------------------------------------------------------
-# Safe defaults: listening beyond loopback, bad access files
-# ---------------------------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any RATING_* setting of the machine running the tests."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RATING_")}
-    return {**env, **extra}
-
-
-def loopback(address: str) -> str:
-    """Where to reach a server started on 0.0.0.0:PORT."""
-    return "127.0.0.1:" + address.rsplit(":", 1)[1]
-
-
-INSECURE_WARNING = "with neither TLS nor authentication"
-
-
-def test_serve_on_all_interfaces_without_tls_or_auth_refuses_and_names_insecure(
-    launch: Launch, seeded_db: Path
-) -> None:
-    server = launch("--db", str(seeded_db), "serve", "--listen", "0.0.0.0:0", env=clean_env())
-    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
-    assert "rating-server cannot start: refusing to listen on 0.0.0.0:0" in server.stderr
-    assert "--insecure" in server.stderr
-    assert "listening on 0.0.0.0:" not in server.stderr
-    assert "Traceback" not in server.stderr
-
-
-@pytest.mark.parametrize(
-    ("flags", "env"),
-    [(["--insecure"], {}), ([], {"RATING_INSECURE": "1"})],
-    ids=["insecure-flag", "RATING_INSECURE"],
-)
-def test_serve_on_all_interfaces_with_insecure_starts_and_logs_a_warning(
-    launch: Launch, seeded_db: Path, flags: list[str], env: dict[str, str]
-) -> None:
-    server = launch(
-        "--db", str(seeded_db), "serve", "--listen", "0.0.0.0:0", *flags, env=clean_env(**env)
-    )
-    address = server.wait_started()["address"]
-    warning = server.wait_for_line(INSECURE_WARNING)
-    assert json.loads(warning)["level"] == "WARNING"
-    with grpc.insecure_channel(loopback(address)) as channel:
-        assert call(channel, RPCS[0]) is None  # no authentication: anyone may quote
-
-
-def test_serve_on_all_interfaces_with_an_access_file_starts_without_warning_and_needs_a_token(
-    launch: Launch, seeded_db: Path, tmp_path: Path
-) -> None:
-    access = write_access_file(tmp_path / "access.toml", [QUOTER.entry()])
-    server = launch(
-        "--db",
-        str(seeded_db),
-        "serve",
-        "--listen",
-        "0.0.0.0:0",
-        env=clean_env(RATING_AUTH=str(access)),
-    )
-    address = server.wait_started()["address"]
-    server.wait_for_line("authentication on")
-    with grpc.insecure_channel(loopback(address)) as channel:
-        assert call(channel, RPCS[0], QUOTER.metadata) is None
-        assert code_of(call(channel, RPCS[0])) == UNAUTHENTICATED
-    assert INSECURE_WARNING not in server.stderr
-
-
 def test_tls_alone_is_enough_to_listen_on_all_interfaces(pki: Pki, tmp_path: Path) -> None:
     settings = Settings(
         listen="0.0.0.0:0",
@@ -1119,104 +818,6 @@ def test_an_unreadable_access_file_stops_the_start_naming_the_file(
     )
     with pytest.raises(StartupError, match=f"^bad access file: {access}: "):
         RatingServer(settings)
-
-
-def test_serve_with_an_unknown_role_in_the_access_file_exits_1_naming_the_field(
-    launch: Launch, seeded_db: Path, tmp_path: Path
-) -> None:
-    ops = Caller("ops", ("quote", "root"))
-    access = write_access_file(tmp_path / "access.toml", [ops.entry()])
-    server = launch(
-        "--db",
-        str(seeded_db),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        env=clean_env(RATING_AUTH=str(access)),
-    )
-    assert server.wait_exit(timeout=CLI_TIMEOUT) == 1, server.stderr
-    assert f"rating-server cannot start: bad access file: {access}: " in server.stderr
-    assert "principals[0].roles: a list of quote, read, charge, admin" in server.stderr
-    assert "listening on" not in server.stderr
-    assert "Traceback" not in server.stderr
-    assert sha256_hex(ops.token) not in server.stderr
-
-
-# ---------------------------------------------------------------------------
-# Secrets never reach a log; hashing a token
-# ---------------------------------------------------------------------------
-
-
-def test_the_access_log_has_a_line_per_call_but_never_a_token_or_its_hash(
-    launch: Launch, seeded_db: Path, tmp_path: Path
-) -> None:
-    access = write_access_file(tmp_path / "access.toml", [QUOTER.entry()])
-    server = launch(
-        "--db",
-        str(seeded_db),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        env=clean_env(RATING_AUTH=str(access)),
-    )
-    address = server.wait_started()["address"]
-    quote, balance = RPCS[0], RPCS[7]
-    assert balance.name == "GetBalance"
-    wrong = (("authorization", f"Bearer {WRONG_TOKEN}"),)
-    calls: list[tuple[str, Rpc, Metadata, str]] = [
-        ("log-probe-ok", quote, QUOTER.metadata, "OK"),
-        ("log-probe-denied", balance, QUOTER.metadata, "PERMISSION_DENIED"),
-        ("log-probe-wrong-token", quote, wrong, "UNAUTHENTICATED"),
-        ("log-probe-no-token", quote, (), "UNAUTHENTICATED"),
-    ]
-    with grpc.insecure_channel(address) as channel:
-        for request_id, rpc, metadata, code in calls:
-            error = call(channel, rpc, (*metadata, ("x-request-id", request_id)))
-            assert code_of(error).name == code
-    server.wait_for_line("log-probe-no-token")
-    assert server.terminate() == 0, server.stderr
-
-    logged: dict[str, dict[str, object]] = {}
-    for line in server.stderr.splitlines():
-        entry = json.loads(line)  # every line is JSON, the access log's as the others
-        if entry["logger"] == "rating_server.access":
-            logged[entry["request_id"]] = entry
-    assert {request_id: entry["code"] for request_id, entry in logged.items()} == {
-        request_id: code for request_id, _, _, code in calls
-    }
-    assert logged["log-probe-ok"]["principal"] == QUOTER.name
-    for secret in (QUOTER.token, WRONG_TOKEN):
-        assert secret not in server.stderr
-        assert sha256_hex(secret)[:16] not in server.stderr
-
-
-def hash_token_cli(stdin: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rating_server", "auth", "hash-token"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        cwd=cwd,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-
-
-def test_auth_hash_token_prints_the_sha256_of_the_token_read_on_stdin(tmp_path: Path) -> None:
-    token = "s3cret-token-for-hashing"
-    result = hash_token_cli(token + "\n", tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == sha256_hex(token) + "\n"
-    assert result.stdout.strip() == auth.hash_token(token)
-    assert token not in result.stdout + result.stderr
-
-
-def test_auth_hash_token_with_nothing_on_stdin_exits_1(tmp_path: Path) -> None:
-    result = hash_token_cli("", tmp_path)
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert "no token on stdin" in result.stderr
 
 
 @pytest.mark.parametrize(
