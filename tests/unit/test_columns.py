@@ -125,6 +125,7 @@ def items(draw: st.DrawFn) -> usage_pb2.UsageItem:
     return item
 
 
+@pytest.mark.slow
 @settings(max_examples=400)
 @given(batch=st.lists(items(), min_size=1, max_size=6), limits=st.sampled_from(LIMITS))
 @example(
@@ -140,6 +141,7 @@ def test_columns_rate_any_batch_as_its_rows_do(
     assert columns_answer(batch, seed, limits) == rows_answer(batch, seed, limits)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(priced_items(), min_size=1, max_size=6))
 @example([good(sku="s.changed", occurred_at=stamp(NOON_S - 1, 999_999_999))])

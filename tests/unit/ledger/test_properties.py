@@ -907,6 +907,7 @@ def fresh_sqlite_ledger() -> OpenedLedger:
 EXAMPLES = {"sqlite": 100, "postgres": 16}
 
 
+@pytest.mark.slow
 def test_random_grants_commits_retries_voids_and_reservations_keep_the_ledger_exact(
     engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

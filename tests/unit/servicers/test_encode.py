@@ -112,6 +112,7 @@ SKU = Sku(
 )
 
 
+@pytest.mark.slow
 @given(st.lists(charged_lines(), max_size=5), micros, versions, instants)
 def test_a_commit_response_is_byte_for_byte_what_protobuf_writes(
     lines: list[ChargedLine], total: int, version: int, commit_time_ns: int

@@ -97,6 +97,7 @@ def good(**fields: object) -> usage_pb2.UsageItem:
     return item
 
 
+@pytest.mark.slow
 @settings(max_examples=400)
 @given(st.lists(items(plain=False), min_size=1, max_size=4), st.sampled_from(LIMITS))
 @example([good(occurred_at=stamp(NOON_S, -1))], LIMITS[0])
@@ -115,6 +116,7 @@ def test_a_one_pass_quote_is_the_general_paths_answer_or_none(
         assert answered == (expected, len(batch))
 
 
+@pytest.mark.slow
 @settings(max_examples=100)
 @given(st.lists(items(plain=True), min_size=1, max_size=20))
 def test_a_batch_of_plain_items_is_quoted_in_one_pass(
@@ -226,6 +228,7 @@ def priced_items(draw: st.DrawFn) -> usage_pb2.UsageItem:
     return item
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(priced_items(), min_size=1, max_size=6))
 @example([good(sku="s.changed", occurred_at=stamp(NOON_S - 1, 999_999_999))])

@@ -17,6 +17,9 @@ from rating_server.ledger.postgres import database, migrate
 from rating_server.ledger.postgres.cluster import Cluster
 from rating_server.ledger.postgres.database import PostgresDatabase
 
+#: PostgreSQL's engine: every test here needs PostgreSQL, or an unreachable one's URL.
+pytestmark = pytest.mark.postgres
+
 
 def migrated(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
