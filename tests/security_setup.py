@@ -101,7 +101,7 @@ WRONG_TOKEN = "secret-token-nobody-holds-41d0b2"
 
 
 # ---------------------------------------------------------------------------
-# Every RPC, its role (from the issue) and its outcome once past the guard
+# Every RPC, the role it needs and its outcome once past the guard
 # ---------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Packaging (issue 4): the client wheel installs alone and works with nothing of the server.
+"""Packaging: the client wheel installs alone and works with nothing of the server.
 
 The wheel is built from a copy of ``client/`` (as a fresh clone has it) with pip and the
 build backend the project declares, then installed into a new virtual environment made

@@ -1,4 +1,4 @@
-"""Crash safety of the ledger (SPEC §5): the server killed with SIGKILL mid-load.
+"""Crash safety of the ledger: the server killed with SIGKILL mid-load.
 
 The server runs as an operator runs it, a ``python -m rating_server`` process, on each
 engine: a SQLite file, or a PostgreSQL database (which outlives the server's process, and

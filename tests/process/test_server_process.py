@@ -20,7 +20,7 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 
 
 def quote_points(address: str) -> list[str]:
-    """Quote the SPEC's 1234 input tokens at ``address``; the lines' points."""
+    """Quote the pricing page's example, 1234 input tokens, at ``address``; the lines' points."""
     request = rating_service_pb2.QuoteRequest(items=[item("model.doubao-lite-32k.input", 1234)])
     with grpc.insecure_channel(address) as channel:
         response = rating_service_pb2_grpc.RatingServiceStub(channel).Quote(request, timeout=30)

@@ -1,4 +1,5 @@
-"""The billing rules, at the engine level: SPEC §2, §3 and the worked examples of §7."""
+"""The billing rules, at the engine level (``engine.py``): pricing, rounding, the
+checks of an item, and worked examples of whole items priced from the seed catalog."""
 
 from __future__ import annotations
 

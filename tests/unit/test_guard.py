@@ -1,5 +1,5 @@
-"""The guard's wrapping of method handlers (the calls through it: test_security,
-test_observability_and_load)."""
+"""The guard's wrapping of method handlers (``guard.py``); the calls through it, on the
+real server: tests/wire/test_security.py, tests/wire/test_grpc_metrics.py."""
 
 from __future__ import annotations
 

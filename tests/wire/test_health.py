@@ -1,4 +1,4 @@
-"""Health (issue 17): ``grpc.health.v1.Health/List`` answers every service's status, as
+"""Health: ``grpc.health.v1.Health/List`` answers every service's status, as
 Check does, over the wire and without a traceback in the log."""
 
 from __future__ import annotations

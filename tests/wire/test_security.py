@@ -339,7 +339,7 @@ def denial(error: RatingError) -> tuple[str, dict[str, str]]:
 # ---------------------------------------------------------------------------
 
 
-def test_the_table_names_every_rating_v1_rpc_with_the_role_the_issue_gives_it() -> None:
+def test_the_table_names_every_rating_v1_rpc_with_the_role_it_needs() -> None:
     declared = {
         f"/{service.full_name}/{method.name}"
         for module in (rating_service_pb2, account_service_pb2, catalog_service_pb2)

@@ -26,7 +26,7 @@ from rating_server.server import RatingServer
 
 
 def quote_points(address: str) -> list[str]:
-    """Quote the SPEC's 1234 input tokens at ``address``; the lines' points."""
+    """Quote the pricing page's example, 1234 input tokens, at ``address``; the lines' points."""
     request = rating_service_pb2.QuoteRequest(items=[item("model.doubao-lite-32k.input", 1234)])
     with grpc.insecure_channel(address) as channel:
         response = rating_service_pb2_grpc.RatingServiceStub(channel).Quote(request, timeout=30)

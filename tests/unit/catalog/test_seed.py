@@ -1,4 +1,4 @@
-"""Every name on the pricing page resolves to its price (SPEC §3)."""
+"""Every name on the pricing page resolves to its price in the seed catalog."""
 
 from __future__ import annotations
 

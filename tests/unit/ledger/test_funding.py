@@ -1,4 +1,5 @@
-"""Draw-down (SPEC §4) at the ledger level: free points, packs, the bill; days and months."""
+"""Draw-down at the ledger level (``ledger/funding.py``): free points, packs, the bill;
+days and months."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ MAIN_ACCOUNTS = (MAIN, OTHER)
 TIME_ZONES = {MAIN: "Asia/Shanghai", OTHER: "Europe/London"}
 UTC_OFFSETS = {MAIN: timedelta(hours=8), OTHER: timedelta(0)}
 
-# The seed's prices (SPEC §3, seed.toml), written out here so the test does not trust the
+# The seed's prices (server/catalog/seed.toml), written out here so the test does not trust the
 # engine: SKU -> (points per price-unit, base units per price-unit, largest quantity drawn).
 PRICES: dict[str, tuple[Fraction, int, int]] = {
     "model.doubao-lite-32k.input": (Fraction("0.3"), 1000, 1_000_000),
@@ -366,7 +366,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def draw(
         self, billing_account_id: str, micros: int, at_ns: int, hold: bool = False
     ) -> list[Part]:
-        """SPEC §4's draw-down, on the model: free points, packs, then the month's bill,
+        """The draw-down, on the model: free points, packs, then the month's bill,
         each beyond what live reservations hold. A ``hold`` changes no balance."""
         if micros == 0:
             return []
