@@ -26,7 +26,7 @@ from grpc_status import rpc_status
 from hypothesis import strategies as st
 from psycopg import sql as pg_sql
 
-from rating.v1 import columns_pb2, usage_pb2
+from rating.v1 import account_service_pb2, account_service_pb2_grpc, columns_pb2, usage_pb2
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings, is_postgres_url
@@ -431,6 +431,26 @@ def import_text(db_path: str, tmp_path: Path, text: str) -> int:
         return import_file(store, source, now=IMPORTED_AT).version
     finally:
         store.close()
+
+
+def list_lines(
+    channel: grpc.Channel, account_id: str, timeout: float = 30.0
+) -> list[account_service_pb2.ChargeEntry]:
+    """Every committed line a main account funds, its sub-accounts' too, page by page."""
+    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+    lines: list[account_service_pb2.ChargeEntry] = []
+    token = ""
+    while True:
+        page = accounts.ListCharges(
+            account_service_pb2.ListChargesRequest(
+                account_id=account_id, page_size=1000, page_token=token
+            ),
+            timeout=timeout,
+        )
+        lines.extend(page.charges)
+        token = page.next_page_token
+        if not token:
+            return lines
 
 
 NewDatabase = Callable[[str], str]

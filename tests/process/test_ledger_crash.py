@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import grpc
 from google.protobuf import duration_pb2
 from processes import Launch, ServerProcess, ledger_check
-from support import LedgerReader, item, query, timestamp
+from support import LedgerReader, item, list_lines, query, timestamp
 
 from rating.v1 import (
     account_service_pb2,
@@ -306,24 +306,6 @@ def retry(
 
         with ThreadPoolExecutor(CLIENTS) as pool:
             return list(pool.map(send, requests))
-
-
-def list_lines(channel: grpc.Channel, account_id: str) -> list[account_service_pb2.ChargeEntry]:
-    """Every committed line a main account funds, its sub-accounts' too, page by page."""
-    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
-    lines: list[account_service_pb2.ChargeEntry] = []
-    token = ""
-    while True:
-        page = accounts.ListCharges(
-            account_service_pb2.ListChargesRequest(
-                account_id=account_id, page_size=1000, page_token=token
-            ),
-            timeout=RPC_TIMEOUT,
-        )
-        lines.extend(page.charges)
-        token = page.next_page_token
-        if not token:
-            return lines
 
 
 def funded_points(channel: grpc.Channel, account_id: str, days: set[str]) -> Decimal:

@@ -9,9 +9,8 @@ from collections.abc import Callable
 
 import grpc
 from processes import Launch
-from support import NOON, item
+from support import NOON, item, list_lines
 
-from process.test_ledger_crash import list_lines
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import account_service_pb2_grpc, rating_service_pb2, rating_service_pb2_grpc
 

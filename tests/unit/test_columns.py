@@ -19,7 +19,8 @@ from rating_server.columns import rate_columns, shape_problems
 from rating_server.engine import InvalidUsageError, Limits, rate_batch
 from rating_server.money import Rate
 from rating_server.servicers import columns_convert, convert
-from unit.servicers.test_plain_quote import (
+
+from .plain_items import (
     CHANGED,
     LIMITS,
     NOON_S,

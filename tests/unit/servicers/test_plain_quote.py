@@ -3,24 +3,29 @@ path answers, byte for byte, or leaves the batch to it."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from support import NOON, mostly
+from support import mostly
 
 from rating.v1 import usage_pb2
-from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
+from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import InvalidUsageError, Limits, rate_batch
-from rating_server.money import Rate
 from rating_server.servicers import convert, encode, plain_quote
 
-NOON_S = int(NOON.timestamp())
-NOW_NS = (NOON_S + 3600) * 10**9
-LIMITS = (Limits(), Limits(max_attribute_key=100, max_attribute_value=1000))
+from ..plain_items import (
+    CHANGED,
+    LIMITS,
+    NOON_S,
+    NOW_NS,
+    catalog_of_changes,
+    good,
+    priced_items,
+    stamp,
+)
 
 
 def general(
@@ -37,10 +42,6 @@ def general(
         return None
     lines = encode.LineWriter().rated(batch.lines)
     return encode.quote_response(lines, batch.total_micros, batch.catalog_version)
-
-
-def stamp(seconds: int, nanos: int) -> timestamp_pb2.Timestamp:
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
 @st.composite
@@ -81,19 +82,6 @@ def items(draw: st.DrawFn, plain: bool) -> usage_pb2.UsageItem:
     duration = draw(pick(None, duration_pb2.Duration(seconds=60), duration_pb2.Duration()))
     if duration is not None:
         item.duration.CopyFrom(duration)
-    return item
-
-
-def good(**fields: object) -> usage_pb2.UsageItem:
-    """A plain item, but for ``fields``."""
-    item = usage_pb2.UsageItem(usage_id="u-1", account_id="acct-1", sku="agent.call", quantity=1)
-    item.occurred_at.CopyFrom(stamp(NOON_S, 0))
-    for name, value in fields.items():
-        field = getattr(item, name)
-        if hasattr(field, "CopyFrom"):
-            field.CopyFrom(value)
-        else:
-            setattr(item, name, value)
     return item
 
 
@@ -167,67 +155,6 @@ def test_ids_are_checked_before_anything_is_written(
     assert written == ["u-1"]
 
 
-def _sku(sku_id: str, prices: list[tuple[int, str]], increment: int = 0, **fields: Any) -> Sku:
-    values: dict[str, Any] = {
-        "name": sku_id,
-        "category": "rtc",
-        "unit": "millisecond",
-        "price_unit": 60_000,
-        "price_unit_label": "minute",
-        "billed_by": "coze",
-        "metering": "count",
-        "aliases": (),
-        "patterns": (),
-        **fields,
-    }
-    return Sku(
-        id=sku_id,
-        increment=increment,
-        prices=tuple(
-            PriceVersion(start, Decimal(price), Rate(Decimal(price), values["price_unit"]))
-            for start, price in prices
-        ),
-        **values,
-    )
-
-
-def _catalog(version: int, newest: str = "14.123457") -> CatalogSnapshot:
-    """SKUs the seed has none of: prices that changed (at noon), an increment, a price
-    first in force at noon, and a pattern."""
-    noon = NOON_S * 10**9
-    return CatalogSnapshot(
-        version=version,
-        skus=[
-            _sku("s.changed", [(0, "7"), (noon, newest)], aliases=("Changed",)),
-            _sku("s.stepped", [(noon, "60")], increment=1000),
-            _sku("s.pattern", [(0, "0.000333")], price_unit=7, patterns=("s.p.*",)),
-        ],
-        plans={"basic": Plan("basic", 500 * 10**6, 10**9)},
-    )
-
-
-CHANGED = _catalog(version=-3)  # a negative version is written as protobuf writes it
-
-
-@st.composite
-def priced_items(draw: st.DrawFn) -> usage_pb2.UsageItem:
-    """Plain items but for their price: one in force before noon, or none, or long ids."""
-    item = usage_pb2.UsageItem(
-        usage_id=draw(st.sampled_from(["u-1", "x" * 127, "x" * 128, "é" * 64, "é" * 128])),
-        account_id=draw(st.sampled_from(["acct-1", "y" * 128, "ü" * 128])),
-        sku=draw(st.sampled_from(["s.changed", "CHANGED", "s.stepped", "s.p.any-1", "S.P.x"])),
-        quantity=draw(
-            st.one_of(
-                st.sampled_from([0, 1, 2**14 - 1, 2**14, 2**21, 2**28, 10**15]),
-                st.integers(0, 10**15),
-            )
-        ),
-    )
-    seconds = draw(st.sampled_from([NOON_S - 1, NOON_S, NOON_S + 1, NOON_S - 86_400]))
-    item.occurred_at.CopyFrom(stamp(seconds, draw(st.sampled_from([0, 1, 999_999_999]))))
-    return item
-
-
 @pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(priced_items(), min_size=1, max_size=6))
@@ -244,7 +171,11 @@ def test_older_prices_increments_long_ids_and_large_amounts_are_the_general_path
 
 def test_a_new_catalog_is_quoted_at_its_own_prices() -> None:
     batch = [good(sku="s.changed"), good(usage_id="u-2", sku="s.changed", quantity=90_001)]
-    for catalog in (_catalog(1, "14"), _catalog(2, "21.5"), _catalog(1, "14")):
+    for catalog in (
+        catalog_of_changes(1, "14"),
+        catalog_of_changes(2, "21.5"),
+        catalog_of_changes(1, "14"),
+    ):
         expected = general(batch, catalog, Limits())
         assert expected is not None
         assert plain_quote.quote(batch, catalog, Limits(), now_ns=NOW_NS) == (expected, 2)
@@ -252,7 +183,7 @@ def test_a_new_catalog_is_quoted_at_its_own_prices() -> None:
 
 def test_names_past_the_bound_are_quoted_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plain_quote, "_MAX_ENTRIES", 2)
-    catalog = _catalog(4)
+    catalog = catalog_of_changes(4)
     for round_ in range(2):
         batch = [good(usage_id=f"u-{n}", sku=f"s.p.name-{n}") for n in range(5)]
         batch.append(good(sku="s.changed", occurred_at=stamp(NOON_S - round_, 0)))
