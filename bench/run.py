@@ -9,7 +9,7 @@ on each, for each batch size and number of concurrent callers: items/s, p50 and 
 latency, and each figure's ratio to the floor's same cell. Servers and callers share
 the machine.
 
-- SQLite: the server as one process and as ``serve --workers N`` (the README's advice
+- SQLite: the server as one process and as ``serve --workers N`` (docs/operations.md's advice
   for N cores, on which the targets are judged); the ceiling as N processes on one port.
 - PostgreSQL (a throwaway cluster from the machine's binaries, in a temp folder,
   stopped at the end): the server as 1 node and as 2 nodes (two ``serve`` processes on
@@ -687,7 +687,7 @@ class Target:
 
 def targets(workers: int) -> list[Target]:
     """The row-wise targets 1 to 4 (6 is ``ceiling_verdict``; 5 is bench-scale's), judged
-    on the README's configuration for the machine: on SQLite ``serve --workers N``, on
+    on docs/operations.md's configuration for the machine: on SQLite ``serve --workers N``, on
     PostgreSQL each node count."""
     deployed = "sqlite-workers" if workers > 1 else "sqlite"
     other = "sqlite" if workers > 1 else None

@@ -1,4 +1,4 @@
-"""Settings, from the environment (``RATING_*``); the README's "Running it" lists them."""
+"""Settings, from the environment (``RATING_*``); docs/operations.md lists them."""
 
 from __future__ import annotations
 

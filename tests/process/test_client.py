@@ -33,7 +33,7 @@ def serve(launch: Launch, database: str, listen: str = "127.0.0.1:0") -> ServerP
 
 
 def restart(launch: Launch, database: str, address: str) -> ServerProcess:
-    """The server again, on the address the killed one had: at once, as the README
+    """The server again, on the address the killed one had: at once, as docs/operations.md
     promises (the killed one's connections in TIME_WAIT do not hold the port)."""
     process = launch("--db", str(database), "serve", "--listen", address)
     process.wait_started()

@@ -1,5 +1,5 @@
 """Every error reason the server gives is a value of rating.v1.ErrorReason, each value is
-given somewhere, and the README's error tables name exactly the enum's values.
+given somewhere, and the error tables of docs/errors.md name exactly the enum's values.
 
 The reasons are read off the server's source: every argument in a reason's place of
 the calls that make errors (``Violation(field, reason, ...)``, ``abort(..., reason)``,
@@ -146,11 +146,10 @@ def test_each_id_and_instant_field_checked_has_its_own_reason() -> None:
         assert set(table.values()) <= VALUES
 
 
-def readme_table_reasons() -> dict[str, int]:
-    """The reasons in the first column of each table of the README's "### Errors"
-    section, with how many times each is named."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n### Errors\n", 1)[1].split("\n## ", 1)[0]
+def documented_table_reasons() -> dict[str, int]:
+    """The reasons in the first column of each table of docs/errors.md whose first
+    column is headed "reason", with how many times each is named."""
+    section = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     named: dict[str, int] = {}
     in_reasons_table = False
     for line in section.splitlines():
@@ -167,9 +166,9 @@ def readme_table_reasons() -> dict[str, int]:
     return named
 
 
-def test_the_readme_error_tables_name_every_reason_and_only_error_reason_values() -> None:
-    named = readme_table_reasons()
-    assert sorted(VALUES - set(named)) == [], "add them to the README's error tables"
+def test_the_documented_error_tables_name_every_reason_and_only_error_reason_values() -> None:
+    named = documented_table_reasons()
+    assert sorted(VALUES - set(named)) == [], "add them to the error tables of docs/errors.md"
     assert sorted(set(named) - VALUES) == [], "not rating.v1.ErrorReason values"
 
 

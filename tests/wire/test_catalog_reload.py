@@ -78,7 +78,7 @@ def test_the_server_polls_the_catalog_every_0_2_s_on_sqlite_and_every_second_on_
         assert polls.waits_made(2)  # the one poll made, the watcher waits for the next
         assert server.catalog.snapshot.version == 2
         server.catalog.stop()
-        # The README's "every 0.2 s"; on PostgreSQL, LISTEN/NOTIFY (which may have woken
+        # docs/catalog.md's "every 0.2 s"; on PostgreSQL, LISTEN/NOTIFY (which may have woken
         # the watcher too), and a poll a second for an announcement lost.
         interval = 0.2 if engine == "sqlite" else 1.0
         assert set(polls.intervals) == {interval}

@@ -634,7 +634,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(charge.voided for charge in self.charges.values()))
     @rule(data=st.data())
     def a_voided_usage_id_stays_committed(self, data: st.DataObject) -> None:
-        """usage_id is unique per billing account forever; voiding does not free it (README)."""
+        """usage_id is unique per billing account forever; voiding does not free it (a rule)."""
         voided = [charge for charge in self.charges.values() if charge.voided]
         charge = data.draw(st.sampled_from(voided))
         line = data.draw(st.sampled_from(charge.receipt.lines))

@@ -5,8 +5,8 @@ on a free loopback port, make a database, stop it (gracefully, or ``immediate``,
 crash). PostgreSQL refuses to run as root, so under root every PostgreSQL program runs
 as the ``postgres`` user (``runuser -u postgres --``), which then owns the folder.
 
-Not part of the service: a production database is the operator's (see the README's
-"Scaling out").
+Not part of the service: a production database is the operator's (see
+docs/scaling-out.md).
 """
 
 from __future__ import annotations
