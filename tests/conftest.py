@@ -1,3 +1,10 @@
+"""What every folder of tests shares: the hypothesis profile, the storage engines and
+their markers, a seeded ``database`` of the test's engine, the in-process ``server``
+(tests/wire, and the tests of tests/process that call it with another program), and
+``storage``. Each folder's own fixtures are in its conftest: tests/unit (the seed in
+memory, the ledger), tests/wire (channels, stubs, new databases), tests/process
+(``launch``)."""
+
 from __future__ import annotations
 
 import os
