@@ -1,5 +1,5 @@
 # Two commands do everything: `make run` and `make test` (`make test-fast`: the unit
-# tests on SQLite, in seconds).
+# tests on SQLite, in well under a minute).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -39,7 +39,7 @@ test: $(STAMP) proto-check lint
 	$(BIN)/pytest
 
 # The unit tests (tests/unit) but those on PostgreSQL and the few slow ones: no server,
-# no process, no cluster; some 35 s of CPU time (more on a loaded machine).
+# no process, no cluster; some 45 s on a 2-core machine (more when it is loaded).
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit -q -m "not postgres and not slow"
 
