@@ -129,7 +129,9 @@ def storage(
     PostgreSQL: the ``database`` of the test."""
     if engine == "sqlite":
         stand_in = LedgerStorage()
-        monkeypatch.setattr(ledger_database, "connect", stand_in.connect)
+        monkeypatch.setattr(
+            ledger_database, "open_ledger_connection", stand_in.open_ledger_connection
+        )
         yield stand_in
         return
     yield PostgresStorage(request.getfixturevalue("database"))

@@ -31,7 +31,7 @@ from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings, is_postgres_url
 from rating_server.ledger.sqlite import database
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "server" / "catalog" / "seed.toml"
@@ -119,7 +119,7 @@ def _seeded_template() -> Path:
 @contextmanager
 def running(settings: Settings) -> Iterator[RatingServer]:
     """The real server, in this process, started; stopped at the end."""
-    server = RatingServer(settings)
+    server = create_server(settings)
     server.start()
     try:
         yield server
@@ -133,7 +133,7 @@ def mostly(good: object, *bad: object) -> st.SearchStrategy[object]:
 
 
 class LedgerStorage:
-    """Stands in for the ledger's ``connect`` and keeps every writer connection, so a
+    """Stands in for the ledger's ``open_ledger_connection`` and keeps every writer connection, so a
     test can make the database refuse writes, as a read-only file, mount or disk does.
 
     Making the file read-only does not stop a test running as root, so the writers are
@@ -150,7 +150,7 @@ class LedgerStorage:
     def __init__(self) -> None:
         self.writers: list[sqlite3.Connection] = []
 
-    def connect(self, path: str | Path, create: bool = True) -> sqlite3.Connection:
+    def open_ledger_connection(self, path: str | Path, create: bool = True) -> sqlite3.Connection:
         if not create:  # a reader
             return database.open_connection(path, check_same_thread=False, create=False)
         conn = database.open_connection(path, check_same_thread=False)

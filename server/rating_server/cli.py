@@ -14,10 +14,11 @@ from rating_server.catalog.imports import import_file
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import SettingError, Settings, database_label, is_postgres_url
-from rating_server.errors import SchemaError, StorageUnavailableError
+from rating_server.domain_errors import SchemaError, StorageUnavailableError
 from rating_server.ledger import invariants
 from rating_server.ledger.stores import open_ledger
-from rating_server.server import serve
+from rating_server.serving import serve
+from rating_server.workers import serve_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,14 +97,14 @@ def _main(argv: Sequence[str] | None) -> int:
             return 1
         print(hash_token(token))
         return 0
-    return serve(
-        dataclasses.replace(
-            settings,
-            listen=getattr(args, "listen", settings.listen),
-            insecure=getattr(args, "insecure", settings.insecure),
-            workers=getattr(args, "workers", settings.workers),
-        )
+    settings = dataclasses.replace(
+        settings,
+        listen=getattr(args, "listen", settings.listen),
+        insecure=getattr(args, "insecure", settings.insecure),
+        workers=getattr(args, "workers", settings.workers),
     )
+    # One process serves; several (--workers) are started and watched by this one.
+    return serve_workers(settings) if settings.workers > 1 else serve(settings)
 
 
 def _catalog(args: argparse.Namespace) -> int:

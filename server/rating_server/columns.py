@@ -21,15 +21,14 @@ from types import MappingProxyType
 import numpy as np
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
+from rating_server.domain_errors import InvalidUsageError, Violation
 from rating_server.engine import (
     DEFAULT_LIMITS,
     MAX_BATCH_ITEMS,
-    InvalidUsageError,
     Limits,
     RatedBatch,
     RatedLine,
     Usage,
-    Violation,
     attributes_ok,
     batch_too_large,
     rate_item,

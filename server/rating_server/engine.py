@@ -17,7 +17,6 @@ together as ``InvalidUsageError``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from rating_server.catalog.model import CatalogSnapshot, PriceVersion, Sku
+from rating_server.domain_errors import InvalidUsageError, Violation
 from rating_server.ids import all_plain, id_problem, shown
 
 if TYPE_CHECKING:
@@ -77,28 +77,6 @@ class Usage(NamedTuple):
     occurred_at_ns: int | None
     duration_ns: int | None = None
     attributes: Mapping[str, str] = _NO_ATTRIBUTES
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """What is wrong with one field of a request, as google.rpc.BadRequest names it.
-
-    ``resource`` is the id of what the field names and does not exist, for a reason
-    that says so (``ACCOUNT_NOT_FOUND``, ``RESERVATION_NOT_FOUND``): an error of only
-    such violations is NOT_FOUND, naming it."""
-
-    field: str
-    reason: str
-    description: str
-    resource: str = dataclasses.field(default="", compare=False)
-
-
-class InvalidUsageError(ValueError):
-    """The batch cannot be rated; ``violations`` names every bad field."""
-
-    def __init__(self, violations: Sequence[Violation]) -> None:
-        self.violations = list(violations)
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
 
 
 def too_many_items(count: int) -> Violation:

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import Counter
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.store import LedgerStore
 
 log = logging.getLogger("rating_server")

@@ -41,9 +41,9 @@ from google.rpc import code_pb2
 from rating_server import logs
 from rating_server.access_log import AccessLog
 from rating_server.auth import ROLE_OF_METHOD, AccessPolicy, Principal
-from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.domain_errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.metrics import Metrics
-from rating_server.servicers.errors import abort
+from rating_server.servicers.statuses import abort
 
 log = logging.getLogger("rating_server")
 
@@ -189,7 +189,7 @@ class _Call:
         request_id = logs.request_id_of(metadata)
         principal: Principal | None = None
         failed = False
-        call_id = logs.REQUEST_ID.set(request_id)  # an abort echoes it (servicers.errors)
+        call_id = logs.REQUEST_ID.set(request_id)  # an abort echoes it (servicers.statuses)
         try:
             try:
                 self.slots.get_nowait()
@@ -377,7 +377,7 @@ class _Registrar:
 def _echo(request_id: str, context: grpc.ServicerContext) -> None:
     """Send the call's request id back as ``x-request-id`` with its status (trailing
     metadata), which costs the call no send of its own; a failed call's abort carries
-    it there too (``servicers.errors.abort``)."""
+    it there too (``servicers.statuses.abort``)."""
     context.set_trailing_metadata(((logs.REQUEST_ID_KEY, request_id),))
 
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 MICROS_PER_POINT = 1_000_000
-POINTS_PER_YUAN = 1000
 
 
 def format_scaled(value: int, places: int) -> str:

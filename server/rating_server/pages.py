@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rating_server.errors import InvalidRequestError, Violation
+from rating_server.domain_errors import InvalidRequestError, Violation
 
 T = TypeVar("T")
 

@@ -27,10 +27,6 @@ class StopSignals:
     def _note(self, signum: int, _frame: object) -> None:
         self._received.append(signum)  # no lock: safe whenever the signal comes
 
-    @property
-    def received(self) -> bool:
-        return bool(self._received)
-
     def wait(self, timeout: float) -> bool:
         """Whether a stop signal has come, waiting up to ``timeout`` seconds for one."""
         deadline = time.monotonic() + timeout

@@ -28,6 +28,8 @@ from multiprocessing.process import BaseProcess
 from rating_server import logs, ports
 from rating_server.config import Settings
 from rating_server.ports import PortClaim
+from rating_server.server import StartupError
+from rating_server.serving import log_started, start_server
 from rating_server.stopping import StopSignals
 
 log = logging.getLogger("rating_server")
@@ -67,21 +69,13 @@ def _run_worker(settings: Settings, claim: PortClaim, index: int, conn: Connecti
 
 
 def _serve_worker(settings: Settings, claim: PortClaim, conn: Connection) -> None:
-    from rating_server.server import (  # in the new process
-        RatingServer,
-        StartupError,
-        freeze_startup_heap,
-    )
-
     signals = StopSignals()
     orphaned = threading.Event()
     try:
-        server = RatingServer(settings, claim)
-        server.start()
+        server = start_server(settings, claim)
     except StartupError as error:
         conn.send(("error", str(error)))
         return
-    freeze_startup_heap()
     conn.send(("ready", server.metrics_port, server.catalog.snapshot.version))
 
     def watch_supervisor() -> None:
@@ -196,8 +190,6 @@ def serve_workers(settings: Settings) -> int:
         supervisor.stop()
         claim.close()
         return 1
-    from rating_server.server import log_started  # the start line of a single process
-
     log_started(settings, claim.address, version, None)
     while not signals.wait(1.0):
         supervisor.check()

@@ -29,10 +29,10 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
     from rating.v1 import rating_service_pb2
     from rating import RatingClient
     from rating_server.config import Settings
-    from rating_server.server import RatingServer, StartupError
+    from rating_server.server import StartupError, create_server
 
     database = sys.argv[1]
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database))
+    server = create_server(Settings(listen="127.0.0.1:0", db_path=database))
     server.start()
     with RatingClient(server.address) as client:
         quote = client.quote([item("agent.call", 3)])
@@ -40,7 +40,7 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
     print("quoted", quote.total_points)
     print("loaded", sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     try:
-        RatingServer(Settings(listen="127.0.0.1:0", db_path=database, tracing="otlp"))
+        create_server(Settings(listen="127.0.0.1:0", db_path=database, tracing="otlp"))
     except StartupError as error:
         print("refused:", error)
     """

@@ -16,7 +16,8 @@ from support import mostly, to_columns
 from rating.v1 import columns_pb2, usage_pb2
 from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
 from rating_server.columns import rate_columns, shape_problems
-from rating_server.engine import InvalidUsageError, Limits, rate_batch
+from rating_server.domain_errors import InvalidUsageError
+from rating_server.engine import Limits, rate_batch
 from rating_server.money import Rate
 from rating_server.servicers import columns_convert, convert
 
@@ -299,7 +300,7 @@ def test_the_items_of_columns_are_their_rows_usages() -> None:
 
 
 def test_violations_of_items_are_named_under_the_columns() -> None:
-    from rating_server.engine import Violation
+    from rating_server.domain_errors import Violation
 
     named = columns_convert.column_fields(
         [

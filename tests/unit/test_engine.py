@@ -14,16 +14,8 @@ from hypothesis import strategies as st
 from support import NOON, mostly
 
 from rating_server.catalog.model import CatalogSnapshot, Plan, PriceVersion, Sku
-from rating_server.engine import (
-    MAX_BATCH_ITEMS,
-    InvalidUsageError,
-    Limits,
-    RatedLine,
-    Usage,
-    Violation,
-    rate_batch,
-    rate_item,
-)
+from rating_server.domain_errors import InvalidUsageError, Violation
+from rating_server.engine import MAX_BATCH_ITEMS, Limits, RatedLine, Usage, rate_batch, rate_item
 from rating_server.ids import all_plain, id_problem
 from rating_server.money import Rate
 

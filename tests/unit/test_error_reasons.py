@@ -19,9 +19,8 @@ from google.protobuf import descriptor_pb2
 from google.rpc import code_pb2, error_details_pb2
 
 from rating.v1 import error_reason_pb2
-from rating_server import errors
-from rating_server.servicers import convert
-from rating_server.servicers import errors as servicer_errors
+from rating_server import ids
+from rating_server.servicers import convert, statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "server" / "rating_server"
@@ -122,7 +121,7 @@ def test_each_id_and_instant_field_checked_has_its_own_reason() -> None:
     ``optional_duration_ns`` all have an entry in the tables their reasons come from,
     so that no bad id or instant is refused with a reason the enum lacks."""
     tables = {
-        "check_id": errors.ID_INVALID_REASONS,
+        "check_id": ids.ID_INVALID_REASONS,
         "optional_ns": convert.INVALID_REASONS,
         "optional_duration_ns": convert.INVALID_REASONS,
     }
@@ -184,10 +183,8 @@ def test_an_error_with_a_reason_outside_the_enum_is_never_sent(reason: str, viol
         ]
     )
     with pytest.raises(ValueError, match="NO_SUCH_REASON"):
-        servicer_errors.error_status(
-            code_pb2.INVALID_ARGUMENT, "bad", reason, details=[bad_request]
-        )
-    good = servicer_errors.error_status(
+        statuses.error_status(code_pb2.INVALID_ARGUMENT, "bad", reason, details=[bad_request])
+    good = statuses.error_status(
         code_pb2.INVALID_ARGUMENT, "bad", "INVALID_USAGE", details=[bad_request.__class__()]
     )
     assert good.code == code_pb2.INVALID_ARGUMENT

@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.access_log import AccessLog
-from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.domain_errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.guard import Guard
 from rating_server.metrics import Metrics
 

@@ -22,7 +22,7 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.auth import hash_token
 from rating_server.config import Settings
 from rating_server.logs import JsonFormatter
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 ACCESS_LOGGER = "rating_server.access"
 #: A request id the server made (a UUID).
@@ -48,7 +48,7 @@ def guarded_server(database: str, tmp_path: Path) -> Iterator[RatingServer]:
         f'token_sha256 = "{hash_token(ADMIN_TOKEN)}"\n'
         'roles = ["admin"]\n'
     )
-    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, auth_file=str(access)))
+    running = create_server(Settings(listen="127.0.0.1:0", db_path=database, auth_file=str(access)))
     running.start()
     yield running
     running.stop(grace=0)

@@ -475,7 +475,7 @@ TABLE: tuple[Bad, ...] = (
     # RatingService/VoidCharge.
     Bad("void-unknown-charge", VOID, lambda _b: rat.VoidChargeRequest(charge_id=UNKNOWN_CHARGE),
         Code.NOT_FOUND, "CHARGE_NOT_FOUND"),
-    # Every id a request names is checked (errors.check_id) before it is looked up.
+    # Every id a request names is checked (ids.check_id) before it is looked up.
     Bad("void-charge-id-missing", VOID, lambda _b: rat.VoidChargeRequest(),
         Code.INVALID_ARGUMENT, "INVALID_REQUEST", (("charge_id", "CHARGE_ID_INVALID"),)),
     Bad("void-charge-id-with-space", VOID, lambda _b: rat.VoidChargeRequest(charge_id="ch_1 2"),

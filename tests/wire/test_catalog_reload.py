@@ -16,7 +16,7 @@ from rating.v1 import account_service_pb2 as acc
 from rating.v1 import rating_service_pb2
 from rating_server.catalog.model import CatalogError
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 from rating_server.servicers.rating import CATALOG_ATTEMPTS
 
 
@@ -67,7 +67,7 @@ class Polls:
 def test_the_server_polls_the_catalog_every_0_2_s_on_sqlite_and_every_second_on_postgresql(
     database: str, engine: str, tmp_path: Path
 ) -> None:
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database))
+    server = create_server(Settings(listen="127.0.0.1:0", db_path=database))
     try:
         polls = Polls(count=1)
         server.catalog._wake = polls  # type: ignore[assignment]

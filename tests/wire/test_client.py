@@ -34,7 +34,7 @@ from rating.errors import (
 from rating.types import ReservationSettled
 from rating.v1 import rating_service_pb2
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 
 def lite_input(usage_id: str = "conv-7:turn-3", account_id: str = "acme") -> list:
@@ -926,7 +926,7 @@ def test_a_feed_given_a_cursor_it_did_not_give_raises_invalid_argument_naming_it
 def test_a_watcher_resumes_across_a_server_stop_and_restart_with_nothing_skipped_nor_twice(
     database: str,
 ) -> None:
-    first = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, grace_seconds=60))
+    first = create_server(Settings(listen="127.0.0.1:0", db_path=database, grace_seconds=60))
     first.start()
     address = first.address
     running = [first]  # stopped once each (a second stop would close its files again)
@@ -938,7 +938,7 @@ def test_a_watcher_resumes_across_a_server_stop_and_restart_with_nothing_skipped
                 assert usage_ids_of([next(feed)]) == ["u-1"]
                 running.remove(first)
                 first.stop()  # ends the stream (UNAVAILABLE, SERVER_STOPPING) at once
-                second = RatingServer(Settings(listen=address, db_path=database))
+                second = create_server(Settings(listen=address, db_path=database))
                 second.start()
                 running.append(second)
                 assert second.address == address

@@ -35,7 +35,7 @@ from rating_server.auth import hash_token
 from rating_server.config import Settings
 from rating_server.grpc_metrics import meter, series_of
 from rating_server.metrics import Metrics
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 TIMEOUT = 30.0
 # How long a test waits for the server to let go of a cancelled stream.
@@ -89,7 +89,7 @@ def wait_for_handled(port: int, rpc: tuple[str, str, str], code: str) -> Samples
 
 @pytest.fixture
 def metered(seeded_db: Path) -> Iterator[RatingServer]:
-    running = RatingServer(
+    running = create_server(
         Settings(listen="127.0.0.1:0", db_path=str(seeded_db), metrics_listen="127.0.0.1:0")
     )
     running.start()
@@ -180,7 +180,7 @@ def test_calls_the_guard_refuses_are_counted_with_their_code(
         auth_file=str(access),
         max_streams=1,
     )
-    server = RatingServer(settings)
+    server = create_server(settings)
     server.start()
     try:
         assert server.metrics_port

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support import LedgerStorage, running, seeded_database
 
 from rating_server.config import Settings
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.server import SERVICE_NAMES, RatingServer
 
 TIMEOUT = 30

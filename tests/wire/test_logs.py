@@ -19,7 +19,7 @@ from rating.v1 import (
 )
 from rating_server import logs
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 from rating_server.servicers.catalog import CatalogServicer
 
 
@@ -31,7 +31,7 @@ def failing_server(seeded_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         raise KeyError("a bug")
 
     monkeypatch.setattr(CatalogServicer, "GetSku", get_sku)
-    running = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
+    running = create_server(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
     running.start()
     yield running
     running.stop(grace=0)

@@ -13,7 +13,7 @@ from scrape import agent_calls, rpc, scrape
 from rating import RatingClient, usage
 from rating.errors import InvalidArgumentError
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 # Without the code: the labels the started, timing and message series have.
 QUOTE = {k: v for k, v in rpc("RatingService", "Quote").items() if k != "grpc_code"}
@@ -23,7 +23,7 @@ COMMIT = {k: v for k, v in rpc("RatingService", "CommitCharges").items() if k !=
 @pytest.fixture
 def metered_server(database: str) -> Iterator[RatingServer]:
     """The real server in this process, with /metrics on a free port of 127.0.0.1."""
-    running = RatingServer(
+    running = create_server(
         Settings(listen="127.0.0.1:0", db_path=database, metrics_listen="127.0.0.1:0")
     )
     running.start()

@@ -12,7 +12,7 @@ from support import (
 )
 
 from rating.v1 import account_service_pb2, rating_service_pb2, usage_pb2
-from rating_server.servicers import errors
+from rating_server.servicers import statuses
 
 
 def quote_error(rating, items) -> tuple:
@@ -111,7 +111,7 @@ def test_ten_thousand_bad_items_still_get_invalid_argument_with_the_first_that_f
 ):
     error, violations = quote_error(rating, [item("no.such.sku", 1)] * 10_000)
     shown = len(violations)
-    assert 10 <= shown <= errors.MAX_VIOLATIONS
+    assert 10 <= shown <= statuses.MAX_VIOLATIONS
     assert violations == [(f"items[{i}].sku", "SKU_UNKNOWN") for i in range(shown)]
     assert error.info.metadata["violations"] == "10000"
     assert error.info.metadata["violations_shown"] == str(shown)
@@ -144,7 +144,7 @@ def test_many_long_unknown_skus_in_any_script_get_invalid_argument_within_the_tr
                     timeout=30,
                 )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()  # type: ignore[attr-defined]
-        assert on_the_wire(caught.value) <= errors.TRAILER_BUDGET
+        assert on_the_wire(caught.value) <= statuses.TRAILER_BUDGET
         error = rich_error(caught.value)
         shown = len(error.violations)
         assert shown >= 1

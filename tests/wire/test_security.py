@@ -68,7 +68,7 @@ from rating.v1 import (
 )
 from rating_server import auth
 from rating_server.config import Settings
-from rating_server.server import RatingServer, StartupError
+from rating_server.server import RatingServer, StartupError, create_server
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 PAST_DAY = "2025-06-02"
@@ -795,7 +795,7 @@ def test_a_bad_access_file_stops_the_start_with_the_field_named_and_no_hash_echo
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
-        RatingServer(settings)
+        create_server(settings)
     message = str(raised.value)
     assert message.startswith(f"bad access file: {access}: ")
     assert field in message
@@ -817,7 +817,7 @@ def test_an_unreadable_access_file_stops_the_start_naming_the_file(
         auth_file=str(access),
     )
     with pytest.raises(StartupError, match=f"^bad access file: {access}: "):
-        RatingServer(settings)
+        create_server(settings)
 
 
 @pytest.mark.parametrize(
@@ -840,5 +840,5 @@ def test_an_access_file_of_the_wrong_shape_is_named_not_a_traceback(
         auth_file=str(access),
     )
     with pytest.raises(StartupError) as raised:
-        RatingServer(settings)
+        create_server(settings)
     assert field in str(raised.value)

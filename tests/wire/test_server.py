@@ -1,5 +1,5 @@
-"""The server in this process (``server.py``): a graceful drain when it stops, and a
-start on a database it cannot write refused in one line."""
+"""The server in this process (``server.py``, ``serving.py``): a graceful drain when it
+stops, and a start on a database it cannot write refused in one line."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from processes import STOP_TIMEOUT
 from support import PostgresStorage, item
 
 import rating_server.ledger.sqlite.database
-import rating_server.server
 import rating_server.servicers.plain_quote
 import rating_server.servicers.rating
+import rating_server.serving
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
 from rating_server.ledger.sqlite.database import LedgerDatabase
-from rating_server.server import RatingServer
+from rating_server.server import create_server
 
 
 def quote_points(address: str) -> list[str]:
@@ -38,7 +38,7 @@ def test_an_idle_server_stops_at_once_without_waiting_out_its_grace_period(
     seeded_db: Path,
 ) -> None:
     # A grace period no test waits for: stop() returning at all shows it did not.
-    server = RatingServer(
+    server = create_server(
         Settings(listen="127.0.0.1:0", db_path=str(seeded_db), grace_seconds=DRAIN_GRACE)
     )
     server.start()
@@ -86,7 +86,7 @@ def test_stop_turns_health_not_serving_and_lets_the_in_flight_quote_finish(
     monkeypatch.setattr(rating_server.servicers.rating, "rate_batch", held_rate_batch)
     # Plain quotes skip rate_batch (plain_quote): this one takes the general path.
     monkeypatch.setattr(rating_server.servicers.plain_quote, "quote", lambda *_args: None)
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
+    server = create_server(Settings(listen="127.0.0.1:0", db_path=str(seeded_db)))
     server.start()
     stopper = threading.Thread(target=server.stop, kwargs={"grace": DRAIN_GRACE}, name="stopper")
     request = rating_service_pb2.QuoteRequest(
@@ -174,11 +174,11 @@ def test_serve_on_a_database_it_cannot_write_exits_1_saying_so_in_one_line(
         uri = Path(path).absolute().as_uri() + "?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
-    monkeypatch.setattr(rating_server.ledger.sqlite.database, "connect", read_only)
-    monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
+    monkeypatch.setattr(rating_server.ledger.sqlite.database, "open_ledger_connection", read_only)
+    monkeypatch.setattr(rating_server.serving, "StopSignals", _Stopped)  # never wait
     caplog.set_level(logging.INFO, logger="rating_server")
     settings = Settings(listen="127.0.0.1:0", db_path=str(seeded_db))
-    assert rating_server.server.serve(settings) == 1
+    assert rating_server.serving.serve(settings) == 1
     assert [record.getMessage() for record in caplog.records] == [
         f"rating-server cannot start: cannot write the database {seeded_db}: "
         "attempt to write a readonly database"
@@ -190,10 +190,10 @@ def test_serve_on_a_postgresql_database_that_takes_no_writes_exits_1_saying_so_i
 ) -> None:
     # A standby, or a database set read-only: it answers reads, and takes no writes.
     PostgresStorage(postgres_seeded).refuse_writes()
-    monkeypatch.setattr(rating_server.server, "StopSignals", _Stopped)  # never wait
+    monkeypatch.setattr(rating_server.serving, "StopSignals", _Stopped)  # never wait
     caplog.set_level(logging.INFO, logger="rating_server")
     settings = Settings(listen="127.0.0.1:0", db_path=postgres_seeded)
-    assert rating_server.server.serve(settings) == 1
+    assert rating_server.serving.serve(settings) == 1
     assert [record.getMessage() for record in caplog.records] == [
         f"rating-server cannot start: cannot write the database {settings.database}: "
         "cannot execute the write probe in a read-only transaction"

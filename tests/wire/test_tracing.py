@@ -17,7 +17,7 @@ from support import item
 
 from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 TIMEOUT = 30.0
 QUOTE = "/rating.v1.RatingService/Quote"
@@ -35,7 +35,7 @@ def spans() -> InMemorySpanExporter:
 def traced(seeded_db: Path, spans: InMemorySpanExporter) -> Iterator[RatingServer]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    running = RatingServer(
+    running = create_server(
         Settings(listen="127.0.0.1:0", db_path=str(seeded_db)), tracer_provider=provider
     )
     running.start()

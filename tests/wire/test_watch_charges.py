@@ -16,7 +16,7 @@ from support import NOON, item, rich_error, running
 from rating.v1 import account_service_pb2 as acc
 from rating.v1 import account_service_pb2_grpc, rating_service_pb2, rating_service_pb2_grpc
 from rating_server.config import Settings
-from rating_server.server import RatingServer
+from rating_server.server import RatingServer, create_server
 
 TIMEOUT = 30.0  # a stream's whole life in a test: events come well within it
 
@@ -136,7 +136,7 @@ def test_the_feed_of_every_account_and_bad_requests(nodes: tuple[Node, Node]) ->
 def test_stopping_the_server_ends_its_streams_at_once_for_the_caller_to_resume_elsewhere(
     database: str,
 ) -> None:
-    server = RatingServer(Settings(listen="127.0.0.1:0", db_path=database, grace_seconds=60))
+    server = create_server(Settings(listen="127.0.0.1:0", db_path=database, grace_seconds=60))
     server.start()
     node = Node(server)
     node.accounts.CreateAccount(acc.CreateAccountRequest(account_id="acme"), timeout=TIMEOUT)

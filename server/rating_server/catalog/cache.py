@@ -22,7 +22,7 @@ from rating_server.catalog.model import CatalogError, CatalogSnapshot
 from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.store import AnnouncingStore, Watch
 from rating_server.catalog.stores import open_catalog
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ A store may also announce new versions as they are committed (``AnnouncingStore`
 PostgreSQL's LISTEN/NOTIFY); one that does not (SQLite) is polled.
 
 A record read back equals the record written. A storage fault (the database down,
-read-only, full, damaged, gone) leaves the store as ``errors.StorageUnavailableError``,
+read-only, full, damaged, gone) leaves the store as ``domain_errors.StorageUnavailableError``,
 with nothing written; a database whose catalog cannot be read at all, as
 ``model.CatalogError``.
 """

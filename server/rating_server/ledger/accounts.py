@@ -7,16 +7,14 @@ from collections.abc import Iterable
 
 from rating_server import time_zones
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import (
+from rating_server.domain_errors import (
     ConflictError,
     FailedPreconditionError,
     InvalidRequestError,
     NotFoundError,
     Violation,
-    check_id,
-    require_ids,
 )
-from rating_server.ids import shown
+from rating_server.ids import check_id, require_ids, shown
 from rating_server.ledger.model import Account, AlertThresholds, CapacityPurchase, Pack
 from rating_server.ledger.store import LedgerStore, LedgerTx
 from rating_server.money import MICROS_PER_POINT, exact_micros, parse_decimal

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import require_ids
+from rating_server.ids import require_ids
 from rating_server.ledger import alerts, feed, reports
 from rating_server.ledger.accounts import get_alert_thresholds, load_account
 from rating_server.ledger.alerts import Alert, BalanceLevels, PackLevel

@@ -19,13 +19,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from rating_server.errors import (
-    FailedPreconditionError,
-    InvalidRequestError,
-    Violation,
-    check_id,
-)
-from rating_server.ids import shown
+from rating_server.domain_errors import FailedPreconditionError, InvalidRequestError, Violation
+from rating_server.ids import check_id, shown
 from rating_server.ledger.accounts import load_main_account
 from rating_server.ledger.model import CapacityPurchase
 from rating_server.ledger.store import LedgerStore, LedgerTx

@@ -10,21 +10,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rating_server.catalog.model import CatalogSnapshot
+from rating_server.domain_errors import (
+    CatalogChangedError,
+    FailedPreconditionError,
+    InvalidUsageError,
+    Violation,
+)
 from rating_server.engine import (
     DEFAULT_LIMITS,
-    InvalidUsageError,
     Limits,
     RatedBatch,
     RatedLine,
     Usage,
-    Violation,
     add_new_fields,
     check_fields,
     in_item_order,
     rate_batch,
 )
-from rating_server.errors import CatalogChangedError, FailedPreconditionError, check_id
-from rating_server.ids import id_problem
+from rating_server.ids import check_id, id_problem
 from rating_server.ledger import capacity, reservations
 from rating_server.ledger.accounts import find_accounts, load_account, packs_of
 from rating_server.ledger.funding import Drawdown, LocalDays
@@ -341,10 +344,9 @@ def commit(
     The work may run more than once (``LedgerStore.grouped``): it changes nothing but
     its transaction.
     """
-    before = list(violations)
-    problem = id_problem(request_id)
-    if problem:
-        before.insert(0, Violation("request_id", "REQUEST_ID_INVALID", f"request_id {problem}"))
+    before: list[Violation] = []
+    request_id_usable = check_id("request_id", request_id, before)  # named first
+    before.extend(violations)
     named = named or {}
     if named:
         reservations.check_named(named, before)
@@ -354,7 +356,7 @@ def commit(
 
     def work(tx: LedgerTx) -> Receipt:
         problems = list(before)
-        if not problem:
+        if request_id_usable:
             stored = tx.charge_by_request(request_id)
             if stored is not None:
                 add_new_fields(problems, check_fields(usages, limits))

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rating_server.errors import InvalidRequestError, Violation, check_id
+from rating_server.domain_errors import InvalidRequestError, Violation
+from rating_server.ids import check_id
 from rating_server.ledger.accounts import load_main_account
 from rating_server.ledger.model import CHARGED, VOIDED, ChargeEntry, FeedEvent, FundingPart
 from rating_server.ledger.store import LedgerStore, LedgerTx

@@ -7,8 +7,8 @@ import time
 from datetime import date, timedelta
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.errors import InvalidRequestError, Violation, check_id, require_ids
-from rating_server.ids import shown
+from rating_server.domain_errors import InvalidRequestError, Violation
+from rating_server.ids import check_id, require_ids, shown
 from rating_server.ledger import capacity
 from rating_server.ledger.accounts import load_account, load_main_account, packs_of
 from rating_server.ledger.funding import local_day, local_start

@@ -41,15 +41,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from rating_server.catalog.model import CatalogSnapshot, Sku
-from rating_server.engine import DEFAULT_LIMITS, InvalidUsageError, Limits, Usage, plain_rater
-from rating_server.errors import (
+from rating_server.domain_errors import (
     FailedPreconditionError,
     InvalidRequestError,
+    InvalidUsageError,
     NotFoundError,
     Violation,
-    check_id,
 )
-from rating_server.ids import id_problem, shown
+from rating_server.engine import DEFAULT_LIMITS, Limits, Usage, plain_rater
+from rating_server.ids import check_id, shown
 from rating_server.ledger.accounts import find_accounts, packs_of
 from rating_server.ledger.funding import Drawdown, local_day
 from rating_server.ledger.model import (
@@ -231,9 +231,7 @@ def check_named(named: Mapping[int, str], violations: list[Violation]) -> None:
     first: dict[str, int] = {}
     for index, reservation_id in sorted(named.items()):
         field = f"items[{index}].reservation_id"
-        problem = id_problem(reservation_id)
-        if problem:
-            violations.append(Violation(field, "RESERVATION_ID_INVALID", f"{field} {problem}"))
+        if not check_id(field, reservation_id, violations):
             continue
         earlier = first.setdefault(reservation_id, index)
         if earlier != index:

@@ -5,7 +5,7 @@ written once, against ``LedgerStore`` and ``LedgerTx``; each engine is one packa
 (``ledger/sqlite/``, ...) that holds all of its SQL and its driver, and nothing else.
 Only domain values cross the boundary (``ledger.model``, ``engine.Usage`` and the few
 below), never an engine's rows, cursors or errors: a fault of the storage leaves the
-store as ``errors.StorageUnavailableError``.
+store as ``domain_errors.StorageUnavailableError``.
 
 Rules for an engine, so that the ledger can be spread over many nodes and databases:
 
@@ -34,8 +34,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.engine import Usage
-from rating_server.errors import StorageUnavailableError
 from rating_server.ledger.model import (
     Account,
     AlertThresholds,

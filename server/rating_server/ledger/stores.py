@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rating_server.config import is_postgres_url
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.sqlite.store import SqliteLedgerStore
 from rating_server.ledger.store import LedgerStore
 

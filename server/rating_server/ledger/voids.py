@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from rating_server.errors import InvalidRequestError, NotFoundError, Violation, check_id
+from rating_server.domain_errors import InvalidRequestError, NotFoundError, Violation
+from rating_server.ids import check_id
 from rating_server.ledger.model import FREE, PACK, BalanceChanges, FundingEntry, VoidResult
 from rating_server.ledger.store import LedgerStore, LedgerTx
 

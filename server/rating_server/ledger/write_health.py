@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 
 log = logging.getLogger("rating_server")
 

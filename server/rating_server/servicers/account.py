@@ -17,7 +17,7 @@ from rating_server.ledger.balance_watch import BalanceWatch
 from rating_server.ledger.store import LedgerStore
 from rating_server.servicers import account_convert
 from rating_server.servicers.convert import optional_ns
-from rating_server.servicers.errors import abort, domain_errors, domain_errors_of
+from rating_server.servicers.statuses import abort, domain_errors, domain_errors_of
 
 Message = TypeVar("Message")
 

@@ -9,11 +9,11 @@ import grpc
 
 from rating.v1 import catalog_service_pb2, catalog_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
-from rating_server.errors import InvalidRequestError, NotFoundError, Violation
+from rating_server.domain_errors import InvalidRequestError, NotFoundError, Violation
 from rating_server.limits import SKU_PAGES
 from rating_server.pages import make_token, read_token
 from rating_server.servicers import convert
-from rating_server.servicers.errors import domain_errors
+from rating_server.servicers.statuses import domain_errors
 
 
 class CatalogServicer(catalog_service_pb2_grpc.CatalogServiceServicer):

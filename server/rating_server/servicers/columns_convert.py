@@ -17,7 +17,7 @@ import numpy as np
 from rating.v1 import columns_pb2
 from rating_server.catalog.model import PriceVersion, Sku
 from rating_server.columns import RatedColumns, UsageColumns
-from rating_server.engine import Violation
+from rating_server.domain_errors import Violation
 from rating_server.ledger.model import PRICE_FIELDS, ChargedLine, price_fields
 from rating_server.servicers.convert import BILLED_BY, CATEGORY, FUNDING_SOURCE, timestamp
 

@@ -10,8 +10,8 @@ from google.protobuf.message import Message
 
 from rating.v1 import catalog_service_pb2, usage_pb2
 from rating_server.catalog.model import BILLERS, CATEGORIES, PriceVersion, Sku
-from rating_server.engine import Usage, Violation
-from rating_server.errors import InvalidRequestError
+from rating_server.domain_errors import InvalidRequestError, Violation
+from rating_server.engine import Usage
 from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart
 from rating_server.money import canonical, format_points
 

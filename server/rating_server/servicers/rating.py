@@ -11,20 +11,23 @@ from rating.v1 import rating_service_pb2, rating_service_pb2_grpc
 from rating_server.catalog.cache import CatalogCache
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.columns import UsageColumns, rate_columns, shape_problems
+from rating_server.domain_errors import (
+    CatalogChangedError,
+    InvalidRequestError,
+    InvalidUsageError,
+    Violation,
+)
 from rating_server.engine import (
     DEFAULT_LIMITS,
     MAX_BATCH_ITEMS,
-    InvalidUsageError,
     Limits,
     RatedBatch,
     Usage,
-    Violation,
     add_new_fields,
     in_item_order,
     rate_batch,
     too_many_items,
 )
-from rating_server.errors import CatalogChangedError, InvalidRequestError
 from rating_server.ledger import commits, reservations, voids
 from rating_server.ledger.model import Receipt
 from rating_server.ledger.store import LedgerStore
@@ -33,8 +36,8 @@ from rating_server.metrics import Metrics
 from rating_server.money import format_points
 from rating_server.servicers import columns_convert, convert, encode, plain_quote
 from rating_server.servicers.convert import optional_duration_ns
-from rating_server.servicers.errors import domain_errors
 from rating_server.servicers.reservation_convert import reservation
+from rating_server.servicers.statuses import domain_errors
 
 #: Ratings of a commit, at most, when the catalog it was rated with is found old.
 CATALOG_ATTEMPTS = 3

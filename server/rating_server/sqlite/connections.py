@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 
 # SQLite's primary result codes that say the storage failed, not the SQL: access denied
 # (PERM), locked too long (BUSY, LOCKED), out of memory (NOMEM), read-only (READONLY),
@@ -60,7 +60,8 @@ def open_connection(
     return conn
 
 
-def connect(path: str | Path, check_same_thread: bool = True) -> Database:
-    """The database at ``path`` for sqlite-utils (the catalog); writes go through
+def open_catalog_database(path: str | Path, check_same_thread: bool = True) -> Database:
+    """The database at ``path`` as sqlite-utils wraps it, for the catalog's store (the
+    ledger's uses plain connections: ``ledger.sqlite.database``); writes go through
     ``Database.atomic()``."""
     return Database(open_connection(path, check_same_thread))

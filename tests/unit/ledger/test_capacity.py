@@ -12,8 +12,8 @@ import pytest
 from support import GIB, ledger_snapshot
 
 from rating_server.catalog.model import CatalogSnapshot
+from rating_server.domain_errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.engine import Limits, Usage
-from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
 from rating_server.ledger import accounts, capacity, commits, invariants, reports
 from rating_server.ledger.capacity import MONTH, YEAR, term_end
 from rating_server.ledger.store import LedgerStore

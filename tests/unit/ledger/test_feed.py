@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from rating_server.catalog.model import CatalogSnapshot
+from rating_server.domain_errors import FailedPreconditionError, InvalidRequestError
 from rating_server.engine import Usage
-from rating_server.errors import FailedPreconditionError, InvalidRequestError
 from rating_server.ledger import accounts, commits, feed, reservations, voids
 from rating_server.ledger.feed import Cursor, FeedItem
 from rating_server.ledger.store import LedgerStore

@@ -17,8 +17,13 @@ from hypothesis import strategies as st
 from support import GIB
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import InvalidUsageError, Limits, Usage
-from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
+from rating_server.domain_errors import (
+    FailedPreconditionError,
+    InvalidRequestError,
+    InvalidUsageError,
+    NotFoundError,
+)
+from rating_server.engine import Limits, Usage
 from rating_server.ledger import accounts, commits, funding, invariants, reports, voids
 from rating_server.ledger.funding import LocalDays, local_day
 from rating_server.ledger.model import FREE, PACK, PAYG, FundingPart, Receipt

@@ -44,8 +44,8 @@ from support import LedgerReader, seeded_database
 from rating_server.catalog.model import CatalogSnapshot
 from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.stores import open_catalog
-from rating_server.engine import InvalidUsageError, Limits, Usage
-from rating_server.errors import FailedPreconditionError
+from rating_server.domain_errors import FailedPreconditionError, InvalidUsageError
+from rating_server.engine import Limits, Usage
 from rating_server.ledger import accounts, commits, invariants, reports, reservations, voids
 from rating_server.ledger.model import FREE, PACK, PAYG, Receipt
 from rating_server.ledger.store import LedgerStore

@@ -10,8 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import InvalidUsageError, Usage
-from rating_server.errors import FailedPreconditionError, InvalidRequestError, NotFoundError
+from rating_server.domain_errors import (
+    FailedPreconditionError,
+    InvalidRequestError,
+    InvalidUsageError,
+    NotFoundError,
+)
+from rating_server.engine import Usage
 from rating_server.ledger import accounts, commits, invariants, reports, reservations, voids
 from rating_server.ledger.funding import local_day
 from rating_server.ledger.model import (

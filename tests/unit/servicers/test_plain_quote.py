@@ -13,7 +13,8 @@ from support import mostly
 
 from rating.v1 import usage_pb2
 from rating_server.catalog.model import CatalogSnapshot
-from rating_server.engine import InvalidUsageError, Limits, rate_batch
+from rating_server.domain_errors import InvalidUsageError
+from rating_server.engine import Limits, rate_batch
 from rating_server.servicers import convert, encode, plain_quote
 
 from ..plain_items import (

@@ -14,7 +14,11 @@ from sqlite_utils import Database
 from rating_server.catalog.model import CatalogError
 from rating_server.catalog.sqlite.schema import ensure_schema
 from rating_server.catalog.store import ALIASES, PATTERNS, TABLES, Record
-from rating_server.sqlite.connections import connect, is_storage_fault, unavailable
+from rating_server.sqlite.connections import (
+    is_storage_fault,
+    open_catalog_database,
+    unavailable,
+)
 from rating_server.sqlite.writer_turn import turn_taken
 
 
@@ -66,7 +70,7 @@ class SqliteCatalogStore:
         self.path = path
         self._lock = threading.RLock()
         with self._faults("opened", unreadable=True):
-            self.db = connect(path, check_same_thread=False)
+            self.db = open_catalog_database(path, check_same_thread=False)
             try:
                 ensure_schema(self.db)
             except BaseException:

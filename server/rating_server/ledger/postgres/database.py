@@ -30,7 +30,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
-from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.domain_errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.ledger.postgres import migrate
 from rating_server.ledger.write_health import WriteHealth
 

@@ -15,7 +15,7 @@ from importlib import resources
 
 import psycopg
 
-from rating_server.errors import SchemaError, StorageUnavailableError
+from rating_server.domain_errors import SchemaError, StorageUnavailableError
 
 __all__ = [
     "Migration",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.postgres.database import PostgresDatabase
 from rating_server.ledger.postgres.tx import PostgresLedgerTx
 from rating_server.ledger.store import LedgerTx

@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.sqlite.schema import (
     ADDED_COLUMNS,
     PROBE,
@@ -53,7 +53,10 @@ from rating_server.sqlite.writer_turn import WriterTurn
 log = logging.getLogger("rating_server")
 
 
-def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
+def open_ledger_connection(path: str | Path, create: bool = True) -> sqlite3.Connection:
+    """A connection to the ledger's database at ``path`` (``open_connection``), which
+    any thread may use: the writer's, used under the write lock, and each reader's.
+    The one place the ledger opens its connections (tests stand in for it)."""
     return open_connection(path, check_same_thread=False, create=create)
 
 
@@ -101,7 +104,7 @@ class LedgerDatabase(WriteHealth):
         self._turn = WriterTurn(path)
         writer = None
         try:
-            writer = connect(path)
+            writer = open_ledger_connection(path)
             with self._turn.taken():
                 writer.executescript(SCHEMA + append_only_triggers())
                 _add_columns(writer)
@@ -245,7 +248,7 @@ class LedgerDatabase(WriteHealth):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # Never created here: a database that vanished is a fault, not a new file.
-            conn = connect(self.path, create=False)
+            conn = open_ledger_connection(self.path, create=False)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.sqlite.database import LedgerDatabase
 from rating_server.ledger.sqlite.tx import SqliteLedgerTx
 from rating_server.ledger.store import LedgerTx

@@ -11,8 +11,8 @@ from support import NOON, WAIT, wait_until
 
 from rating_server.catalog.snapshots import load_snapshot
 from rating_server.catalog.stores import open_catalog
+from rating_server.domain_errors import CatalogChangedError
 from rating_server.engine import Usage
-from rating_server.errors import CatalogChangedError
 from rating_server.ledger import accounts, commits
 from rating_server.ledger.postgres.tx import CATALOG_VERSION_LOCK
 from rating_server.ledger.stores import open_ledger

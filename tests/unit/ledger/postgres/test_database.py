@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from support import PostgresStorage
 
-from rating_server.errors import ConcurrentUpdateError, StorageUnavailableError
+from rating_server.domain_errors import ConcurrentUpdateError, StorageUnavailableError
 from rating_server.ledger.postgres import database, migrate
 from rating_server.ledger.postgres.cluster import Cluster
 from rating_server.ledger.postgres.database import PostgresDatabase

@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 from support import LedgerStorage
 
-from rating_server.errors import StorageUnavailableError
+from rating_server.domain_errors import StorageUnavailableError
 from rating_server.ledger.sqlite.database import LedgerDatabase
 
 T = TypeVar("T")

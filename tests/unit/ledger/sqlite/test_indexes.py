@@ -37,7 +37,7 @@ def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
         conn.set_trace_callback(statements.append)
         return conn
 
-    monkeypatch.setattr(database, "connect", connect)
+    monkeypatch.setattr(database, "open_ledger_connection", connect)
     yield path, statements
 
 

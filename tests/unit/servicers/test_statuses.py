@@ -1,4 +1,4 @@
-"""An error status cut to fit gRPC's trailer budget (``servicers/errors.py``): by
+"""An error status cut to fit gRPC's trailer budget (``servicers/statuses.py``): by
 encoded bytes, never inside a character."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from support import (
     wire_size,
 )
 
-from rating_server.servicers import errors
+from rating_server.servicers import statuses
 
 
 def violation(n: int, description: str) -> error_details_pb2.BadRequest.FieldViolation:
@@ -28,7 +28,7 @@ def unpacked(status: status_pb2.Status) -> tuple[error_details_pb2.ErrorInfo, li
 @pytest.mark.parametrize("letter", ["价", "😀", "\u00e9", "x", "%"])
 def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter: str) -> None:
     long = letter * 5000
-    status = errors.error_status(
+    status = statuses.error_status(
         code_pb2.INVALID_ARGUMENT,
         f"items[0].sku: {long}",
         "INVALID_USAGE",
@@ -37,8 +37,8 @@ def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter
             error_details_pb2.BadRequest(field_violations=[violation(n, long) for n in range(50)])
         ],
     )
-    assert wire_size(status.message, status.SerializeToString()) <= errors.TRAILER_BUDGET
-    assert errors.trailer_size(status) == wire_size(status.message, status.SerializeToString())
+    assert wire_size(status.message, status.SerializeToString()) <= statuses.TRAILER_BUDGET
+    assert statuses.trailer_size(status) == wire_size(status.message, status.SerializeToString())
     info, descriptions = unpacked(status)
     assert 1 <= len(descriptions) < 50
     assert info.metadata["violations"] == "50"
@@ -46,13 +46,13 @@ def test_an_error_status_is_cut_by_encoded_bytes_never_inside_a_character(letter
     for text in [status.message, info.metadata["sku"], *descriptions]:
         assert text.endswith("...")
         assert set(text.removesuffix("...")) <= set(f"items[0].sku: {letter}")  # whole letters
-    assert len(status.message.encode()) <= errors.MAX_MESSAGE
-    assert all(len(d.encode()) <= errors.MAX_ECHO for d in descriptions)
-    assert len(info.metadata["sku"].encode()) <= errors.MAX_ECHO
+    assert len(status.message.encode()) <= statuses.MAX_MESSAGE
+    assert all(len(d.encode()) <= statuses.MAX_ECHO for d in descriptions)
+    assert len(info.metadata["sku"].encode()) <= statuses.MAX_ECHO
 
 
 def test_an_error_status_that_fits_is_sent_whole() -> None:
-    status = errors.error_status(
+    status = statuses.error_status(
         code_pb2.INVALID_ARGUMENT,
         "items[0].sku: no SKU named '价'",
         "INVALID_USAGE",
@@ -70,10 +70,10 @@ def test_an_error_status_that_fits_is_sent_whole() -> None:
 @pytest.mark.parametrize("text", ["价" * 200, "😀" * 200, "a😀" * 200, "é" * 300])
 @pytest.mark.parametrize("limit", [7, 64, 255, 256])
 def test_cut_keeps_whole_utf8_characters_within_the_limit(text: str, limit: int) -> None:
-    shortened = errors.cut(text, limit)
+    shortened = statuses.cut(text, limit)
     assert len(shortened.encode()) <= limit
     assert shortened.endswith("...")
     kept = shortened.removesuffix("...")
     assert text.startswith(kept)
     assert len(kept.encode()) > limit - 3 - 4  # no more cut than one character's bytes
-    assert errors.cut("short", limit) == "short"
+    assert statuses.cut("short", limit) == "short"

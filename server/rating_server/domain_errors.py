@@ -1,55 +1,34 @@
-"""Domain errors the servicers turn into gRPC statuses. No gRPC here."""
+"""The domain's errors, which the servicers turn into gRPC statuses
+(``servicers/statuses.py``), and the ``Violation`` a bad field is named by. No gRPC
+here."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-
-from rating_server.engine import InvalidUsageError, Violation
-from rating_server.ids import id_problem
-
-__all__ = [
-    "CatalogChangedError",
-    "ConflictError",
-    "FailedPreconditionError",
-    "InvalidRequestError",
-    "InvalidUsageError",
-    "NotFoundError",
-    "StorageUnavailableError",
-    "Violation",
-    "check_id",
-    "require_ids",
-]
+from dataclasses import dataclass
 
 
-# The reason an unusable id of each request field is refused with: each a value of
-# rating.v1.ErrorReason, written out so that the reasons the server gives can be read
-# off its source (tests/unit/test_error_reasons.py).
-ID_INVALID_REASONS = {
-    "account_id": "ACCOUNT_ID_INVALID",
-    "charge_id": "CHARGE_ID_INVALID",
-    "parent_account_id": "PARENT_ACCOUNT_ID_INVALID",
-    "request_id": "REQUEST_ID_INVALID",
-    "reservation_id": "RESERVATION_ID_INVALID",
-}
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """What is wrong with one field of a request, as google.rpc.BadRequest names it.
+
+    ``resource`` is the id of what the field names and does not exist, for a reason
+    that says so (``ACCOUNT_NOT_FOUND``, ``RESERVATION_NOT_FOUND``): an error of only
+    such violations is NOT_FOUND, naming it."""
+
+    field: str
+    reason: str
+    description: str
+    resource: str = dataclasses.field(default="", compare=False)
 
 
-def check_id(field: str, value: str, violations: list[Violation]) -> None:
-    """Add ``{FIELD}_INVALID`` (``ID_INVALID_REASONS``) to ``violations`` when ``value``
-    is not a usable id (``ids.id_problem``: 1 to 128 printable characters, no spaces).
-    Every id a request names goes through here before it is looked up, so an empty or
-    malformed one is the caller's mistake (INVALID_ARGUMENT), never a NOT_FOUND."""
-    problem = id_problem(value)
-    if problem:
-        violations.append(Violation(field, ID_INVALID_REASONS[field], f"{field} {problem}"))
+class InvalidUsageError(ValueError):
+    """The batch cannot be rated; ``violations`` names every bad field."""
 
-
-def require_ids(**ids: str) -> None:
-    """InvalidRequestError naming each of these id fields that is not a usable id."""
-    violations: list[Violation] = []
-    for field, value in ids.items():
-        check_id(field, value, violations)
-    if violations:
-        raise InvalidRequestError(violations)
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
 
 
 class InvalidRequestError(ValueError):

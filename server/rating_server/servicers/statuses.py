@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 
 from rating.v1 import error_reason_pb2
 from rating_server import logs
-from rating_server.errors import (
+from rating_server.domain_errors import (
     ConflictError,
     FailedPreconditionError,
     InvalidRequestError,

@@ -1,11 +1,11 @@
-"""The server's start (``server.py``) without serving: the startup heap frozen."""
+"""Serving (``serving.py``) without a server: the startup heap frozen."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 
-from rating_server.server import freeze_startup_heap
+from rating_server.serving import freeze_startup_heap
 
 
 def test_freezing_the_startup_heap_collects_its_garbage_and_keeps_the_rest_out_of_gc() -> None:
