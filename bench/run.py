@@ -16,7 +16,7 @@ the machine.
   their own ports, one database; caller ``i`` calls node ``i % nodes``), and the
   PostgreSQL ceiling the same way. A machine without PostgreSQL's programs skips this
   half, saying so in one line.
-- Columns (issue 16): Quote of 1,000 and 10,000 items and CommitCharges of 1,000 sent as
+- Columns: Quote of 1,000 and 10,000 items and CommitCharges of 1,000 sent as
   ``UsageColumns`` (the same items as the row-wise cells'), on the null server (then the
   columnar floor: it answers ``RatedColumns``) and on the real server (Quote on SQLite,
   CommitCharges on every engine), measured a little shorter than the row-wise cells.
@@ -25,8 +25,8 @@ A cell a server fails (UNIMPLEMENTED, INVALID_ARGUMENT, ...) is reported as an e
 the table and in the targets, and the run goes on; it then exits with status 1, after
 writing the results.
 
-Writes ``bench/results/results.md`` (the table, the machine, the targets of issues 13
-and 16 as PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
+Writes ``bench/results/results.md`` (the table, the machine, the targets 1 to 10 as
+PASS/FAIL) and ``bench/results/throughput.png``; prints the table.
 
     python bench/run.py            # the full matrix (about 7 minutes on 2 cores)
     python bench/run.py --quick    # batch 1 and 1000, 1 caller, 1 s per cell: a smoke test
@@ -686,7 +686,7 @@ class Target:
 
 
 def targets(workers: int) -> list[Target]:
-    """Issue 13's targets 1 to 4 (6 is ``ceiling_verdict``; 5 is bench-scale's), judged
+    """The row-wise targets 1 to 4 (6 is ``ceiling_verdict``; 5 is bench-scale's), judged
     on docs/operations.md's configuration for the machine: on SQLite ``serve --workers N``, on
     PostgreSQL each node count."""
     deployed = "sqlite-workers" if workers > 1 else "sqlite"
@@ -770,7 +770,7 @@ def targets(workers: int) -> list[Target]:
 
 
 def column_targets(workers: int) -> tuple[list[Target], list[Target]]:
-    """Issue 16's targets: 7, then 9 and 10 (8, the columnar floor, has no target yet:
+    """The targets of columns: 7, then 9 and 10 (8, the columnar floor, has no target yet:
     ``columnar_floor_report``), on the configurations ``targets`` judges."""
     deployed = "sqlite-workers" if workers > 1 else "sqlite"
     other = "sqlite" if workers > 1 else None
@@ -1168,7 +1168,7 @@ def report(run: Run, plan: Plan, args: argparse.Namespace, elapsed: float) -> st
         f"{plan.columns_seconds:g} s); every commit has a new request_id and new usage_ids; "
         "a cell of columns sends the items of the same cell of rows",
         "",
-        "## Targets (issues 13 and 16)",
+        "## Targets",
         "",
         *(verdict(target, run.rows, labels) for target in targets(args.workers)),
         *ceiling_verdict(run.rows, run.configs),

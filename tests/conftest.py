@@ -1,10 +1,16 @@
+"""What every folder of tests shares: the hypothesis profile, the storage engines and
+their markers, a seeded ``database`` of the test's engine, the in-process ``server``
+(tests/wire, and the tests of tests/process that call it with another program), and
+``storage``. Each folder's own fixtures are in its conftest: tests/unit (the seed in
+memory, the ledger), tests/wire (channels, stubs, new databases), tests/process
+(``launch``)."""
+
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from hypothesis import HealthCheck, settings
 from postgres_fixtures import (  # noqa: F401 (fixtures)
@@ -17,22 +23,10 @@ from postgres_fixtures import (  # noqa: F401 (fixtures)
     postgres_seeded_template,
     report_header,
 )
-from processes import Launch, ServerProcess
-from support import SEED, LedgerStorage, PostgresStorage, running, seeded_database
+from support import LedgerStorage, PostgresStorage, running, seeded_database
 
-from rating.v1 import (
-    account_service_pb2_grpc,
-    catalog_service_pb2_grpc,
-    rating_service_pb2_grpc,
-)
-from rating_server.catalog.imports import import_file
-from rating_server.catalog.model import CatalogSnapshot
-from rating_server.catalog.snapshots import load_snapshot
-from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings
 from rating_server.ledger.sqlite import database as ledger_database
-from rating_server.ledger.store import LedgerStore
-from rating_server.ledger.stores import open_ledger
 from rating_server.server import RatingServer
 
 # Hypothesis, for every test: no test may fail by timing, so no deadline and no
@@ -58,13 +52,23 @@ def seeded_db(tmp_path: Path) -> Path:
 ENGINES = ("sqlite", "postgres")
 
 
+#: The markers, each with what it says of a test. ``unit``, ``wire`` and ``process`` are
+#: given by each folder's conftest; ``postgres`` here, to every test that needs the
+#: session's PostgreSQL cluster.
+MARKERS = {
+    "sqlite_only": "the test proves something of SQLite's engine alone",
+    "postgres_only": "the test proves something of PostgreSQL's engine alone",
+    "unit": "tests/unit: no server of the service, no subprocess",
+    "wire": "tests/wire: the real server in this process, called over gRPC",
+    "process": "tests/process: subprocesses, crashes, several nodes, the CLI",
+    "postgres": "the test runs on PostgreSQL (the session's throwaway cluster)",
+    "slow": "a unit test that takes more than a couple of seconds (make test-fast skips it)",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "sqlite_only: the test proves something of SQLite's engine alone"
-    )
-    config.addinivalue_line(
-        "markers", "postgres_only: the test proves something of PostgreSQL's engine alone"
-    )
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -79,7 +83,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             engines = ENGINES[:1]
         elif metafunc.definition.get_closest_marker("postgres_only"):
             engines = ENGINES[1:]
-        metafunc.parametrize("engine", engines, scope="module")
+        metafunc.parametrize(
+            "engine",
+            [pytest.param(name, marks=ENGINE_MARKS.get(name, ())) for name in engines],
+            scope="module",
+        )
+
+
+#: What each engine's tests are marked with (``-m "not postgres"`` runs SQLite's alone).
+ENGINE_MARKS = {"postgres": pytest.mark.postgres}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes a PostgreSQL fixture directly (``postgres_database``,
+    ``postgres_seeded``, ``postgres_cluster``, ...), not through the ``engine``
+    parameter, is marked ``postgres`` too."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if any(name.startswith("postgres_") for name in names):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
@@ -91,99 +113,11 @@ def database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str
     return str(request.getfixturevalue("postgres_seeded"))
 
 
-NewDatabase = Callable[[str], str]
-"""Makes a new seeded database of the module's engine, named for what it is for."""
-
-
-@pytest.fixture(scope="module")
-def new_database(
-    engine: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[NewDatabase]:
-    """``database`` for a module's long-lived servers: each call, a new database
-    holding the seed catalog as version 1, of the module's engine."""
-    if engine == "sqlite":
-        yield lambda name: str(seeded_database(tmp_path_factory.mktemp(name) / "rating.db"))
-        return
-    copies = request.getfixturevalue("postgres_seeded_copies")
-    made: list[str] = []
-
-    def new(_name: str) -> str:
-        made.append(copies.take())
-        return made[-1]
-
-    yield new
-    for url in made:
-        copies.discard(url)
-
-
 @pytest.fixture
 def server(database: str) -> Iterator[RatingServer]:
     """The real server, in this process, on a free port of 127.0.0.1."""
     with running(Settings(listen="127.0.0.1:0", db_path=database)) as started:
         yield started
-
-
-@pytest.fixture
-def channel(server: RatingServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server.address) as opened:
-        yield opened
-
-
-@pytest.fixture
-def rating(channel: grpc.Channel) -> rating_service_pb2_grpc.RatingServiceStub:
-    return rating_service_pb2_grpc.RatingServiceStub(channel)
-
-
-@pytest.fixture
-def catalog(channel: grpc.Channel) -> catalog_service_pb2_grpc.CatalogServiceStub:
-    return catalog_service_pb2_grpc.CatalogServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogSnapshot]:
-    """The seed catalog, in memory, once per test module (hypothesis tests take it)."""
-    store = open_catalog(tmp_path_factory.mktemp("seed") / "rating.db")
-    import_file(store, SEED)
-    yield load_snapshot(store)
-    store.close()
-
-
-@pytest.fixture
-def catalog_snapshot(seeded_db: Path) -> CatalogSnapshot:
-    """The seed catalog, in memory."""
-    store = open_catalog(seeded_db)
-    try:
-        return load_snapshot(store)
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def ledger(database: str) -> Iterator[LedgerStore]:
-    """The ledger in the seeded database, used directly (no gRPC)."""
-    opened = open_ledger(database)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def account_service(channel: grpc.Channel) -> account_service_pb2_grpc.AccountServiceStub:
-    return account_service_pb2_grpc.AccountServiceStub(channel)
-
-
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launch]:
-    """Start ``python -m rating_server ARGS...``; whatever still runs is killed at teardown."""
-    started: list[ServerProcess] = []
-
-    def start(*args: str, env: Mapping[str, str] = os.environ) -> ServerProcess:
-        process = ServerProcess(list(args), cwd=tmp_path, env=env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 @pytest.fixture

@@ -3,23 +3,30 @@ reading or breaking a test's database of either engine."""
 
 from __future__ import annotations
 
+import atexit
+import base64
+import shutil
 import sqlite3
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import grpc
 import psycopg
+import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import strategies as st
 from psycopg import sql as pg_sql
 
-from rating.v1 import columns_pb2, usage_pb2
+from rating.v1 import account_service_pb2, account_service_pb2_grpc, columns_pb2, usage_pb2
 from rating_server.catalog.imports import import_file
 from rating_server.catalog.stores import open_catalog
 from rating_server.config import Settings, is_postgres_url
@@ -90,7 +97,17 @@ def rich_error(error: grpc.RpcError) -> RichError:
 
 
 def seeded_database(path: Path) -> Path:
-    """A database file at ``path`` holding the seed catalog as version 1."""
+    """A database file at ``path`` holding the seed catalog as version 1: a copy of one
+    made once per test process (an import takes some 50 ms, a copy well under one)."""
+    shutil.copyfile(_seeded_template(), path)
+    return path
+
+
+@cache
+def _seeded_template() -> Path:
+    folder = tempfile.mkdtemp(prefix="rating-seeded-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "rating.db"
     store = open_catalog(path)
     try:
         import_file(store, SEED)
@@ -375,3 +392,75 @@ def points_text(micros: int, places: int) -> str:
     whole, fraction = divmod(abs(micros), 10**places)
     text = f"{whole}.{fraction:0{places}d}".rstrip("0").rstrip(".")
     return sign + text
+
+
+def wire_size(message: str, details: bytes) -> int:
+    """The bytes a status takes in the trailers: grpc-message (percent-encoded: every
+    byte but printable ASCII, and "%", is three) and grpc-status-details-bin (base64)."""
+    data = message.encode()
+    percent = sum(1 for byte in data if not 0x20 <= byte < 0x7F or byte == 0x25)
+    return len(data) + 2 * percent + len(base64.b64encode(details))
+
+
+# How long a test waits for a condition before it fails. Generous: a loaded 2-core
+# machine may be slow, but never this slow.
+WAIT = 90.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Whether ``condition`` came true within ``timeout`` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# The imports below happen "at" this instant, so prices from 2026 on are new ones
+# and may be added (a SKU's new price never starts before its import).
+IMPORTED_AT = datetime(2025, 12, 31, tzinfo=UTC)
+
+
+def import_text(db_path: str, tmp_path: Path, text: str) -> int:
+    """Import the catalog file ``text`` into the database; the version it made."""
+    source = tmp_path / "change.toml"
+    source.write_text(text, encoding="utf-8")
+    store = open_catalog(db_path)
+    try:
+        return import_file(store, source, now=IMPORTED_AT).version
+    finally:
+        store.close()
+
+
+def list_lines(
+    channel: grpc.Channel, account_id: str, timeout: float = 30.0
+) -> list[account_service_pb2.ChargeEntry]:
+    """Every committed line a main account funds, its sub-accounts' too, page by page."""
+    accounts = account_service_pb2_grpc.AccountServiceStub(channel)
+    lines: list[account_service_pb2.ChargeEntry] = []
+    token = ""
+    while True:
+        page = accounts.ListCharges(
+            account_service_pb2.ListChargesRequest(
+                account_id=account_id, page_size=1000, page_token=token
+            ),
+            timeout=timeout,
+        )
+        lines.extend(page.charges)
+        token = page.next_page_token
+        if not token:
+            return lines
+
+
+NewDatabase = Callable[[str], str]
+"""Makes a new seeded database of the module's engine, named for what it is for (the
+``new_database`` fixture of tests/wire)."""
+
+
+def mark_folder(items: list[pytest.Item], folder: Path, mark: pytest.MarkDecorator) -> None:
+    """Mark every test collected under ``folder``: how a folder's conftest gives its tests
+    their folder's marker (``unit``, ``wire``, ``process``)."""
+    for item in items:
+        if item.path.is_relative_to(folder):
+            item.add_marker(mark)

@@ -12,7 +12,7 @@ MAX_ID_LENGTH = 128
 
 # The reason an unusable id of each request field is refused with: each a value of
 # rating.v1.ErrorReason, written out so that the reasons the server gives can be read
-# off its source (tests/test_error_reasons.py).
+# off its source (tests/unit/test_error_reasons.py).
 ID_INVALID_REASONS = {
     "account_id": "ACCOUNT_ID_INVALID",
     "charge_id": "CHARGE_ID_INVALID",

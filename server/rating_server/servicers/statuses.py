@@ -34,7 +34,7 @@ DOMAIN = "rating"
 # The reasons an error may give: the names of rating.v1.ErrorReason's values (its zero
 # value aside). A reason outside it is a bug of this server's: ``error_status`` raises,
 # so the call fails INTERNAL (logged) rather than tell a caller a reason no document
-# names, and tests/test_error_reasons.py holds the source to it.
+# names, and tests/unit/test_error_reasons.py holds the source to it.
 REASONS = frozenset(error_reason_pb2.ErrorReason.keys()) - {"ERROR_REASON_UNSPECIFIED"}
 # The field violations that say the field names something that does not exist, with
 # the type of what they name: an error of these alone is NOT_FOUND (``abort_bad``).
