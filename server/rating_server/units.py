@@ -11,3 +11,7 @@ NANOS_PER_MILLI = 1_000_000
 NANOS_PER_MINUTE = 60 * NANOS_PER_SECOND
 NANOS_PER_HOUR = 3600 * NANOS_PER_SECOND
 NANOS_PER_DAY = 24 * NANOS_PER_HOUR
+
+#: Past every instant there is (int64 nanoseconds end in 2262): the end of what never
+#: ends (a price not yet followed by another, a pack without expiry).
+FOREVER_NS = 2**63

@@ -33,3 +33,8 @@ def test_no_other_module_defines_a_unit_of_its_own() -> None:
                 if name.startswith(("NANOS", "MICROS_PER")):
                     found.append(f"{path.relative_to(PACKAGE)}: {name}")
     assert found == []
+
+
+def test_forever_is_past_every_instant_an_int64_of_nanoseconds_can_hold() -> None:
+    assert units.FOREVER_NS > 2**63 - 1
+    assert -units.FOREVER_NS <= -(2**63)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rating_server.ids import id_problem
 from rating_server.money import Rate, canonical
+from rating_server.units import FOREVER_NS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,10 +24,6 @@ CATEGORIES = ("model", "agent", "speech", "rtc", "knowledge", "plugin")
 BILLERS = ("coze", "ark")
 METERINGS = ("count", "storage")
 BASE_UNITS = ("token", "character", "call", "millisecond", "byte_millisecond")
-
-
-#: Past every instant an item may have (int64 nanoseconds end in 2262).
-FOREVER_NS = 2**63
 
 
 def price_allowed(billed_by: str, points: Decimal) -> bool:

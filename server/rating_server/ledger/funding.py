@@ -24,13 +24,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from rating_server.ledger.model import FREE, PACK, PAYG, BalanceChanges, FundingPart, Hold, Pack
 from rating_server.time_zones import zone
-from rating_server.units import NANOS_PER_MINUTE, NANOS_PER_SECOND
+from rating_server.units import FOREVER_NS, NANOS_PER_MINUTE, NANOS_PER_SECOND
 
 
 def draw_order(pack: Pack) -> tuple[int, int, int, int]:
     """Where a pack stands in the draw-down order: by priority (lower first), earliest
     expiry (none last), earliest created, then id (the order packs were added in)."""
-    expiry = pack.expire_time_ns if pack.expire_time_ns is not None else 2**63
+    expiry = pack.expire_time_ns if pack.expire_time_ns is not None else FOREVER_NS
     return (pack.priority, expiry, pack.create_time_ns, pack.seq)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rating.v1 import usage_pb2
-from rating_server.catalog.model import FOREVER_NS, CatalogSnapshot
+from rating_server.catalog.model import CatalogSnapshot
 from rating_server.engine import Limits, plain_sku, rounded_up
 from rating_server.ids import all_plain
 from rating_server.money import amount
@@ -33,7 +33,7 @@ from rating_server.servicers.encode import (
     rated_fragments,
     varint,
 )
-from rating_server.units import NANOS_PER_SECOND
+from rating_server.units import FOREVER_NS, NANOS_PER_SECOND
 
 _HAS_FIELD = usage_pb2.UsageItem.HasField
 
